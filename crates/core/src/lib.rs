@@ -1,0 +1,17 @@
+//! Tessera's domain: the types and rules every other crate shares. Nothing here performs I/O
+//! (no files, network or database); time comes in through [`clock::Clock`] so expiry logic is
+//! testable without sleeping.
+
+pub mod clock;
+pub mod error;
+pub mod id;
+pub mod import;
+pub mod names;
+pub mod password;
+pub mod permission;
+pub mod scope;
+pub mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use error::ValidationError;
+pub use scope::ScopeSet;
