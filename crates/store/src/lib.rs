@@ -1,1 +1,12 @@
+//! Tessera's storage: one schema, two dialects (SQLite bundled, PostgreSQL via bundled libpq),
+//! chosen by the database URL. Every query is written once against [`db::DbConnection`].
 
+pub mod db;
+pub mod error;
+pub mod models;
+pub mod provision;
+pub mod queries;
+pub mod schema;
+
+pub use db::{Backend, Database, DbConnection, PoolOptions};
+pub use error::StoreError;

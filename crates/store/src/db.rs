@@ -1,0 +1,293 @@
+//! Connections and pools. The backend is chosen from the URL scheme, never by trial: a
+//! PostgreSQL URL that cannot connect reports PostgreSQL's own error.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// One connection to either backend; queries written against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A parsed `TESSERA_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` (relative: `sqlite://./data/tessera.db`; absolute: `sqlite:///var/lib/t.db`).
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, passed to libpq unchanged.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if rest.is_empty() {
+                return Err(StoreError::Config(
+                    "sqlite URL has no path; use sqlite://./data/tessera.db".into(),
+                ));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(rest)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        Err(StoreError::Config(format!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+            redact(url)
+        )))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn establish(&self) -> Result<DbConnection, StoreError> {
+        match self {
+            Self::Sqlite(path) => {
+                let path_str = path.to_str().ok_or_else(|| {
+                    StoreError::Config(format!("database path {path:?} is not UTF-8"))
+                })?;
+                let mut conn = diesel::SqliteConnection::establish(path_str).map_err(|e| {
+                    StoreError::Connection(format!("cannot open SQLite database {path:?}: {e}"))
+                })?;
+                // Wait for the writer instead of failing with SQLITE_BUSY; enforce references;
+                // WAL + NORMAL survives a killed process (not a power cut between syncs).
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| StoreError::Connection(format!("cannot configure SQLite: {e}")))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Self::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(|e| {
+                    StoreError::Connection(format!(
+                        "cannot connect to PostgreSQL at {}: {}",
+                        redact(url),
+                        e.to_string().trim()
+                    ))
+                }),
+        }
+    }
+}
+
+/// Hides the password in a URL for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        self.url.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// Pool sizing. SQLite serialises writers anyway; PostgreSQL benefits from a few more.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The database: a pool plus which backend it speaks. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects once directly (so a failure reports its real cause), then builds the pool.
+    pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StoreError> {
+        let url = DatabaseUrl::parse(url)?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Connection(format!("cannot create directory {parent:?}: {e}"))
+            })?;
+        }
+        let mut first = url.establish()?;
+        if let DbConnection::Sqlite(conn) = &mut first {
+            // WAL is a property of the file: set it once, before other connections open it.
+            conn.batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| StoreError::Connection(format!("cannot enable WAL: {e}")))?;
+        }
+        drop(first);
+        let backend = url.backend();
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(options.acquire_timeout)
+            .build(ConnectionManager { url })
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn conn(&self) -> Result<PooledConnection, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Connection(format!("no database connection: {e}")))
+    }
+
+    /// Applies pending migrations; returns the names applied. On PostgreSQL an advisory lock
+    /// keeps two starting replicas from migrating at once.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect())
+                .map_err(|e| StoreError::Migration(e.to_string()))?,
+            DbConnection::Postgres(c) => {
+                c.batch_execute("SELECT pg_advisory_lock(7358102984)")?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect())
+                    .map_err(|e| StoreError::Migration(e.to_string()));
+                c.batch_execute("SELECT pg_advisory_unlock(7358102984)")?;
+                result?
+            }
+        };
+        Ok(applied)
+    }
+
+    /// Runs `f` in one write transaction. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so a read-then-write transaction never fails on lock upgrade.
+    /// `f` must not open transactions of its own.
+    pub fn write_tx<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        write_tx(&mut conn, f)
+    }
+}
+
+/// See [`Database::write_tx`].
+pub fn write_tx<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConnection::Postgres(_) => conn.transaction(f),
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(v) => {
+                    conn.batch_execute("COMMIT")?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/tessera.db").unwrap(),
+            DatabaseUrl::Sqlite("./data/tessera.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/t.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/t.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:p@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn unreachable_postgres_names_the_real_cause() {
+        let err = match Database::connect(
+            "postgres://nobody@127.0.0.1:1/none?connect_timeout=2",
+            PoolOptions::default(),
+        ) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to a closed port"),
+        };
+        assert!(err.contains("PostgreSQL"), "{err}");
+        assert!(err.contains("127.0.0.1"), "{err}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Rows as stored. Lists are space-separated text (scopes, grant types) or JSON text
+//! (redirect URIs), so every column is a type both backends share.
+
+use diesel::prelude::*;
+use tessera_core::ScopeSet;
+
+use crate::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = realms)]
+pub struct Realm {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub realm_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub enabled: bool,
+    pub is_service_account: bool,
+    pub persona: String,
+    pub options: String,
+    pub digest_settings: String,
+    pub login_count: i64,
+    pub failed_login_count: i64,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    /// A new enabled user with defaults for everything but the name.
+    pub fn new(realm_id: &str, username: &str, now: i64) -> Self {
+        Self {
+            id: tessera_core::id::new_uuid(),
+            realm_id: realm_id.to_string(),
+            username: username.to_string(),
+            email: None,
+            email_verified: false,
+            given_name: None,
+            family_name: None,
+            password_hash: None,
+            enabled: true,
+            is_service_account: false,
+            persona: String::new(),
+            options: "{}".into(),
+            digest_settings: "{}".into(),
+            login_count: 0,
+            failed_login_count: 0,
+            last_login_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub id: String,
+    pub realm_id: String,
+    pub client_id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub secret_sha256: Option<String>,
+    pub grant_types: String,
+    pub allowed_scopes: String,
+    pub default_scopes: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub first_party: bool,
+    pub service_account_user_id: Option<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.split(' ').any(|g| g == grant_type)
+    }
+
+    pub fn allowed_scopes(&self) -> ScopeSet {
+        ScopeSet::from_stored(&self.allowed_scopes)
+    }
+
+    pub fn default_scopes(&self) -> ScopeSet {
+        ScopeSet::from_stored(&self.default_scopes)
+    }
+
+    pub fn redirect_uris(&self) -> Vec<String> {
+        serde_json::from_str(&self.redirect_uris).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = teams)]
+pub struct Team {
+    pub id: String,
+    pub realm_id: String,
+    pub name: String,
+    pub description: String,
+    pub is_root: bool,
+    pub policy_type: String,
+    pub sso_alias: String,
+    pub providers: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Team {
+    pub fn new(realm_id: &str, name: &str, description: &str, is_root: bool, now: i64) -> Self {
+        Self {
+            id: tessera_core::id::new_uuid(),
+            realm_id: realm_id.into(),
+            name: name.into(),
+            description: description.into(),
+            is_root,
+            policy_type: String::new(),
+            sso_alias: String::new(),
+            providers: "[]".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles)]
+pub struct Role {
+    pub id: String,
+    pub realm_id: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: String,
+    pub builtin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = team_memberships)]
+pub struct TeamMembership {
+    pub team_id: String,
+    pub user_id: String,
+    pub role_id: String,
+    pub realm_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = scopes)]
+pub struct Scope {
+    pub id: String,
+    pub realm_id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_throttle)]
+pub struct ThrottleEntry {
+    pub realm_id: String,
+    pub throttle_key: String,
+    pub failures: i64,
+    pub window_started_at: i64,
+    pub locked_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: String,
+    pub realm_id: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub source_addr: String,
+    pub outcome: String,
+    pub detail: String,
+    pub created_at: i64,
+}

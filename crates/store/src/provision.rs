@@ -1,0 +1,656 @@
+//! Creating and reconciling realm contents: the bootstrap of a new realm, clients, users and
+//! the declarative import. Shared by the CLI, start-up and (later) the admin APIs, so each
+//! rule lives once.
+
+use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::password::PasswordHasher;
+use tessera_core::permission::{BUILTIN_ROLES, CATALOG, OIDC_SCOPES, is_builtin_scope};
+use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret};
+
+use crate::db::{Database, DbConnection};
+use crate::error::StoreError;
+use crate::models::*;
+use crate::queries as q;
+
+/// The public client every realm gets; the seed scripts use it for the password grant.
+pub const PORTAL_CLIENT_ID: &str = "portal";
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ROOT_TEAM_NAME: &str = "root";
+
+/// Who made a change, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    pub source_addr: &'a str,
+}
+
+impl Actor<'static> {
+    pub const SYSTEM: Actor<'static> = Actor {
+        name: "system",
+        source_addr: "",
+    };
+    pub const CLI: Actor<'static> = Actor {
+        name: "cli",
+        source_addr: "",
+    };
+}
+
+pub fn audit(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    actor: &Actor<'_>,
+    action: &str,
+    target: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    q::insert_audit_event(
+        conn,
+        &AuditEvent {
+            id: new_uuid(),
+            realm_id: realm_id.into(),
+            actor: actor.name.into(),
+            action: action.into(),
+            target: target.into(),
+            source_addr: actor.source_addr.into(),
+            outcome: "success".into(),
+            detail: String::new(),
+            created_at: now,
+        },
+    )
+}
+
+/// What bootstrapping a realm created. `admin_password` is set only when we generated it:
+/// the caller shows it once.
+#[derive(Debug)]
+pub struct BootstrapReport {
+    pub realm: Realm,
+    pub generated_admin_password: Option<String>,
+}
+
+/// Creates realm `name` with the built-in roles, a root team, an `admin` user (member of the
+/// root team with the `admin` role) and the public `portal` client. Returns `None` when the
+/// realm already exists: nothing is changed and no secret is produced.
+pub fn bootstrap_realm(
+    db: &Database,
+    name: &str,
+    admin_password: Option<&str>,
+    hasher: &PasswordHasher,
+    now: i64,
+) -> Result<Option<BootstrapReport>, StoreError> {
+    names::validate_realm_name(name)?;
+    if q::realm_by_name(&mut *db.conn()?, name)?.is_some() {
+        return Ok(None);
+    }
+    let (password, generated) = match admin_password {
+        Some(p) => (p.to_string(), false),
+        None => (tessera_core::password::generate_password(), true),
+    };
+    let password_hash = hasher.hash(&password).map_err(|e| {
+        ValidationError::new("TESSERA_ADMIN_PASSWORD", format!("admin password {}", e.message))
+    })?;
+    let realm = Realm {
+        id: new_uuid(),
+        name: name.into(),
+        display_name: name.into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let created = db.write_tx(|conn| {
+        // Another process may have bootstrapped it since the check above.
+        if q::realm_by_name(conn, name)?.is_some() {
+            return Ok(false);
+        }
+        q::insert_realm(conn, &realm)?;
+        let mut admin_role_id = String::new();
+        for builtin in BUILTIN_ROLES {
+            let role = Role {
+                id: new_uuid(),
+                realm_id: realm.id.clone(),
+                name: builtin.name.into(),
+                description: builtin.description.into(),
+                permissions: builtin.permissions.join(" "),
+                builtin: true,
+                created_at: now,
+                updated_at: now,
+            };
+            if builtin.name == "admin" {
+                admin_role_id = role.id.clone();
+            }
+            q::insert_role(conn, &role)?;
+        }
+        let root = Team::new(&realm.id, ROOT_TEAM_NAME, "Everyone in the realm", true, now);
+        q::insert_team(conn, &root)?;
+        let mut admin = User::new(&realm.id, ADMIN_USERNAME, now);
+        admin.password_hash = Some(password_hash.clone());
+        admin.given_name = Some("Realm".into());
+        admin.family_name = Some("Administrator".into());
+        q::insert_user(conn, &admin)?;
+        q::ensure_membership(
+            conn,
+            &TeamMembership {
+                team_id: root.id.clone(),
+                user_id: admin.id.clone(),
+                role_id: admin_role_id,
+                realm_id: realm.id.clone(),
+                created_at: now,
+            },
+        )?;
+        q::insert_client(conn, &portal_client(&realm.id, now))?;
+        audit(conn, &realm.id, &Actor::SYSTEM, "realm.bootstrap", &format!("realm:{name}"), now)?;
+        Ok(true)
+    })?;
+    Ok(created.then_some(BootstrapReport {
+        realm,
+        generated_admin_password: generated.then_some(password),
+    }))
+}
+
+fn portal_client(realm_id: &str, now: i64) -> Client {
+    let permissions = ScopeSet::from_names(CATALOG.iter().map(|(p, _)| *p));
+    let oidc = ScopeSet::from_names(OIDC_SCOPES.iter().map(|(s, _)| *s));
+    let defaults = permissions.union(&ScopeSet::from_names(["profile", "email"]));
+    Client {
+        id: new_uuid(),
+        realm_id: realm_id.into(),
+        client_id: PORTAL_CLIENT_ID.into(),
+        name: "Tessera portal and scripts".into(),
+        confidential: false,
+        secret_sha256: None,
+        grant_types: "password authorization_code refresh_token".into(),
+        allowed_scopes: permissions.union(&oidc).to_string(),
+        default_scopes: defaults.to_string(),
+        redirect_uris: "[]".into(),
+        post_logout_redirect_uris: "[]".into(),
+        first_party: true,
+        service_account_user_id: None,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A client as created: the stored row, and its secret when we generated one (shown once).
+#[derive(Debug)]
+pub struct ClientCreated {
+    pub client: Client,
+    pub generated_secret: Option<String>,
+    /// Custom scopes that were defined because the client named them.
+    pub defined_scopes: Vec<String>,
+}
+
+/// What to do with scopes a client names that the realm does not define.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownScopes {
+    Define,
+    Refuse,
+}
+
+/// Creates a client from its spec. A `client_credentials` client gets a service-account user
+/// (`service-account-<client_id>`), whose id is the `sub` of its tokens.
+pub fn create_client(
+    db: &Database,
+    realm_name: &str,
+    spec: &ClientSpec,
+    unknown_scopes: UnknownScopes,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<ClientCreated, StoreError> {
+    spec.validate()?;
+    db.write_tx(|conn| {
+        let realm = require_realm(conn, realm_name)?;
+        if q::client_by_client_id(conn, &realm.id, &spec.client_id)?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "client {} already exists in realm {realm_name}",
+                spec.client_id
+            )));
+        }
+        let defined_scopes = ensure_scopes(conn, &realm.id, &spec.scopes, unknown_scopes, now)?;
+        let (client, generated_secret) = new_client_row(conn, &realm.id, spec, now)?;
+        q::insert_client(conn, &client)?;
+        audit(conn, &realm.id, actor, "client.create", &format!("client:{}", spec.client_id), now)?;
+        Ok(ClientCreated {
+            client,
+            generated_secret,
+            defined_scopes,
+        })
+    })
+}
+
+fn new_client_row(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<(Client, Option<String>), StoreError> {
+    let (secret_sha256, generated) = match (spec.kind, &spec.secret) {
+        (ClientKind::Public, _) => (None, None),
+        (ClientKind::Confidential, Some(s)) => (Some(secret::sha256_hex(s)), None),
+        (ClientKind::Confidential, None) => {
+            let g = secret::generate_client_secret();
+            (Some(g.sha256_hex), Some(g.plain))
+        }
+    };
+    let mut client = Client {
+        id: new_uuid(),
+        realm_id: realm_id.into(),
+        client_id: spec.client_id.clone(),
+        name: String::new(),
+        confidential: spec.kind == ClientKind::Confidential,
+        secret_sha256,
+        grant_types: String::new(),
+        allowed_scopes: String::new(),
+        default_scopes: String::new(),
+        redirect_uris: String::new(),
+        post_logout_redirect_uris: "[]".into(),
+        first_party: false,
+        service_account_user_id: None,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply_client_spec(conn, &mut client, spec, now)?;
+    Ok((client, generated))
+}
+
+/// Writes the spec's registration fields onto `client`, creating its service account when it
+/// needs one.
+fn apply_client_spec(
+    conn: &mut DbConnection,
+    client: &mut Client,
+    spec: &ClientSpec,
+    now: i64,
+) -> Result<(), StoreError> {
+    client.name = spec.name.clone().unwrap_or_else(|| spec.client_id.clone());
+    client.confidential = spec.kind == ClientKind::Confidential;
+    client.grant_types = spec.grant_types.join(" ");
+    let allowed = ScopeSet::from_names(spec.scopes.iter().cloned());
+    client.allowed_scopes = allowed.to_string();
+    client.default_scopes = match &spec.default_scopes {
+        Some(d) => ScopeSet::from_names(d.iter().cloned()).to_string(),
+        None => allowed.to_string(),
+    };
+    client.redirect_uris = serde_json::to_string(&spec.redirect_uris)
+        .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
+    client.first_party = spec.first_party;
+    if spec.grant_types.iter().any(|g| g == "client_credentials")
+        && client.service_account_user_id.is_none()
+    {
+        let username = format!("service-account-{}", client.client_id);
+        let user = match q::user_by_username(conn, &client.realm_id, &username)? {
+            Some(u) => u,
+            None => {
+                let mut u = User::new(&client.realm_id, &username, now);
+                u.is_service_account = true;
+                u.persona = "service_account".into();
+                q::insert_user(conn, &u)?;
+                u
+            }
+        };
+        client.service_account_user_id = Some(user.id);
+    }
+    Ok(())
+}
+
+/// Checks that every scope name is built in or defined in the realm; with
+/// [`UnknownScopes::Define`] the missing ones are defined. Returns the names it defined.
+fn ensure_scopes(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    names: &[String],
+    unknown: UnknownScopes,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut defined = Vec::new();
+    for name in names {
+        if is_builtin_scope(name) || q::scope_by_name(conn, realm_id, name)?.is_some() {
+            continue;
+        }
+        match unknown {
+            UnknownScopes::Refuse => {
+                return Err(ValidationError::new(
+                    "scopes",
+                    format!("scope {name:?} is not defined in this realm; define it first"),
+                )
+                .into());
+            }
+            UnknownScopes::Define => {
+                q::insert_scope(
+                    conn,
+                    &Scope {
+                        id: new_uuid(),
+                        realm_id: realm_id.into(),
+                        name: name.clone(),
+                        description: String::new(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                )?;
+                defined.push(name.clone());
+            }
+        }
+    }
+    Ok(defined)
+}
+
+/// A new user with optional password and e-mail.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    /// Team name and role name; the user joins the realm's root team when empty.
+    pub team_role: Option<(&'a str, &'a str)>,
+}
+
+pub fn create_user(
+    db: &Database,
+    realm_name: &str,
+    new: &NewUser<'_>,
+    hasher: &PasswordHasher,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<User, StoreError> {
+    names::validate_username(new.username)?;
+    let password_hash = new.password.map(|p| hasher.hash(p)).transpose()?;
+    db.write_tx(|conn| {
+        let realm = require_realm(conn, realm_name)?;
+        let mut user = User::new(&realm.id, new.username, now);
+        user.password_hash = password_hash;
+        user.email = new.email.map(str::to_string);
+        user.given_name = new.given_name.map(str::to_string);
+        user.family_name = new.family_name.map(str::to_string);
+        q::insert_user(conn, &user)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "user {} already exists in realm {realm_name}",
+                    new.username
+                )),
+                other => other,
+            })?;
+        let (team_name, role_name) = new.team_role.unwrap_or((ROOT_TEAM_NAME, "member"));
+        let team = q::team_by_name(conn, &realm.id, team_name)?
+            .ok_or_else(|| ValidationError::new("team", format!("no team named {team_name:?}")))?;
+        let role = q::role_by_name(conn, &realm.id, role_name)?
+            .ok_or_else(|| ValidationError::new("role", format!("no role named {role_name:?}")))?;
+        q::ensure_membership(
+            conn,
+            &TeamMembership {
+                team_id: team.id,
+                user_id: user.id.clone(),
+                role_id: role.id,
+                realm_id: realm.id.clone(),
+                created_at: now,
+            },
+        )?;
+        audit(conn, &realm.id, actor, "user.create", &format!("user:{}", user.id), now)?;
+        Ok(user)
+    })
+}
+
+fn require_realm(conn: &mut DbConnection, name: &str) -> Result<Realm, StoreError> {
+    q::realm_by_name(conn, name)?
+        .ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
+}
+
+/// What an import did. A second import of the same file reports nothing created or updated.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub bootstrap: Option<BootstrapReport>,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+    /// (client_id, secret) for confidential clients created without a fixed secret.
+    pub generated_secrets: Vec<(String, String)>,
+}
+
+/// Makes the realm match the file: creates what is missing, updates what differs, leaves
+/// everything else alone. Validated first and applied in one transaction, so a bad file
+/// changes nothing.
+pub fn import_realm(
+    db: &Database,
+    file: &RealmImport,
+    hasher: &PasswordHasher,
+    now: i64,
+) -> Result<ImportReport, StoreError> {
+    file.validate()?;
+    let mut report = ImportReport {
+        bootstrap: bootstrap_realm(db, &file.realm.name, None, hasher, now)?,
+        ..Default::default()
+    };
+    // Hash the passwords of users that do not exist yet, outside the transaction.
+    let mut new_password_hashes = std::collections::HashMap::new();
+    {
+        let mut conn = db.conn()?;
+        let realm = require_realm(&mut conn, &file.realm.name)?;
+        for u in &file.users {
+            if let Some(p) = &u.password
+                && q::user_by_username(&mut conn, &realm.id, &u.username)?.is_none()
+            {
+                new_password_hashes.insert(u.username.clone(), hasher.hash(p)?);
+            }
+        }
+    }
+    let actor = Actor::CLI;
+    db.write_tx(|conn| {
+        let realm = require_realm(conn, &file.realm.name)?;
+        let rid = realm.id.as_str();
+        let note = |report: &mut ImportReport, outcome: Outcome, what: String| match outcome {
+            Outcome::Created => report.created.push(what),
+            Outcome::Updated => report.updated.push(what),
+            Outcome::Unchanged => report.unchanged += 1,
+        };
+
+        if let Some(display) = &file.realm.display_name
+            && *display != realm.display_name
+        {
+            diesel::update(crate::schema::realms::table.find(rid))
+                .set(crate::schema::realms::display_name.eq(display))
+                .execute(conn)?;
+            note(&mut report, Outcome::Updated, format!("realm {}", realm.name));
+        }
+
+        for s in &file.scopes {
+            let outcome = match q::scope_by_name(conn, rid, &s.name)? {
+                None => {
+                    q::insert_scope(
+                        conn,
+                        &Scope {
+                            id: new_uuid(),
+                            realm_id: rid.into(),
+                            name: s.name.clone(),
+                            description: s.description.clone(),
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    )?;
+                    Outcome::Created
+                }
+                Some(existing) if existing.description != s.description => {
+                    q::update_scope_description(conn, &existing.id, &s.description, now)?;
+                    Outcome::Updated
+                }
+                Some(_) => Outcome::Unchanged,
+            };
+            note(&mut report, outcome, format!("scope {}", s.name));
+        }
+
+        for r in &file.roles {
+            let permissions = ScopeSet::from_names(r.permissions.iter().cloned()).to_string();
+            let outcome = match q::role_by_name(conn, rid, &r.name)? {
+                None => {
+                    q::insert_role(
+                        conn,
+                        &Role {
+                            id: new_uuid(),
+                            realm_id: rid.into(),
+                            name: r.name.clone(),
+                            description: r.description.clone(),
+                            permissions,
+                            builtin: false,
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    )?;
+                    Outcome::Created
+                }
+                Some(existing)
+                    if existing.description != r.description
+                        || existing.permissions != permissions =>
+                {
+                    q::update_role(
+                        conn,
+                        &Role {
+                            description: r.description.clone(),
+                            permissions,
+                            updated_at: now,
+                            ..existing
+                        },
+                    )?;
+                    Outcome::Updated
+                }
+                Some(_) => Outcome::Unchanged,
+            };
+            note(&mut report, outcome, format!("role {}", r.name));
+        }
+
+        for t in &file.teams {
+            let outcome = match q::team_by_name(conn, rid, &t.name)? {
+                None => {
+                    q::insert_team(conn, &Team::new(rid, &t.name, &t.description, false, now))?;
+                    Outcome::Created
+                }
+                Some(existing) if existing.description != t.description => {
+                    q::update_team_description(conn, &existing.id, &t.description, now)?;
+                    Outcome::Updated
+                }
+                Some(_) => Outcome::Unchanged,
+            };
+            note(&mut report, outcome, format!("team {}", t.name));
+        }
+
+        for u in &file.users {
+            let (user, mut outcome) = match q::user_by_username(conn, rid, &u.username)? {
+                None => {
+                    let mut user = User::new(rid, &u.username, now);
+                    user.email = u.email.clone();
+                    user.given_name = u.given_name.clone();
+                    user.family_name = u.family_name.clone();
+                    user.enabled = u.enabled;
+                    user.password_hash = new_password_hashes.get(&u.username).cloned();
+                    q::insert_user(conn, &user)?;
+                    (user, Outcome::Created)
+                }
+                Some(existing) => {
+                    let wanted = User {
+                        email: u.email.clone(),
+                        given_name: u.given_name.clone(),
+                        family_name: u.family_name.clone(),
+                        enabled: u.enabled,
+                        ..existing.clone()
+                    };
+                    if (&wanted.email, &wanted.given_name, &wanted.family_name, wanted.enabled)
+                        != (&existing.email, &existing.given_name, &existing.family_name, existing.enabled)
+                    {
+                        q::update_user_profile(conn, &User { updated_at: now, ..wanted.clone() })?;
+                        (wanted, Outcome::Updated)
+                    } else {
+                        (existing, Outcome::Unchanged)
+                    }
+                }
+            };
+            for m in &u.teams {
+                let team = q::team_by_name(conn, rid, &m.team)?
+                    .ok_or_else(|| StoreError::NotFound(format!("team {}", m.team)))?;
+                let role = q::role_by_name(conn, rid, &m.role)?
+                    .ok_or_else(|| StoreError::NotFound(format!("role {}", m.role)))?;
+                let added = q::ensure_membership(
+                    conn,
+                    &TeamMembership {
+                        team_id: team.id,
+                        user_id: user.id.clone(),
+                        role_id: role.id,
+                        realm_id: rid.into(),
+                        created_at: now,
+                    },
+                )?;
+                if added && outcome == Outcome::Unchanged {
+                    outcome = Outcome::Updated;
+                }
+            }
+            note(&mut report, outcome, format!("user {}", u.username));
+        }
+
+        for c in &file.clients {
+            ensure_scopes(conn, rid, &c.scopes, UnknownScopes::Refuse, now)?;
+            let outcome = match q::client_by_client_id(conn, rid, &c.client_id)? {
+                None => {
+                    let (client, generated) = new_client_row(conn, rid, c, now)?;
+                    q::insert_client(conn, &client)?;
+                    if let Some(s) = generated {
+                        report.generated_secrets.push((c.client_id.clone(), s));
+                    }
+                    Outcome::Created
+                }
+                Some(existing) => {
+                    let mut wanted = existing.clone();
+                    apply_client_spec(conn, &mut wanted, c, now)?;
+                    let secret_changed = match (&c.secret, c.kind) {
+                        (Some(s), ClientKind::Confidential) => {
+                            existing.secret_sha256.as_deref() != Some(&secret::sha256_hex(s))
+                        }
+                        (None, ClientKind::Public) => existing.secret_sha256.is_some(),
+                        _ => false,
+                    };
+                    let registration_changed = (
+                        &wanted.name,
+                        wanted.confidential,
+                        &wanted.grant_types,
+                        &wanted.allowed_scopes,
+                        &wanted.default_scopes,
+                        &wanted.redirect_uris,
+                        wanted.first_party,
+                        &wanted.service_account_user_id,
+                    ) != (
+                        &existing.name,
+                        existing.confidential,
+                        &existing.grant_types,
+                        &existing.allowed_scopes,
+                        &existing.default_scopes,
+                        &existing.redirect_uris,
+                        existing.first_party,
+                        &existing.service_account_user_id,
+                    );
+                    if registration_changed {
+                        q::update_client_registration(conn, &Client { updated_at: now, ..wanted })?;
+                    }
+                    if secret_changed {
+                        let hash = c.secret.as_deref().map(secret::sha256_hex);
+                        q::set_client_secret(conn, &existing.id, hash.as_deref(), now)?;
+                    }
+                    if registration_changed || secret_changed {
+                        Outcome::Updated
+                    } else {
+                        Outcome::Unchanged
+                    }
+                }
+            };
+            note(&mut report, outcome, format!("client {}", c.client_id));
+        }
+
+        for what in report.created.iter().map(|w| ("import.create", w)).chain(report.updated.iter().map(|w| ("import.update", w))) {
+            audit(conn, rid, &actor, what.0, what.1, now)?;
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+use diesel::prelude::*;

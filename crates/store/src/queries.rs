@@ -1,0 +1,431 @@
+//! Queries, one small function each, written once for both backends.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::StoreError;
+use crate::models::*;
+use crate::schema::*;
+
+type Conn = DbConnection;
+
+// ---- realms ----
+
+pub fn realm_by_name(conn: &mut Conn, name: &str) -> Result<Option<Realm>, StoreError> {
+    Ok(realms::table
+        .filter(realms::name.eq(name))
+        .select(Realm::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_realms(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
+    Ok(realms::table
+        .order(realms::name)
+        .select(Realm::as_select())
+        .load(conn)?)
+}
+
+pub fn insert_realm(conn: &mut Conn, realm: &Realm) -> Result<(), StoreError> {
+    diesel::insert_into(realms::table)
+        .values(realm)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("realm {} already exists", realm.name)))?;
+    Ok(())
+}
+
+// ---- clients ----
+
+pub fn client_by_client_id(
+    conn: &mut Conn,
+    realm_id: &str,
+    client_id: &str,
+) -> Result<Option<Client>, StoreError> {
+    Ok(clients::table
+        .filter(clients::realm_id.eq(realm_id))
+        .filter(clients::client_id.eq(client_id))
+        .select(Client::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_clients(conn: &mut Conn, realm_id: &str) -> Result<Vec<Client>, StoreError> {
+    Ok(clients::table
+        .filter(clients::realm_id.eq(realm_id))
+        .order(clients::client_id)
+        .select(Client::as_select())
+        .load(conn)?)
+}
+
+pub fn insert_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("client {} already exists", client.client_id)))?;
+    Ok(())
+}
+
+/// Replaces the registration (everything but ids, secret and creation time).
+pub fn update_client_registration(conn: &mut Conn, c: &Client) -> Result<(), StoreError> {
+    diesel::update(clients::table.filter(clients::id.eq(&c.id)))
+        .set((
+            clients::name.eq(&c.name),
+            clients::confidential.eq(c.confidential),
+            clients::grant_types.eq(&c.grant_types),
+            clients::allowed_scopes.eq(&c.allowed_scopes),
+            clients::default_scopes.eq(&c.default_scopes),
+            clients::redirect_uris.eq(&c.redirect_uris),
+            clients::first_party.eq(c.first_party),
+            clients::service_account_user_id.eq(&c.service_account_user_id),
+            clients::enabled.eq(c.enabled),
+            clients::updated_at.eq(c.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_client_secret(
+    conn: &mut Conn,
+    id: &str,
+    secret_sha256: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(clients::table.filter(clients::id.eq(id)))
+        .set((
+            clients::secret_sha256.eq(secret_sha256),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- users ----
+
+pub fn user_by_username(
+    conn: &mut Conn,
+    realm_id: &str,
+    username: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .filter(users::realm_id.eq(realm_id))
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_user(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("user {} already exists", user.username)))?;
+    Ok(())
+}
+
+pub fn update_user_profile(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(&u.id)))
+        .set((
+            users::email.eq(&u.email),
+            users::given_name.eq(&u.given_name),
+            users::family_name.eq(&u.family_name),
+            users::enabled.eq(u.enabled),
+            users::updated_at.eq(u.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_user_password(
+    conn: &mut Conn,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a successful sign-in: `login_count`, `last_login_at`; clears the failure count.
+pub fn record_login_success(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::login_count.eq(users::login_count + 1),
+            users::failed_login_count.eq(0),
+            users::last_login_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn record_login_failure(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set(users::failed_login_count.eq(users::failed_login_count + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- roles, teams, memberships ----
+
+pub fn role_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Role>, StoreError> {
+    Ok(roles::table
+        .filter(roles::realm_id.eq(realm_id))
+        .filter(roles::name.eq(name))
+        .select(Role::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_roles(conn: &mut Conn, realm_id: &str) -> Result<Vec<Role>, StoreError> {
+    Ok(roles::table
+        .filter(roles::realm_id.eq(realm_id))
+        .order(roles::name)
+        .select(Role::as_select())
+        .load(conn)?)
+}
+
+pub fn insert_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
+    diesel::insert_into(roles::table)
+        .values(role)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("role {} already exists", role.name)))?;
+    Ok(())
+}
+
+pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
+    diesel::update(roles::table.filter(roles::id.eq(&role.id)))
+        .set((
+            roles::description.eq(&role.description),
+            roles::permissions.eq(&role.permissions),
+            roles::updated_at.eq(role.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn team_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Team>, StoreError> {
+    Ok(teams::table
+        .filter(teams::realm_id.eq(realm_id))
+        .filter(teams::name.eq(name))
+        .select(Team::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn root_team(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError> {
+    Ok(teams::table
+        .filter(teams::realm_id.eq(realm_id))
+        .filter(teams::is_root.eq(true))
+        .select(Team::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_team(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
+    diesel::insert_into(teams::table)
+        .values(team)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("team {} already exists", team.name)))?;
+    Ok(())
+}
+
+pub fn update_team_description(
+    conn: &mut Conn,
+    id: &str,
+    description: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(teams::table.filter(teams::id.eq(id)))
+        .set((teams::description.eq(description), teams::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds the membership unless it exists; returns whether it was added.
+pub fn ensure_membership(conn: &mut Conn, m: &TeamMembership) -> Result<bool, StoreError> {
+    let exists: i64 = team_memberships::table
+        .filter(team_memberships::team_id.eq(&m.team_id))
+        .filter(team_memberships::user_id.eq(&m.user_id))
+        .filter(team_memberships::role_id.eq(&m.role_id))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(team_memberships::table)
+        .values(m)
+        .execute(conn)?;
+    Ok(true)
+}
+
+pub fn memberships_of_user(conn: &mut Conn, user_id: &str) -> Result<Vec<TeamMembership>, StoreError> {
+    Ok(team_memberships::table
+        .filter(team_memberships::user_id.eq(user_id))
+        .select(TeamMembership::as_select())
+        .load(conn)?)
+}
+
+// ---- scopes ----
+
+pub fn scope_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Scope>, StoreError> {
+    Ok(scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .filter(scopes::name.eq(name))
+        .select(Scope::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_scopes(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreError> {
+    Ok(scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .order(scopes::name)
+        .select(Scope::as_select())
+        .load(conn)?)
+}
+
+pub fn insert_scope(conn: &mut Conn, scope: &Scope) -> Result<(), StoreError> {
+    diesel::insert_into(scopes::table)
+        .values(scope)
+        .execute(conn)
+        .map_err(|e| conflict_as(e, || format!("scope {} already exists", scope.name)))?;
+    Ok(())
+}
+
+pub fn update_scope_description(
+    conn: &mut Conn,
+    id: &str,
+    description: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(scopes::table.filter(scopes::id.eq(id)))
+        .set((scopes::description.eq(description), scopes::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- sign-in throttle ----
+
+pub fn throttle_entry(
+    conn: &mut Conn,
+    realm_id: &str,
+    key: &str,
+) -> Result<Option<ThrottleEntry>, StoreError> {
+    Ok(login_throttle::table
+        .find((realm_id, key))
+        .select(ThrottleEntry::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// How many failures within how long lock a throttle key, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    pub window_secs: i64,
+    pub max_failures: i64,
+    pub lockout_secs: i64,
+}
+
+/// Counts one failure for `key` in the window that started within `window_secs`; a stale or
+/// missing entry starts a new window. When the count reaches `max_failures` the key is locked
+/// until `now + lockout_secs`. Returns the entry as it now stands.
+pub fn throttle_record_failure(
+    conn: &mut Conn,
+    realm_id: &str,
+    key: &str,
+    now: i64,
+    rule: ThrottleRule,
+) -> Result<ThrottleEntry, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match record_failure_once(conn, realm_id, key, now, rule) {
+            // Two concurrent failures raced to re-insert the entry; count again.
+            Err(StoreError::Conflict(_)) if attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+fn record_failure_once(
+    conn: &mut Conn,
+    realm_id: &str,
+    key: &str,
+    now: i64,
+    rule: ThrottleRule,
+) -> Result<ThrottleEntry, StoreError> {
+    let ThrottleRule {
+        window_secs,
+        max_failures,
+        lockout_secs,
+    } = rule;
+    crate::db::write_tx(conn, |conn| {
+        let current = throttle_entry(conn, realm_id, key)?;
+        let mut entry = match current {
+            Some(e) if e.window_started_at > now - window_secs => ThrottleEntry {
+                failures: e.failures + 1,
+                ..e
+            },
+            _ => ThrottleEntry {
+                realm_id: realm_id.into(),
+                throttle_key: key.into(),
+                failures: 1,
+                window_started_at: now,
+                locked_until: None,
+            },
+        };
+        if entry.failures >= max_failures {
+            entry.locked_until = Some(now + lockout_secs);
+            // A new window starts with the lock, so the next lock needs a fresh run of failures.
+            entry.failures = 0;
+            entry.window_started_at = now;
+        }
+        diesel::delete(login_throttle::table.find((realm_id, key))).execute(conn)?;
+        diesel::insert_into(login_throttle::table)
+            .values(&entry)
+            .execute(conn)?;
+        Ok(entry)
+    })
+}
+
+pub fn throttle_clear(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), StoreError> {
+    diesel::delete(login_throttle::table.find((realm_id, key))).execute(conn)?;
+    Ok(())
+}
+
+// ---- audit ----
+
+pub fn insert_audit_event(conn: &mut Conn, event: &AuditEvent) -> Result<(), StoreError> {
+    diesel::insert_into(audit_events::table)
+        .values(event)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn audit_events_of_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
+    Ok(audit_events::table
+        .filter(audit_events::realm_id.eq(realm_id))
+        .order((audit_events::created_at, audit_events::id))
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
+/// Turns a unique violation into a [`StoreError::Conflict`] with a message naming the entity.
+fn conflict_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(msg()),
+        other => other,
+    }
+}

@@ -1,0 +1,16 @@
+DROP TABLE audit_events;
+DROP TABLE login_throttle;
+DROP TABLE revoked_tokens;
+DROP TABLE grant_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE browser_sessions;
+DROP TABLE api_keys;
+DROP TABLE scopes;
+DROP TABLE policies;
+DROP TABLE team_memberships;
+DROP TABLE roles;
+DROP TABLE teams;
+DROP TABLE clients;
+DROP TABLE users;
+DROP TABLE realms;
