@@ -146,7 +146,10 @@ impl ClientSpec {
             if !GRANT_TYPES.contains(&g.as_str()) {
                 return Err(ValidationError::new(
                     "grant_types",
-                    format!("unknown grant type {g:?}; use one of {}", GRANT_TYPES.join(", ")),
+                    format!(
+                        "unknown grant type {g:?}; use one of {}",
+                        GRANT_TYPES.join(", ")
+                    ),
                 ));
             }
         }
@@ -261,7 +264,10 @@ impl RealmImport {
     }
 }
 
-fn check_unique<'a>(field: &str, names: impl Iterator<Item = &'a str>) -> Result<(), ValidationError> {
+fn check_unique<'a>(
+    field: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ValidationError> {
     let mut seen = std::collections::BTreeSet::new();
     for n in names {
         if !seen.insert(n) {

@@ -65,7 +65,10 @@ pub fn validate_display_name(field: &str, name: &str) -> Result<(), ValidationEr
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if name.chars().count() > 200 {
-        return Err(ValidationError::new(field, "must be at most 200 characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be at most 200 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(ValidationError::new(
@@ -86,7 +89,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), ValidationError> {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
         let host_only = if host.starts_with('[') {
-            host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+            host.split(']')
+                .next()
+                .map(|h| format!("{h}]"))
+                .unwrap_or_default()
         } else {
             host.split(':').next().unwrap_or("").to_string()
         };
@@ -106,7 +112,9 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), ValidationError> {
             format!("{uri:?} is not an absolute URI"),
         ));
     };
-    if rest.is_empty() || uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    if rest.is_empty()
+        || uri.contains('#')
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(ValidationError::new(
             field,

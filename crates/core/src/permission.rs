@@ -7,10 +7,16 @@
 pub const CATALOG: &[(&str, &str)] = &[
     ("api_key:read", "List and read API keys"),
     ("api_key:create", "Create API keys"),
-    ("api_key:update", "Rename, revoke, reinstate and change API keys"),
+    (
+        "api_key:update",
+        "Rename, revoke, reinstate and change API keys",
+    ),
     ("api_key:delete", "Delete API keys"),
     ("team:read", "List and read teams"),
-    ("team:write", "Create, change and delete teams and memberships"),
+    (
+        "team:write",
+        "Create, change and delete teams and memberships",
+    ),
     ("user:read", "List and read users"),
     ("user:write", "Create, change and delete users"),
     ("role:read", "List and read roles and their permissions"),
@@ -18,11 +24,17 @@ pub const CATALOG: &[(&str, &str)] = &[
     ("policy:read", "List and read policies"),
     ("policy:write", "Create, change and delete policies"),
     ("client:read", "List and read OAuth clients"),
-    ("client:write", "Create, change and delete OAuth clients and rotate their secrets"),
+    (
+        "client:write",
+        "Create, change and delete OAuth clients and rotate their secrets",
+    ),
     ("scope:read", "List and read custom scopes"),
     ("scope:write", "Create, change and delete custom scopes"),
     ("audit:read", "Read the audit log"),
-    ("oaa:push", "Push Open Authorization API data (team service accounts)"),
+    (
+        "oaa:push",
+        "Push Open Authorization API data (team service accounts)",
+    ),
 ];
 
 /// Scopes defined by OpenID Connect that are not permissions.

@@ -86,7 +86,10 @@ pub fn bootstrap_realm(
         None => (tessera_core::password::generate_password(), true),
     };
     let password_hash = hasher.hash(&password).map_err(|e| {
-        ValidationError::new("TESSERA_ADMIN_PASSWORD", format!("admin password {}", e.message))
+        ValidationError::new(
+            "TESSERA_ADMIN_PASSWORD",
+            format!("admin password {}", e.message),
+        )
     })?;
     let realm = Realm {
         id: new_uuid(),
@@ -118,7 +121,13 @@ pub fn bootstrap_realm(
             }
             q::insert_role(conn, &role)?;
         }
-        let root = Team::new(&realm.id, ROOT_TEAM_NAME, "Everyone in the realm", true, now);
+        let root = Team::new(
+            &realm.id,
+            ROOT_TEAM_NAME,
+            "Everyone in the realm",
+            true,
+            now,
+        );
         q::insert_team(conn, &root)?;
         let mut admin = User::new(&realm.id, ADMIN_USERNAME, now);
         admin.password_hash = Some(password_hash.clone());
@@ -136,7 +145,14 @@ pub fn bootstrap_realm(
             },
         )?;
         q::insert_client(conn, &portal_client(&realm.id, now))?;
-        audit(conn, &realm.id, &Actor::SYSTEM, "realm.bootstrap", &format!("realm:{name}"), now)?;
+        audit(
+            conn,
+            &realm.id,
+            &Actor::SYSTEM,
+            "realm.bootstrap",
+            &format!("realm:{name}"),
+            now,
+        )?;
         Ok(true)
     })?;
     Ok(created.then_some(BootstrapReport {
@@ -207,7 +223,14 @@ pub fn create_client(
         let defined_scopes = ensure_scopes(conn, &realm.id, &spec.scopes, unknown_scopes, now)?;
         let (client, generated_secret) = new_client_row(conn, &realm.id, spec, now)?;
         q::insert_client(conn, &client)?;
-        audit(conn, &realm.id, actor, "client.create", &format!("client:{}", spec.client_id), now)?;
+        audit(
+            conn,
+            &realm.id,
+            actor,
+            "client.create",
+            &format!("client:{}", spec.client_id),
+            now,
+        )?;
         Ok(ClientCreated {
             client,
             generated_secret,
@@ -360,14 +383,13 @@ pub fn create_user(
         user.email = new.email.map(str::to_string);
         user.given_name = new.given_name.map(str::to_string);
         user.family_name = new.family_name.map(str::to_string);
-        q::insert_user(conn, &user)
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "user {} already exists in realm {realm_name}",
-                    new.username
-                )),
-                other => other,
-            })?;
+        q::insert_user(conn, &user).map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "user {} already exists in realm {realm_name}",
+                new.username
+            )),
+            other => other,
+        })?;
         let (team_name, role_name) = new.team_role.unwrap_or((ROOT_TEAM_NAME, "member"));
         let team = q::team_by_name(conn, &realm.id, team_name)?
             .ok_or_else(|| ValidationError::new("team", format!("no team named {team_name:?}")))?;
@@ -383,14 +405,20 @@ pub fn create_user(
                 created_at: now,
             },
         )?;
-        audit(conn, &realm.id, actor, "user.create", &format!("user:{}", user.id), now)?;
+        audit(
+            conn,
+            &realm.id,
+            actor,
+            "user.create",
+            &format!("user:{}", user.id),
+            now,
+        )?;
         Ok(user)
     })
 }
 
 fn require_realm(conn: &mut DbConnection, name: &str) -> Result<Realm, StoreError> {
-    q::realm_by_name(conn, name)?
-        .ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
+    q::realm_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
 }
 
 /// What an import did. A second import of the same file reports nothing created or updated.
@@ -447,7 +475,11 @@ pub fn import_realm(
             diesel::update(crate::schema::realms::table.find(rid))
                 .set(crate::schema::realms::display_name.eq(display))
                 .execute(conn)?;
-            note(&mut report, Outcome::Updated, format!("realm {}", realm.name));
+            note(
+                &mut report,
+                Outcome::Updated,
+                format!("realm {}", realm.name),
+            );
         }
 
         for s in &file.scopes {
@@ -549,10 +581,24 @@ pub fn import_realm(
                         enabled: u.enabled,
                         ..existing.clone()
                     };
-                    if (&wanted.email, &wanted.given_name, &wanted.family_name, wanted.enabled)
-                        != (&existing.email, &existing.given_name, &existing.family_name, existing.enabled)
-                    {
-                        q::update_user_profile(conn, &User { updated_at: now, ..wanted.clone() })?;
+                    if (
+                        &wanted.email,
+                        &wanted.given_name,
+                        &wanted.family_name,
+                        wanted.enabled,
+                    ) != (
+                        &existing.email,
+                        &existing.given_name,
+                        &existing.family_name,
+                        existing.enabled,
+                    ) {
+                        q::update_user_profile(
+                            conn,
+                            &User {
+                                updated_at: now,
+                                ..wanted.clone()
+                            },
+                        )?;
                         (wanted, Outcome::Updated)
                     } else {
                         (existing, Outcome::Unchanged)
@@ -622,7 +668,13 @@ pub fn import_realm(
                         &existing.service_account_user_id,
                     );
                     if registration_changed {
-                        q::update_client_registration(conn, &Client { updated_at: now, ..wanted })?;
+                        q::update_client_registration(
+                            conn,
+                            &Client {
+                                updated_at: now,
+                                ..wanted
+                            },
+                        )?;
                     }
                     if secret_changed {
                         let hash = c.secret.as_deref().map(secret::sha256_hex);
@@ -638,7 +690,12 @@ pub fn import_realm(
             note(&mut report, outcome, format!("client {}", c.client_id));
         }
 
-        for what in report.created.iter().map(|w| ("import.create", w)).chain(report.updated.iter().map(|w| ("import.update", w))) {
+        for what in report
+            .created
+            .iter()
+            .map(|w| ("import.create", w))
+            .chain(report.updated.iter().map(|w| ("import.update", w)))
+        {
             audit(conn, rid, &actor, what.0, what.1, now)?;
         }
         Ok(())

@@ -179,7 +179,11 @@ pub fn record_login_failure(conn: &mut Conn, id: &str) -> Result<(), StoreError>
 
 // ---- roles, teams, memberships ----
 
-pub fn role_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Role>, StoreError> {
+pub fn role_by_name(
+    conn: &mut Conn,
+    realm_id: &str,
+    name: &str,
+) -> Result<Option<Role>, StoreError> {
     Ok(roles::table
         .filter(roles::realm_id.eq(realm_id))
         .filter(roles::name.eq(name))
@@ -215,7 +219,11 @@ pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn team_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Team>, StoreError> {
+pub fn team_by_name(
+    conn: &mut Conn,
+    realm_id: &str,
+    name: &str,
+) -> Result<Option<Team>, StoreError> {
     Ok(teams::table
         .filter(teams::realm_id.eq(realm_id))
         .filter(teams::name.eq(name))
@@ -248,7 +256,10 @@ pub fn update_team_description(
     now: i64,
 ) -> Result<(), StoreError> {
     diesel::update(teams::table.filter(teams::id.eq(id)))
-        .set((teams::description.eq(description), teams::updated_at.eq(now)))
+        .set((
+            teams::description.eq(description),
+            teams::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -270,7 +281,10 @@ pub fn ensure_membership(conn: &mut Conn, m: &TeamMembership) -> Result<bool, St
     Ok(true)
 }
 
-pub fn memberships_of_user(conn: &mut Conn, user_id: &str) -> Result<Vec<TeamMembership>, StoreError> {
+pub fn memberships_of_user(
+    conn: &mut Conn,
+    user_id: &str,
+) -> Result<Vec<TeamMembership>, StoreError> {
     Ok(team_memberships::table
         .filter(team_memberships::user_id.eq(user_id))
         .select(TeamMembership::as_select())
@@ -279,7 +293,11 @@ pub fn memberships_of_user(conn: &mut Conn, user_id: &str) -> Result<Vec<TeamMem
 
 // ---- scopes ----
 
-pub fn scope_by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Scope>, StoreError> {
+pub fn scope_by_name(
+    conn: &mut Conn,
+    realm_id: &str,
+    name: &str,
+) -> Result<Option<Scope>, StoreError> {
     Ok(scopes::table
         .filter(scopes::realm_id.eq(realm_id))
         .filter(scopes::name.eq(name))
@@ -311,7 +329,10 @@ pub fn update_scope_description(
     now: i64,
 ) -> Result<(), StoreError> {
     diesel::update(scopes::table.filter(scopes::id.eq(id)))
-        .set((scopes::description.eq(description), scopes::updated_at.eq(now)))
+        .set((
+            scopes::description.eq(description),
+            scopes::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -414,7 +435,10 @@ pub fn insert_audit_event(conn: &mut Conn, event: &AuditEvent) -> Result<(), Sto
     Ok(())
 }
 
-pub fn audit_events_of_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<AuditEvent>, StoreError> {
+pub fn audit_events_of_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+) -> Result<Vec<AuditEvent>, StoreError> {
     Ok(audit_events::table
         .filter(audit_events::realm_id.eq(realm_id))
         .order((audit_events::created_at, audit_events::id))
@@ -428,4 +452,23 @@ fn conflict_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreE
         StoreError::Conflict(_) => StoreError::Conflict(msg()),
         other => other,
     }
+}
+
+// ---- authorization codes ----
+
+/// Marks the code consumed unless it already was. The conditional UPDATE is atomic on both
+/// backends, so when several requests race to redeem one code exactly one gets `true`.
+pub fn consume_authorization_code(
+    conn: &mut Conn,
+    code_sha256: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let updated = diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::code_sha256.eq(code_sha256))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .set(authorization_codes::consumed_at.eq(now))
+    .execute(conn)?;
+    Ok(updated == 1)
 }

@@ -1,0 +1,62 @@
+//! What the issuer needs to know from the operator's configuration.
+
+use serde::{Deserialize, Serialize};
+
+/// Issuer settings; the server crate fills them from file, environment and flags.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuerSettings {
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: i64,
+    /// `aud` of access tokens: the resource server's URL. Empty: the public URL.
+    pub access_token_audience: String,
+    /// Largest token-endpoint request body, in bytes.
+    pub max_form_bytes: usize,
+    /// Behind a reverse proxy, take the client address from `X-Forwarded-For`/`Forwarded`.
+    /// Off by default: without a proxy those headers are the client's to forge.
+    pub trust_forwarded_headers: bool,
+    pub throttle: ThrottleSettings,
+    /// How long cached realms and clients may be served before re-reading them.
+    pub cache_ttl_secs: u64,
+    /// `max-age` of the JWKS response; keep it at or below the key activation delay so a
+    /// verifier's cached JWKS always holds the key that signs.
+    pub jwks_max_age_secs: u32,
+}
+
+impl Default for IssuerSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 300,
+            access_token_audience: String::new(),
+            max_form_bytes: 16 * 1024,
+            trust_forwarded_headers: false,
+            throttle: ThrottleSettings::default(),
+            cache_ttl_secs: 5,
+            jwks_max_age_secs: 300,
+        }
+    }
+}
+
+/// Brute-force limits. A username or address that fails `max_failures` times within
+/// `window_secs` is refused for `lockout_secs` without its credentials being checked.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    pub window_secs: i64,
+    pub user_max_failures: i64,
+    pub address_max_failures: i64,
+    pub client_max_failures: i64,
+    pub lockout_secs: i64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            window_secs: 900,
+            user_max_failures: 5,
+            address_max_failures: 20,
+            client_max_failures: 20,
+            lockout_secs: 300,
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Discovery (OIDC Discovery 1.0, RFC 8414) and the JWKS. Both are served from bytes built
+//! once (JWKS: per key change; metadata: per realm, refreshed with the cache TTL).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use std::sync::Arc;
+use tessera_core::permission::{CATALOG, OIDC_SCOPES};
+use tessera_store::queries as q;
+
+use crate::error::IssuerError;
+use crate::state::IssuerState;
+use crate::token::GRANT_TYPES;
+
+/// Client authentication methods the token endpoint accepts.
+pub const TOKEN_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// The metadata document. Only what is implemented is advertised.
+#[derive(Serialize)]
+struct Metadata<'a> {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: &'a [&'a str],
+    /// No authorization endpoint yet, so no response types (RFC 8414 §2).
+    response_types_supported: [&'a str; 0],
+    token_endpoint_auth_methods_supported: &'a [&'a str],
+    scopes_supported: Vec<String>,
+    subject_types_supported: [&'a str; 1],
+}
+
+async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8]>, IssuerError> {
+    let key = realm_name.to_string();
+    if let Some(bytes) = state.discovery_cache().get(&key) {
+        return Ok(bytes);
+    }
+    let realm = state.realm(realm_name).await?;
+    let db = state.db.clone();
+    let custom = web::block(move || q::list_scopes(&mut *db.conn()?, &realm.id)).await??;
+    let issuer = state.issuer_url(realm_name);
+    let mut scopes: Vec<String> = OIDC_SCOPES
+        .iter()
+        .chain(CATALOG)
+        .map(|(s, _)| s.to_string())
+        .chain(custom.into_iter().map(|s| s.name))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let doc = Metadata {
+        token_endpoint: format!("{issuer}/protocol/openid-connect/token"),
+        jwks_uri: format!("{issuer}/protocol/openid-connect/certs"),
+        issuer,
+        grant_types_supported: GRANT_TYPES,
+        response_types_supported: [],
+        token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+        scopes_supported: scopes,
+        subject_types_supported: ["public"],
+    };
+    let bytes: Arc<[u8]> = serde_json::to_vec(&doc)
+        .map_err(|e| IssuerError::Internal(e.to_string()))?
+        .into();
+    state.discovery_cache().put(key, Arc::clone(&bytes));
+    Ok(bytes)
+}
+
+fn public_json(bytes: Arc<[u8]>, max_age: u32) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(bytes.to_vec())
+}
+
+/// `GET /realms/{realm}/.well-known/openid-configuration` and
+/// `GET /.well-known/oauth-authorization-server/realms/{realm}` (RFC 8414 §3).
+pub async fn metadata(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+) -> Result<HttpResponse, IssuerError> {
+    Ok(public_json(metadata_bytes(&state, &realm).await?, 60))
+}
+
+/// `GET /realms/{realm}/protocol/openid-connect/certs`. Clients may cache it as long as a new
+/// key waits before signing (the activation delay).
+pub async fn jwks(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+) -> Result<HttpResponse, IssuerError> {
+    state.realm(&realm).await?;
+    Ok(public_json(
+        state.keys.current().jwks_json(),
+        state.settings.jwks_max_age_secs,
+    ))
+}

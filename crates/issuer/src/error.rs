@@ -1,0 +1,262 @@
+//! The issuer's one error type, and its mapping to HTTP in one place. Token-endpoint errors are
+//! RFC 6749 §5.2 JSON with `Cache-Control: no-store`; nothing internal reaches the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use std::fmt;
+use tessera_store::StoreError;
+use tessera_token::TokenError;
+
+/// An OAuth error code (RFC 6749 §5.2 and friends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+}
+
+impl OAuthCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum IssuerError {
+    /// An OAuth error answered with 400 (or 401 for `invalid_client`).
+    OAuth {
+        code: OAuthCode,
+        description: String,
+        /// `WWW-Authenticate: Basic realm="…"`: set for every `invalid_client`.
+        basic_realm: Option<String>,
+    },
+    /// Too many failures: 429 with `Retry-After`, without checking the credentials.
+    Throttled {
+        code: OAuthCode,
+        retry_after_secs: i64,
+    },
+    NotFound(String),
+    MethodNotAllowed(&'static str),
+    PayloadTooLarge(usize),
+    /// The database cannot be reached: 503, the client may retry.
+    Unavailable(String),
+    /// A bug or an environment failure: logged in full, answered without detail.
+    Internal(String),
+}
+
+impl IssuerError {
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::oauth(OAuthCode::InvalidRequest, description)
+    }
+
+    pub fn oauth(code: OAuthCode, description: impl Into<String>) -> Self {
+        Self::OAuth {
+            code,
+            description: description.into(),
+            basic_realm: None,
+        }
+    }
+
+    /// `invalid_client`: always 401 with a Basic challenge (RFC 6749 §5.2).
+    pub fn invalid_client(realm: &str, description: impl Into<String>) -> Self {
+        Self::OAuth {
+            code: OAuthCode::InvalidClient,
+            description: description.into(),
+            basic_realm: Some(realm.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for IssuerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OAuth {
+                code, description, ..
+            } => write!(f, "{}: {description}", code.as_str()),
+            Self::Throttled {
+                code,
+                retry_after_secs,
+            } => write!(f, "{}: throttled for {retry_after_secs}s", code.as_str()),
+            Self::NotFound(what) => write!(f, "not found: {what}"),
+            Self::MethodNotAllowed(allowed) => write!(f, "method not allowed; use {allowed}"),
+            Self::PayloadTooLarge(limit) => write!(f, "body over {limit} bytes"),
+            Self::Unavailable(m) => write!(f, "unavailable: {m}"),
+            Self::Internal(m) => write!(f, "internal: {m}"),
+        }
+    }
+}
+
+impl From<StoreError> for IssuerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Connection(m) => Self::Unavailable(m),
+            StoreError::Invalid(v) => Self::invalid_request(v.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<TokenError> for IssuerError {
+    fn from(e: TokenError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for IssuerError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// RFC 6749 §5.2: `error_description` uses `%x20-21 / %x23-5B / %x5D-7E` only.
+fn safe_description(d: &str) -> String {
+    d.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+fn json_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    let body = serde_json::json!({
+        "error": error,
+        "error_description": safe_description(description),
+    });
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+impl ResponseError for IssuerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::OAuth {
+                code: OAuthCode::InvalidClient,
+                ..
+            } => StatusCode::UNAUTHORIZED,
+            Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::OAuth {
+                code,
+                description,
+                basic_realm,
+            } => {
+                let mut resp = json_error(status, code.as_str(), description);
+                if let Some(realm) = basic_realm
+                    && let Ok(v) = HeaderValue::from_str(&format!(
+                        "Basic realm=\"{}\", charset=\"UTF-8\"",
+                        realm.replace(['"', '\\'], "")
+                    ))
+                {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            }
+            Self::Throttled {
+                code,
+                retry_after_secs,
+            } => {
+                let mut resp = json_error(
+                    status,
+                    code.as_str(),
+                    &format!("too many failed attempts; retry after {retry_after_secs} seconds"),
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                resp
+            }
+            Self::NotFound(what) => {
+                json_error(status, "not_found", &format!("{what} does not exist"))
+            }
+            Self::MethodNotAllowed(allowed) => {
+                let mut resp = json_error(
+                    status,
+                    "invalid_request",
+                    &format!("this endpoint accepts {allowed} only"),
+                );
+                if let Ok(v) = HeaderValue::from_str(allowed) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+                resp
+            }
+            Self::PayloadTooLarge(limit) => json_error(
+                status,
+                "invalid_request",
+                &format!("the request body is larger than {limit} bytes"),
+            ),
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "database unavailable");
+                json_error(
+                    status,
+                    "temporarily_unavailable",
+                    "the server cannot reach its database; retry shortly",
+                )
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                json_error(status, "server_error", "internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_stay_within_the_rfc_charset() {
+        assert_eq!(safe_description("bad \"x\"\n\\ é"), "bad 'x'? / ?");
+    }
+
+    #[test]
+    fn invalid_client_is_401_with_a_basic_challenge() {
+        let resp = IssuerError::invalid_client("default", "nope").error_response();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(
+            resp.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Basic realm=\"default\", charset=\"UTF-8\""
+        );
+        assert_eq!(
+            resp.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+    }
+
+    #[test]
+    fn throttled_says_when_to_retry() {
+        let resp = IssuerError::Throttled {
+            code: OAuthCode::InvalidGrant,
+            retry_after_secs: 42,
+        }
+        .error_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "42");
+    }
+}

@@ -1,0 +1,121 @@
+//! Everything a request handler needs, shared across workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::password::PasswordHasher;
+use tessera_core::{Clock, UnixTime};
+use tessera_store::models::{Client, Realm};
+use tessera_store::{Database, queries as q};
+use tessera_token::KeyStore;
+use tokio::sync::Semaphore;
+
+use crate::cache::TtlCache;
+use crate::config::IssuerSettings;
+use crate::error::IssuerError;
+use crate::throttle::ClientAuthThrottle;
+
+pub struct IssuerState {
+    pub db: Database,
+    pub keys: Arc<KeyStore>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: IssuerSettings,
+    /// Base URL without a trailing slash; every issuer URL derives from it.
+    pub public_url: String,
+    pub hasher: Arc<PasswordHasher>,
+    /// Bounds concurrent argon2 runs (each holds ~19 MiB) to the number of cores.
+    pub hash_permits: Semaphore,
+    pub client_auth_throttle: ClientAuthThrottle,
+    realms: TtlCache<String, Arc<Realm>>,
+    clients: TtlCache<(String, String), Arc<Client>>,
+    discovery: TtlCache<String, Arc<[u8]>>,
+}
+
+impl IssuerState {
+    pub fn new(
+        db: Database,
+        keys: Arc<KeyStore>,
+        clock: Arc<dyn Clock>,
+        settings: IssuerSettings,
+        public_url: &str,
+        hasher: Arc<PasswordHasher>,
+    ) -> Self {
+        let ttl = Duration::from_secs(settings.cache_ttl_secs);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            db,
+            keys,
+            clock,
+            settings,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            hasher,
+            hash_permits: Semaphore::new(cores),
+            client_auth_throttle: ClientAuthThrottle::default(),
+            realms: TtlCache::new(ttl),
+            clients: TtlCache::new(ttl),
+            discovery: TtlCache::new(ttl),
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    /// `{public_url}/realms/{realm}`: the `iss` of the realm's tokens.
+    pub fn issuer_url(&self, realm: &str) -> String {
+        format!("{}/realms/{realm}", self.public_url)
+    }
+
+    pub fn audience(&self) -> &str {
+        if self.settings.access_token_audience.is_empty() {
+            &self.public_url
+        } else {
+            &self.settings.access_token_audience
+        }
+    }
+
+    /// The realm by name, or 404.
+    pub async fn realm(&self, name: &str) -> Result<Arc<Realm>, IssuerError> {
+        if let Some(r) = self.realms.get(&name.to_string()) {
+            return Ok(r);
+        }
+        let db = self.db.clone();
+        let owned = name.to_string();
+        let found =
+            actix_web::web::block(move || q::realm_by_name(&mut *db.conn()?, &owned)).await??;
+        let realm = Arc::new(found.ok_or_else(|| IssuerError::NotFound(format!("realm {name}")))?);
+        self.realms.put(name.to_string(), Arc::clone(&realm));
+        Ok(realm)
+    }
+
+    /// A client of the realm by `client_id`; `None` when there is no such client.
+    pub async fn client(
+        &self,
+        realm: &Realm,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, IssuerError> {
+        let key = (realm.id.clone(), client_id.to_string());
+        if let Some(c) = self.clients.get(&key) {
+            return Ok(Some(c));
+        }
+        let db = self.db.clone();
+        let (rid, cid) = key.clone();
+        let found =
+            actix_web::web::block(move || q::client_by_client_id(&mut *db.conn()?, &rid, &cid))
+                .await??;
+        Ok(found.map(|c| {
+            let c = Arc::new(c);
+            self.clients.put(key, Arc::clone(&c));
+            c
+        }))
+    }
+
+    /// Forgets a cached client after a change to it.
+    pub fn invalidate_client(&self, realm_id: &str, client_id: &str) {
+        self.clients
+            .invalidate(&(realm_id.to_string(), client_id.to_string()));
+    }
+
+    pub fn discovery_cache(&self) -> &TtlCache<String, Arc<[u8]>> {
+        &self.discovery
+    }
+}

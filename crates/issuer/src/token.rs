@@ -1,0 +1,272 @@
+//! The token endpoint: `client_credentials` and `password` grants.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use std::net::IpAddr;
+use tessera_core::{ScopeSet, id::random_token};
+use tessera_store::models::{Client, Realm};
+use tessera_store::queries as q;
+use tessera_token::{AccessTokenClaims, SigningAlg};
+
+use crate::client_auth;
+use crate::error::{IssuerError, OAuthCode};
+use crate::form::{Form, read_form};
+use crate::state::IssuerState;
+use crate::throttle;
+
+/// Grant types this server implements; discovery lists exactly these.
+pub const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    scope: String,
+}
+
+/// `POST /realms/{realm}/protocol/openid-connect/token`
+pub async fn token(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    token_for_realm(&state, &realm, &req, payload).await
+}
+
+/// `POST /oauth/token`: the default realm's token endpoint at the short path of seed 001.
+pub async fn token_default_realm(
+    state: web::Data<IssuerState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    token_for_realm(&state, crate::DEFAULT_REALM, &req, payload).await
+}
+
+async fn token_for_realm(
+    state: &IssuerState,
+    realm_name: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(realm_name).await?;
+    let form = read_form(req, payload, state.settings.max_form_bytes).await?;
+    let grant_type = form.require("grant_type")?;
+    if !GRANT_TYPES.contains(&grant_type) {
+        return Err(IssuerError::oauth(
+            OAuthCode::UnsupportedGrantType,
+            format!(
+                "grant_type {grant_type} is not supported; use one of: {}",
+                GRANT_TYPES.join(", ")
+            ),
+        ));
+    }
+    let addr = client_addr(req, state.settings.trust_forwarded_headers);
+    let client = client_auth::authenticate(state, req, &form, &realm, addr).await?;
+    if !client.allows_grant(grant_type) {
+        return Err(IssuerError::oauth(
+            OAuthCode::UnauthorizedClient,
+            format!(
+                "client {} may not use the {grant_type} grant",
+                client.client_id
+            ),
+        ));
+    }
+    let response = match grant_type {
+        "client_credentials" => client_credentials(state, &realm, &client, &form)?,
+        "password" => password(state, &realm, &client, &form, addr).await?,
+        _ => unreachable_grant(grant_type)?,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+fn unreachable_grant(grant_type: &str) -> Result<TokenResponse, IssuerError> {
+    Err(IssuerError::Internal(format!(
+        "grant {grant_type} is listed but has no handler"
+    )))
+}
+
+/// The scope to grant: what was asked for (every name allowed for the client), or the
+/// client's defaults when nothing was asked for.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<ScopeSet, IssuerError> {
+    let Some(requested) = requested else {
+        return Ok(client.default_scopes());
+    };
+    let asked = ScopeSet::parse(requested)
+        .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
+    let refused = asked.not_in(&client.allowed_scopes());
+    if !refused.is_empty() {
+        return Err(IssuerError::oauth(
+            OAuthCode::InvalidScope,
+            format!(
+                "client {} may not request: {}",
+                client.client_id,
+                refused.join(" ")
+            ),
+        ));
+    }
+    Ok(asked)
+}
+
+fn mint(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    subject: &str,
+    scope: &ScopeSet,
+) -> Result<TokenResponse, IssuerError> {
+    let now = state.now();
+    let ttl = state.settings.access_token_ttl_secs;
+    let claims = AccessTokenClaims {
+        iss: state.issuer_url(&realm.name),
+        sub: subject.to_string(),
+        aud: state.audience().to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        iat: now,
+        exp: now + ttl,
+        jti: random_token::<16>(),
+    };
+    let access_token = state
+        .keys
+        .current()
+        .sign_access_token(SigningAlg::Es256, &claims)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: claims.scope,
+    })
+}
+
+/// RFC 6749 §4.4: confidential clients only; the subject is the client's service account.
+/// No refresh token, no ID token, and no database write.
+fn client_credentials(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    form: &Form,
+) -> Result<TokenResponse, IssuerError> {
+    if !client.confidential {
+        return Err(IssuerError::oauth(
+            OAuthCode::UnauthorizedClient,
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let mut scope = granted_scope(client, form.get("scope"))?;
+    // An ID token or offline access makes no sense without an end user (OIDC Core §3.1.3.3).
+    scope.remove("openid");
+    scope.remove("offline_access");
+    let subject = client.service_account_user_id.as_deref().ok_or_else(|| {
+        IssuerError::Internal(format!(
+            "client {} has no service account",
+            client.client_id
+        ))
+    })?;
+    mint(state, realm, client, subject, &scope)
+}
+
+/// RFC 6749 §4.3, for clients that enable it. Throttled per username and address before any
+/// hashing; an unknown user costs one dummy hash like a known one.
+async fn password(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    form: &Form,
+    addr: Option<IpAddr>,
+) -> Result<TokenResponse, IssuerError> {
+    let username = form.require("username")?.to_string();
+    let password = form.require("password")?.to_string();
+    let scope = granted_scope(client, form.get("scope"))?;
+    let now = state.now();
+    let keys = throttle::password_keys(&username, addr, &state.settings.throttle);
+
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let (lookup_keys, lookup_name) = (keys.clone(), username.clone());
+    let user = web::block(move || -> Result<_, IssuerError> {
+        let mut conn = db.conn()?;
+        throttle::check_password_throttle(&mut conn, &realm_id, &lookup_keys, now)?;
+        Ok(q::user_by_username(&mut conn, &realm_id, &lookup_name)?)
+    })
+    .await??;
+
+    let verified = {
+        let _permit = state
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|e| IssuerError::Internal(e.to_string()))?;
+        let hasher = state.hasher.clone();
+        let stored = user
+            .as_ref()
+            .filter(|u| !u.is_service_account)
+            .and_then(|u| u.password_hash.clone());
+        web::block(move || hasher.verify(&password, stored.as_deref())).await?
+    };
+
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let user_id = user.as_ref().map(|u| u.id.clone());
+    let record_name = username.clone();
+    web::block(move || -> Result<(), IssuerError> {
+        let mut conn = db.conn()?;
+        if verified {
+            throttle::clear_user_throttle(&mut conn, &realm_id, &record_name)?;
+            if let Some(id) = &user_id {
+                q::record_login_success(&mut conn, id, now)?;
+            }
+        } else {
+            throttle::record_password_failure(&mut conn, &realm_id, &keys, now)?;
+            if let Some(id) = &user_id {
+                q::record_login_failure(&mut conn, id)?;
+            }
+        }
+        Ok(())
+    })
+    .await??;
+
+    let user = match user {
+        Some(u) if verified => u,
+        _ => {
+            return Err(IssuerError::oauth(
+                OAuthCode::InvalidGrant,
+                "invalid username or password",
+            ));
+        }
+    };
+    if !user.enabled {
+        return Err(IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "this account is disabled",
+        ));
+    }
+    mint(state, realm, client, &user.id, &scope)
+}
+
+/// The client's address for throttling: the TCP peer, or the proxy-reported address when the
+/// operator said a trusted proxy sits in front.
+fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
+    if trust_forwarded {
+        let info = req.connection_info();
+        if let Some(real) = info.realip_remote_addr() {
+            let host = real
+                .rsplit_once(':')
+                .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+                .map_or(real, |(h, _)| h);
+            if let Ok(ip) = host.trim_matches(['[', ']']).parse() {
+                return Some(ip);
+            }
+            if let Ok(ip) = real.parse() {
+                return Some(ip);
+            }
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
+}

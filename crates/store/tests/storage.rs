@@ -1,0 +1,959 @@
+//! One storage test suite, run unchanged against every backend (the dex pattern).
+//!
+//! Each test is a plain `fn(&Database)`; [`storage_tests!`] turns the list into
+//! `sqlite::<name>` (a fresh file per test) and `postgres::<name>` (a fresh database per test
+//! on the server in `TESSERA_TEST_POSTGRES_URL`; skipped, not failed, when it is unset):
+//!
+//! ```text
+//! cargo test -p tessera-store
+//! TESSERA_TEST_POSTGRES_URL=$(.ci/postgres.sh | tail -n1) cargo test -p tessera-store
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+
+use diesel::prelude::*;
+use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::permission::BUILTIN_ROLES;
+use tessera_core::secret;
+use tessera_store::models::{Client, Realm};
+use tessera_store::provision::{
+    self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
+};
+use tessera_store::queries::{self as q, ThrottleRule};
+use tessera_store::schema::*;
+use tessera_store::{Database, StoreError};
+
+use support::hasher;
+
+macro_rules! storage_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    crate::support::run_sqlite(super::$name);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    crate::support::run_postgres(stringify!($name), super::$name);
+                }
+            )*
+        }
+    };
+}
+
+storage_tests!(
+    migrations_apply_once,
+    bootstrap_creates_the_realm_contents,
+    second_bootstrap_changes_nothing,
+    admin_password_is_generated_only_when_none_is_given,
+    confidential_client_gets_a_generated_secret_and_a_service_account,
+    client_with_a_fixed_secret_stores_only_its_hash,
+    unknown_scopes_are_refused_and_nothing_is_left_behind,
+    duplicate_client_conflicts,
+    client_id_is_unique_per_realm_in_the_schema,
+    create_user_joins_the_root_team,
+    duplicate_user_conflicts,
+    user_in_an_unknown_team_is_rolled_back,
+    import_creates_everything_and_a_second_import_changes_nothing,
+    import_reports_exactly_what_changed,
+    import_of_an_invalid_file_creates_nothing,
+    throttle_locks_on_the_third_failure_and_clears,
+    throttle_starts_a_new_count_after_the_window,
+    concurrent_throttle_failures_all_succeed,
+    exactly_one_concurrent_redemption_of_a_code_wins,
+    audit_events_record_bootstrap_and_client_creation,
+);
+
+/// The tests' "now": time is a parameter, never the wall clock.
+const NOW: i64 = 1_800_000_000;
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+fn bootstrap(db: &Database, name: &str) -> Realm {
+    bootstrap_realm(db, name, Some(ADMIN_PASSWORD), &hasher(), NOW)
+        .expect("bootstrap")
+        .expect("realm is new")
+        .realm
+}
+
+fn client_spec(value: serde_json::Value) -> ClientSpec {
+    serde_json::from_value(value).expect("client spec")
+}
+
+fn client(db: &Database, realm_id: &str, client_id: &str) -> Option<Client> {
+    q::client_by_client_id(&mut db.conn().unwrap(), realm_id, client_id).unwrap()
+}
+
+fn count(db: &Database, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+        .get_result::<Count>(&mut *db.conn().unwrap())
+        .unwrap()
+        .n
+}
+
+/// Row counts of every table a provisioning call may write.
+fn snapshot(db: &Database) -> Vec<(&'static str, i64)> {
+    [
+        "realms",
+        "users",
+        "clients",
+        "teams",
+        "roles",
+        "team_memberships",
+        "scopes",
+        "audit_events",
+    ]
+    .into_iter()
+    .map(|t| (t, count(db, t)))
+    .collect()
+}
+
+fn svc_spec() -> ClientSpec {
+    client_spec(serde_json::json!({
+        "client_id": "svc",
+        "name": "Batch service",
+        "grant_types": ["client_credentials"],
+        "scopes": ["jobs:read", "api_key:read"],
+    }))
+}
+
+// ---- migrations ----
+
+fn migrations_apply_once(db: &Database) {
+    // The harness ran the first migrate(); a second finds nothing to do.
+    assert_eq!(db.migrate().unwrap(), Vec::<String>::new());
+    assert!(count(db, "__diesel_schema_migrations") >= 1);
+    // Every table exists and starts empty.
+    for table in [
+        "realms",
+        "users",
+        "clients",
+        "teams",
+        "roles",
+        "team_memberships",
+        "policies",
+        "scopes",
+        "api_keys",
+        "browser_sessions",
+        "authorization_codes",
+        "refresh_tokens",
+        "grant_access_tokens",
+        "revoked_tokens",
+        "login_throttle",
+        "audit_events",
+    ] {
+        assert_eq!(count(db, table), 0, "{table}");
+    }
+}
+
+// ---- bootstrap ----
+
+fn bootstrap_creates_the_realm_contents(db: &Database) {
+    let h = hasher();
+    let report = bootstrap_realm(db, "acme", Some(ADMIN_PASSWORD), &h, NOW)
+        .unwrap()
+        .expect("a new realm");
+    assert_eq!(report.generated_admin_password, None);
+    let conn = &mut *db.conn().unwrap();
+
+    let realm = q::realm_by_name(conn, "acme")
+        .unwrap()
+        .expect("realm stored");
+    assert_eq!(realm.id, report.realm.id);
+    assert_eq!(realm.created_at, NOW);
+
+    let roles = q::list_roles(conn, &realm.id).unwrap();
+    let mut names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["admin", "member", "oaa_push", "operator", "viewer"]);
+    assert_eq!(roles.len(), BUILTIN_ROLES.len());
+    assert!(roles.iter().all(|r| r.builtin));
+    let admin_role = roles.iter().find(|r| r.name == "admin").unwrap();
+    assert!(
+        admin_role
+            .permissions
+            .split(' ')
+            .any(|p| p == "client:write")
+    );
+
+    let root = q::root_team(conn, &realm.id).unwrap().expect("root team");
+    assert_eq!(root.name, provision::ROOT_TEAM_NAME);
+    assert!(root.is_root);
+
+    let admin = q::user_by_username(conn, &realm.id, "admin")
+        .unwrap()
+        .expect("admin user");
+    assert!(admin.enabled);
+    assert!(!admin.is_service_account);
+    assert!(h.verify(ADMIN_PASSWORD, admin.password_hash.as_deref()));
+    assert!(!h.verify("not the password", admin.password_hash.as_deref()));
+
+    let memberships = q::memberships_of_user(conn, &admin.id).unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(memberships[0].team_id, root.id);
+    assert_eq!(memberships[0].role_id, admin_role.id);
+    assert_eq!(memberships[0].realm_id, realm.id);
+
+    let portal = q::client_by_client_id(conn, &realm.id, "portal")
+        .unwrap()
+        .expect("portal client");
+    assert!(!portal.confidential);
+    assert_eq!(portal.secret_sha256, None);
+    assert!(portal.allows_grant("password"));
+    assert!(!portal.allows_grant("client_credentials"));
+    assert!(portal.allowed_scopes().contains("openid"));
+    assert!(portal.enabled);
+}
+
+fn second_bootstrap_changes_nothing(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let admin_before = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    let before = snapshot(db);
+
+    let again = bootstrap_realm(
+        db,
+        "acme",
+        Some("another password entirely"),
+        &hasher(),
+        NOW + 5,
+    )
+    .unwrap();
+    assert!(again.is_none(), "a second bootstrap must report nothing");
+    let again = bootstrap_realm(db, "acme", None, &hasher(), NOW + 5).unwrap();
+    assert!(
+        again.is_none(),
+        "no password may be generated for an existing realm"
+    );
+
+    assert_eq!(snapshot(db), before);
+    let admin_after = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin_after.password_hash, admin_before.password_hash);
+    assert_eq!(admin_after.updated_at, NOW);
+}
+
+fn admin_password_is_generated_only_when_none_is_given(db: &Database) {
+    let h = hasher();
+    let generated = bootstrap_realm(db, "one", None, &h, NOW)
+        .unwrap()
+        .unwrap()
+        .generated_admin_password
+        .expect("a generated password");
+    assert!(generated.len() >= 20, "{generated:?} is too short");
+    let realm = q::realm_by_name(&mut db.conn().unwrap(), "one")
+        .unwrap()
+        .unwrap();
+    let admin = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    assert!(h.verify(&generated, admin.password_hash.as_deref()));
+
+    let given = bootstrap_realm(db, "two", Some(ADMIN_PASSWORD), &h, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(given.generated_admin_password, None);
+}
+
+// ---- clients ----
+
+fn confidential_client_gets_a_generated_secret_and_a_service_account(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let created = create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap();
+
+    let plain = created.generated_secret.expect("a generated secret");
+    assert_eq!(plain.len(), 43);
+    let stored = client(db, &realm.id, "svc").expect("client stored");
+    assert_eq!(stored.id, created.client.id);
+    let hash = stored.secret_sha256.as_deref().expect("secret hash stored");
+    assert_eq!(hash, secret::sha256_hex(&plain));
+    assert!(secret::verify_secret(&plain, hash));
+    assert!(!secret::verify_secret(&format!("{plain}x"), hash));
+    assert!(stored.confidential);
+    assert!(stored.allows_grant("client_credentials"));
+    assert_eq!(stored.name, "Batch service");
+
+    // `api_key:read` is built in; only `jobs:read` needed defining.
+    assert_eq!(created.defined_scopes, ["jobs:read"]);
+    let scopes = q::list_scopes(&mut db.conn().unwrap(), &realm.id).unwrap();
+    assert_eq!(
+        scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["jobs:read"]
+    );
+    assert!(stored.allowed_scopes().contains("jobs:read"));
+    assert!(stored.allowed_scopes().contains("api_key:read"));
+
+    let sa = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "service-account-svc")
+        .unwrap()
+        .expect("service account user");
+    assert!(sa.is_service_account);
+    assert_eq!(sa.password_hash, None);
+    assert_eq!(
+        stored.service_account_user_id.as_deref(),
+        Some(sa.id.as_str())
+    );
+}
+
+fn client_with_a_fixed_secret_stores_only_its_hash(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let fixed = "0123456789abcdef0123456789abcdef-fixed";
+    let spec = client_spec(serde_json::json!({
+        "client_id": "fixed",
+        "secret": fixed,
+        "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://app.example.com/cb"],
+        "scopes": ["openid"],
+    }));
+    let created =
+        create_client(db, "acme", &spec, UnknownScopes::Refuse, &Actor::CLI, NOW).unwrap();
+    assert_eq!(created.generated_secret, None);
+    let stored = client(db, &realm.id, "fixed").unwrap();
+    assert_eq!(stored.secret_sha256, Some(secret::sha256_hex(fixed)));
+    assert_eq!(stored.redirect_uris(), ["https://app.example.com/cb"]);
+    // No client_credentials grant, no service account.
+    assert_eq!(stored.service_account_user_id, None);
+}
+
+fn unknown_scopes_are_refused_and_nothing_is_left_behind(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let before = snapshot(db);
+    let err = create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Refuse,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
+    match err {
+        StoreError::Invalid(e) => {
+            assert_eq!(e.field, "scopes");
+            assert!(e.message.contains("jobs:read"), "{}", e.message);
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    assert_eq!(snapshot(db), before);
+    assert!(client(db, &realm.id, "svc").is_none());
+
+    // Once defined, the same client is accepted.
+    create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap();
+    let again = client_spec(serde_json::json!({
+        "client_id": "svc2",
+        "grant_types": ["client_credentials"],
+        "scopes": ["jobs:read"],
+    }));
+    let created =
+        create_client(db, "acme", &again, UnknownScopes::Refuse, &Actor::CLI, NOW).unwrap();
+    assert!(created.defined_scopes.is_empty());
+}
+
+fn duplicate_client_conflicts(db: &Database) {
+    bootstrap(db, "acme");
+    create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap();
+    let before = snapshot(db);
+    let err = create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("svc"), "{err}");
+
+    let portal = client_spec(serde_json::json!({
+        "client_id": "portal",
+        "type": "public",
+        "grant_types": ["password"],
+    }));
+    let err =
+        create_client(db, "acme", &portal, UnknownScopes::Define, &Actor::CLI, NOW).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(snapshot(db), before);
+}
+
+fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
+    let acme = bootstrap(db, "acme");
+    let other = bootstrap(db, "other");
+    let portal = client(db, &acme.id, "portal").unwrap();
+    let conn = &mut *db.conn().unwrap();
+
+    // Straight to the table, past provisioning's own check: the constraint must hold.
+    let duplicate = Client {
+        id: tessera_core::id::new_uuid(),
+        ..portal.clone()
+    };
+    let err = q::insert_client(conn, &duplicate).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let raw = diesel::insert_into(clients::table)
+        .values(&duplicate)
+        .execute(conn)
+        .unwrap_err();
+    assert!(
+        matches!(
+            raw,
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            )
+        ),
+        "{raw:?}"
+    );
+
+    // The same client_id in another realm is a different client.
+    let elsewhere = Client {
+        id: tessera_core::id::new_uuid(),
+        client_id: "shared".into(),
+        ..portal.clone()
+    };
+    q::insert_client(conn, &elsewhere).unwrap();
+    q::insert_client(
+        conn,
+        &Client {
+            id: tessera_core::id::new_uuid(),
+            realm_id: other.id.clone(),
+            ..elsewhere
+        },
+    )
+    .unwrap();
+    let shared: i64 = clients::table
+        .filter(clients::client_id.eq("shared"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(shared, 2);
+}
+
+// ---- users ----
+
+fn new_user<'a>(username: &'a str, team_role: Option<(&'a str, &'a str)>) -> NewUser<'a> {
+    NewUser {
+        username,
+        password: Some("ada's long password"),
+        email: Some("ada@example.com"),
+        given_name: Some("Ada"),
+        family_name: Some("Lovelace"),
+        team_role,
+    }
+}
+
+fn create_user_joins_the_root_team(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let h = hasher();
+    let user = create_user(db, "acme", &new_user("ada", None), &h, &Actor::CLI, NOW).unwrap();
+    let conn = &mut *db.conn().unwrap();
+    let stored = q::user_by_username(conn, &realm.id, "ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.id, user.id);
+    assert_eq!(stored.email.as_deref(), Some("ada@example.com"));
+    assert!(h.verify("ada's long password", stored.password_hash.as_deref()));
+
+    let root = q::root_team(conn, &realm.id).unwrap().unwrap();
+    let member = q::role_by_name(conn, &realm.id, "member").unwrap().unwrap();
+    let memberships = q::memberships_of_user(conn, &user.id).unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(
+        (
+            memberships[0].team_id.as_str(),
+            memberships[0].role_id.as_str()
+        ),
+        (root.id.as_str(), member.id.as_str())
+    );
+}
+
+fn duplicate_user_conflicts(db: &Database) {
+    bootstrap(db, "acme");
+    let h = hasher();
+    create_user(db, "acme", &new_user("ada", None), &h, &Actor::CLI, NOW).unwrap();
+    let before = snapshot(db);
+    let err = create_user(db, "acme", &new_user("ada", None), &h, &Actor::CLI, NOW).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("ada"), "{err}");
+    // `admin` came with the bootstrap.
+    let err = create_user(db, "acme", &new_user("admin", None), &h, &Actor::CLI, NOW).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(snapshot(db), before);
+}
+
+fn user_in_an_unknown_team_is_rolled_back(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let before = snapshot(db);
+    let err = create_user(
+        db,
+        "acme",
+        &new_user("ada", Some(("no-such-team", "member"))),
+        &hasher(),
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
+    match err {
+        StoreError::Invalid(e) => assert_eq!(e.field, "team"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    // The user row was inserted before the team lookup failed: the transaction undid it.
+    assert!(
+        q::user_by_username(&mut db.conn().unwrap(), &realm.id, "ada")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(snapshot(db), before);
+
+    // Unknown realm: not found, nothing written.
+    let err = create_user(
+        db,
+        "nope",
+        &new_user("ada", None),
+        &hasher(),
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(snapshot(db), before);
+}
+
+// ---- import ----
+
+fn realm_file() -> serde_json::Value {
+    serde_json::json!({
+        "realm": {"name": "acme", "display_name": "Acme Corp"},
+        "scopes": [{"name": "jobs:read", "description": "Read jobs"}],
+        "roles": [{
+            "name": "auditor",
+            "description": "Reads the audit log",
+            "permissions": ["audit:read", "user:read"]
+        }],
+        "teams": [{"name": "platform", "description": "Platform team"}],
+        "users": [{
+            "username": "ada",
+            "email": "ada@example.com",
+            "password": "correct horse battery",
+            "teams": [{"team": "platform", "role": "auditor"}]
+        }],
+        "clients": [
+            {"client_id": "svc", "grant_types": ["client_credentials"], "scopes": ["jobs:read"]},
+            {
+                "client_id": "web",
+                "type": "public",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scopes": ["openid", "profile"],
+                "redirect_uris": ["https://app.example.com/callback"]
+            }
+        ]
+    })
+}
+
+fn parse(value: serde_json::Value) -> RealmImport {
+    serde_json::from_value(value).expect("realm file")
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) {
+    let h = hasher();
+    let file = parse(realm_file());
+    let first = import_realm(db, &file, &h, NOW).unwrap();
+    assert!(first.bootstrap.is_some(), "the realm was bootstrapped");
+    assert_eq!(
+        sorted(first.created.clone()),
+        [
+            "client svc",
+            "client web",
+            "role auditor",
+            "scope jobs:read",
+            "team platform",
+            "user ada",
+        ]
+    );
+    assert_eq!(first.updated, ["realm acme"], "display name set");
+    assert_eq!(first.generated_secrets.len(), 1);
+    let (secret_for, plain) = &first.generated_secrets[0];
+    assert_eq!(secret_for, "svc");
+
+    let conn = &mut *db.conn().unwrap();
+    let realm = q::realm_by_name(conn, "acme").unwrap().unwrap();
+    assert_eq!(realm.display_name, "Acme Corp");
+    let svc = q::client_by_client_id(conn, &realm.id, "svc")
+        .unwrap()
+        .unwrap();
+    assert!(secret::verify_secret(
+        plain,
+        svc.secret_sha256.as_deref().unwrap()
+    ));
+    assert!(svc.service_account_user_id.is_some());
+    let web = q::client_by_client_id(conn, &realm.id, "web")
+        .unwrap()
+        .unwrap();
+    assert!(!web.confidential);
+    assert_eq!(web.redirect_uris(), ["https://app.example.com/callback"]);
+    let auditor = q::role_by_name(conn, &realm.id, "auditor")
+        .unwrap()
+        .unwrap();
+    assert!(!auditor.builtin);
+    assert_eq!(auditor.permissions, "audit:read user:read");
+    let platform = q::team_by_name(conn, &realm.id, "platform")
+        .unwrap()
+        .unwrap();
+    let ada = q::user_by_username(conn, &realm.id, "ada")
+        .unwrap()
+        .unwrap();
+    assert!(h.verify("correct horse battery", ada.password_hash.as_deref()));
+    let memberships = q::memberships_of_user(conn, &ada.id).unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(memberships[0].team_id, platform.id);
+    assert_eq!(memberships[0].role_id, auditor.id);
+    let scope = q::scope_by_name(conn, &realm.id, "jobs:read")
+        .unwrap()
+        .unwrap();
+    assert_eq!(scope.description, "Read jobs");
+
+    let before = snapshot(db);
+    let second = import_realm(db, &file, &h, NOW + 60).unwrap();
+    assert!(second.bootstrap.is_none());
+    assert!(second.created.is_empty(), "{:?}", second.created);
+    assert!(second.updated.is_empty(), "{:?}", second.updated);
+    assert!(second.generated_secrets.is_empty());
+    assert_eq!(second.unchanged, 6);
+    assert_eq!(
+        snapshot(db),
+        before,
+        "no audit event for a no-op import either"
+    );
+    let svc_after = q::client_by_client_id(&mut db.conn().unwrap(), &realm.id, "svc")
+        .unwrap()
+        .unwrap();
+    assert_eq!(svc_after.secret_sha256, svc.secret_sha256);
+    assert_eq!(svc_after.updated_at, NOW);
+}
+
+fn import_reports_exactly_what_changed(db: &Database) {
+    let h = hasher();
+    import_realm(db, &parse(realm_file()), &h, NOW).unwrap();
+
+    let mut changed = realm_file();
+    changed["teams"][0]["description"] = "The platform team".into();
+    let report = import_realm(db, &parse(changed.clone()), &h, NOW + 60).unwrap();
+    assert!(report.created.is_empty(), "{:?}", report.created);
+    assert_eq!(report.updated, ["team platform"]);
+    assert_eq!(report.unchanged, 5);
+
+    let conn = &mut *db.conn().unwrap();
+    let realm = q::realm_by_name(conn, "acme").unwrap().unwrap();
+    let team = q::team_by_name(conn, &realm.id, "platform")
+        .unwrap()
+        .unwrap();
+    assert_eq!(team.description, "The platform team");
+    assert_eq!(team.updated_at, NOW + 60);
+    let events = q::audit_events_of_realm(conn, &realm.id).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "import.update" && e.target == "team platform")
+    );
+
+    // And applying the changed file again is a no-op.
+    let again = import_realm(db, &parse(changed), &h, NOW + 120).unwrap();
+    assert!(again.updated.is_empty(), "{:?}", again.updated);
+}
+
+fn import_of_an_invalid_file_creates_nothing(db: &Database) {
+    let mut bad = realm_file();
+    bad["clients"][0]["grant_types"] = serde_json::json!(["implicit"]);
+    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    match err {
+        StoreError::Invalid(e) => assert_eq!(e.field, "grant_types"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let conn = &mut *db.conn().unwrap();
+    assert!(q::realm_by_name(conn, "acme").unwrap().is_none());
+    assert!(q::list_realms(conn).unwrap().is_empty());
+    assert!(
+        snapshot(db).iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        snapshot(db)
+    );
+
+    // A public client with a secret is refused the same way.
+    let mut bad = realm_file();
+    bad["clients"][1]["secret"] = "0123456789abcdef0123456789abcdef-x".into();
+    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(count(db, "realms"), 0);
+}
+
+// ---- sign-in throttle ----
+
+const RULE: ThrottleRule = ThrottleRule {
+    window_secs: 300,
+    max_failures: 3,
+    lockout_secs: 60,
+};
+
+fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    let key = "user:ada";
+
+    let first = q::throttle_record_failure(conn, &realm.id, key, NOW, RULE).unwrap();
+    assert_eq!((first.failures, first.locked_until), (1, None));
+    let second = q::throttle_record_failure(conn, &realm.id, key, NOW + 10, RULE).unwrap();
+    assert_eq!((second.failures, second.locked_until), (2, None));
+    assert_eq!(second.window_started_at, NOW);
+    let third = q::throttle_record_failure(conn, &realm.id, key, NOW + 20, RULE).unwrap();
+    assert_eq!(third.locked_until, Some(NOW + 20 + 60));
+
+    let stored = q::throttle_entry(conn, &realm.id, key)
+        .unwrap()
+        .expect("entry");
+    assert_eq!(stored.locked_until, Some(NOW + 80));
+    // Other keys are untouched.
+    assert!(
+        q::throttle_entry(conn, &realm.id, "user:bob")
+            .unwrap()
+            .is_none()
+    );
+
+    q::throttle_clear(conn, &realm.id, key).unwrap();
+    assert!(q::throttle_entry(conn, &realm.id, key).unwrap().is_none());
+    let fresh = q::throttle_record_failure(conn, &realm.id, key, NOW + 30, RULE).unwrap();
+    assert_eq!((fresh.failures, fresh.locked_until), (1, None));
+}
+
+fn throttle_starts_a_new_count_after_the_window(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    let key = "ip:192.0.2.1";
+    q::throttle_record_failure(conn, &realm.id, key, NOW, RULE).unwrap();
+    let second = q::throttle_record_failure(conn, &realm.id, key, NOW + 299, RULE).unwrap();
+    assert_eq!(second.failures, 2);
+    // The window started at NOW; at NOW + 300 it is over, so this failure starts a new count
+    // instead of locking.
+    let later = q::throttle_record_failure(conn, &realm.id, key, NOW + 300, RULE).unwrap();
+    assert_eq!(later.failures, 1);
+    assert_eq!(later.window_started_at, NOW + 300);
+    assert_eq!(later.locked_until, None);
+    let stored = q::throttle_entry(conn, &realm.id, key).unwrap().unwrap();
+    assert_eq!((stored.failures, stored.window_started_at), (1, NOW + 300));
+}
+
+const THREADS: usize = 8;
+
+fn concurrent_throttle_failures_all_succeed(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let lenient = ThrottleRule {
+        max_failures: 1_000,
+        ..RULE
+    };
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let results: Vec<Result<i64, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                let realm_id = realm.id.as_str();
+                s.spawn(move || {
+                    let mut conn = db.conn().map_err(|e| e.to_string())?;
+                    barrier.wait();
+                    q::throttle_record_failure(&mut conn, realm_id, "user:ada", NOW, lenient)
+                        .map(|e| e.failures)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "concurrent failures errored: {errors:?}");
+    let entry = q::throttle_entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
+        .unwrap()
+        .expect("entry");
+    // Every failure counts: a lost update would hand a password guesser free attempts.
+    assert_eq!(entry.failures, THREADS as i64, "{entry:?}");
+    assert_eq!(entry.locked_until, None);
+}
+
+// ---- authorization codes ----
+
+fn exactly_one_concurrent_redemption_of_a_code_wins(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let code_sha256 = secret::sha256_hex("the-code");
+    {
+        let conn = &mut *db.conn().unwrap();
+        let admin = q::user_by_username(conn, &realm.id, "admin")
+            .unwrap()
+            .unwrap();
+        diesel::insert_into(authorization_codes::table)
+            .values((
+                authorization_codes::code_sha256.eq(&code_sha256),
+                authorization_codes::realm_id.eq(&realm.id),
+                authorization_codes::client_id.eq("portal"),
+                authorization_codes::user_id.eq(&admin.id),
+                authorization_codes::redirect_uri.eq("https://app.example.com/cb"),
+                authorization_codes::scope.eq("openid"),
+                authorization_codes::code_challenge
+                    .eq("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                authorization_codes::code_challenge_method.eq("S256"),
+                authorization_codes::auth_time.eq(NOW),
+                authorization_codes::grant_id.eq(tessera_core::id::new_uuid()),
+                authorization_codes::expires_at.eq(NOW + 60),
+                authorization_codes::created_at.eq(NOW),
+            ))
+            .execute(conn)
+            .unwrap();
+    }
+
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let wins: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let barrier = Arc::clone(&barrier);
+                let code = code_sha256.as_str();
+                s.spawn(move || {
+                    let mut conn = db.conn().unwrap();
+                    barrier.wait();
+                    q::consume_authorization_code(&mut conn, code, NOW + 1 + i as i64).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+
+    let conn = &mut *db.conn().unwrap();
+    let consumed_at: Option<i64> = authorization_codes::table
+        .find(&code_sha256)
+        .select(authorization_codes::consumed_at)
+        .first(conn)
+        .unwrap();
+    let winner = wins.iter().position(|w| *w).unwrap() as i64;
+    assert_eq!(consumed_at, Some(NOW + 1 + winner));
+    // Later attempts, and unknown codes, never win.
+    assert!(!q::consume_authorization_code(conn, &code_sha256, NOW + 30).unwrap());
+    assert!(!q::consume_authorization_code(conn, &secret::sha256_hex("other"), NOW).unwrap());
+}
+
+// ---- audit ----
+
+fn audit_events_record_bootstrap_and_client_creation(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let events = q::audit_events_of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].action, "realm.bootstrap");
+    assert_eq!(events[0].target, "realm:acme");
+    assert_eq!(events[0].actor, "system");
+    assert_eq!(events[0].outcome, "success");
+    assert_eq!(events[0].created_at, NOW);
+
+    let actor = Actor {
+        name: "admin",
+        source_addr: "192.0.2.7",
+    };
+    create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &actor,
+        NOW + 5,
+    )
+    .unwrap();
+    let events = q::audit_events_of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
+    let created: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "client.create")
+        .collect();
+    assert_eq!(created.len(), 1, "{events:?}");
+    assert_eq!(created[0].target, "client:svc");
+    assert_eq!(created[0].actor, "admin");
+    assert_eq!(created[0].source_addr, "192.0.2.7");
+    assert_eq!(created[0].created_at, NOW + 5);
+
+    // A refused client leaves no audit trail of a creation.
+    let _ = create_client(
+        db,
+        "acme",
+        &svc_spec(),
+        UnknownScopes::Define,
+        &actor,
+        NOW + 6,
+    );
+    assert_eq!(count(db, "audit_events"), 2);
+}
+
+// ---- the harness itself ----
+
+#[test]
+fn test_database_urls_keep_everything_but_the_name() {
+    use support::with_database as w;
+    assert_eq!(
+        w("postgres://tessera:tessera@127.0.0.1:5432/tessera", "t1"),
+        "postgres://tessera:tessera@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        w(
+            "postgresql://u:p@db.example/app?sslmode=disable&connect_timeout=5",
+            "t1"
+        ),
+        "postgresql://u:p@db.example/t1?sslmode=disable&connect_timeout=5"
+    );
+    assert_eq!(w("postgres://localhost", "t1"), "postgres://localhost/t1");
+    assert_eq!(w("postgres://localhost/", "t1"), "postgres://localhost/t1");
+    assert_eq!(
+        w("postgres://h?sslmode=require", "t1"),
+        "postgres://h/t1?sslmode=require"
+    );
+}
+
+#[test]
+fn client_kinds_parse_as_the_suite_expects() {
+    // Guards the JSON the suite builds its specs from.
+    assert_eq!(svc_spec().kind, ClientKind::Confidential);
+    svc_spec().validate().unwrap();
+    parse(realm_file()).validate().unwrap();
+}
