@@ -1,1 +1,79 @@
-fn main() {}
+//! `tessera`: see `tessera --help`.
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera_core::{Clock, SystemClock};
+use tessera_server::cli::{Cli, Command, run_command};
+use tessera_server::{Config, ServerError, app};
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let result = match cli.command.as_ref().unwrap_or(&Command::Serve) {
+        Command::Serve => serve(&config),
+        other => run_command(other, &config, &mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: &Config) -> Result<(), ServerError> {
+    let started = std::time::Instant::now();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let prepared = app::prepare(config, clock.as_ref(), admin_password.as_deref())?;
+    if !prepared.migrations_applied.is_empty() {
+        tracing::info!(
+            count = prepared.migrations_applied.len(),
+            "database migrated"
+        );
+    }
+    if !prepared.created_keys.is_empty() {
+        tracing::info!(keys = ?prepared.created_keys, dir = %config.keys_dir.display(), "generated signing keys");
+    }
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let running = app::start(config, &prepared, clock)?;
+        let issuer = format!("{}/realms/{}", running.public_url, tessera_issuer::DEFAULT_REALM);
+        if let Some(report) = &prepared.bootstrap {
+            println!("Created realm default: user admin, public client portal.");
+            if let Some(p) = &report.generated_admin_password {
+                println!("Admin password (shown once; set TESSERA_ADMIN_PASSWORD to choose it): {p}");
+            }
+        }
+        println!("Tessera is listening on {} — realm default: {issuer}", running.public_url);
+        tracing::info!(addr = %running.addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+        running
+            .server
+            .await
+            .map_err(|e| ServerError::Config(format!("server stopped: {e}")))
+    })
+}

@@ -1,0 +1,173 @@
+//! Start-up: migrate, load keys, bootstrap the default realm, and serve.
+
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::Clock;
+use tessera_core::password::PasswordHasher;
+use tessera_issuer::{IssuerError, IssuerState};
+use tessera_store::provision::{self, BootstrapReport};
+use tessera_store::{Database, PoolOptions};
+use tessera_token::{KeyPolicy, KeyStore};
+
+use crate::config::Config;
+use crate::error::ServerError;
+
+/// What start-up prepared: storage, keys and the issuer's shared state.
+pub struct Prepared {
+    pub db: Database,
+    pub keys: Arc<KeyStore>,
+    pub hasher: Arc<PasswordHasher>,
+    pub bootstrap: Option<BootstrapReport>,
+    pub created_keys: Vec<String>,
+    pub migrations_applied: Vec<String>,
+}
+
+pub fn key_policy(config: &Config) -> KeyPolicy {
+    KeyPolicy {
+        activation_delay_secs: config.keys.activation_delay_secs,
+        retention_secs: config.key_retention_secs(),
+    }
+}
+
+pub fn open_database(config: &Config) -> Result<Database, ServerError> {
+    Ok(Database::connect(
+        &config.database_url,
+        PoolOptions {
+            max_connections: config.database.max_connections,
+            ..PoolOptions::default()
+        },
+    )?)
+}
+
+/// Migrates, opens the keys (generating them on first start) and bootstraps the `default`
+/// realm once, with `admin_password` or a generated one.
+pub fn prepare(
+    config: &Config,
+    clock: &dyn Clock,
+    admin_password: Option<&str>,
+) -> Result<Prepared, ServerError> {
+    let db = open_database(config)?;
+    let migrations_applied = db.migrate()?;
+    let (keys, created_keys) = KeyStore::open(&config.keys_dir, key_policy(config), clock.now())?;
+    let hasher = Arc::new(
+        PasswordHasher::new(config.argon2).map_err(|e| ServerError::Config(e.to_string()))?,
+    );
+    let bootstrap = provision::bootstrap_realm(
+        &db,
+        tessera_issuer::DEFAULT_REALM,
+        admin_password,
+        &hasher,
+        clock.now(),
+    )?;
+    Ok(Prepared {
+        db,
+        keys: Arc::new(keys),
+        hasher,
+        bootstrap,
+        created_keys,
+        migrations_applied,
+    })
+}
+
+/// A server bound and running.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub handle: actix_web::dev::ServerHandle,
+    pub server: actix_web::dev::Server,
+}
+
+/// Binds the listen address (port 0 picks a free port) and starts serving.
+pub fn start(
+    config: &Config,
+    prepared: &Prepared,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, ServerError> {
+    let listener = TcpListener::bind(&config.listen)
+        .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let public_url = if config.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.public_url.trim_end_matches('/').to_string()
+    };
+    let issuer = web::Data::new(IssuerState::new(
+        prepared.db.clone(),
+        Arc::clone(&prepared.keys),
+        Arc::clone(&clock),
+        config.issuer.clone(),
+        &public_url,
+        Arc::clone(&prepared.hasher),
+    ));
+    spawn_key_refresh(
+        Arc::clone(&prepared.keys),
+        clock,
+        Duration::from_secs(config.keys.reload_interval_secs.max(1)),
+    );
+    let db = prepared.db.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(issuer.clone())
+            .app_data(web::Data::new(db.clone()))
+            .wrap(
+                middleware::DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
+            )
+            .route("/health", web::get().to(health))
+            .route("/health/ready", web::get().to(ready))
+            .configure(tessera_issuer::configure)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(10);
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|e| ServerError::Config(format!("cannot serve on {addr}: {e}")))?
+        .run();
+    Ok(Running {
+        addr,
+        public_url,
+        handle: server.handle(),
+        server,
+    })
+}
+
+/// Picks up rotated keys and activations; replicas converge within one interval.
+fn spawn_key_refresh(keys: Arc<KeyStore>, clock: Arc<dyn Clock>, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            match keys.refresh(clock.now()) {
+                Ok(true) => tracing::info!("signing keys changed"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "cannot refresh signing keys"),
+            }
+        }
+    });
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the database answers.
+async fn ready(db: web::Data<Database>) -> Result<HttpResponse, IssuerError> {
+    let db = db.get_ref().clone();
+    web::block(move || db.conn().map(|_| ())).await??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, IssuerError> {
+    Err(IssuerError::NotFound(format!(
+        "endpoint {} {}",
+        req.method(),
+        req.path()
+    )))
+}

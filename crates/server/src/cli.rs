@@ -1,0 +1,471 @@
+//! The command line: `tessera [serve|migrate|realm|client|user|keys|import|config]`.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::password::PasswordHasher;
+use tessera_core::{Clock, SystemClock};
+use tessera_store::provision::{self, Actor, NewUser, UnknownScopes};
+use tessera_store::queries as q;
+
+use crate::app;
+use crate::config::{Config, Overrides};
+use crate::error::ServerError;
+
+/// Tessera: an OAuth 2.0 / OpenID Connect authorization server with API keys, teams, roles
+/// and policies.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (also TESSERA_CONFIG). Flags and TESSERA_* variables override it.
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 (also TESSERA_LISTEN).
+    #[arg(long, global = true)]
+    pub listen: Option<String>,
+    /// Public base URL; issuer URLs are {public-url}/realms/{realm} (also TESSERA_PUBLIC_URL).
+    #[arg(long, global = true)]
+    pub public_url: Option<String>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB (also TESSERA_DATABASE_URL).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Directory of signing keys (also TESSERA_KEYS_DIR).
+    #[arg(long, global = true)]
+    pub keys_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the issuer (default): migrate, create keys and the `default` realm if missing, serve.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage realms.
+    #[command(subcommand)]
+    Realm(RealmCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Make a realm match a declarative file (TOML or JSON): scopes, roles, teams, users,
+    /// clients. Importing the same file again changes nothing.
+    Import {
+        /// The realm file; see examples/realm.toml.
+        file: PathBuf,
+    },
+    /// Print the effective configuration, or every environment variable with its default.
+    Config {
+        /// List the TESSERA_* variables instead.
+        #[arg(long)]
+        env: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RealmCommand {
+    /// Create a realm with built-in roles, a root team, an `admin` user (password from
+    /// TESSERA_ADMIN_PASSWORD, or generated and printed once) and the `portal` client.
+    Create { name: String },
+    /// List realms.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is generated and printed once.
+    Create(ClientCreateArgs),
+    /// List a realm's clients.
+    List {
+        #[arg(long, default_value = "default")]
+        realm: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// The client_id clients authenticate with.
+    pub client_id: String,
+    #[arg(long, default_value = "default")]
+    pub realm: String,
+    /// A public client (no secret): browser or native apps, and scripts like `portal`.
+    #[arg(long)]
+    pub public: bool,
+    /// Grant types (repeat or comma-separate): client_credentials, password,
+    /// authorization_code, refresh_token.
+    #[arg(
+        long = "grant",
+        value_delimiter = ',',
+        default_value = "client_credentials"
+    )]
+    pub grants: Vec<String>,
+    /// Scopes the client may request (repeat, comma- or space-separate). Custom scopes that
+    /// the realm lacks are defined.
+    #[arg(long = "scope", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Scopes granted when a request names none (default: all of --scope).
+    #[arg(long = "default-scope", value_delimiter = ',')]
+    pub default_scopes: Vec<String>,
+    /// Redirect URIs (exact match).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Skip the consent page for this client (Tessera's own apps).
+    #[arg(long)]
+    pub first_party: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input with --password-stdin;
+    /// otherwise one is generated and printed once.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    pub username: String,
+    #[arg(long, default_value = "default")]
+    pub realm: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub given_name: Option<String>,
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Team to join (default: the realm's root team).
+    #[arg(long, default_value = "root")]
+    pub team: String,
+    /// Role in that team: admin, operator, member, viewer, oaa_push or a custom role.
+    #[arg(long, default_value = "member")]
+    pub role: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create new signing keys. They are published at once and sign after
+    /// keys.activation_delay_secs; keys whose tokens have all expired are deleted.
+    Rotate,
+    /// List the keys: kid, algorithm, and whether each signs or is only published.
+    List,
+}
+
+impl Cli {
+    pub fn load_config(&self) -> Result<Config, ServerError> {
+        let overrides = Overrides {
+            listen: self.listen.clone(),
+            public_url: self.public_url.clone(),
+            database_url: self.database_url.clone(),
+            keys_dir: self.keys_dir.clone(),
+        };
+        Ok(Config::load(
+            self.config.as_deref(),
+            &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
+            &overrides,
+        )?)
+    }
+}
+
+/// Runs a command that is not `serve`, writing what a person needs to `out`.
+pub fn run_command(
+    command: &Command,
+    config: &Config,
+    out: &mut dyn Write,
+) -> Result<(), ServerError> {
+    let clock = SystemClock;
+    let w = |out: &mut dyn Write, s: String| -> Result<(), ServerError> {
+        writeln!(out, "{s}").map_err(|e| ServerError::Input(e.to_string()))
+    };
+    match command {
+        Command::Serve => Err(ServerError::Input("serve is not a one-shot command".into())),
+        Command::Migrate => {
+            let db = app::open_database(config)?;
+            let applied = db.migrate()?;
+            w(out, format!("{} migration(s) applied", applied.len()))?;
+            for m in applied {
+                w(out, format!("  {m}"))?;
+            }
+            Ok(())
+        }
+        Command::Realm(RealmCommand::Create { name }) => {
+            let db = migrated(config)?;
+            let hasher = hasher(config)?;
+            let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            match provision::bootstrap_realm(
+                &db,
+                name,
+                admin_password.as_deref(),
+                &hasher,
+                clock.now(),
+            )? {
+                None => Err(ServerError::Input(format!("realm {name} already exists"))),
+                Some(report) => {
+                    w(
+                        out,
+                        format!(
+                            "Created realm {name} with roles, a root team, user admin and client portal."
+                        ),
+                    )?;
+                    if let Some(p) = report.generated_admin_password {
+                        w(out, format!("Admin password (shown once): {p}"))?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Realm(RealmCommand::List) => {
+            let db = migrated(config)?;
+            for r in q::list_realms(&mut *db.conn()?)? {
+                w(out, r.name)?;
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::Create(args)) => {
+            let db = migrated(config)?;
+            let scopes = split_scopes(&args.scopes);
+            let default_scopes = split_scopes(&args.default_scopes);
+            let spec = ClientSpec {
+                client_id: args.client_id.clone(),
+                name: args.name.clone(),
+                kind: if args.public {
+                    ClientKind::Public
+                } else {
+                    ClientKind::Confidential
+                },
+                secret: None,
+                grant_types: args
+                    .grants
+                    .iter()
+                    .map(|g| g.trim().to_string())
+                    .filter(|g| !g.is_empty())
+                    .collect(),
+                default_scopes: (!default_scopes.is_empty()).then_some(default_scopes),
+                scopes,
+                redirect_uris: args.redirect_uris.clone(),
+                first_party: args.first_party,
+            };
+            let created = provision::create_client(
+                &db,
+                &args.realm,
+                &spec,
+                UnknownScopes::Define,
+                &Actor::CLI,
+                clock.now(),
+            )?;
+            w(
+                out,
+                format!(
+                    "Created client {} in realm {}.",
+                    created.client.client_id, args.realm
+                ),
+            )?;
+            if !created.defined_scopes.is_empty() {
+                w(
+                    out,
+                    format!("Defined scopes: {}", created.defined_scopes.join(" ")),
+                )?;
+            }
+            if let Some(secret) = created.generated_secret {
+                w(
+                    out,
+                    format!("Client secret (shown once; store it now): {secret}"),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::List { realm }) => {
+            let db = migrated(config)?;
+            let r = q::realm_by_name(&mut *db.conn()?, realm)?
+                .ok_or_else(|| ServerError::Input(format!("realm {realm} does not exist")))?;
+            for c in q::list_clients(&mut *db.conn()?, &r.id)? {
+                let kind = if c.confidential {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                w(
+                    out,
+                    format!(
+                        "{}\t{kind}\t{}\t{}",
+                        c.client_id, c.grant_types, c.allowed_scopes
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let db = migrated(config)?;
+            let (password, generated) = if args.password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| ServerError::Input(format!("cannot read the password: {e}")))?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (tessera_core::password::generate_password(), true)
+            };
+            let user = provision::create_user(
+                &db,
+                &args.realm,
+                &NewUser {
+                    username: &args.username,
+                    password: Some(&password),
+                    email: args.email.as_deref(),
+                    given_name: args.given_name.as_deref(),
+                    family_name: args.family_name.as_deref(),
+                    team_role: Some((&args.team, &args.role)),
+                },
+                &hasher(config)?,
+                &Actor::CLI,
+                clock.now(),
+            )?;
+            w(
+                out,
+                format!(
+                    "Created user {} ({}) in realm {}.",
+                    user.username, user.id, args.realm
+                ),
+            )?;
+            if generated {
+                w(out, format!("Password (shown once): {password}"))?;
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let report = tessera_token::keys::rotate(
+                &config.keys_dir,
+                app::key_policy(config),
+                clock.now(),
+            )?;
+            w(
+                out,
+                format!(
+                    "New keys {} are published now and sign in {} s; running servers pick them up within {} s.",
+                    report.created.join(", "),
+                    config.keys.activation_delay_secs,
+                    config.keys.reload_interval_secs
+                ),
+            )?;
+            if !report.removed.is_empty() {
+                w(
+                    out,
+                    format!("Removed retired keys: {}", report.removed.join(", ")),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let (store, _) = tessera_token::KeyStore::open(
+                &config.keys_dir,
+                app::key_policy(config),
+                clock.now(),
+            )?;
+            let set = store.current();
+            for k in set.published() {
+                let signing = set.signing_key(k.alg).is_some_and(|s| s.kid == k.kid);
+                w(
+                    out,
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        k.kid,
+                        k.alg.jose_name(),
+                        if signing { "signing" } else { "published" },
+                        tessera_core::clock::rfc3339(k.created_at)
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Import { file } => {
+            let db = migrated(config)?;
+            let realm_file = read_realm_file(file)?;
+            let report = provision::import_realm(&db, &realm_file, &hasher(config)?, clock.now())?;
+            if let Some(b) = &report.bootstrap {
+                w(out, format!("Created realm {}.", b.realm.name))?;
+                if let Some(p) = &b.generated_admin_password {
+                    w(out, format!("Admin password (shown once): {p}"))?;
+                }
+            }
+            w(
+                out,
+                format!(
+                    "Import of realm {}: {} created, {} updated, {} unchanged.",
+                    realm_file.realm.name,
+                    report.created.len(),
+                    report.updated.len(),
+                    report.unchanged
+                ),
+            )?;
+            for c in &report.created {
+                w(out, format!("  created {c}"))?;
+            }
+            for u in &report.updated {
+                w(out, format!("  updated {u}"))?;
+            }
+            for (client, secret) in &report.generated_secrets {
+                w(
+                    out,
+                    format!("Client secret for {client} (shown once): {secret}"),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Config { env } => {
+            if *env {
+                for (name, default) in crate::config::env_reference() {
+                    w(out, format!("{name}={default}"))?;
+                }
+            } else {
+                let text =
+                    toml::to_string(config).map_err(|e| ServerError::Config(e.to_string()))?;
+                w(out, text)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn migrated(config: &Config) -> Result<tessera_store::Database, ServerError> {
+    let db = app::open_database(config)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+fn hasher(config: &Config) -> Result<PasswordHasher, ServerError> {
+    PasswordHasher::new(config.argon2).map_err(|e| ServerError::Config(e.to_string()))
+}
+
+fn split_scopes(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split([' ', ',']))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads a realm file as TOML or JSON, by extension.
+pub fn read_realm_file(path: &std::path::Path) -> Result<RealmImport, ServerError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Input(format!("cannot read {}: {e}", path.display())))?;
+    let parsed = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        _ => toml::from_str(&text).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| ServerError::Input(format!("{}: {e}", path.display())))
+}
