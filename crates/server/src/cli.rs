@@ -16,7 +16,7 @@ use crate::error::ServerError;
 /// Tessera: an OAuth 2.0 / OpenID Connect authorization server with API keys, teams, roles
 /// and policies.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, long_about = None)]
+#[command(name = "tessera", version)]
 pub struct Cli {
     /// TOML configuration file (also TESSERA_CONFIG). Flags and TESSERA_* variables override it.
     #[arg(long, global = true, env = "TESSERA_CONFIG")]

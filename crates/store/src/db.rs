@@ -162,9 +162,18 @@ impl Database {
             && let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Connection(format!("cannot create directory {parent:?}: {e}"))
-            })?;
+            if !parent.exists() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Connection(format!("cannot create directory {parent:?}: {e}"))
+                })?;
+                // The database holds password and secret hashes: owner only.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ =
+                        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700));
+                }
+            }
         }
         let mut first = url.establish()?;
         if let DbConnection::Sqlite(conn) = &mut first {
@@ -177,6 +186,9 @@ impl Database {
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
+            // Broken connections are detected by `has_broken`; a ping per checkout would add a
+            // round trip to every request.
+            .test_on_check_out(false)
             .connection_timeout(options.acquire_timeout)
             .build(ConnectionManager { url })
             .map_err(|e| StoreError::Connection(e.to_string()))?;
@@ -237,10 +249,14 @@ pub fn write_tx<T>(
         DbConnection::Sqlite(_) => {
             conn.batch_execute("BEGIN IMMEDIATE")?;
             match f(conn) {
-                Ok(v) => {
-                    conn.batch_execute("COMMIT")?;
-                    Ok(v)
-                }
+                Ok(v) => match conn.batch_execute("COMMIT") {
+                    Ok(()) => Ok(v),
+                    Err(e) => {
+                        // Never hand the connection back to the pool inside a transaction.
+                        let _ = conn.batch_execute("ROLLBACK");
+                        Err(e.into())
+                    }
+                },
                 Err(e) => {
                     let _ = conn.batch_execute("ROLLBACK");
                     Err(e)
@@ -251,6 +267,7 @@ pub fn write_tx<T>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -67,6 +67,107 @@ pub struct BootstrapReport {
     pub generated_admin_password: Option<String>,
 }
 
+/// A realm ready to insert: the admin password is hashed before any transaction opens.
+struct PreparedBootstrap {
+    realm: Realm,
+    admin_password_hash: String,
+    generated_admin_password: Option<String>,
+}
+
+fn prepare_bootstrap(
+    name: &str,
+    admin_password: Option<&str>,
+    hasher: &PasswordHasher,
+    now: i64,
+) -> Result<PreparedBootstrap, StoreError> {
+    names::validate_realm_name(name)?;
+    let (password, generated) = match admin_password {
+        Some(p) => (p.to_string(), false),
+        None => (tessera_core::password::generate_password(), true),
+    };
+    let admin_password_hash = hasher.hash(&password).map_err(|e| {
+        ValidationError::new(
+            "TESSERA_ADMIN_PASSWORD",
+            format!("admin password {}", e.message),
+        )
+    })?;
+    Ok(PreparedBootstrap {
+        realm: Realm {
+            id: new_uuid(),
+            name: name.into(),
+            display_name: name.into(),
+            created_at: now,
+            updated_at: now,
+        },
+        admin_password_hash,
+        generated_admin_password: generated.then_some(password),
+    })
+}
+
+/// Inserts a prepared realm inside the caller's transaction; false when it already exists.
+fn insert_bootstrap(
+    conn: &mut DbConnection,
+    prepared: &PreparedBootstrap,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let realm = &prepared.realm;
+    // Another process may have bootstrapped it since the caller looked.
+    if q::realm_by_name(conn, &realm.name)?.is_some() {
+        return Ok(false);
+    }
+    q::insert_realm(conn, realm)?;
+    let mut admin_role_id = String::new();
+    for builtin in BUILTIN_ROLES {
+        let role = Role {
+            id: new_uuid(),
+            realm_id: realm.id.clone(),
+            name: builtin.name.into(),
+            description: builtin.description.into(),
+            permissions: builtin.permissions.join(" "),
+            builtin: true,
+            created_at: now,
+            updated_at: now,
+        };
+        if builtin.name == "admin" {
+            admin_role_id = role.id.clone();
+        }
+        q::insert_role(conn, &role)?;
+    }
+    let root = Team::new(
+        &realm.id,
+        ROOT_TEAM_NAME,
+        "Everyone in the realm",
+        true,
+        now,
+    );
+    q::insert_team(conn, &root)?;
+    let mut admin = User::new(&realm.id, ADMIN_USERNAME, now);
+    admin.password_hash = Some(prepared.admin_password_hash.clone());
+    admin.given_name = Some("Realm".into());
+    admin.family_name = Some("Administrator".into());
+    q::insert_user(conn, &admin)?;
+    q::ensure_membership(
+        conn,
+        &TeamMembership {
+            team_id: root.id.clone(),
+            user_id: admin.id.clone(),
+            role_id: admin_role_id,
+            realm_id: realm.id.clone(),
+            created_at: now,
+        },
+    )?;
+    q::insert_client(conn, &portal_client(&realm.id, now))?;
+    audit(
+        conn,
+        &realm.id,
+        &Actor::SYSTEM,
+        "realm.bootstrap",
+        &format!("realm:{}", realm.name),
+        now,
+    )?;
+    Ok(true)
+}
+
 /// Creates realm `name` with the built-in roles, a root team, an `admin` user (member of the
 /// root team with the `admin` role) and the public `portal` client. Returns `None` when the
 /// realm already exists: nothing is changed and no secret is produced.
@@ -81,83 +182,11 @@ pub fn bootstrap_realm(
     if q::realm_by_name(&mut *db.conn()?, name)?.is_some() {
         return Ok(None);
     }
-    let (password, generated) = match admin_password {
-        Some(p) => (p.to_string(), false),
-        None => (tessera_core::password::generate_password(), true),
-    };
-    let password_hash = hasher.hash(&password).map_err(|e| {
-        ValidationError::new(
-            "TESSERA_ADMIN_PASSWORD",
-            format!("admin password {}", e.message),
-        )
-    })?;
-    let realm = Realm {
-        id: new_uuid(),
-        name: name.into(),
-        display_name: name.into(),
-        created_at: now,
-        updated_at: now,
-    };
-    let created = db.write_tx(|conn| {
-        // Another process may have bootstrapped it since the check above.
-        if q::realm_by_name(conn, name)?.is_some() {
-            return Ok(false);
-        }
-        q::insert_realm(conn, &realm)?;
-        let mut admin_role_id = String::new();
-        for builtin in BUILTIN_ROLES {
-            let role = Role {
-                id: new_uuid(),
-                realm_id: realm.id.clone(),
-                name: builtin.name.into(),
-                description: builtin.description.into(),
-                permissions: builtin.permissions.join(" "),
-                builtin: true,
-                created_at: now,
-                updated_at: now,
-            };
-            if builtin.name == "admin" {
-                admin_role_id = role.id.clone();
-            }
-            q::insert_role(conn, &role)?;
-        }
-        let root = Team::new(
-            &realm.id,
-            ROOT_TEAM_NAME,
-            "Everyone in the realm",
-            true,
-            now,
-        );
-        q::insert_team(conn, &root)?;
-        let mut admin = User::new(&realm.id, ADMIN_USERNAME, now);
-        admin.password_hash = Some(password_hash.clone());
-        admin.given_name = Some("Realm".into());
-        admin.family_name = Some("Administrator".into());
-        q::insert_user(conn, &admin)?;
-        q::ensure_membership(
-            conn,
-            &TeamMembership {
-                team_id: root.id.clone(),
-                user_id: admin.id.clone(),
-                role_id: admin_role_id,
-                realm_id: realm.id.clone(),
-                created_at: now,
-            },
-        )?;
-        q::insert_client(conn, &portal_client(&realm.id, now))?;
-        audit(
-            conn,
-            &realm.id,
-            &Actor::SYSTEM,
-            "realm.bootstrap",
-            &format!("realm:{name}"),
-            now,
-        )?;
-        Ok(true)
-    })?;
+    let prepared = prepare_bootstrap(name, admin_password, hasher, now)?;
+    let created = db.write_tx(|conn| insert_bootstrap(conn, &prepared, now))?;
     Ok(created.then_some(BootstrapReport {
-        realm,
-        generated_admin_password: generated.then_some(password),
+        realm: prepared.realm,
+        generated_admin_password: prepared.generated_admin_password,
     }))
 }
 
@@ -442,18 +471,24 @@ pub fn import_realm(
     now: i64,
 ) -> Result<ImportReport, StoreError> {
     file.validate()?;
-    let mut report = ImportReport {
-        bootstrap: bootstrap_realm(db, &file.realm.name, None, hasher, now)?,
-        ..Default::default()
+    let mut report = ImportReport::default();
+    // Hash passwords (a new realm's admin, users that do not exist yet) before the
+    // transaction, so it holds the write lock only for the writes.
+    let existing_realm = q::realm_by_name(&mut *db.conn()?, &file.realm.name)?;
+    let bootstrap = match &existing_realm {
+        None => Some(prepare_bootstrap(&file.realm.name, None, hasher, now)?),
+        Some(_) => None,
     };
-    // Hash the passwords of users that do not exist yet, outside the transaction.
     let mut new_password_hashes = std::collections::HashMap::new();
     {
         let mut conn = db.conn()?;
-        let realm = require_realm(&mut conn, &file.realm.name)?;
         for u in &file.users {
+            let exists = match &existing_realm {
+                Some(realm) => q::user_by_username(&mut conn, &realm.id, &u.username)?.is_some(),
+                None => false,
+            };
             if let Some(p) = &u.password
-                && q::user_by_username(&mut conn, &realm.id, &u.username)?.is_none()
+                && !exists
             {
                 new_password_hashes.insert(u.username.clone(), hasher.hash(p)?);
             }
@@ -461,6 +496,9 @@ pub fn import_realm(
     }
     let actor = Actor::CLI;
     db.write_tx(|conn| {
+        if let Some(prepared) = &bootstrap {
+            insert_bootstrap(conn, prepared, now)?;
+        }
         let realm = require_realm(conn, &file.realm.name)?;
         let rid = realm.id.as_str();
         let note = |report: &mut ImportReport, outcome: Outcome, what: String| match outcome {
@@ -641,13 +679,23 @@ pub fn import_realm(
                 Some(existing) => {
                     let mut wanted = existing.clone();
                     apply_client_spec(conn, &mut wanted, c, now)?;
-                    let secret_changed = match (&c.secret, c.kind) {
-                        (Some(s), ClientKind::Confidential) => {
-                            existing.secret_sha256.as_deref() != Some(&secret::sha256_hex(s))
+                    // The secret the client should end with: the file's, none for a public
+                    // client, a generated one for a confidential client that has none yet.
+                    let wanted_secret = match (&c.secret, c.kind) {
+                        (Some(s), ClientKind::Confidential) => Some(Some(secret::sha256_hex(s))),
+                        (None, ClientKind::Public) => Some(None),
+                        (None, ClientKind::Confidential) if existing.secret_sha256.is_none() => {
+                            let g = secret::generate_client_secret();
+                            report
+                                .generated_secrets
+                                .push((c.client_id.clone(), g.plain));
+                            Some(Some(g.sha256_hex))
                         }
-                        (None, ClientKind::Public) => existing.secret_sha256.is_some(),
-                        _ => false,
+                        _ => None,
                     };
+                    let secret_changed = wanted_secret
+                        .as_ref()
+                        .is_some_and(|w| *w != existing.secret_sha256);
                     let registration_changed = (
                         &wanted.name,
                         wanted.confidential,
@@ -676,8 +724,7 @@ pub fn import_realm(
                             },
                         )?;
                     }
-                    if secret_changed {
-                        let hash = c.secret.as_deref().map(secret::sha256_hex);
+                    if let Some(hash) = wanted_secret.filter(|_| secret_changed) {
                         q::set_client_secret(conn, &existing.id, hash.as_deref(), now)?;
                     }
                     if registration_changed || secret_changed {
@@ -700,6 +747,10 @@ pub fn import_realm(
         }
         Ok(())
     })?;
+    report.bootstrap = bootstrap.map(|p| BootstrapReport {
+        realm: p.realm,
+        generated_admin_password: p.generated_admin_password,
+    });
     Ok(report)
 }
 

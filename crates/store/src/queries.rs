@@ -369,30 +369,20 @@ pub fn throttle_record_failure(
     now: i64,
     rule: ThrottleRule,
 ) -> Result<ThrottleEntry, StoreError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match record_failure_once(conn, realm_id, key, now, rule) {
-            // Two concurrent failures raced to re-insert the entry; count again.
-            Err(StoreError::Conflict(_)) if attempt < 3 => continue,
-            other => return other,
-        }
-    }
-}
-
-fn record_failure_once(
-    conn: &mut Conn,
-    realm_id: &str,
-    key: &str,
-    now: i64,
-    rule: ThrottleRule,
-) -> Result<ThrottleEntry, StoreError> {
     let ThrottleRule {
         window_secs,
         max_failures,
         lockout_secs,
     } = rule;
     crate::db::write_tx(conn, |conn| {
+        // PostgreSQL runs this at READ COMMITTED: unlocked, concurrent failures read the same
+        // entry, so counts are lost or the re-insert hits the primary key. Serialise per key
+        // for the transaction; SQLite's BEGIN IMMEDIATE already serialises writers.
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(format!("login_throttle\n{realm_id}\n{key}"))
+                .execute(pg)?;
+        }
         let current = throttle_entry(conn, realm_id, key)?;
         let mut entry = match current {
             Some(e) if e.window_started_at > now - window_secs => ThrottleEntry {

@@ -66,6 +66,8 @@ storage_tests!(
     import_creates_everything_and_a_second_import_changes_nothing,
     import_reports_exactly_what_changed,
     import_of_an_invalid_file_creates_nothing,
+    import_failing_in_the_database_leaves_no_realm_behind,
+    import_turning_a_public_client_confidential_generates_its_secret,
     throttle_locks_on_the_third_failure_and_clears,
     throttle_starts_a_new_count_after_the_window,
     concurrent_throttle_failures_all_succeed,
@@ -726,6 +728,50 @@ fn import_of_an_invalid_file_creates_nothing(db: &Database) {
     let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(count(db, "realms"), 0);
+}
+
+fn import_failing_in_the_database_leaves_no_realm_behind(db: &Database) {
+    // Valid on its own, but the client names a scope neither built in nor defined.
+    let mut bad = realm_file();
+    bad["clients"][0]["scopes"] = serde_json::json!(["reports:read"]);
+    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    assert!(err.to_string().contains("reports:read"), "{err}");
+    assert!(
+        snapshot(db).iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        snapshot(db)
+    );
+    // The same file fixed imports and reports the new realm with its admin password.
+    let report = import_realm(db, &parse(realm_file()), &hasher(), NOW).unwrap();
+    let b = report.bootstrap.expect("realm created by this import");
+    assert_eq!(b.realm.name, "acme");
+    assert!(b.generated_admin_password.is_some());
+}
+
+fn import_turning_a_public_client_confidential_generates_its_secret(db: &Database) {
+    let h = hasher();
+    import_realm(db, &parse(realm_file()), &h, NOW).unwrap();
+    let mut changed = realm_file();
+    changed["clients"][1]["type"] = "confidential".into();
+    let report = import_realm(db, &parse(changed), &h, NOW + 1).unwrap();
+    assert_eq!(report.updated, vec!["client web".to_string()]);
+    assert_eq!(
+        report.generated_secrets.len(),
+        1,
+        "{:?}",
+        report.generated_secrets
+    );
+    let (client_id, secret) = &report.generated_secrets[0];
+    assert_eq!(client_id, "web");
+    let realm = q::realm_by_name(&mut *db.conn().unwrap(), "acme")
+        .unwrap()
+        .unwrap();
+    let web = client(db, &realm.id, "web").unwrap();
+    assert!(web.confidential);
+    assert!(tessera_core::secret::verify_secret(
+        secret,
+        web.secret_sha256.as_deref().expect("a stored secret hash")
+    ));
 }
 
 // ---- sign-in throttle ----
