@@ -30,15 +30,6 @@ const NO_SUCH_CLIENT_HASH: &str =
 fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presented, IssuerError> {
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
-    if req
-        .query_string()
-        .split('&')
-        .any(|p| p.starts_with("client_secret="))
-    {
-        return Err(IssuerError::invalid_request(
-            "never send client_secret in the URL; use the Authorization header or the body",
-        ));
-    }
     if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
         return Err(IssuerError::invalid_client(
             realm,

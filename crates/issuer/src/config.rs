@@ -18,8 +18,8 @@ pub struct IssuerSettings {
     pub throttle: ThrottleSettings,
     /// How long cached realms and clients may be served before re-reading them.
     pub cache_ttl_secs: u64,
-    /// `max-age` of the JWKS response; keep it at or below the key activation delay so a
-    /// verifier's cached JWKS always holds the key that signs.
+    /// `max-age` of the JWKS response. With the key reload interval it must fit in the key
+    /// activation delay, so a verifier's cached JWKS always holds the key that signs.
     pub jwks_max_age_secs: u32,
 }
 
@@ -32,7 +32,7 @@ impl Default for IssuerSettings {
             trust_forwarded_headers: false,
             throttle: ThrottleSettings::default(),
             cache_ttl_secs: 5,
-            jwks_max_age_secs: 300,
+            jwks_max_age_secs: 240,
         }
     }
 }

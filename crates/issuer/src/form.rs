@@ -17,16 +17,14 @@ impl Form {
     /// Parses a body; a parameter given twice is an `invalid_request` naming it.
     pub fn parse(body: &[u8]) -> Result<Self, IssuerError> {
         let mut map = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(body) {
-            if v.is_empty() {
-                // Present without a value: treated as omitted, but still not twice.
-                if map.contains_key(k.as_ref()) {
-                    return Err(duplicate(&k));
-                }
-                continue;
-            }
-            if map.insert(k.to_string(), v.into_owned()).is_some() {
+            if !seen.insert(k.to_string()) {
                 return Err(duplicate(&k));
+            }
+            // Present without a value: treated as omitted (RFC 6749 §3.1).
+            if !v.is_empty() {
+                map.insert(k.into_owned(), v.into_owned());
             }
         }
         Ok(Self(map))
@@ -103,6 +101,9 @@ mod tests {
             err.contains("scope parameter appears more than once"),
             "{err}"
         );
+        for twice in [&b"scope=&scope=a"[..], b"scope=a&scope="] {
+            assert!(Form::parse(twice).is_err(), "{twice:?}");
+        }
         let f = Form::parse(b"scope=&grant_type=password").unwrap();
         assert!(f.get("scope").is_none());
         assert!(

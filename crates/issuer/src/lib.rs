@@ -40,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(get_only)),
     )
     .service(
+        web::resource("/realms/{realm}/.well-known/oauth-authorization-server")
+            .route(web::get().to(discovery::metadata))
+            .default_service(web::to(get_only)),
+    )
+    .service(
         web::resource("/realms/{realm}/protocol/openid-connect/certs")
             .route(web::get().to(discovery::jwks))
             .default_service(web::to(get_only)),

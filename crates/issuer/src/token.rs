@@ -53,6 +53,12 @@ async fn token_for_realm(
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(realm_name).await?;
+    if !req.query_string().is_empty() {
+        // Credentials in a URL end up in logs and histories (RFC 6749 §2.3.1, §3.2).
+        return Err(IssuerError::invalid_request(
+            "send every parameter in the form body; the token endpoint takes no URL query",
+        ));
+    }
     let form = read_form(req, payload, state.settings.max_form_bytes).await?;
     let grant_type = form.require("grant_type")?;
     if !GRANT_TYPES.contains(&grant_type) {
@@ -250,23 +256,20 @@ async fn password(
     mint(state, realm, client, &user.id, &scope)
 }
 
-/// The client's address for throttling: the TCP peer, or the proxy-reported address when the
-/// operator said a trusted proxy sits in front.
+/// The client's address for throttling: the TCP peer, or — when the operator said a trusted
+/// proxy sits in front — the last address in `X-Forwarded-For`, the one that proxy appended
+/// (earlier entries are the client's to forge).
 fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
-    if trust_forwarded {
-        let info = req.connection_info();
-        if let Some(real) = info.realip_remote_addr() {
-            let host = real
-                .rsplit_once(':')
-                .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
-                .map_or(real, |(h, _)| h);
-            if let Ok(ip) = host.trim_matches(['[', ']']).parse() {
-                return Some(ip);
-            }
-            if let Ok(ip) = real.parse() {
-                return Some(ip);
-            }
-        }
+    if trust_forwarded
+        && let Some(forwarded) = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+        && let Ok(ip) = forwarded.trim().parse::<IpAddr>()
+    {
+        return Some(ip);
     }
     req.peer_addr().map(|a| a.ip())
 }

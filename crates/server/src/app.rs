@@ -104,10 +104,16 @@ pub fn start(
         &public_url,
         Arc::clone(&prepared.hasher),
     ));
+    let clock_for_maintenance = Arc::clone(&clock);
     spawn_key_refresh(
         Arc::clone(&prepared.keys),
         clock,
         Duration::from_secs(config.keys.reload_interval_secs.max(1)),
+    );
+    spawn_maintenance(
+        prepared.db.clone(),
+        clock_for_maintenance,
+        config.issuer.throttle.window_secs,
     );
     let db = prepared.db.clone();
     let mut server = HttpServer::new(move || {
@@ -148,6 +154,29 @@ fn spawn_key_refresh(keys: Arc<KeyStore>, clock: Arc<dyn Clock>, every: Duration
                 Ok(true) => tracing::info!("signing keys changed"),
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "cannot refresh signing keys"),
+            }
+        }
+    });
+}
+
+/// Deletes stale sign-in throttle entries every ten minutes, so guessed usernames do not
+/// accumulate.
+fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let db = db.clone();
+            let now = clock.now();
+            let pruned = web::block(move || {
+                tessera_store::queries::throttle_prune(&mut *db.conn()?, now, window_secs)
+            })
+            .await;
+            match pruned {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(entries = n, "pruned sign-in throttle"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune sign-in throttle"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune sign-in throttle"),
             }
         }
     });

@@ -87,6 +87,13 @@ pub enum ClientCommand {
         #[arg(long, default_value = "default")]
         realm: String,
     },
+    /// Replace a confidential client's secret; the new one is printed once. The old secret
+    /// stops working within issuer.cache_ttl_secs on running servers.
+    RotateSecret {
+        client_id: String,
+        #[arg(long, default_value = "default")]
+        realm: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +136,16 @@ pub enum UserCommand {
     /// Create a user. The password is read from standard input with --password-stdin;
     /// otherwise one is generated and printed once.
     Create(UserCreateArgs),
+    /// Set a user's password (e.g. a lost admin password): from standard input with
+    /// --password-stdin, otherwise generated and printed once.
+    SetPassword {
+        username: String,
+        #[arg(long, default_value = "default")]
+        realm: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +176,7 @@ pub enum KeysCommand {
     /// keys.activation_delay_secs; keys whose tokens have all expired are deleted.
     Rotate,
     /// List the keys: kid, algorithm, and whether each signs or is only published.
+    /// Changes nothing.
     List,
 }
 
@@ -309,16 +327,7 @@ pub fn run_command(
         }
         Command::User(UserCommand::Create(args)) => {
             let db = migrated(config)?;
-            let (password, generated) = if args.password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| ServerError::Input(format!("cannot read the password: {e}")))?;
-                (line.trim_end_matches(['\r', '\n']).to_string(), false)
-            } else {
-                (tessera_core::password::generate_password(), true)
-            };
+            let (password, generated) = password_input(args.password_stdin)?;
             let user = provision::create_user(
                 &db,
                 &args.realm,
@@ -344,6 +353,38 @@ pub fn run_command(
             if generated {
                 w(out, format!("Password (shown once): {password}"))?;
             }
+            Ok(())
+        }
+        Command::User(UserCommand::SetPassword {
+            username,
+            realm,
+            password_stdin,
+        }) => {
+            let db = migrated(config)?;
+            let (password, generated) = password_input(*password_stdin)?;
+            provision::set_user_password(
+                &db,
+                realm,
+                username,
+                &password,
+                &hasher(config)?,
+                &Actor::CLI,
+                clock.now(),
+            )?;
+            w(out, format!("Password of {username} in realm {realm} set."))?;
+            if generated {
+                w(out, format!("Password (shown once): {password}"))?;
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::RotateSecret { client_id, realm }) => {
+            let db = migrated(config)?;
+            let secret =
+                provision::rotate_client_secret(&db, realm, client_id, &Actor::CLI, clock.now())?;
+            w(
+                out,
+                format!("New secret for {client_id} (shown once; store it now): {secret}"),
+            )?;
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
@@ -394,7 +435,16 @@ pub fn run_command(
         Command::Import { file } => {
             let db = migrated(config)?;
             let realm_file = read_realm_file(file)?;
-            let report = provision::import_realm(&db, &realm_file, &hasher(config)?, clock.now())?;
+            let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let report = provision::import_realm(
+                &db,
+                &realm_file,
+                admin_password.as_deref(),
+                &hasher(config)?,
+                clock.now(),
+            )?;
             if let Some(b) = &report.bootstrap {
                 w(out, format!("Created realm {}.", b.realm.name))?;
                 if let Some(p) = &b.generated_admin_password {
@@ -448,6 +498,19 @@ fn migrated(config: &Config) -> Result<tessera_store::Database, ServerError> {
 
 fn hasher(config: &Config) -> Result<PasswordHasher, ServerError> {
     PasswordHasher::new(config.argon2).map_err(|e| ServerError::Config(e.to_string()))
+}
+
+/// A password from the first line of standard input, or a generated one (true).
+fn password_input(from_stdin: bool) -> Result<(String, bool), ServerError> {
+    if !from_stdin {
+        return Ok((tessera_core::password::generate_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| ServerError::Input(format!("cannot read the password: {e}")))?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
 }
 
 fn split_scopes(values: &[String]) -> Vec<String> {

@@ -174,9 +174,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let scheme_ok =
+            self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !(self.public_url.is_empty() || scheme_ok) {
             return bad(format!(
                 "public_url {:?} must start with http:// or https://",
                 self.public_url
@@ -198,12 +198,20 @@ impl Config {
         if self.keys.activation_delay_secs < 0 {
             return bad("keys.activation_delay_secs must not be negative".into());
         }
-        if i64::from(i.jwks_max_age_secs) > self.keys.activation_delay_secs.max(0)
-            && self.keys.activation_delay_secs > 0
-        {
+        // A verifier may fetch the JWKS just before a server loads a new key file (up to one
+        // reload interval after it appears) and keep it for max-age: the key must not sign
+        // before that copy expires.
+        let stale_for = i64::from(i.jwks_max_age_secs) + self.keys.reload_interval_secs as i64;
+        if self.keys.activation_delay_secs > 0 && stale_for > self.keys.activation_delay_secs {
             return bad(format!(
-                "issuer.jwks_max_age_secs ({}) must not exceed keys.activation_delay_secs ({}): verifiers would cache a JWKS without the key that signs",
-                i.jwks_max_age_secs, self.keys.activation_delay_secs
+                "keys.activation_delay_secs ({}) must be at least issuer.jwks_max_age_secs + keys.reload_interval_secs ({stale_for}): verifiers would cache a JWKS without the key that signs",
+                self.keys.activation_delay_secs
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(format!(
+                "log.level {:?} is not a log filter; use e.g. info, debug or tessera_issuer=debug,info",
+                self.log.level
             ));
         }
         let t = &i.throttle;

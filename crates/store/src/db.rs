@@ -158,11 +158,15 @@ impl Database {
     /// Connects once directly (so a failure reports its real cause), then builds the pool.
     pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StoreError> {
         let url = DatabaseUrl::parse(url)?;
+        // libpq uses OpenSSL from pool threads; without NO_ATEXIT, OpenSSL's exit-time cleanup
+        // can run under a connection still being opened and crash a short-lived CLI process.
+        openssl_sys::init();
         if let DatabaseUrl::Sqlite(path) = &url
             && let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
+            && !parent.exists()
         {
-            if !parent.exists() {
+            {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Connection(format!("cannot create directory {parent:?}: {e}"))
                 })?;
@@ -267,7 +271,6 @@ pub fn write_tx<T>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,7 @@ pub mod models;
 pub mod provision;
 pub mod queries;
 pub mod schema;
+pub mod testing;
 
 pub use db::{Backend, Database, DbConnection, PoolOptions};
 pub use error::StoreError;

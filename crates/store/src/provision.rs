@@ -183,7 +183,14 @@ pub fn bootstrap_realm(
         return Ok(None);
     }
     let prepared = prepare_bootstrap(name, admin_password, hasher, now)?;
-    let created = db.write_tx(|conn| insert_bootstrap(conn, &prepared, now))?;
+    let created = match db.write_tx(|conn| insert_bootstrap(conn, &prepared, now)) {
+        Ok(created) => created,
+        // Another replica bootstrapped the realm between our check and our insert.
+        Err(StoreError::Conflict(_)) if q::realm_by_name(&mut *db.conn()?, name)?.is_some() => {
+            false
+        }
+        Err(e) => return Err(e),
+    };
     Ok(created.then_some(BootstrapReport {
         realm: prepared.realm,
         generated_admin_password: prepared.generated_admin_password,
@@ -446,6 +453,77 @@ pub fn create_user(
     })
 }
 
+/// Sets a user's password (recovering a lost admin password, for one).
+pub fn set_user_password(
+    db: &Database,
+    realm_name: &str,
+    username: &str,
+    password: &str,
+    hasher: &PasswordHasher,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<User, StoreError> {
+    let hash = hasher.hash(password)?;
+    db.write_tx(|conn| {
+        let realm = require_realm(conn, realm_name)?;
+        let user = q::user_by_username(conn, &realm.id, username)?.ok_or_else(|| {
+            StoreError::NotFound(format!("user {username} in realm {realm_name}"))
+        })?;
+        if user.is_service_account {
+            return Err(ValidationError::new(
+                "username",
+                format!("{username} is a service account; it signs in with its client's secret"),
+            )
+            .into());
+        }
+        q::set_user_password(conn, &user.id, &hash, now)?;
+        audit(
+            conn,
+            &realm.id,
+            actor,
+            "user.set_password",
+            &format!("user:{}", user.id),
+            now,
+        )?;
+        Ok(user)
+    })
+}
+
+/// Replaces a confidential client's secret with a generated one, returned to show once. The
+/// old secret stops working at once here, and within the cache TTL on other replicas.
+pub fn rotate_client_secret(
+    db: &Database,
+    realm_name: &str,
+    client_id: &str,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<String, StoreError> {
+    db.write_tx(|conn| {
+        let realm = require_realm(conn, realm_name)?;
+        let client = q::client_by_client_id(conn, &realm.id, client_id)?.ok_or_else(|| {
+            StoreError::NotFound(format!("client {client_id} in realm {realm_name}"))
+        })?;
+        if !client.confidential {
+            return Err(ValidationError::new(
+                "client_id",
+                format!("{client_id} is a public client; it has no secret"),
+            )
+            .into());
+        }
+        let generated = secret::generate_client_secret();
+        q::set_client_secret(conn, &client.id, Some(&generated.sha256_hex), now)?;
+        audit(
+            conn,
+            &realm.id,
+            actor,
+            "client.rotate_secret",
+            &format!("client:{client_id}"),
+            now,
+        )?;
+        Ok(generated.plain)
+    })
+}
+
 fn require_realm(conn: &mut DbConnection, name: &str) -> Result<Realm, StoreError> {
     q::realm_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
 }
@@ -467,6 +545,7 @@ pub struct ImportReport {
 pub fn import_realm(
     db: &Database,
     file: &RealmImport,
+    admin_password: Option<&str>,
     hasher: &PasswordHasher,
     now: i64,
 ) -> Result<ImportReport, StoreError> {
@@ -476,7 +555,12 @@ pub fn import_realm(
     // transaction, so it holds the write lock only for the writes.
     let existing_realm = q::realm_by_name(&mut *db.conn()?, &file.realm.name)?;
     let bootstrap = match &existing_realm {
-        None => Some(prepare_bootstrap(&file.realm.name, None, hasher, now)?),
+        None => Some(prepare_bootstrap(
+            &file.realm.name,
+            admin_password,
+            hasher,
+            now,
+        )?),
         Some(_) => None,
     };
     let mut new_password_hashes = std::collections::HashMap::new();

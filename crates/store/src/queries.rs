@@ -411,6 +411,20 @@ pub fn throttle_record_failure(
     })
 }
 
+/// Deletes entries whose window has passed and that hold no lock; returns how many.
+pub fn throttle_prune(conn: &mut Conn, now: i64, window_secs: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::window_started_at.le(now - window_secs))
+            .filter(
+                login_throttle::locked_until
+                    .is_null()
+                    .or(login_throttle::locked_until.le(now)),
+            ),
+    )
+    .execute(conn)?)
+}
+
 pub fn throttle_clear(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), StoreError> {
     diesel::delete(login_throttle::table.find((realm_id, key))).execute(conn)?;
     Ok(())

@@ -601,7 +601,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) {
     let h = hasher();
     let file = parse(realm_file());
-    let first = import_realm(db, &file, &h, NOW).unwrap();
+    let first = import_realm(db, &file, None, &h, NOW).unwrap();
     assert!(first.bootstrap.is_some(), "the realm was bootstrapped");
     assert_eq!(
         sorted(first.created.clone()),
@@ -657,7 +657,7 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
     assert_eq!(scope.description, "Read jobs");
 
     let before = snapshot(db);
-    let second = import_realm(db, &file, &h, NOW + 60).unwrap();
+    let second = import_realm(db, &file, None, &h, NOW + 60).unwrap();
     assert!(second.bootstrap.is_none());
     assert!(second.created.is_empty(), "{:?}", second.created);
     assert!(second.updated.is_empty(), "{:?}", second.updated);
@@ -677,11 +677,11 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
 
 fn import_reports_exactly_what_changed(db: &Database) {
     let h = hasher();
-    import_realm(db, &parse(realm_file()), &h, NOW).unwrap();
+    import_realm(db, &parse(realm_file()), None, &h, NOW).unwrap();
 
     let mut changed = realm_file();
     changed["teams"][0]["description"] = "The platform team".into();
-    let report = import_realm(db, &parse(changed.clone()), &h, NOW + 60).unwrap();
+    let report = import_realm(db, &parse(changed.clone()), None, &h, NOW + 60).unwrap();
     assert!(report.created.is_empty(), "{:?}", report.created);
     assert_eq!(report.updated, ["team platform"]);
     assert_eq!(report.unchanged, 5);
@@ -701,14 +701,14 @@ fn import_reports_exactly_what_changed(db: &Database) {
     );
 
     // And applying the changed file again is a no-op.
-    let again = import_realm(db, &parse(changed), &h, NOW + 120).unwrap();
+    let again = import_realm(db, &parse(changed), None, &h, NOW + 120).unwrap();
     assert!(again.updated.is_empty(), "{:?}", again.updated);
 }
 
 fn import_of_an_invalid_file_creates_nothing(db: &Database) {
     let mut bad = realm_file();
     bad["clients"][0]["grant_types"] = serde_json::json!(["implicit"]);
-    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    let err = import_realm(db, &parse(bad), None, &hasher(), NOW).unwrap_err();
     match err {
         StoreError::Invalid(e) => assert_eq!(e.field, "grant_types"),
         other => panic!("expected a validation error, got {other:?}"),
@@ -725,7 +725,7 @@ fn import_of_an_invalid_file_creates_nothing(db: &Database) {
     // A public client with a secret is refused the same way.
     let mut bad = realm_file();
     bad["clients"][1]["secret"] = "0123456789abcdef0123456789abcdef-x".into();
-    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    let err = import_realm(db, &parse(bad), None, &hasher(), NOW).unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(count(db, "realms"), 0);
 }
@@ -734,7 +734,7 @@ fn import_failing_in_the_database_leaves_no_realm_behind(db: &Database) {
     // Valid on its own, but the client names a scope neither built in nor defined.
     let mut bad = realm_file();
     bad["clients"][0]["scopes"] = serde_json::json!(["reports:read"]);
-    let err = import_realm(db, &parse(bad), &hasher(), NOW).unwrap_err();
+    let err = import_realm(db, &parse(bad), None, &hasher(), NOW).unwrap_err();
     assert!(err.to_string().contains("reports:read"), "{err}");
     assert!(
         snapshot(db).iter().all(|(_, n)| *n == 0),
@@ -742,7 +742,7 @@ fn import_failing_in_the_database_leaves_no_realm_behind(db: &Database) {
         snapshot(db)
     );
     // The same file fixed imports and reports the new realm with its admin password.
-    let report = import_realm(db, &parse(realm_file()), &hasher(), NOW).unwrap();
+    let report = import_realm(db, &parse(realm_file()), None, &hasher(), NOW).unwrap();
     let b = report.bootstrap.expect("realm created by this import");
     assert_eq!(b.realm.name, "acme");
     assert!(b.generated_admin_password.is_some());
@@ -750,10 +750,10 @@ fn import_failing_in_the_database_leaves_no_realm_behind(db: &Database) {
 
 fn import_turning_a_public_client_confidential_generates_its_secret(db: &Database) {
     let h = hasher();
-    import_realm(db, &parse(realm_file()), &h, NOW).unwrap();
+    import_realm(db, &parse(realm_file()), None, &h, NOW).unwrap();
     let mut changed = realm_file();
     changed["clients"][1]["type"] = "confidential".into();
-    let report = import_realm(db, &parse(changed), &h, NOW + 1).unwrap();
+    let report = import_realm(db, &parse(changed), None, &h, NOW + 1).unwrap();
     assert_eq!(report.updated, vec!["client web".to_string()]);
     assert_eq!(
         report.generated_secrets.len(),
@@ -763,7 +763,7 @@ fn import_turning_a_public_client_confidential_generates_its_secret(db: &Databas
     );
     let (client_id, secret) = &report.generated_secrets[0];
     assert_eq!(client_id, "web");
-    let realm = q::realm_by_name(&mut *db.conn().unwrap(), "acme")
+    let realm = q::realm_by_name(&mut db.conn().unwrap(), "acme")
         .unwrap()
         .unwrap();
     let web = client(db, &realm.id, "web").unwrap();
@@ -976,7 +976,7 @@ fn audit_events_record_bootstrap_and_client_creation(db: &Database) {
 
 #[test]
 fn test_database_urls_keep_everything_but_the_name() {
-    use support::with_database as w;
+    use tessera_store::testing::with_database as w;
     assert_eq!(
         w("postgres://tessera:tessera@127.0.0.1:5432/tessera", "t1"),
         "postgres://tessera:tessera@127.0.0.1:5432/t1"

@@ -256,7 +256,7 @@ fn parse_key_file_name(name: &str) -> Option<(SigningAlg, i64)> {
 pub struct KeyStore {
     dir: PathBuf,
     policy: KeyPolicy,
-    loaded: Mutex<HashMap<PathBuf, Arc<SigningKey>>>,
+    loaded: Mutex<KeyCache>,
     current: RwLock<Arc<KeySet>>,
 }
 
@@ -268,17 +268,19 @@ impl KeyStore {
         now: i64,
     ) -> Result<(Self, Vec<String>), TokenError> {
         let created = ensure_keys(dir, now)?;
+        Ok((Self::open_existing(dir, policy, now)?, created))
+    }
+
+    /// Loads an existing keys directory without creating anything (for `tessera keys list`).
+    pub fn open_existing(dir: &Path, policy: KeyPolicy, now: i64) -> Result<Self, TokenError> {
         let (keys, loaded) = load_dir(dir, &HashMap::new())?;
         let set = KeySet::select(&keys, policy, now)?;
-        Ok((
-            Self {
-                dir: dir.to_path_buf(),
-                policy,
-                loaded: Mutex::new(loaded),
-                current: RwLock::new(Arc::new(set)),
-            },
-            created,
-        ))
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            policy,
+            loaded: Mutex::new(loaded),
+            current: RwLock::new(Arc::new(set)),
+        })
     }
 
     /// The key set in force; cheap (an `Arc` clone).
@@ -314,10 +316,10 @@ impl KeyStore {
     }
 }
 
-fn load_dir(
-    dir: &Path,
-    cache: &HashMap<PathBuf, Arc<SigningKey>>,
-) -> Result<(Vec<Arc<SigningKey>>, HashMap<PathBuf, Arc<SigningKey>>), TokenError> {
+/// Parsed keys by file, so a refresh parses only new files.
+type KeyCache = HashMap<PathBuf, Arc<SigningKey>>;
+
+fn load_dir(dir: &Path, cache: &KeyCache) -> Result<(Vec<Arc<SigningKey>>, KeyCache), TokenError> {
     let entries = fs::read_dir(dir)
         .map_err(|e| TokenError::Keys(format!("cannot list {}: {e}", dir.display())))?;
     let mut keys = Vec::new();

@@ -1,0 +1,304 @@
+//! The `tessera` binary: help, first and second start, CLI provisioning, import.
+
+use crate::helpers::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A command with this test's database and keys, cheap argon2, and no ambient config.
+fn tessera(app_dir: &std::path::Path, database_url: &str) -> Command {
+    let mut c = Command::new(tessera_bin());
+    c.arg("--database-url")
+        .arg(database_url)
+        .arg("--keys-dir")
+        .arg(app_dir.join("keys"))
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_ADMIN_PASSWORD")
+        .env("TESSERA_ARGON2_MEMORY_KIB", "256")
+        .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .env("TESSERA_LOG_LEVEL", "warn");
+    c
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `tessera serve` on a free port; returns its stdout up to the "listening" line.
+fn start_and_stop(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("is listening on") {
+                break;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.expect("the server printed its listening line within 60 s")
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    let out = run_ok(Command::new(tessera_bin()).arg("--help"));
+    for sub in [
+        "serve", "migrate", "realm", "client", "user", "keys", "import",
+    ] {
+        assert!(out.contains(sub), "--help lacks {sub}: {out}");
+    }
+    let realm = run_ok(Command::new(tessera_bin()).args(["realm", "--help"]));
+    assert!(realm.contains("create"));
+    let keys = run_ok(Command::new(tessera_bin()).args(["keys", "--help"]));
+    assert!(keys.contains("rotate"));
+}
+
+#[test]
+fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let first = start_and_stop(&mut tessera(dir.path(), &url));
+    assert!(first.contains("Created realm default"), "{first}");
+    let password_line = first
+        .lines()
+        .find(|l| l.contains("Admin password (shown once"))
+        .unwrap_or_else(|| panic!("no password line in {first}"));
+    let password = password_line.rsplit(' ').next().unwrap();
+    assert!(password.len() >= 20, "{password}");
+    let key_files: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .collect();
+    assert_eq!(key_files.len(), 2);
+    #[cfg(unix)]
+    for f in key_files {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = f.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let second = start_and_stop(&mut tessera(dir.path(), &url));
+    assert!(second.contains("is listening on"), "{second}");
+    assert!(
+        !second.contains("password"),
+        "a second start printed a secret: {second}"
+    );
+    assert!(!second.contains(password));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
+        2,
+        "keys reused"
+    );
+}
+
+#[test]
+fn admin_password_comes_from_the_environment_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let out = start_and_stop(
+        tessera(dir.path(), &url).env("TESSERA_ADMIN_PASSWORD", "chosen-admin-password"),
+    );
+    assert!(out.contains("Created realm default"));
+    assert!(!out.contains("Admin password"), "{out}");
+    assert!(!out.contains("chosen-admin-password"));
+    // A too-short password is refused with a message naming the variable.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (url2, _pg2) = fresh_database_url(dir2.path());
+    let out = tessera(dir2.path(), &url2)
+        .env("TESSERA_ADMIN_PASSWORD", "short")
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TESSERA_ADMIN_PASSWORD"));
+}
+
+#[actix_web::test]
+async fn client_create_prints_a_secret_once_that_works_with_the_seed_curl() {
+    let app = spawn_app().await;
+    let mut create = tessera(app.dir.path(), app.database_url());
+    create.args([
+        "client",
+        "create",
+        "svc",
+        "--scope",
+        "jobs:read,clusters:read",
+    ]);
+    let out = output_of(create).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.contains("Defined scopes: clusters:read jobs:read"),
+        "{out}"
+    );
+    let secret = out
+        .lines()
+        .find(|l| l.starts_with("Client secret"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(secret.len(), 43);
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-s",
+        "-u",
+        &format!("svc:{secret}"),
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        "scope=jobs:read",
+    ])
+    .arg(app.token_url());
+    let curl = output_of(curl).await;
+    let body: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
+    assert_eq!(body["scope"], "jobs:read", "{body}");
+    // The secret is never shown again: listing shows no secret material.
+    let list = run_ok(tessera(app.dir.path(), app.database_url()).args(["client", "list"]));
+    assert!(list.contains("svc\tconfidential"));
+    assert!(!list.contains(&secret));
+    // Creating it twice is a clear error.
+    let dup = tessera(app.dir.path(), app.database_url())
+        .args(["client", "create", "svc"])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}
+
+#[actix_web::test]
+async fn user_create_with_password_on_stdin_can_then_use_the_password_grant() {
+    let app = spawn_app().await;
+    let mut child = tessera(app.dir.path(), app.database_url())
+        .args([
+            "user",
+            "create",
+            "grace",
+            "--password-stdin",
+            "--role",
+            "viewer",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"grace-hopper-1906\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("grace-hopper-1906"));
+    let resp = app
+        .post_form(
+            &app.token_url(),
+            &[
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", "grace"),
+                ("password", "grace-hopper-1906"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[test]
+fn realm_create_then_import_of_the_example_file_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let out = run_ok(tessera(dir.path(), &url).args(["realm", "create", "staging"]));
+    assert!(out.contains("Admin password (shown once)"), "{out}");
+    let again = tessera(dir.path(), &url)
+        .args(["realm", "create", "staging"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/realm.toml");
+    let first = run_ok(tessera(dir.path(), &url).args(["import", example]));
+    assert!(first.contains("created"), "{first}");
+    assert!(!first.contains(" 0 created"), "{first}");
+    let second = run_ok(tessera(dir.path(), &url).args(["import", example]));
+    assert!(
+        second.contains("0 created, 0 updated"),
+        "re-import changed something: {second}"
+    );
+    assert!(
+        !second.contains("secret"),
+        "a re-import printed a secret: {second}"
+    );
+    let realms = run_ok(tessera(dir.path(), &url).args(["realm", "list"]));
+    assert!(realms.lines().any(|l| l == "acme"), "{realms}");
+}
+
+#[test]
+fn a_bad_import_file_is_refused_with_its_name_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[realm]\nname = \"acme\"\n[[clients]]\nclient_id = \"svc\"\ngrant_types = [\"implicit\"]\n").unwrap();
+    let out = tessera(dir.path(), &url)
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("grant"), "{err}");
+    let realms = run_ok(tessera(dir.path(), &url).args(["realm", "list"]));
+    assert!(realms.trim().is_empty(), "{realms}");
+}
+
+#[test]
+fn an_unreachable_postgres_reports_the_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera(
+        dir.path(),
+        "postgres://tessera:pw@127.0.0.1:1/tessera?connect_timeout=2",
+    )
+    .arg("migrate")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PostgreSQL") && err.contains("127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(":pw@"),
+        "the password leaked into the error: {err}"
+    );
+}

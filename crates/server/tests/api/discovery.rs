@@ -1,0 +1,201 @@
+//! DISC and JWKS checks of the conformance checklist, and realm routing.
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn disc_01_02_metadata_is_json_with_the_exact_issuer() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        doc["issuer"],
+        app.issuer.as_str(),
+        "issuer must be byte-identical"
+    );
+    assert_eq!(
+        doc["token_endpoint"],
+        format!("{}/protocol/openid-connect/token", app.issuer)
+    );
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/protocol/openid-connect/certs", app.issuer)
+    );
+}
+
+#[actix_web::test]
+async fn disc_03_rfc8414_path_serves_the_same_metadata() {
+    let app = spawn_app().await;
+    let oidc: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = app
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server/realms/default",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rfc8414: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(rfc8414, oidc);
+}
+
+#[actix_web::test]
+async fn disc_05_06_advertises_exactly_what_is_implemented() {
+    let app = spawn_app().await;
+    app.create_client(serde_json::json!({
+        "client_id": "jobs", "grant_types": ["client_credentials"], "scopes": ["jobs:read"]
+    }));
+    let doc: serde_json::Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["client_credentials", "password"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    // No authorization endpoint yet: no response types and no endpoint advertised.
+    assert_eq!(doc["response_types_supported"], serde_json::json!([]));
+    assert!(doc.get("authorization_endpoint").is_none());
+    let scopes: Vec<&str> = doc["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(scopes.contains(&"openid"));
+    assert!(scopes.contains(&"api_key:read"));
+    // A custom scope appears once the realm defines it (after the cache TTL).
+    for s in &scopes {
+        assert!(
+            s.chars()
+                .all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')),
+            "{s} is not a scope-token"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn jwks_01_02_03_keys_are_public_unique_and_include_rsa_2048() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/protocol/openid-connect/certs", app.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cache = resp.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cache.contains("max-age="), "{cache}");
+    let jwks: serde_json::Value = resp.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let mut kids = std::collections::BTreeSet::new();
+    for k in keys {
+        assert!(
+            kids.insert(k["kid"].as_str().unwrap().to_string()),
+            "duplicate kid"
+        );
+        assert_eq!(k["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(
+                k.get(private).is_none(),
+                "private member {private} published"
+            );
+        }
+        assert_ne!(k["kty"], "oct");
+    }
+    let rsa = keys.iter().find(|k| k["kty"] == "RSA").expect("an RSA key");
+    assert_eq!(rsa["alg"], "RS256");
+    let n = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        rsa["n"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(n.len() * 8 >= 2048, "RSA modulus is {} bits", n.len() * 8);
+    let ec = keys.iter().find(|k| k["kty"] == "EC").expect("an EC key");
+    assert_eq!(
+        (ec["crv"].as_str(), ec["alg"].as_str()),
+        (Some("P-256"), Some("ES256"))
+    );
+}
+
+#[actix_web::test]
+async fn unknown_realm_and_unknown_path_are_json_404s() {
+    let app = spawn_app().await;
+    for url in [
+        format!("{}/realms/nope/.well-known/openid-configuration", app.base),
+        format!("{}/realms/nope/protocol/openid-connect/certs", app.base),
+        format!("{}/no/such/path", app.base),
+    ] {
+        let resp = app.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{url}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{url}");
+        assert!(body["error_description"].as_str().unwrap().len() > 5);
+    }
+    let resp = app
+        .post_form(
+            &format!("{}/realms/nope/protocol/openid-connect/token", app.base),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("realm nope")
+    );
+}
+
+#[actix_web::test]
+async fn health_endpoints_answer() {
+    let app = spawn_app().await;
+    let live = app
+        .http
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready: serde_json::Value = app
+        .http
+        .get(format!("{}/health/ready", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+}

@@ -1,0 +1,217 @@
+//! The integration harness: the real server, in-process, on port 0 with a fresh database
+//! (SQLite in a temporary directory, or a fresh PostgreSQL database when
+//! `TESSERA_TEST_POSTGRES_URL` is set) and fresh keys, driven over HTTP.
+
+#![allow(dead_code)]
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::JsonWebKey;
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tessera_core::ManualClock;
+use tessera_core::import::ClientSpec;
+use tessera_core::password::Argon2Params;
+use tessera_server::app;
+use tessera_server::config::{Config, Overrides};
+use tessera_store::Database;
+use tessera_store::provision::{self, Actor, UnknownScopes};
+use tessera_store::testing::{PgTestDatabase, postgres_server_url};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// `{base}/realms/default`
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub config: Config,
+    pub db: Database,
+    pub keys_dir: PathBuf,
+    pub dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+    // Dropped last: the pool closes before the test database is dropped.
+    _pg: Option<PgTestDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; in-flight requests are irrelevant once the test is over.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A config for tests: port 0, cheap argon2, keys that sign at once and reload every second.
+pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        database_url: Some(database_url),
+        keys_dir: Some(dir.join("keys")),
+        ..Default::default()
+    };
+    let mut config = Config::load(None, &|_| None, &overrides).unwrap();
+    config.argon2 = Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+    config.keys.activation_delay_secs = 0;
+    config.keys.reload_interval_secs = 1;
+    config.workers = 2;
+    config
+}
+
+/// The database URL for a test: a fresh PostgreSQL database when configured, else SQLite.
+pub fn fresh_database_url(dir: &std::path::Path) -> (String, Option<PgTestDatabase>) {
+    match postgres_server_url() {
+        Some(server) => {
+            let pg = PgTestDatabase::create(&server).expect("test database");
+            (pg.url().to_string(), Some(pg))
+        }
+        None => (
+            format!("sqlite://{}", dir.join("data").join("tessera.db").display()),
+            None,
+        ),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = fresh_database_url(dir.path());
+    let mut config = test_config(dir.path(), url);
+    adjust(&mut config);
+    let clock = ManualClock::starting_now();
+    let prepared = app::prepare(&config, &clock, Some(ADMIN_PASSWORD)).unwrap();
+    let running = app::start(&config, &prepared, Arc::new(clock.clone())).unwrap();
+    let handle = running.handle.clone();
+    actix_web::rt::spawn(running.server);
+    let base = running.public_url.clone();
+    // The server starts serving once its future has been polled; wait until it answers.
+    let probe = reqwest::Client::new();
+    for _ in 0..100 {
+        if probe.get(format!("{base}/health")).send().await.is_ok() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    TestApp {
+        issuer: format!("{base}/realms/default"),
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        keys_dir: config.keys_dir.clone(),
+        config,
+        db: prepared.db.clone(),
+        dir,
+        handle,
+        _pg: pg,
+    }
+}
+
+impl TestApp {
+    pub fn token_url(&self) -> String {
+        format!("{}/protocol/openid-connect/token", self.issuer)
+    }
+
+    /// Registers a client directly in the store; returns its generated secret (if any).
+    pub fn create_client(&self, spec: serde_json::Value) -> Option<String> {
+        let spec: ClientSpec = serde_json::from_value(spec).unwrap();
+        provision::create_client(
+            &self.db,
+            "default",
+            &spec,
+            UnknownScopes::Define,
+            &Actor::CLI,
+            tessera_core::Clock::now(&self.clock),
+        )
+        .unwrap()
+        .generated_secret
+    }
+
+    /// A confidential client_credentials client `svc` allowed jobs:read and clusters:read.
+    pub fn create_svc(&self) -> String {
+        self.create_client(serde_json::json!({
+            "client_id": "svc",
+            "grant_types": ["client_credentials"],
+            "scopes": ["jobs:read", "clusters:read"],
+        }))
+        .unwrap()
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/protocol/openid-connect/certs", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The database URL this app uses, for CLI commands against the same store.
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
+    }
+}
+
+/// A JWT split into its decoded header and claims, with the signature verified against the
+/// JWKS by the `openidconnect` crate — code independent of Tessera's own.
+pub struct CheckedJwt {
+    pub header: serde_json::Value,
+    pub claims: serde_json::Value,
+}
+
+pub fn verify_independently(token: &str, jwks_json: &serde_json::Value) -> CheckedJwt {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS has three parts: {token}");
+    let decode = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+    };
+    let header = decode(parts[0]);
+    let claims = decode(parts[1]);
+    let kid = header["kid"].as_str().expect("kid in header");
+    let alg = match header["alg"].as_str().unwrap() {
+        "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        other => panic!("unexpected alg {other}"),
+    };
+    let set: CoreJsonWebKeySet = serde_json::from_value(jwks_json.clone()).unwrap();
+    let key = set
+        .keys()
+        .iter()
+        .find(|k| k.key_id().map(|id| id.as_str()) == Some(kid))
+        .unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    let message = format!("{}.{}", parts[0], parts[1]);
+    key.verify_signature(&alg, message.as_bytes(), &signature)
+        .expect("signature verifies with the published key");
+    CheckedJwt { header, claims }
+}
+
+/// Runs a child process without blocking the test's runtime (which also drives the server's
+/// background tasks).
+pub async fn output_of(mut cmd: std::process::Command) -> std::process::Output {
+    actix_web::rt::task::spawn_blocking(move || cmd.output().expect("the command starts"))
+        .await
+        .unwrap()
+}
+
+/// The `tessera` binary built for these tests.
+pub fn tessera_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tessera")
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real server over HTTP (and the real binary for the CLI).
+//! One test binary, so the whole stack links once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod client_credentials;
+mod discovery;
+mod keys;
+mod password;
+mod token_errors;

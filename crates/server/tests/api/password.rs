@@ -1,0 +1,252 @@
+//! The password grant (seed 000) and its brute-force throttle.
+
+use crate::helpers::*;
+use tessera_store::provision::{self, Actor, NewUser};
+
+async fn password_grant(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.post_form(
+        &app.token_url(),
+        &[
+            ("client_id", "portal"),
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+fn add_user(app: &TestApp, username: &str, password: &str) -> String {
+    provision::create_user(
+        &app.db,
+        "default",
+        &NewUser {
+            username,
+            password: Some(password),
+            email: None,
+            given_name: None,
+            family_name: None,
+            team_role: None,
+        },
+        &tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap(),
+        &Actor::CLI,
+        tessera_core::Clock::now(&app.clock),
+    )
+    .unwrap()
+    .id
+}
+
+/// The exact pipeline of seed 000, run by bash and curl.
+const SEED_000_PIPELINE: &str = r#"curl -L -X POST "$REALM/protocol/openid-connect/token" \
+-H 'Content-Type: application/x-www-form-urlencoded' \
+--data-urlencode "client_id=portal" \
+--data-urlencode "grant_type=password" \
+--data-urlencode "username=$USERNAME" \
+--data-urlencode "password=$PASSWORD" | grep -o '"access_token":"[^"]*"' | awk -F'"' '{print $4}'"#;
+
+#[actix_web::test]
+async fn seed_000_curl_pipeline_prints_an_access_token() {
+    let app = spawn_app().await;
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
+        .arg(SEED_000_PIPELINE)
+        .env("REALM", &app.issuer)
+        .env("USERNAME", "admin")
+        .env("PASSWORD", ADMIN_PASSWORD);
+    let out = output_of(bash).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(token.matches('.').count(), 2, "one JWT printed: {token:?}");
+    let jwt = verify_independently(&token, &app.jwks().await);
+    assert_eq!(jwt.claims["client_id"], "portal");
+    assert_eq!(jwt.claims["iss"], app.issuer.as_str());
+    // The portal's default scopes include the permission catalog.
+    assert!(
+        jwt.claims["scope"]
+            .as_str()
+            .unwrap()
+            .contains("api_key:read")
+    );
+}
+
+#[actix_web::test]
+async fn password_grant_issues_a_token_for_the_user_and_counts_the_login() {
+    let app = spawn_app().await;
+    let id = add_user(&app, "ada", "correct horse battery");
+    let resp = app
+        .post_form(
+            &app.token_url(),
+            &[
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", "ada"),
+                ("password", "correct horse battery"),
+                ("scope", "profile api_key:read"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["scope"], "api_key:read profile");
+    assert!(body.get("refresh_token").is_none());
+    let jwt = verify_independently(body["access_token"].as_str().unwrap(), &app.jwks().await);
+    assert_eq!(jwt.claims["sub"], id.as_str());
+    let user = tessera_store::queries::user_by_id(&mut app.db.conn().unwrap(), &id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.login_count, 1);
+    assert!(user.last_login_at.is_some());
+}
+
+#[actix_web::test]
+async fn bad_credentials_are_one_indistinguishable_invalid_grant() {
+    let app = spawn_app().await;
+    add_user(&app, "ada", "correct horse battery");
+    let wrong = password_grant(&app, "ada", "wrong horse battery").await;
+    assert_eq!(wrong.status(), 400);
+    let wrong: serde_json::Value = wrong.json().await.unwrap();
+    let unknown = password_grant(&app, "nobody", "wrong horse battery").await;
+    assert_eq!(unknown.status(), 400);
+    let unknown: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(wrong["error"], "invalid_grant");
+    assert_eq!(wrong, unknown, "unknown users look like wrong passwords");
+}
+
+#[actix_web::test]
+async fn a_disabled_user_gets_invalid_grant() {
+    let app = spawn_app().await;
+    let id = add_user(&app, "ada", "correct horse battery");
+    {
+        use diesel::prelude::*;
+        use tessera_store::schema::users;
+        diesel::update(users::table.find(&id))
+            .set(users::enabled.eq(false))
+            .execute(&mut *app.db.conn().unwrap())
+            .unwrap();
+    }
+    let resp = password_grant(&app, "ada", "correct horse battery").await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("disabled")
+    );
+}
+
+#[actix_web::test]
+async fn missing_username_or_password_is_invalid_request() {
+    let app = spawn_app().await;
+    for form in [
+        vec![
+            ("client_id", "portal"),
+            ("grant_type", "password"),
+            ("password", "x"),
+        ],
+        vec![
+            ("client_id", "portal"),
+            ("grant_type", "password"),
+            ("username", "admin"),
+        ],
+    ] {
+        let resp = app.post_form(&app.token_url(), &form).await;
+        assert_eq!(resp.status(), 400);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("missing")
+        );
+    }
+}
+
+#[actix_web::test]
+async fn tok_06_a_client_without_the_password_grant_is_unauthorized_client() {
+    let app = spawn_app().await;
+    let secret = app.create_svc();
+    let resp = app
+        .http
+        .post(app.token_url())
+        .basic_auth("svc", Some(&secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    assert!(body.get("access_token").is_none());
+}
+
+#[actix_web::test]
+async fn repeated_failures_for_a_username_lock_it_without_checking_the_password() {
+    let app = spawn_app().await;
+    add_user(&app, "ada", "correct horse battery");
+    for _ in 0..5 {
+        assert_eq!(
+            password_grant(&app, "ada", "wrong horse battery")
+                .await
+                .status(),
+            400
+        );
+    }
+    // Locked: even the right password is refused, and the answer says when to retry.
+    let locked = password_grant(&app, "ADA", "correct horse battery").await;
+    assert_eq!(locked.status(), 429);
+    let retry: i64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    let body: serde_json::Value = locked.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("retry after")
+    );
+    // Another user is not affected.
+    assert_eq!(
+        password_grant(&app, "admin", ADMIN_PASSWORD).await.status(),
+        200
+    );
+    // After the lockout the right password works again.
+    app.clock.advance(301);
+    assert_eq!(
+        password_grant(&app, "ada", "correct horse battery")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[actix_web::test]
+async fn repeated_failures_from_one_address_lock_the_address() {
+    let app = spawn_app_with(|c| c.issuer.throttle.address_max_failures = 3).await;
+    for name in ["u1", "u2", "u3"] {
+        assert_eq!(
+            password_grant(&app, name, "wrong horse battery")
+                .await
+                .status(),
+            400
+        );
+    }
+    let resp = password_grant(&app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+}
