@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn descriptions_stay_within_the_rfc_charset() {
-        assert_eq!(safe_description("bad \"x\"\n\\ é"), "bad 'x'? / ?");
+        assert_eq!(safe_description("bad \"x\"\n\\ é"), "bad 'x'?/ ?");
     }
 
     #[test]
