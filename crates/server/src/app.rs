@@ -189,7 +189,7 @@ async fn health() -> HttpResponse {
 /// Ready when the database answers.
 async fn ready(db: web::Data<Database>) -> Result<HttpResponse, IssuerError> {
     let db = db.get_ref().clone();
-    web::block(move || db.conn().map(|_| ())).await??;
+    web::block(move || db.ping()).await??;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 

@@ -411,7 +411,7 @@ pub fn run_command(
             Ok(())
         }
         Command::Keys(KeysCommand::List) => {
-            let (store, _) = tessera_token::KeyStore::open(
+            let store = tessera_token::KeyStore::open_existing(
                 &config.keys_dir,
                 app::key_policy(config),
                 clock.now(),
@@ -481,8 +481,10 @@ pub fn run_command(
                     w(out, format!("{name}={default}"))?;
                 }
             } else {
+                let mut shown = config.clone();
+                shown.database_url = tessera_store::db::redact(&shown.database_url);
                 let text =
-                    toml::to_string(config).map_err(|e| ServerError::Config(e.to_string()))?;
+                    toml::to_string(&shown).map_err(|e| ServerError::Config(e.to_string()))?;
                 w(out, text)?;
             }
             Ok(())

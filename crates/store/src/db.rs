@@ -179,20 +179,29 @@ impl Database {
                 }
             }
         }
+        let backend = url.backend();
         let mut first = url.establish()?;
         if let DbConnection::Sqlite(conn) = &mut first {
             // WAL is a property of the file: set it once, before other connections open it.
-            conn.batch_execute("PRAGMA journal_mode = WAL;")
-                .map_err(|e| StoreError::Connection(format!("cannot enable WAL: {e}")))?;
+            // Switching needs the file to itself; another process opening it at the same
+            // moment makes it fail once, so try a few times.
+            let mut attempt = 0;
+            while let Err(e) = conn.batch_execute("PRAGMA journal_mode = WAL;") {
+                attempt += 1;
+                if attempt >= 20 {
+                    return Err(StoreError::Connection(format!("cannot enable WAL: {e}")));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         drop(first);
-        let backend = url.backend();
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
-            // Broken connections are detected by `has_broken`; a ping per checkout would add a
-            // round trip to every request.
-            .test_on_check_out(false)
+            // diesel only reports a connection broken by a failed transaction, so a PostgreSQL
+            // connection the server dropped (restart, failover) is found by a ping on checkout.
+            // A SQLite connection is a file handle: no ping, no round trip.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(options.acquire_timeout)
             .build(ConnectionManager { url })
             .map_err(|e| StoreError::Connection(e.to_string()))?;
@@ -201,6 +210,14 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs a trivial query: true readiness, since pooled connections are not pinged on
+    /// checkout.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?
+            .batch_execute("SELECT 1")
+            .map_err(|e| StoreError::Connection(format!("database does not answer: {e}")))
     }
 
     pub fn conn(&self) -> Result<PooledConnection, StoreError> {

@@ -28,6 +28,14 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(format!("already exists ({})", info.message()))
             }
+            DieselError::DatabaseError(
+                kind @ (DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand),
+                info,
+            ) => StoreError::Connection(format!(
+                "database connection lost ({kind:?}): {}",
+                info.message()
+            )),
             DieselError::NotFound => StoreError::NotFound("record".into()),
             other => StoreError::Database(other),
         }

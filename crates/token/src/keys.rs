@@ -370,10 +370,15 @@ pub struct RotationReport {
 /// Writes a new key for every algorithm (published now, signing after the activation delay)
 /// and deletes key files that are no longer published.
 pub fn rotate(dir: &Path, policy: KeyPolicy, now: i64) -> Result<RotationReport, TokenError> {
-    ensure_keys(dir, now)?;
-    let mut report = RotationReport::default();
-    for alg in SigningAlg::ALL {
-        report.created.push(write_new_key(dir, alg, now)?);
+    let mut report = RotationReport {
+        created: ensure_keys(dir, now)?,
+        removed: Vec::new(),
+    };
+    // An empty directory just got its first keys; anything else gets successors.
+    if report.created.is_empty() {
+        for alg in SigningAlg::ALL {
+            report.created.push(write_new_key(dir, alg, now)?);
+        }
     }
     let (keys, _) = load_dir(dir, &HashMap::new())?;
     let set = KeySet::select(&keys, policy, now)?;

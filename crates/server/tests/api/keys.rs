@@ -41,7 +41,9 @@ async fn jwks_04_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("published now"));
 
-    // The running server picks the new keys up within its reload interval (1 s here).
+    // The key is stamped with the CLI's wall clock; move the server's clock past it. The
+    // running server picks the new keys up within its reload interval (1 s here).
+    app.clock.advance(5);
     let deadline = Instant::now() + Duration::from_secs(10);
     let jwks = loop {
         let jwks = app.jwks().await;
