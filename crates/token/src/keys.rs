@@ -374,10 +374,21 @@ pub fn rotate(dir: &Path, policy: KeyPolicy, now: i64) -> Result<RotationReport,
         created: ensure_keys(dir, now)?,
         removed: Vec::new(),
     };
-    // An empty directory just got its first keys; anything else gets successors.
+    // An empty directory just got its first keys; anything else gets successors, stamped
+    // strictly after the newest key of their algorithm so the order of keys is never a tie
+    // (two rotations within one second, or clocks a little apart between replicas).
     if report.created.is_empty() {
+        let (existing, _) = load_dir(dir, &HashMap::new())?;
         for alg in SigningAlg::ALL {
-            report.created.push(write_new_key(dir, alg, now)?);
+            let newest = existing
+                .iter()
+                .filter(|k| k.alg == alg)
+                .map(|k| k.created_at)
+                .max()
+                .unwrap_or(i64::MIN);
+            report
+                .created
+                .push(write_new_key(dir, alg, now.max(newest.saturating_add(1)))?);
         }
     }
     let (keys, _) = load_dir(dir, &HashMap::new())?;
@@ -532,6 +543,39 @@ mod tests {
         assert!(!store.current().published().iter().any(|k| k.kid == old));
         let report = rotate(dir.path(), POLICY, 2_900).unwrap();
         assert_eq!(report.removed.len(), 2, "{report:?}");
+    }
+
+    #[test]
+    fn rotations_within_one_second_keep_a_strict_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = KeyPolicy {
+            activation_delay_secs: 600,
+            retention_secs: 600,
+        };
+        let (store, _) = KeyStore::open(dir.path(), policy, 1_000).unwrap();
+        let first = store
+            .current()
+            .signing_key(SigningAlg::Es256)
+            .unwrap()
+            .kid
+            .clone();
+        rotate(dir.path(), policy, 1_000).unwrap();
+        rotate(dir.path(), policy, 1_000).unwrap();
+        store.refresh(1_000).unwrap();
+        // Nothing has activated: the original key still signs, whatever the kids' order.
+        assert_eq!(
+            store.current().signing_key(SigningAlg::Es256).unwrap().kid,
+            first
+        );
+        let mut created: Vec<i64> = store
+            .current()
+            .published()
+            .iter()
+            .filter(|k| k.alg == SigningAlg::Es256)
+            .map(|k| k.created_at)
+            .collect();
+        created.sort();
+        assert_eq!(created, vec![1_000, 1_001, 1_002]);
     }
 
     #[test]

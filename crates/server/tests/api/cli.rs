@@ -152,7 +152,7 @@ async fn client_create_prints_a_secret_once_that_works_with_the_seed_curl() {
     );
     let out = String::from_utf8(out.stdout).unwrap();
     assert!(
-        out.contains("Defined scopes: clusters:read jobs:read"),
+        out.contains("Defined scopes: jobs:read clusters:read"),
         "{out}"
     );
     let secret = out
@@ -301,4 +301,89 @@ fn an_unreachable_postgres_reports_the_real_cause() {
         !err.contains(":pw@"),
         "the password leaked into the error: {err}"
     );
+}
+
+#[actix_web::test]
+async fn set_password_and_rotate_secret_take_effect_and_print_only_once() {
+    let app = spawn_app_with(|c| c.issuer.cache_ttl_secs = 0).await;
+    let old_secret = app.create_svc();
+    // A lost admin password is reset from the command line.
+    let mut set = tessera(app.dir.path(), app.database_url());
+    set.args(["user", "set-password", "admin"]);
+    let out = output_of(set).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let new_password = stdout
+        .lines()
+        .find(|l| l.starts_with("Password (shown once)"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    let grant = |password: String| {
+        let app = &app;
+        async move {
+            app.post_form(
+                &app.token_url(),
+                &[
+                    ("client_id", "portal"),
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", &password),
+                ],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(grant(new_password).await, 200);
+    assert_eq!(
+        grant(ADMIN_PASSWORD.to_string()).await,
+        400,
+        "the old password no longer works"
+    );
+
+    // A client secret is rotated: the old one stops working, the new one works.
+    let mut rotate = tessera(app.dir.path(), app.database_url());
+    rotate.args(["client", "rotate-secret", "svc"]);
+    let out = output_of(rotate).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_secret = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("New secret"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    assert_ne!(new_secret, old_secret);
+    for (secret, want) in [(old_secret.as_str(), 401), (new_secret.as_str(), 200)] {
+        let status = app
+            .http
+            .post(app.token_url())
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, want);
+    }
+    // Public clients and service accounts are refused with a reason.
+    let mut public = tessera(app.dir.path(), app.database_url());
+    public.args(["client", "rotate-secret", "portal"]);
+    let out = output_of(public).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public client"));
+    let mut account = tessera(app.dir.path(), app.database_url());
+    account.args(["user", "set-password", "service-account-svc"]);
+    let out = output_of(account).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("service account"));
 }

@@ -199,3 +199,32 @@ async fn health_endpoints_answer() {
         .unwrap();
     assert_eq!(ready["status"], "ready");
 }
+
+#[actix_web::test]
+async fn jwks_kids_are_rfc7638_thumbprints() {
+    let app = spawn_app().await;
+    let jwks = app.jwks().await;
+    for k in jwks["keys"].as_array().unwrap() {
+        // RFC 7638 §3: the required members, lexicographic order, no white space.
+        let canonical = match k["kty"].as_str().unwrap() {
+            "EC" => format!(
+                r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                k["crv"].as_str().unwrap(),
+                k["x"].as_str().unwrap(),
+                k["y"].as_str().unwrap()
+            ),
+            "RSA" => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                k["e"].as_str().unwrap(),
+                k["n"].as_str().unwrap()
+            ),
+            other => panic!("unexpected kty {other}"),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+        let thumbprint = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            digest.as_ref(),
+        );
+        assert_eq!(k["kid"].as_str().unwrap(), thumbprint);
+    }
+}
