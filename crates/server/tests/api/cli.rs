@@ -365,13 +365,8 @@ async fn set_password_and_rotate_secret_take_effect_and_print_only_once() {
     assert_ne!(new_secret, old_secret);
     for (secret, want) in [(old_secret.as_str(), 401), (new_secret.as_str(), 200)] {
         let status = app
-            .http
-            .post(app.token_url())
-            .basic_auth("svc", Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
+            .post_basic("svc", secret, &[("grant_type", "client_credentials")])
             .await
-            .unwrap()
             .status();
         assert_eq!(status, want);
     }

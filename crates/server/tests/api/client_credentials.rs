@@ -13,13 +13,12 @@ async fn cc_01_basic_auth_gets_a_verifiable_rfc9068_jwt_and_nothing_else() {
     let app = spawn_app().await;
     let secret = app.create_svc();
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "jobs:read")])
-        .send()
-        .await
-        .unwrap();
+        .post_basic(
+            "svc",
+            &secret,
+            &[("grant_type", "client_credentials"), ("scope", "jobs:read")],
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(resp.headers()["pragma"], "no-cache");
@@ -104,13 +103,12 @@ async fn scopes_separated_by_spaces_or_commas_are_the_same_request() {
         "clusters:read, jobs:read",
     ] {
         let resp = app
-            .http
-            .post(app.token_url())
-            .basic_auth("svc", Some(&secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-            .send()
-            .await
-            .unwrap();
+            .post_basic(
+                "svc",
+                &secret,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
         assert_eq!(resp.status(), 200, "{scope}");
         granted.push(json(resp).await["scope"].as_str().unwrap().to_string());
     }
@@ -132,13 +130,8 @@ async fn without_a_scope_the_client_defaults_are_granted() {
         }))
         .unwrap();
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials")])
+        .await;
     assert_eq!(json(resp).await["scope"], "jobs:read");
 }
 
@@ -148,13 +141,12 @@ async fn cc_03_a_scope_the_client_may_not_have_is_invalid_scope() {
     let secret = app.create_svc();
     for scope in ["jobs:write", "jobs:read admin", "bad\"scope"] {
         let resp = app
-            .http
-            .post(app.token_url())
-            .basic_auth("svc", Some(&secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-            .send()
-            .await
-            .unwrap();
+            .post_basic(
+                "svc",
+                &secret,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
         assert_eq!(resp.status(), 400, "{scope}");
         assert_eq!(resp.headers()["cache-control"], "no-store");
         let body = json(resp).await;
@@ -174,16 +166,15 @@ async fn cc_04_openid_is_never_granted_to_a_client_alone() {
         }))
         .unwrap();
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "openid jobs:read"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_basic(
+            "svc",
+            &secret,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "openid jobs:read"),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let body = json(resp).await;
     assert_eq!(body["scope"], "jobs:read");

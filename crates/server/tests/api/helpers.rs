@@ -152,6 +152,22 @@ impl TestApp {
         self.http.post(url).form(form).send().await.unwrap()
     }
 
+    /// A token request authenticated with `client_secret_basic`.
+    pub async fn post_basic(
+        &self,
+        client_id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn jwks(&self) -> serde_json::Value {
         self.http
             .get(format!("{}/protocol/openid-connect/certs", self.issuer))

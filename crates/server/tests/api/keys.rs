@@ -5,13 +5,8 @@ use std::time::{Duration, Instant};
 
 async fn cc_token(app: &TestApp, secret: &str) -> String {
     let body: serde_json::Value = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
+        .post_basic("svc", secret, &[("grant_type", "client_credentials")])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

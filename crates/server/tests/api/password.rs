@@ -174,17 +174,16 @@ async fn tok_06_a_client_without_the_password_grant_is_unauthorized_client() {
     let app = spawn_app().await;
     let secret = app.create_svc();
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_basic(
+            "svc",
+            &secret,
+            &[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");

@@ -121,13 +121,8 @@ async fn cauth_02_wrong_secret_and_unknown_client_are_identical_401s() {
     let mut answers = Vec::new();
     for (id, secret) in [("svc", "wrong-secret"), ("no-such-client", "whatever")] {
         let resp = app
-            .http
-            .post(app.token_url())
-            .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+            .post_basic(id, secret, &[("grant_type", "client_credentials")])
+            .await;
         let (s, b, h) = error_of(resp).await;
         assert_oauth_error(s, &b, &h, 401, "invalid_client");
         assert_eq!(
@@ -170,16 +165,15 @@ async fn cauth_05_07_one_method_per_request_and_never_in_the_url() {
     let secret = app.create_svc();
     // Basic and a body secret at once.
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_secret", secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_basic(
+            "svc",
+            &secret,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", secret.as_str()),
+            ],
+        )
+        .await;
     let (s, b, h) = error_of(resp).await;
     assert_oauth_error(s, &b, &h, 400, "invalid_request");
     // The secret in the query string.
@@ -194,16 +188,15 @@ async fn cauth_05_07_one_method_per_request_and_never_in_the_url() {
     assert_oauth_error(s, &b, &h, 400, "invalid_request");
     // Basic for svc with body client_id of another client.
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "portal"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_basic(
+            "svc",
+            &secret,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "portal"),
+            ],
+        )
+        .await;
     let (s, b, h) = error_of(resp).await;
     assert_oauth_error(s, &b, &h, 401, "invalid_client");
     assert!(b.get("access_token").is_none());
@@ -232,36 +225,21 @@ async fn cauth_13_repeated_client_failures_from_one_address_are_throttled() {
     let secret = app.create_svc();
     for _ in 0..3 {
         let resp = app
-            .http
-            .post(app.token_url())
-            .basic_auth("svc", Some("guess"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+            .post_basic("svc", "guess", &[("grant_type", "client_credentials")])
+            .await;
         assert_eq!(resp.status(), 401);
     }
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials")])
+        .await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     app.clock.advance(301);
     let resp = app
-        .http
-        .post(app.token_url())
-        .basic_auth("svc", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials")])
+        .await;
     assert_eq!(resp.status(), 200);
 }
 
