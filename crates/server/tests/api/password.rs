@@ -249,3 +249,33 @@ async fn repeated_failures_from_one_address_lock_the_address() {
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
 }
+
+#[actix_web::test]
+async fn the_example_scripts_print_tokens() {
+    let app = spawn_app().await;
+    let secret = app.create_svc();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut realm_token = std::process::Command::new("bash");
+    realm_token
+        .arg(format!("{examples}/realm-token.sh"))
+        .env("REALM", &app.issuer)
+        .env("USERNAME", "admin")
+        .env("PASSWORD", ADMIN_PASSWORD);
+    let mut client_credentials = std::process::Command::new("bash");
+    client_credentials
+        .arg(format!("{examples}/client-credentials.sh"))
+        .env("REALM", &app.issuer)
+        .env("CLIENT_ID", "svc")
+        .env("CLIENT_SECRET", &secret)
+        .env("SCOPE", "jobs:read,clusters:read");
+    for script in [realm_token, client_credentials] {
+        let out = output_of(script).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap();
+        verify_independently(token.trim(), &app.jwks().await);
+    }
+}
