@@ -2,11 +2,14 @@
 //! (no files, network or database); time comes in through [`clock::Clock`] so expiry logic is
 //! testable without sleeping.
 
+pub mod apikey;
 pub mod clock;
 pub mod error;
+pub mod filter;
 pub mod id;
 pub mod import;
 pub mod names;
+pub mod page;
 pub mod password;
 pub mod permission;
 pub mod scope;
