@@ -8,6 +8,7 @@ use std::time::Duration;
 use tessera_core::Clock;
 use tessera_core::password::PasswordHasher;
 use tessera_issuer::{IssuerError, IssuerState};
+use tessera_resource::{JwksSource, ResourceSettings, ResourceState};
 use tessera_store::provision::{self, BootstrapReport};
 use tessera_store::{Database, PoolOptions};
 use tessera_token::{KeyPolicy, KeyStore};
@@ -105,6 +106,7 @@ pub fn start(
         Arc::clone(&prepared.hasher),
     ));
     let clock_for_maintenance = Arc::clone(&clock);
+    let clock_for_resource = Arc::clone(&clock);
     spawn_key_refresh(
         Arc::clone(&prepared.keys),
         clock,
@@ -115,10 +117,24 @@ pub fn start(
         clock_for_maintenance,
         config.issuer.throttle.window_secs,
     );
+    let resource = web::Data::new(ResourceState::new(
+        prepared.db.clone(),
+        Arc::clone(&clock_for_resource),
+        JwksSource::local(Arc::clone(&prepared.keys)),
+        ResourceSettings {
+            issuer_base: public_url.clone(),
+            audience: issuer.audience().to_string(),
+            leeway_secs: 30,
+            cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
+            max_body_bytes: 64 * 1024,
+        },
+    ));
+    tessera_resource::spawn_key_use_flush(resource.clone().into_inner(), Duration::from_secs(10));
     let db = prepared.db.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(issuer.clone())
+            .app_data(resource.clone())
             .app_data(web::Data::new(db.clone()))
             .wrap(
                 middleware::DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
@@ -126,6 +142,7 @@ pub fn start(
             .route("/health", web::get().to(health))
             .route("/health/ready", web::get().to(ready))
             .configure(tessera_issuer::configure)
+            .configure(tessera_resource::configure)
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);

@@ -22,6 +22,7 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> ExitCode {
+    tessera_resource::install_tls_provider();
     let cli = Cli::parse();
     let config = match cli.load_config() {
         Ok(c) => c,

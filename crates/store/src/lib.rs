@@ -1,6 +1,7 @@
 //! Tessera's storage: one schema, two dialects (SQLite bundled, PostgreSQL via bundled libpq),
 //! chosen by the database URL. Every query is written once against [`db::DbConnection`].
 
+pub mod access;
 pub mod db;
 pub mod error;
 pub mod models;

@@ -193,3 +193,48 @@ pub struct AuditEvent {
     pub detail: String,
     pub created_at: i64,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKey {
+    pub id: String,
+    pub realm_id: String,
+    /// `personal` or `team`.
+    pub kind: String,
+    /// `sk` or `pk`.
+    pub key_type: String,
+    pub name: String,
+    pub prefix: String,
+    pub secret_sha256: String,
+    pub last_four: String,
+    pub team_id: Option<String>,
+    pub owner_user_id: Option<String>,
+    pub role_id: Option<String>,
+    pub scopes: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    pub expires_at: Option<i64>,
+    pub last_access_at: Option<i64>,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = policies)]
+pub struct Policy {
+    pub id: String,
+    pub realm_id: String,
+    pub name: String,
+    pub description: String,
+    /// `allow` or `deny`.
+    pub effect: String,
+    pub permissions: String,
+    /// `user`, `role` or `team`.
+    pub subject_type: String,
+    pub subject_id: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

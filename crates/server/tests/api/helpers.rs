@@ -83,6 +83,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    tessera_resource::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = fresh_database_url(dir.path());
     let mut config = test_config(dir.path(), url);

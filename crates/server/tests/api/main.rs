@@ -10,4 +10,5 @@ mod client_credentials;
 mod discovery;
 mod keys;
 mod password;
+mod resource_auth;
 mod token_errors;

@@ -1,0 +1,374 @@
+//! Authentication of every request: `Authorization: Bearer <JWT | API key>`.
+//!
+//! JWTs are verified against the issuer's JWKS (typ `at+jwt`, ES256/RS256 only, `iss`, `aud`,
+//! `exp`/`nbf` with a small leeway). API keys are checked for format and checksum without a
+//! query, then looked up by SHA-256. Either way the request's permissions are what the
+//! credential grants AND what its principal may do right now.
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+use tessera_core::apikey::{self, KeyFormatError};
+use tessera_store::{access as store_access, queries as q};
+use tessera_token::{JwksVerifier, VerifyOptions};
+
+use crate::access::{Permissions, effective_permissions};
+use crate::error::ApiError;
+use crate::state::ResourceState;
+
+/// What authenticated the request.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Jwt {
+        client_id: String,
+    },
+    ApiKey {
+        key_id: String,
+        /// `personal` or `team`.
+        kind: String,
+        team_id: Option<String>,
+    },
+}
+
+/// The caller of a request, with what it may do.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub realm_id: String,
+    pub realm_name: String,
+    /// The user acting (a person or a client's service account); `None` for team keys.
+    pub user_id: Option<String>,
+    /// The identity reported by `/v1/auth/test`.
+    pub subject: String,
+    /// What the credential carries: the token's scopes, or the key's grant.
+    pub scopes: Vec<String>,
+    /// What the request may do: the credential's grant AND the principal's live rights.
+    pub permissions: Permissions,
+    /// Names of the roles the user holds in any team (`admin` sees everyone's keys).
+    pub roles: BTreeSet<String>,
+    pub expires_at: Option<i64>,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// 403 `insufficient_scope` naming `permission` unless the request may use it.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        if self.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(permission.to_string()))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains("admin") && self.permissions.contains("user:write")
+    }
+
+    /// `user:<id>` as the seeds record who created or changed something.
+    pub fn actor(&self) -> String {
+        match (&self.user_id, &self.credential) {
+            (Some(u), _) => format!("user:{u}"),
+            (None, Credential::ApiKey { key_id, .. }) => format!("apikey:{key_id}"),
+            (None, Credential::Jwt { client_id }) => format!("client:{client_id}"),
+        }
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<ResourceState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("resource state missing".into()))?;
+            let token = bearer_token(&req)?;
+            if apikey::looks_like_api_key(&token) || !token.contains('.') {
+                authenticate_key(&state, &token).await
+            } else {
+                authenticate_jwt(&state, &token).await
+            }
+        })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    if req
+        .query_string()
+        .split('&')
+        .any(|p| p.starts_with("access_token="))
+    {
+        return Err(ApiError::bad(
+            "access_token",
+            "send the token in the Authorization header, not the URL",
+        ));
+    }
+    let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Err(ApiError::MissingToken);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken("the Authorization header is not ASCII".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::InvalidToken("use Authorization: Bearer <token>".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::InvalidToken(format!(
+            "the {scheme} scheme is not accepted; use Bearer"
+        )));
+    }
+    let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    if token.is_empty() || !token.chars().all(b64token) {
+        return Err(ApiError::InvalidToken(
+            "the bearer token is empty or has characters a token cannot contain".into(),
+        ));
+    }
+    Ok(token.to_string())
+}
+
+/// A cached authentication result, valid for the settings' TTL within one generation.
+pub(crate) struct CacheEntry {
+    principal: Principal,
+    generation: u64,
+    stored: Instant,
+}
+
+fn cached(state: &ResourceState, cache_key: &str) -> Option<Principal> {
+    let map = state.auth_cache.lock().ok()?;
+    let e = map.get(cache_key)?;
+    (e.generation == state.generation() && e.stored.elapsed() < state.settings.cache_ttl)
+        .then(|| e.principal.clone())
+}
+
+fn remember(state: &ResourceState, cache_key: String, principal: &Principal) {
+    if let Ok(mut map) = state.auth_cache.lock() {
+        if map.len() > 50_000 {
+            map.clear();
+        }
+        map.insert(
+            cache_key,
+            CacheEntry {
+                principal: principal.clone(),
+                generation: state.generation(),
+                stored: Instant::now(),
+            },
+        );
+    }
+}
+
+async fn authenticate_key(state: &ResourceState, token: &str) -> Result<Principal, ApiError> {
+    let parsed = apikey::parse(token).map_err(|e| {
+        ApiError::InvalidToken(match e {
+            KeyFormatError::Invalid => "Invalid API key".into(),
+            KeyFormatError::Malformed => "Malformed API key".into(),
+        })
+    })?;
+    let hash = parsed.sha256_hex();
+    let now = state.now();
+    let principal = match cached(state, &hash) {
+        Some(p) => p,
+        None => {
+            let db = state.db.clone();
+            let lookup = hash.clone();
+            let p = web::block(move || key_principal(&mut *db.conn()?, &lookup)).await??;
+            remember(state, hash, &p);
+            p
+        }
+    };
+    if principal.expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::InvalidToken("the API key has expired".into()));
+    }
+    if let Credential::ApiKey { key_id, .. } = &principal.credential {
+        state.record_key_use(key_id, now);
+    }
+    Ok(principal)
+}
+
+fn key_principal(
+    conn: &mut tessera_store::DbConnection,
+    hash: &str,
+) -> Result<Principal, ApiError> {
+    let unknown = || ApiError::InvalidToken("the API key is not valid".into());
+    let key = store_access::api_key_by_hash(conn, hash)?.ok_or_else(unknown)?;
+    if key.status != "ACTIVE" {
+        return Err(ApiError::InvalidToken("the API key is revoked".into()));
+    }
+    let realm = store_access::realm_by_id(conn, &key.realm_id)?.ok_or_else(unknown)?;
+    let role = match &key.role_id {
+        Some(id) => tessera_store::schema::roles::table
+            .find(id)
+            .select(tessera_store::models::Role::as_select())
+            .first(conn)
+            .optional()
+            .map_err(tessera_store::StoreError::from)?,
+        None => None,
+    };
+    let mut grant: Permissions = role
+        .iter()
+        .flat_map(|r| {
+            r.permissions
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
+        .collect();
+    grant.extend(
+        key.scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+    let credential = Credential::ApiKey {
+        key_id: key.id.clone(),
+        kind: key.kind.clone(),
+        team_id: key.team_id.clone(),
+    };
+    if key.kind == "team" {
+        return Ok(Principal {
+            realm_id: realm.id,
+            realm_name: realm.name,
+            user_id: None,
+            subject: format!("teamkey:{}", key.id),
+            scopes: grant.iter().cloned().collect(),
+            permissions: grant,
+            roles: role.map(|r| r.name).into_iter().collect(),
+            expires_at: key.expires_at,
+            credential,
+        });
+    }
+    // A personal key acts for its owner, within its team, never beyond the owner's rights.
+    let owner_id = key.owner_user_id.clone().ok_or_else(unknown)?;
+    let owner = q::user_by_id(conn, &owner_id)?.ok_or_else(unknown)?;
+    if !owner.enabled {
+        return Err(ApiError::InvalidToken(
+            "the API key's owner is disabled".into(),
+        ));
+    }
+    let live = effective_permissions(conn, &realm.id, &owner.id, key.team_id.as_deref())?;
+    let permissions = if grant.is_empty() {
+        live.clone()
+    } else {
+        grant.intersection(&live).cloned().collect()
+    };
+    let roles = store_access::role_grants(conn, &owner.id, key.team_id.as_deref())?
+        .into_iter()
+        .map(|g| g.role_name)
+        .collect();
+    Ok(Principal {
+        realm_id: realm.id,
+        realm_name: realm.name,
+        user_id: Some(owner.id.clone()),
+        subject: owner.id,
+        scopes: if grant.is_empty() { live } else { grant }
+            .into_iter()
+            .collect(),
+        permissions,
+        roles,
+        expires_at: key.expires_at,
+        credential,
+    })
+}
+
+use diesel::prelude::*;
+
+/// The `iss` claim of an unverified token, to find its realm before verifying it.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
+}
+
+async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principal, ApiError> {
+    let issuer = unverified_issuer(token)
+        .ok_or_else(|| ApiError::InvalidToken("the token is not a JWT with an issuer".into()))?;
+    let prefix = format!(
+        "{}/realms/",
+        state.settings.issuer_base.trim_end_matches('/')
+    );
+    let realm_name = issuer
+        .strip_prefix(&prefix)
+        .filter(|r| tessera_core::names::validate_realm_name(r).is_ok())
+        .ok_or_else(|| ApiError::InvalidToken("the token was issued by another issuer".into()))?
+        .to_string();
+    let kid = JwksVerifier::token_kid(token);
+    let verifier = state.jwks.verifier(&realm_name, kid.as_deref()).await?;
+    let now = state.now();
+    let claims = verifier
+        .verify_access_token(
+            token,
+            &VerifyOptions {
+                issuer: &issuer,
+                audience: &state.settings.audience,
+                now,
+                leeway_secs: state.settings.leeway_secs,
+            },
+        )
+        .map_err(|e| ApiError::InvalidToken(e.to_string()))?;
+    let cache_key = format!("jwt:{}:{}", claims.sub, claims.scope);
+    let base = match cached(state, &cache_key) {
+        Some(p) => p,
+        None => {
+            let db = state.db.clone();
+            let (sub, name) = (claims.sub.clone(), realm_name.clone());
+            let p = web::block(move || jwt_subject(&mut *db.conn()?, &name, &sub)).await??;
+            remember(state, cache_key, &p);
+            p
+        }
+    };
+    let scopes: BTreeSet<String> = claims
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(Principal {
+        permissions: base.permissions.intersection(&scopes).cloned().collect(),
+        scopes: scopes.into_iter().collect(),
+        expires_at: Some(claims.exp),
+        credential: Credential::Jwt {
+            client_id: claims.client_id,
+        },
+        ..base
+    })
+}
+
+/// The live rights of a token's subject (all teams).
+fn jwt_subject(
+    conn: &mut tessera_store::DbConnection,
+    realm_name: &str,
+    user_id: &str,
+) -> Result<Principal, ApiError> {
+    let gone =
+        || ApiError::InvalidToken("the token's subject no longer exists or is disabled".into());
+    let realm = q::realm_by_name(conn, realm_name)?.ok_or_else(gone)?;
+    let user = q::user_by_id(conn, user_id)?
+        .filter(|u| u.enabled && u.realm_id == realm.id)
+        .ok_or_else(gone)?;
+    let permissions = effective_permissions(conn, &realm.id, &user.id, None)?;
+    let roles = store_access::role_grants(conn, &user.id, None)?
+        .into_iter()
+        .map(|g| g.role_name)
+        .collect();
+    Ok(Principal {
+        realm_id: realm.id,
+        realm_name: realm.name,
+        user_id: Some(user.id.clone()),
+        subject: user.id,
+        scopes: Vec::new(),
+        permissions,
+        roles,
+        expires_at: None,
+        credential: Credential::Jwt {
+            client_id: String::new(),
+        },
+    })
+}

@@ -1,0 +1,198 @@
+//! The resource server's one error type and its HTTP mapping: the JSON of seed 001
+//! (`{"error": …, "error_description": …}`) with RFC 6750 challenges on 401 and 403.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use std::fmt;
+use tessera_core::ValidationError;
+use tessera_store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// No credentials at all: 401 with a bare `Bearer` challenge (RFC 6750 §3.1).
+    MissingToken,
+    /// Credentials that do not authenticate: 401 `invalid_token`.
+    InvalidToken(String),
+    /// Authenticated, but lacking `permission`: 403 `insufficient_scope`.
+    InsufficientScope(String),
+    /// Bad input: 400 `invalid_request`, naming the field.
+    BadRequest {
+        field: String,
+        message: String,
+    },
+    NotFound(String),
+    Conflict(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingToken => write!(f, "missing bearer token"),
+            Self::InvalidToken(m) => write!(f, "invalid token: {m}"),
+            Self::InsufficientScope(p) => write!(f, "missing permission {p}"),
+            Self::BadRequest { field, message } => write!(f, "{field}: {message}"),
+            Self::NotFound(m) => write!(f, "{m} not found"),
+            Self::Conflict(m) => write!(f, "conflict: {m}"),
+            Self::Unavailable(m) => write!(f, "unavailable: {m}"),
+            Self::Internal(m) => write!(f, "internal: {m}"),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::BadRequest {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(v) => v.into(),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::NotFound(m) => Self::NotFound(m),
+            StoreError::Connection(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// RFC 6750 §3: quoted-string values use `%x20-21 / %x23-5B / %x5D-7E`.
+fn quoted_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+fn body(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": error,
+            "error_description": quoted_safe(description),
+        }))
+}
+
+fn with_challenge(mut resp: HttpResponse, challenge: String) -> HttpResponse {
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::MissingToken => with_challenge(
+                body(
+                    status,
+                    "invalid_token",
+                    "this endpoint needs Authorization: Bearer <access token or API key>",
+                ),
+                "Bearer realm=\"tessera\"".into(),
+            ),
+            Self::InvalidToken(d) => with_challenge(
+                body(status, "invalid_token", d),
+                format!(
+                    "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{}\"",
+                    quoted_safe(d)
+                ),
+            ),
+            Self::InsufficientScope(p) => {
+                let d = format!("this request needs the {p} permission");
+                with_challenge(
+                    body(status, "insufficient_scope", &d),
+                    format!(
+                        "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"{}\"",
+                        quoted_safe(p)
+                    ),
+                )
+            }
+            Self::BadRequest { field, message } => {
+                body(status, "invalid_request", &format!("{field}: {message}"))
+            }
+            Self::NotFound(what) => body(status, "not_found", &format!("{what} does not exist")),
+            Self::Conflict(m) => body(status, "conflict", m),
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "database unavailable");
+                body(
+                    status,
+                    "temporarily_unavailable",
+                    "the server cannot reach its database; retry shortly",
+                )
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                body(status, "server_error", "internal error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc6750() {
+        let r = ApiError::InvalidToken("the token has expired".into()).error_response();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        let r = ApiError::InsufficientScope("api_key:create".into()).error_response();
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            r.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"api_key:create\""
+        );
+        let r = ApiError::MissingToken.error_response();
+        let challenge = r
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(!challenge.contains("error="));
+    }
+}

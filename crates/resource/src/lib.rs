@@ -1,0 +1,51 @@
+//! The resource server: REST APIs for API keys, teams, users, roles, policies, clients and
+//! scopes, accepting the issuer's JWTs and API keys. It verifies tokens; it never signs them.
+
+pub mod access;
+pub mod auth;
+pub mod auth_test;
+pub mod error;
+pub mod jwks;
+pub mod state;
+
+use actix_web::web;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use auth::Principal;
+pub use error::ApiError;
+pub use jwks::JwksSource;
+pub use state::{ResourceSettings, ResourceState};
+
+/// Makes ring rustls's crypto provider, once per process: reqwest is built with rustls but
+/// without a provider of its own, so there is one TLS stack and no aws-lc build.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Registers the resource routes. The caller provides `web::Data<ResourceState>`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/auth/test", web::get().to(auth_test::auth_test));
+}
+
+/// Writes recorded API-key uses (`last_access_at`) every `every`, one transaction per batch,
+/// so authentication itself never writes.
+pub fn spawn_key_use_flush(state: Arc<ResourceState>, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            let batch = state.drain_key_uses();
+            if batch.is_empty() {
+                continue;
+            }
+            let db = state.db.clone();
+            let written =
+                web::block(move || tessera_store::access::touch_api_keys(&mut *db.conn()?, &batch))
+                    .await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::warn!("cannot record API key use");
+            }
+        }
+    });
+}

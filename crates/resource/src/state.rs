@@ -1,0 +1,86 @@
+//! Shared state of the resource server.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tessera_core::{Clock, UnixTime};
+use tessera_store::Database;
+
+use crate::jwks::JwksSource;
+
+/// Settings the server crate fills from configuration.
+#[derive(Debug, Clone)]
+pub struct ResourceSettings {
+    /// The issuer's public URL (`{issuer_base}/realms/{realm}` is each realm's `iss`).
+    pub issuer_base: String,
+    /// The `aud` this resource server accepts.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`/`nbf`/`iat`.
+    pub leeway_secs: i64,
+    /// How long an API key or a user's permissions may be served from memory; the bound on
+    /// how long a revocation on another replica takes to apply here.
+    pub cache_ttl: Duration,
+    /// Largest JSON body accepted.
+    pub max_body_bytes: usize,
+}
+
+pub struct ResourceState {
+    pub db: Database,
+    pub clock: Arc<dyn Clock>,
+    pub jwks: JwksSource,
+    pub settings: ResourceSettings,
+    /// Bumped by every write in this process: cached keys and permissions older than the
+    /// current generation are not used, so a revocation applies on the next request here.
+    generation: AtomicU64,
+    /// Last use of each API key, written to the database in batches.
+    key_access: Mutex<HashMap<String, i64>>,
+    /// Authenticated API keys and token subjects, by key hash or subject.
+    pub(crate) auth_cache: Mutex<HashMap<String, crate::auth::CacheEntry>>,
+}
+
+impl ResourceState {
+    pub fn new(
+        db: Database,
+        clock: Arc<dyn Clock>,
+        jwks: JwksSource,
+        settings: ResourceSettings,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            jwks,
+            settings,
+            generation: AtomicU64::new(0),
+            key_access: Mutex::new(HashMap::new()),
+            auth_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Call after any write that can change who may do what.
+    pub fn invalidate_access(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn record_key_use(&self, key_id: &str, at: i64) {
+        if let Ok(mut map) = self.key_access.lock() {
+            map.insert(key_id.to_string(), at);
+        }
+    }
+
+    /// Takes the recorded key uses for a batch write.
+    pub fn drain_key_uses(&self) -> Vec<(String, i64)> {
+        match self.key_access.lock() {
+            Ok(mut map) => map.drain().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
