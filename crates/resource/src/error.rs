@@ -23,6 +23,8 @@ pub enum ApiError {
     },
     NotFound(String),
     Conflict(String),
+    /// A body over the limit: 413.
+    PayloadTooLarge(usize),
     Unavailable(String),
     Internal(String),
 }
@@ -45,6 +47,7 @@ impl fmt::Display for ApiError {
             Self::BadRequest { field, message } => write!(f, "{field}: {message}"),
             Self::NotFound(m) => write!(f, "{m} not found"),
             Self::Conflict(m) => write!(f, "conflict: {m}"),
+            Self::PayloadTooLarge(n) => write!(f, "body over {n} bytes"),
             Self::Unavailable(m) => write!(f, "unavailable: {m}"),
             Self::Internal(m) => write!(f, "internal: {m}"),
         }
@@ -114,6 +117,7 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,6 +156,11 @@ impl ResponseError for ApiError {
             }
             Self::NotFound(what) => body(status, "not_found", &format!("{what} does not exist")),
             Self::Conflict(m) => body(status, "conflict", m),
+            Self::PayloadTooLarge(n) => body(
+                status,
+                "invalid_request",
+                &format!("the request body is larger than {n} bytes"),
+            ),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");
                 body(

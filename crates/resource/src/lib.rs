@@ -2,9 +2,13 @@
 //! scopes, accepting the issuer's JWTs and API keys. It verifies tokens; it never signs them.
 
 pub mod access;
+pub mod apikeys;
 pub mod auth;
 pub mod auth_test;
+pub mod directory;
 pub mod error;
+pub mod governance;
+pub mod http;
 pub mod jwks;
 pub mod state;
 
@@ -26,6 +30,9 @@ pub fn install_tls_provider() {
 /// Registers the resource routes. The caller provides `web::Data<ResourceState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/auth/test", web::get().to(auth_test::auth_test));
+    apikeys::routes(cfg);
+    directory::routes(cfg);
+    governance::routes(cfg);
 }
 
 /// Writes recorded API-key uses (`last_access_at`) every `every`, one transaction per batch,

@@ -2,8 +2,11 @@
 //! chosen by the database URL. Every query is written once against [`db::DbConnection`].
 
 pub mod access;
+pub mod apikeys;
 pub mod db;
+pub mod directory;
 pub mod error;
+pub mod governance;
 pub mod models;
 pub mod provision;
 pub mod queries;

@@ -5,9 +5,12 @@
 
 mod helpers;
 
+mod apikeys;
 mod cli;
 mod client_credentials;
+mod directory;
 mod discovery;
+mod governance;
 mod keys;
 mod password;
 mod resource_auth;

@@ -1,0 +1,209 @@
+//! Request and response plumbing shared by every handler: JSON bodies with errors that name
+//! the field, list envelopes and paging, ids and times, database calls off the async threads,
+//! and the audit record every write leaves.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tessera_core::clock::UnixTime;
+use tessera_core::filter::{self, Condition};
+use tessera_core::page::PageRequest;
+use tessera_store::DbConnection;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::ResourceState;
+
+/// Reads a JSON body (Content-Type application/json, at most the configured size) into `T`.
+/// Unknown fields and wrong types are 400s whose message names the field.
+pub async fn json_body<T: DeserializeOwned>(
+    state: &ResourceState,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<T, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::bad("body", "send a JSON body with Content-Type: application/json"));
+    }
+    let limit = state.settings.max_body_bytes;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad("body", format!("cannot read it: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        // serde's messages name the field: "unknown field `colour`", "invalid type: … for `name`".
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m)
+            .to_string();
+        ApiError::bad("body", message)
+    })
+}
+
+/// `{"value": …}` (seed 004).
+#[derive(Serialize)]
+pub struct Value<T> {
+    pub value: T,
+}
+
+/// `{"values": […], "next_page_token": "…", "has_more": …}` (seed 004).
+#[derive(Serialize)]
+pub struct Values<T> {
+    pub values: Vec<T>,
+    pub next_page_token: String,
+    pub has_more: bool,
+}
+
+impl<T> Values<T> {
+    pub fn from_page<R>(page: tessera_core::page::Page<R>, map: impl FnMut(R) -> T) -> Self {
+        let has_more = page.has_more();
+        Self {
+            values: page.items.into_iter().map(map).collect(),
+            next_page_token: page.next_page_token,
+            has_more,
+        }
+    }
+}
+
+/// The paging and filter parameters of a list request.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub page: PageRequest,
+    pub filter: Vec<Condition>,
+    /// Every query parameter, for endpoint-specific ones.
+    pub raw: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    /// Parses `page_size`, `page_token` and `filter` (on `filterable` fields).
+    pub fn parse(req: &HttpRequest, filterable: &[&str]) -> Result<Self, ApiError> {
+        let raw: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let get = |name: &str| raw.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let page = PageRequest::parse(get("page_size"), get("page_token"))?;
+        let filter = match get("filter") {
+            Some(f) => filter::parse(f, filterable)?,
+            None => Vec::new(),
+        };
+        Ok(Self { page, filter, raw })
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.raw
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn filter_value(&self, field: &str) -> Option<&str> {
+        filter::value_of(&self.filter, field)
+    }
+}
+
+/// A path id: ids are UUIDs, so anything else is a 400 naming the parameter.
+pub fn parse_id<'a>(field: &str, id: &'a str) -> Result<&'a str, ApiError> {
+    if tessera_core::id::is_uuid(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::bad(field, format!("{id:?} is not an id (a lowercase UUID)")))
+    }
+}
+
+/// An RFC 3339 time from a request, as Unix seconds.
+pub fn parse_time(field: &str, value: &str) -> Result<UnixTime, ApiError> {
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| ApiError::bad(field, format!("{value:?} is not an RFC 3339 time such as 2026-04-19T12:34:56Z")))
+}
+
+pub fn time_string(t: UnixTime) -> String {
+    tessera_core::clock::rfc3339(t)
+}
+
+/// Runs `f` with a database connection on the blocking pool.
+pub async fn with_db<T, F>(state: &ResourceState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let db = state.db.clone();
+    web::block(move || {
+        let mut conn = db.conn()?;
+        f(&mut conn)
+    })
+    .await?
+}
+
+/// Runs `f` in one write transaction on the blocking pool, then forgets cached rights (the
+/// write may have changed who may do what).
+pub async fn write<T, F>(state: &ResourceState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let db = state.db.clone();
+    let result = web::block(move || {
+        let mut conn = db.conn()?;
+        let mut outcome = None;
+        let tx = tessera_store::db::write_tx(&mut conn, |c| match f(c) {
+            Ok(v) => {
+                outcome = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                outcome = Some(Err(e));
+                Err(tessera_store::StoreError::Conflict("rolled back".into()))
+            }
+        });
+        match (outcome, tx) {
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Err(e)), _) => Err(e),
+            (_, Err(e)) => Err(ApiError::from(e)),
+            (None, Ok(())) => Err(ApiError::Internal("transaction produced nothing".into())),
+        }
+    })
+    .await?;
+    state.invalidate_access();
+    result
+}
+
+/// Who did what to which, from where: one audit event per write.
+pub fn audit(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    source_addr: &str,
+    action: &str,
+    target: &str,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    tessera_store::provision::audit(
+        conn,
+        &principal.realm_id,
+        &tessera_store::provision::Actor {
+            name: &principal.actor(),
+            source_addr,
+        },
+        action,
+        target,
+        now,
+    )?;
+    Ok(())
+}
+
+/// The client's address for the audit log.
+pub fn source_addr(req: &HttpRequest) -> String {
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
