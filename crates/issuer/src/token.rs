@@ -16,11 +16,18 @@ use crate::state::IssuerState;
 use crate::throttle;
 
 /// Grant types this server implements; discovery lists exactly these.
-pub const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
+pub const GRANT_TYPES: &[&str] = &[
+    "client_credentials",
+    "password",
+    tessera_core::apikey::TOKEN_EXCHANGE_GRANT,
+];
 
 #[derive(Serialize)]
 struct TokenResponse {
     access_token: String,
+    /// RFC 8693 §2.2.1: set on token-exchange responses only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
     token_type: &'static str,
     expires_in: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -84,6 +91,9 @@ async fn token_for_realm(
     let response = match grant_type {
         "client_credentials" => client_credentials(state, &realm, &client, &form)?,
         "password" => password(state, &realm, &client, &form, addr).await?,
+        tessera_core::apikey::TOKEN_EXCHANGE_GRANT => {
+            exchange_api_key(state, &realm, &client, &form).await?
+        }
         _ => unreachable_grant(grant_type)?,
     };
     Ok(HttpResponse::Ok()
@@ -127,8 +137,23 @@ fn mint(
     subject: &str,
     scope: &ScopeSet,
 ) -> Result<TokenResponse, IssuerError> {
+    mint_until(state, realm, client, subject, scope, None)
+}
+
+/// Mints an access token, expiring at `not_after` if that comes before the usual lifetime.
+fn mint_until(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    subject: &str,
+    scope: &ScopeSet,
+    not_after: Option<i64>,
+) -> Result<TokenResponse, IssuerError> {
     let now = state.now();
-    let ttl = state.settings.access_token_ttl_secs;
+    let ttl = match not_after {
+        Some(end) => state.settings.access_token_ttl_secs.min(end - now),
+        None => state.settings.access_token_ttl_secs,
+    };
     let claims = AccessTokenClaims {
         iss: state.issuer_url(&realm.name),
         sub: subject.to_string(),
@@ -145,6 +170,7 @@ fn mint(
         .sign_access_token(SigningAlg::Es256, &claims)?;
     Ok(TokenResponse {
         access_token,
+        issued_token_type: None,
         token_type: "Bearer",
         expires_in: ttl,
         scope: claims.scope,
@@ -254,6 +280,74 @@ async fn password(
         ));
     }
     mint(state, realm, client, &user.id, &scope)
+}
+
+/// RFC 8693 token exchange of a personal API key (`subject_token`) for a short-lived JWT of
+/// its owner. The token carries no more than the key's rights right now, and expires no later
+/// than the key.
+async fn exchange_api_key(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    form: &Form,
+) -> Result<TokenResponse, IssuerError> {
+    use tessera_core::apikey::{self, API_KEY_TOKEN_TYPE};
+    const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let subject_token = form.require("subject_token")?.to_string();
+    let subject_type = form.require("subject_token_type")?;
+    if subject_type != API_KEY_TOKEN_TYPE {
+        return Err(IssuerError::invalid_request(format!(
+            "subject_token_type must be {API_KEY_TOKEN_TYPE}"
+        )));
+    }
+    if form
+        .get("requested_token_type")
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err(IssuerError::invalid_request(format!(
+            "only {ACCESS_TOKEN_TYPE} can be requested"
+        )));
+    }
+    let hash = apikey::parse(&subject_token)
+        .map_err(|_| {
+            IssuerError::oauth(
+                OAuthCode::InvalidGrant,
+                "the subject token is not a valid API key",
+            )
+        })?
+        .sha256_hex();
+    let now = state.now();
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let (owner, rights, expires_at) = web::block(move || -> Result<_, IssuerError> {
+        let mut conn = db.conn()?;
+        let refused = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+        let key = tessera_store::access::api_key_by_hash(&mut conn, &hash)?
+            .filter(|k| k.realm_id == realm_id)
+            .ok_or_else(|| refused("the API key is not valid"))?;
+        if key.status != "ACTIVE" {
+            return Err(refused("the API key is revoked"));
+        }
+        if key.expires_at.is_some_and(|e| e <= now) {
+            return Err(refused("the API key has expired"));
+        }
+        if key.kind != "personal" {
+            return Err(refused("team keys cannot be exchanged for tokens"));
+        }
+        let owner = key
+            .owner_user_id
+            .clone()
+            .and_then(|id| q::user_by_id(&mut conn, &id).ok().flatten())
+            .filter(|u| u.enabled)
+            .ok_or_else(|| refused("the API key's owner is disabled or gone"))?;
+        let (_, rights) = tessera_store::access::personal_key_rights(&mut conn, &key, &owner.id)?;
+        Ok((owner.id, rights, key.expires_at))
+    })
+    .await??;
+    let scope = ScopeSet::from_names(rights);
+    let mut response = mint_until(state, realm, client, &owner, &scope, expires_at)?;
+    response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+    Ok(response)
 }
 
 /// The client's address for throttling: the TCP peer, or — when the operator said a trusted

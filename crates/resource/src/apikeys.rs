@@ -1,5 +1,887 @@
-//! (being written)
+//! API keys: personal keys at `/api/v1/apikeys` (seed 003) and team keys at
+//! `/api/preview/teamkeys` (seed 004), with the rules of seed 002: a personal key acts for its
+//! creator within one team and never beyond the creator's live rights; team keys belong to a
+//! team, carry `oaa_push` by default, are created by admins and operators only, are visible to
+//! every member, and outlive their creator. Values are shown once and stored as SHA-256.
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tessera_core::apikey::{self, ApiKeyKind};
+use tessera_core::id::new_uuid;
+use tessera_core::names::validate_display_name;
+use tessera_core::page::Page;
+use tessera_store::DbConnection;
+use tessera_store::access::role_grants;
+use tessera_store::apikeys::{self as keys, KeyScope};
+use tessera_store::models::ApiKey;
+use tessera_store::queries as q;
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+use crate::auth::{Credential, Principal};
+use crate::error::ApiError;
+use crate::http::{
+    ListQuery, Value, Values, audit, json_body, parse_id, parse_time, source_addr, time_string,
+    with_db, write,
+};
+use crate::state::ResourceState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/apikeys")
+            .route(web::get().to(list_personal))
+            .route(web::post().to(create_personal)),
+    )
+    .service(
+        web::resource("/api/v1/apikeys/{id}")
+            .route(web::get().to(get_personal))
+            .route(web::put().to(update_personal))
+            .route(web::delete().to(delete_personal)),
+    )
+    .route("/api/v1/apikeys/{id}/token", web::get().to(exchange))
+    .service(
+        web::resource("/api/preview/teamkeys")
+            .route(web::get().to(list_team))
+            .route(web::post().to(create_team)),
+    )
+    .service(
+        // `{id}:revoke` and `{id}:reinstate` share the segment with the id.
+        web::resource("/api/preview/teamkeys/{id}")
+            .route(web::patch().to(rename_team))
+            .route(web::delete().to(delete_team))
+            .route(web::post().to(team_action)),
+    );
+}
+
+// ---- personal keys (seed 003) ----
+
+/// A personal key as the API shows it: never the value.
+#[derive(Serialize)]
+struct PersonalKey {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    key_type: String,
+    role: Option<String>,
+    scopes: Vec<String>,
+    #[serde(rename = "maskedValue")]
+    masked_value: String,
+    account: String,
+    project: Option<String>,
+    team_id: Option<String>,
+    owner_id: Option<String>,
+    enabled: bool,
+    status: String,
+    created_by: String,
+    updated_by: String,
+    created_at: String,
+    updated_at: String,
+    expires_at: Option<String>,
+    last_access_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) -> PersonalKey {
+    PersonalKey {
+        masked_value: apikey::masked(&k.prefix, &k.last_four),
+        enabled: k.status == "ACTIVE",
+        scopes: split(&k.scopes),
+        project: k.team_id.clone(),
+        account: k.realm_id,
+        id: k.id,
+        name: k.name,
+        key_type: k.key_type,
+        role: role_name,
+        team_id: k.team_id,
+        owner_id: k.owner_user_id,
+        status: k.status,
+        created_by: k.created_by,
+        updated_by: k.updated_by,
+        created_at: time_string(k.created_at),
+        updated_at: time_string(k.updated_at),
+        expires_at: k.expires_at.map(time_string),
+        last_access_at: k.last_access_at.map(time_string),
+        value,
+    }
+}
+
+fn role_name_map(
+    conn: &mut DbConnection,
+    rows: &[ApiKey],
+) -> Result<HashMap<String, String>, ApiError> {
+    let ids: Vec<String> = rows.iter().filter_map(|k| k.role_id.clone()).collect();
+    Ok(keys::role_names(conn, &ids)?.into_iter().collect())
+}
+
+/// The user a key operation acts for; team keys cannot manage personal keys.
+fn acting_user(p: &Principal) -> Result<String, ApiError> {
+    p.user_id
+        .clone()
+        .ok_or_else(|| ApiError::InsufficientScope("api_key:read".into()))
+}
+
+async fn list_personal(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:read")?;
+    let user = acting_user(&principal)?;
+    let query = ListQuery::parse(&req, &["owner_id", "team_id"])?;
+    let owner_filter = query.filter_value("owner_id").map(str::to_string);
+    let team_filter = query.filter_value("team_id").map(str::to_string);
+    if owner_filter.as_deref().is_some_and(|o| o != user) && !principal.is_admin() {
+        return Err(ApiError::InsufficientScope("user:write".into()));
+    }
+    let admin = principal.is_admin();
+    let realm = principal.realm_id.clone();
+    let page = query.page.clone();
+    let (rows, roles) = with_db(&state, move |conn| {
+        let scope = match (&owner_filter, admin) {
+            (Some(o), _) => KeyScope::PersonalOf(o),
+            (None, true) => KeyScope::AllPersonal,
+            (None, false) => KeyScope::PersonalOf(&user),
+        };
+        let rows = keys::list(
+            conn,
+            &realm,
+            scope,
+            team_filter.as_deref(),
+            page.after.as_deref(),
+            page.size + 1,
+        )?;
+        let roles = role_name_map(conn, &rows)?;
+        Ok((rows, roles))
+    })
+    .await?;
+    let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
+    let mut resp = HttpResponse::Ok();
+    if page.has_more() {
+        // Seed 003 lists keys as a bare array; the next page travels in a header.
+        resp.insert_header(("X-Next-Page-Token", page.next_page_token.clone()));
+    }
+    let items: Vec<PersonalKey> = page
+        .items
+        .into_iter()
+        .map(|k| {
+            let role = k.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+            personal_json(k, role, None)
+        })
+        .collect();
+    Ok(resp.json(items))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePersonal {
+    name: String,
+    #[serde(rename = "type", default = "default_type")]
+    key_type: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+fn default_type() -> String {
+    "sk".into()
+}
+
+/// Resolves a role by name or id in the realm.
+fn find_role(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    role: &str,
+) -> Result<tessera_store::models::Role, ApiError> {
+    let found = match q::role_by_name(conn, realm_id, role)? {
+        Some(r) => Some(r),
+        None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,
+        None => None,
+    };
+    found.ok_or_else(|| ApiError::bad("role", format!("no role {role:?} in this realm")))
+}
+
+fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
+    let t = parse_time(field, value)?;
+    if t <= now {
+        return Err(ApiError::bad(field, "must be in the future"));
+    }
+    Ok(t)
+}
+
+async fn create_personal(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:create")?;
+    let user = acting_user(&principal)?;
+    let body: CreatePersonal = json_body(&state, &req, payload).await?;
+    validate_display_name("name", &body.name)?;
+    let kind = match body.key_type.as_str() {
+        "sk" => ApiKeyKind::PersonalSecret,
+        "pk" => ApiKeyKind::PersonalPublic,
+        other => {
+            return Err(ApiError::bad(
+                "type",
+                format!("{other:?} is not a key type; use sk or pk"),
+            ));
+        }
+    };
+    let now = state.now();
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|e| future_time("expires_at", e, now))
+        .transpose()?;
+    if let Some(t) = &body.team_id {
+        parse_id("team_id", t)?;
+    }
+    let scopes = body.scopes.clone().unwrap_or_default();
+    for s in &scopes {
+        if !tessera_core::permission::is_permission(s) {
+            return Err(ApiError::bad(
+                "scopes",
+                format!("{s:?} is not a permission"),
+            ));
+        }
+    }
+    let generated = apikey::generate(kind);
+    let value = generated.value.clone();
+    let addr = source_addr(&req);
+    let p = principal.clone();
+    let (key, role_name) = write(&state, move |conn| {
+        let realm = p.realm_id.clone();
+        let memberships = role_grants(conn, &user, None)?;
+        let team_id = match &body.team_id {
+            Some(t) => {
+                if !memberships.iter().any(|m| &m.team_id == t) {
+                    return Err(ApiError::bad("team_id", "you are not a member of that team"));
+                }
+                t.clone()
+            }
+            None => {
+                let mut teams: Vec<&String> = memberships.iter().map(|m| &m.team_id).collect();
+                teams.dedup();
+                match teams.as_slice() {
+                    [only] => (*only).clone(),
+                    [] => return Err(ApiError::bad("team_id", "you belong to no team")),
+                    _ => {
+                        return Err(ApiError::bad(
+                            "team_id",
+                            "is required: you belong to several teams; name the one the key acts in",
+                        ));
+                    }
+                }
+            }
+        };
+        let role = body.role.as_deref().map(|r| find_role(conn, &realm, r)).transpose()?;
+        let key = ApiKey {
+            id: new_uuid(),
+            realm_id: realm,
+            kind: "personal".into(),
+            key_type: body.key_type.clone(),
+            name: body.name.trim().to_string(),
+            prefix: kind.prefix().into(),
+            secret_sha256: generated.sha256_hex.clone(),
+            last_four: generated.last_four.clone(),
+            team_id: Some(team_id),
+            owner_user_id: Some(user.clone()),
+            role_id: role.as_ref().map(|r| r.id.clone()),
+            scopes: scopes.join(" "),
+            status: "ACTIVE".into(),
+            expires_at,
+            last_access_at: None,
+            created_by: p.actor(),
+            updated_by: p.actor(),
+            created_at: now,
+            updated_at: now,
+        };
+        keys::insert(conn, &key)?;
+        audit(conn, &p, &addr, "api_key.create", &format!("api_key:{}", key.id), now)?;
+        Ok((key, role.map(|r| r.name)))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(personal_json(key, role_name, Some(value))))
+}
+
+/// A personal key the principal may see: their own, or any for admins.
+fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
+    let key = keys::by_id(conn, &p.realm_id, id)?
+        .filter(|k| k.kind == "personal")
+        .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
+    if key.owner_user_id != p.user_id && !p.is_admin() {
+        // Not revealing other users' keys: the same answer as a missing one.
+        return Err(ApiError::NotFound(format!("API key {id}")));
+    }
+    Ok(key)
+}
+
+async fn get_personal(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:read")?;
+    let id = parse_id("id", &path)?.to_string();
+    let query = ListQuery::parse(&req, &[])?;
+    if query.param("withValue").is_some_and(|v| v == "true") {
+        return Err(ApiError::bad(
+            "withValue",
+            "API key values are shown once, when the key is created, and are not stored; create a new key if it is lost",
+        ));
+    }
+    let (key, roles) = with_db(&state, move |conn| {
+        let key = visible_personal(conn, &principal, &id)?;
+        let roles = role_name_map(conn, std::slice::from_ref(&key))?;
+        Ok((key, roles))
+    })
+    .await?;
+    let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+    Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdatePersonal {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+async fn update_personal(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:update")?;
+    let id = parse_id("id", &path)?.to_string();
+    let body: UpdatePersonal = json_body(&state, &req, payload).await?;
+    if let Some(n) = &body.name {
+        validate_display_name("name", n)?;
+    }
+    let now = state.now();
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|e| future_time("expires_at", e, now))
+        .transpose()?;
+    let addr = source_addr(&req);
+    let (key, role) = write(&state, move |conn| {
+        let mut key = visible_personal(conn, &principal, &id)?;
+        if let Some(n) = &body.name {
+            key.name = n.trim().to_string();
+        }
+        if let Some(r) = &body.role {
+            key.role_id = Some(find_role(conn, &principal.realm_id, r)?.id);
+        }
+        if let Some(enabled) = body.enabled {
+            key.status = if enabled { "ACTIVE" } else { "INACTIVE" }.into();
+        }
+        if expires_at.is_some() {
+            key.expires_at = expires_at;
+        }
+        key.updated_by = principal.actor();
+        key.updated_at = now;
+        keys::update(conn, &key)?;
+        audit(
+            conn,
+            &principal,
+            &addr,
+            "api_key.update",
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        let roles = role_name_map(conn, std::slice::from_ref(&key))?;
+        let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+        Ok((key, role))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
+}
+
+async fn delete_personal(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:delete")?;
+    let id = parse_id("id", &path)?.to_string();
+    let now = state.now();
+    let addr = source_addr(&req);
+    let deleted = write(&state, move |conn| {
+        let key = visible_personal(conn, &principal, &id)?;
+        let n = keys::delete(conn, &key.id)?;
+        audit(
+            conn,
+            &principal,
+            &addr,
+            "api_key.delete",
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        Ok(n)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"acknowledged": true, "deletedCount": deleted})))
+}
+
+/// `GET /api/v1/apikeys/{id}/token`: the key the request authenticated with, exchanged at the
+/// issuer (RFC 8693) for a short-lived JWT carrying no more than the key's rights.
+async fn exchange(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:read")?;
+    let id = parse_id("id", &path)?;
+    match &principal.credential {
+        Credential::ApiKey { key_id, kind, .. } if key_id == id && kind == "personal" => {}
+        Credential::ApiKey { kind, .. } if kind == "team" => {
+            return Err(ApiError::bad(
+                "id",
+                "team keys cannot be exchanged for tokens",
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "Authorization",
+                "authenticate with the API key itself to exchange it for a token",
+            ));
+        }
+    }
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.to_string())
+        .ok_or(ApiError::MissingToken)?;
+    let token_url = format!(
+        "{}/realms/{}/protocol/openid-connect/token",
+        state.settings.issuer_base.trim_end_matches('/'),
+        principal.realm_name
+    );
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let resp = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", tessera_core::apikey::TOKEN_EXCHANGE_GRANT),
+            ("client_id", tessera_store::provision::PORTAL_CLIENT_ID),
+            ("subject_token", presented.as_str()),
+            (
+                "subject_token_type",
+                tessera_core::apikey::API_KEY_TOKEN_TYPE,
+            ),
+        ])
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot reach the issuer: {e}")))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the issuer answered badly: {e}")))?;
+    if !status.is_success() {
+        return Err(ApiError::InvalidToken(format!(
+            "the issuer refused the exchange: {}",
+            body["error_description"]
+                .as_str()
+                .unwrap_or("no reason given")
+        )));
+    }
+    let token = body["access_token"]
+        .as_str()
+        .ok_or_else(|| ApiError::Unavailable("the issuer returned no access_token".into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"token": token})))
+}
+
+// ---- team keys (seed 004) ----
+
+#[derive(Serialize)]
+struct TeamKey {
+    id: String,
+    access_key: String,
+    name: String,
+    created_at: String,
+    updated_at: String,
+    last_access_at: Option<String>,
+    status: String,
+    team_id: String,
+    team_name: String,
+    role: Option<String>,
+}
+
+fn team_json(
+    k: ApiKey,
+    team_name: String,
+    role: Option<String>,
+    access_key: Option<String>,
+) -> TeamKey {
+    TeamKey {
+        id: k.id,
+        access_key: access_key.unwrap_or_default(),
+        name: k.name,
+        created_at: time_string(k.created_at),
+        updated_at: time_string(k.updated_at),
+        // Seed 004 shows the creation time until the key is first used.
+        last_access_at: Some(time_string(k.last_access_at.unwrap_or(k.created_at))),
+        status: k.status,
+        team_id: k.team_id.unwrap_or_default(),
+        team_name,
+        role,
+    }
+}
+
+/// The principal's teams with the role names held in each.
+fn teams_of(
+    conn: &mut DbConnection,
+    p: &Principal,
+) -> Result<HashMap<String, Vec<String>>, ApiError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(user) = &p.user_id {
+        for g in role_grants(conn, user, None)? {
+            out.entry(g.team_id).or_default().push(g.role_name);
+        }
+    }
+    Ok(out)
+}
+
+/// Admins anywhere, or admins and operators of the team, manage its keys.
+fn may_manage_team_keys(p: &Principal, roles_in_team: Option<&Vec<String>>) -> bool {
+    p.is_admin() || roles_in_team.is_some_and(|r| r.iter().any(|n| n == "admin" || n == "operator"))
+}
+
+/// A team key the principal may see: one of their teams' (admins: any).
+fn visible_team_key(
+    conn: &mut DbConnection,
+    p: &Principal,
+    id: &str,
+) -> Result<(ApiKey, HashMap<String, Vec<String>>), ApiError> {
+    let key = keys::by_id(conn, &p.realm_id, id)?
+        .filter(|k| k.kind == "team")
+        .ok_or_else(|| ApiError::NotFound(format!("team API key {id}")))?;
+    let teams = teams_of(conn, p)?;
+    let member = key.team_id.as_ref().is_some_and(|t| teams.contains_key(t));
+    if !member && !p.is_admin() {
+        return Err(ApiError::NotFound(format!("team API key {id}")));
+    }
+    Ok((key, teams))
+}
+
+fn describe_team_key(
+    conn: &mut DbConnection,
+    key: ApiKey,
+    access_key: Option<String>,
+) -> Result<TeamKey, ApiError> {
+    let team_name = match &key.team_id {
+        Some(t) => keys::team_names(conn, std::slice::from_ref(t))?
+            .into_iter()
+            .next()
+            .map(|(_, n)| n)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let roles = role_name_map(conn, std::slice::from_ref(&key))?;
+    let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+    Ok(team_json(key, team_name, role, access_key))
+}
+
+async fn list_team(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:read")?;
+    let query = ListQuery::parse(&req, &["team_id"])?;
+    let wanted = query.filter_value("team_id").map(str::to_string);
+    if let Some(t) = &wanted {
+        parse_id("team_id", t)?;
+    }
+    let page = query.page.clone();
+    let (rows, names, roles) = with_db(&state, move |conn| {
+        let mine = teams_of(conn, &principal)?;
+        let teams: Vec<String> = match (&wanted, principal.is_admin()) {
+            (Some(t), true) => vec![t.clone()],
+            (Some(t), false) if mine.contains_key(t) => vec![t.clone()],
+            (Some(_), false) => Vec::new(),
+            (None, true) => tessera_store::schema::teams::table
+                .filter(tessera_store::schema::teams::realm_id.eq(&principal.realm_id))
+                .select(tessera_store::schema::teams::id)
+                .load(conn)
+                .map_err(tessera_store::StoreError::from)?,
+            (None, false) => mine.keys().cloned().collect(),
+        };
+        let rows = keys::list(
+            conn,
+            &principal.realm_id,
+            KeyScope::TeamKeysOf(&teams),
+            None,
+            page.after.as_deref(),
+            page.size + 1,
+        )?;
+        let names: HashMap<String, String> = keys::team_names(conn, &teams)?.into_iter().collect();
+        let roles = role_name_map(conn, &rows)?;
+        Ok((rows, names, roles))
+    })
+    .await?;
+    let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
+    Ok(HttpResponse::Ok().json(Values::from_page(page, |k| {
+        let team = k
+            .team_id
+            .as_ref()
+            .and_then(|t| names.get(t).cloned())
+            .unwrap_or_default();
+        let role = k.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+        team_json(k, team, role, None)
+    })))
+}
+
+use diesel::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTeamKey {
+    name: String,
+    team_id: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn create_team(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:create")?;
+    let body: CreateTeamKey = json_body(&state, &req, payload).await?;
+    validate_display_name("name", &body.name)?;
+    parse_id("team_id", &body.team_id)?;
+    let generated = apikey::generate(ApiKeyKind::Team);
+    let value = generated.value.clone();
+    let now = state.now();
+    let addr = source_addr(&req);
+    let described = write(&state, move |conn| {
+        let p = &principal;
+        keys::team_by_id(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
+            ApiError::bad("team_id", format!("no team {} in this realm", body.team_id))
+        })?;
+        let mine = teams_of(conn, p)?;
+        if !may_manage_team_keys(p, mine.get(&body.team_id)) {
+            return Err(ApiError::InsufficientScope(
+                "api_key:create (as an admin or operator of the team)".into(),
+            ));
+        }
+        let role = find_role(
+            conn,
+            &p.realm_id,
+            body.role.as_deref().unwrap_or("oaa_push"),
+        )?;
+        let key = ApiKey {
+            id: new_uuid(),
+            realm_id: p.realm_id.clone(),
+            kind: "team".into(),
+            key_type: "sk".into(),
+            name: body.name.trim().to_string(),
+            prefix: ApiKeyKind::Team.prefix().into(),
+            secret_sha256: generated.sha256_hex.clone(),
+            last_four: generated.last_four.clone(),
+            team_id: Some(body.team_id.clone()),
+            owner_user_id: None,
+            role_id: Some(role.id),
+            scopes: String::new(),
+            status: "ACTIVE".into(),
+            expires_at: None,
+            last_access_at: None,
+            created_by: p.actor(),
+            updated_by: p.actor(),
+            created_at: now,
+            updated_at: now,
+        };
+        keys::insert(conn, &key)?;
+        audit(
+            conn,
+            p,
+            &addr,
+            "team_key.create",
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        describe_team_key(conn, key, Some(value))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value { value: described }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameTeamKey {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    team_id: Option<String>,
+}
+
+/// Loads a team key the principal may change, or says why not.
+fn manageable_team_key(
+    conn: &mut DbConnection,
+    p: &Principal,
+    id: &str,
+) -> Result<ApiKey, ApiError> {
+    let (key, mine) = visible_team_key(conn, p, id)?;
+    let team = key.team_id.clone().unwrap_or_default();
+    if !may_manage_team_keys(p, mine.get(&team)) {
+        return Err(ApiError::InsufficientScope(
+            "api_key:update (as an admin or operator of the team)".into(),
+        ));
+    }
+    Ok(key)
+}
+
+async fn rename_team(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:update")?;
+    let id = parse_id("id", &path)?.to_string();
+    let body: RenameTeamKey = json_body(&state, &req, payload).await?;
+    validate_display_name("name", &body.name)?;
+    if body.id.as_deref().is_some_and(|b| b != id) {
+        return Err(ApiError::bad("id", "does not match the id in the path"));
+    }
+    let now = state.now();
+    let addr = source_addr(&req);
+    let described = write(&state, move |conn| {
+        let mut key = manageable_team_key(conn, &principal, &id)?;
+        if body
+            .team_id
+            .as_deref()
+            .is_some_and(|t| Some(t) != key.team_id.as_deref())
+        {
+            return Err(ApiError::bad(
+                "team_id",
+                "a team key cannot move to another team",
+            ));
+        }
+        key.name = body.name.trim().to_string();
+        key.updated_by = principal.actor();
+        key.updated_at = now;
+        keys::update(conn, &key)?;
+        audit(
+            conn,
+            &principal,
+            &addr,
+            "team_key.rename",
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        describe_team_key(conn, key, None)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value { value: described }))
+}
+
+async fn delete_team(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:delete")?;
+    let id = parse_id("id", &path)?.to_string();
+    let now = state.now();
+    let addr = source_addr(&req);
+    let described = write(&state, move |conn| {
+        let mut key = manageable_team_key(conn, &principal, &id)?;
+        keys::delete(conn, &key.id)?;
+        audit(
+            conn,
+            &principal,
+            &addr,
+            "team_key.delete",
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        // Seed 004: the answer is the key as it was, now INACTIVE.
+        key.status = "INACTIVE".into();
+        describe_team_key(conn, key, None)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value { value: described }))
+}
+
+/// `POST /api/preview/teamkeys/{id}:revoke` and `…:reinstate`.
+async fn team_action(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:update")?;
+    let (id, action) = path
+        .split_once(':')
+        .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", req.path())))?;
+    let status = match action {
+        "revoke" => "INACTIVE",
+        "reinstate" => "ACTIVE",
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "action {other:?}; use :revoke or :reinstate"
+            )));
+        }
+    };
+    let id = parse_id("id", id)?.to_string();
+    let now = state.now();
+    let addr = source_addr(&req);
+    let action = action.to_string();
+    write(&state, move |conn| {
+        let mut key = manageable_team_key(conn, &principal, &id)?;
+        key.status = status.into();
+        key.updated_by = principal.actor();
+        key.updated_at = now;
+        keys::update(conn, &key)?;
+        audit(
+            conn,
+            &principal,
+            &addr,
+            &format!("team_key.{action}"),
+            &format!("api_key:{}", key.id),
+            now,
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}

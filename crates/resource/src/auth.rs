@@ -202,30 +202,11 @@ fn key_principal(
         return Err(ApiError::InvalidToken("the API key is revoked".into()));
     }
     let realm = store_access::realm_by_id(conn, &key.realm_id)?.ok_or_else(unknown)?;
+    let grant = store_access::key_grant(conn, &key)?;
     let role = match &key.role_id {
-        Some(id) => tessera_store::schema::roles::table
-            .find(id)
-            .select(tessera_store::models::Role::as_select())
-            .first(conn)
-            .optional()
-            .map_err(tessera_store::StoreError::from)?,
+        Some(id) => tessera_store::apikeys::role_by_id(conn, &key.realm_id, id)?,
         None => None,
     };
-    let mut grant: Permissions = role
-        .iter()
-        .flat_map(|r| {
-            r.permissions
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        })
-        .collect();
-    grant.extend(
-        key.scopes
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-    );
     let credential = Credential::ApiKey {
         key_id: key.id.clone(),
         kind: key.kind.clone(),
@@ -252,12 +233,7 @@ fn key_principal(
             "the API key's owner is disabled".into(),
         ));
     }
-    let live = effective_permissions(conn, &realm.id, &owner.id, key.team_id.as_deref())?;
-    let permissions = if grant.is_empty() {
-        live.clone()
-    } else {
-        grant.intersection(&live).cloned().collect()
-    };
+    let (carried, permissions) = store_access::personal_key_rights(conn, &key, &owner.id)?;
     let roles = store_access::role_grants(conn, &owner.id, key.team_id.as_deref())?
         .into_iter()
         .map(|g| g.role_name)
@@ -267,17 +243,13 @@ fn key_principal(
         realm_name: realm.name,
         user_id: Some(owner.id.clone()),
         subject: owner.id,
-        scopes: if grant.is_empty() { live } else { grant }
-            .into_iter()
-            .collect(),
+        scopes: carried.into_iter().collect(),
         permissions,
         roles,
         expires_at: key.expires_at,
         credential,
     })
 }
-
-use diesel::prelude::*;
 
 /// The `iss` claim of an unverified token, to find its realm before verifying it.
 fn unverified_issuer(token: &str) -> Option<String> {

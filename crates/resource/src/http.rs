@@ -30,7 +30,10 @@ pub async fn json_body<T: DeserializeOwned>(
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::bad("body", "send a JSON body with Content-Type: application/json"));
+        return Err(ApiError::bad(
+            "body",
+            "send a JSON body with Content-Type: application/json",
+        ));
     }
     let limit = state.settings.max_body_bytes;
     let mut body = web::BytesMut::new();
@@ -41,14 +44,21 @@ pub async fn json_body<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        // serde's messages name the field: "unknown field `colour`", "invalid type: … for `name`".
-        let message = e.to_string();
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // The path names the field ("name", "team_roles[0].role_id"); serde's message says
+        // what is wrong with it ("invalid type: integer `5`, expected a string").
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
         let message = message
             .rsplit_once(" at line ")
             .map_or(message.as_str(), |(m, _)| m)
             .to_string();
-        ApiError::bad("body", message)
+        if path == "." || path.is_empty() {
+            ApiError::bad("body", message)
+        } else {
+            ApiError::bad(path, message)
+        }
     })
 }
 
@@ -118,7 +128,10 @@ pub fn parse_id<'a>(field: &str, id: &'a str) -> Result<&'a str, ApiError> {
     if tessera_core::id::is_uuid(id) {
         Ok(id)
     } else {
-        Err(ApiError::bad(field, format!("{id:?} is not an id (a lowercase UUID)")))
+        Err(ApiError::bad(
+            field,
+            format!("{id:?} is not an id (a lowercase UUID)"),
+        ))
     }
 }
 
@@ -126,7 +139,12 @@ pub fn parse_id<'a>(field: &str, id: &'a str) -> Result<&'a str, ApiError> {
 pub fn parse_time(field: &str, value: &str) -> Result<UnixTime, ApiError> {
     time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
-        .map_err(|_| ApiError::bad(field, format!("{value:?} is not an RFC 3339 time such as 2026-04-19T12:34:56Z")))
+        .map_err(|_| {
+            ApiError::bad(
+                field,
+                format!("{value:?} is not an RFC 3339 time such as 2026-04-19T12:34:56Z"),
+            )
+        })
 }
 
 pub fn time_string(t: UnixTime) -> String {
@@ -205,5 +223,7 @@ pub fn audit(
 
 /// The client's address for the audit log.
 pub fn source_addr(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }

@@ -106,3 +106,68 @@ pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<
         Ok(())
     })
 }
+
+/// Split a stored permission or scope list.
+fn split(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A user's live effective permissions (DESIGN.md): the permissions of their roles in their
+/// teams (all, or only `only_team`), plus policy allows, minus policy denies — a deny wins.
+pub fn effective_permissions(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    only_team: Option<&str>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let grants = role_grants(conn, user_id, only_team)?;
+    let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| split(&g.permissions)).collect();
+    let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
+    let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
+    let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;
+    for p in policies.iter().filter(|p| p.effect == "allow") {
+        allowed.extend(split(&p.permissions));
+    }
+    for p in policies.iter().filter(|p| p.effect == "deny") {
+        for perm in split(&p.permissions) {
+            allowed.remove(&perm);
+        }
+    }
+    allowed.retain(|p| tessera_core::permission::is_permission(p));
+    Ok(allowed)
+}
+
+/// What a key grants by itself: its role's permissions and its scopes. Empty means "whatever
+/// its owner may do" for personal keys.
+pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, StoreError> {
+    let mut grant: BTreeSet<String> = split(&key.scopes).collect();
+    if let Some(role_id) = &key.role_id
+        && let Some(role) = roles::table
+            .find(role_id)
+            .select(crate::models::Role::as_select())
+            .first(conn)
+            .optional()?
+    {
+        grant.extend(split(&role.permissions));
+    }
+    Ok(grant)
+}
+
+/// The rights a personal key carries right now: its grant AND its owner's live permissions in
+/// the key's team (or all the owner's permissions when the key names none).
+pub fn personal_key_rights(
+    conn: &mut Conn,
+    key: &ApiKey,
+    owner_id: &str,
+) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
+    let grant = key_grant(conn, key)?;
+    let live = effective_permissions(conn, &key.realm_id, owner_id, key.team_id.as_deref())?;
+    let rights = if grant.is_empty() {
+        live.clone()
+    } else {
+        grant.intersection(&live).cloned().collect()
+    };
+    Ok((if grant.is_empty() { live } else { grant }, rights))
+}

@@ -208,7 +208,7 @@ fn portal_client(realm_id: &str, now: i64) -> Client {
         name: "Tessera portal and scripts".into(),
         confidential: false,
         secret_sha256: None,
-        grant_types: "password authorization_code refresh_token".into(),
+        grant_types: "password authorization_code refresh_token urn:ietf:params:oauth:grant-type:token-exchange".into(),
         allowed_scopes: permissions.union(&oidc).to_string(),
         default_scopes: defaults.to_string(),
         redirect_uris: "[]".into(),

@@ -1,1 +1,675 @@
-//! (being written)
+//! API keys over HTTP: personal keys (seed 003), team keys (seed 004) and the rules of seed 002.
+
+use crate::helpers::*;
+use tessera_store::provision::{self, Actor, NewUser};
+use tessera_store::queries as q;
+
+const ALL: &str = "api_key:read api_key:create api_key:update api_key:delete team:read user:read";
+
+/// A user in `team` with `role`, and a token for them with every API-key scope.
+async fn user_with_token(
+    app: &TestApp,
+    username: &str,
+    team: &str,
+    role: &str,
+) -> (String, String) {
+    let id = provision::create_user(
+        &app.db,
+        "default",
+        &NewUser {
+            username,
+            password: Some("long enough password"),
+            email: None,
+            given_name: None,
+            family_name: None,
+            team_role: Some((team, role)),
+        },
+        &tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap(),
+        &Actor::CLI,
+        tessera_core::Clock::now(&app.clock),
+    )
+    .unwrap()
+    .id;
+    (
+        id,
+        password_token(app, username, "long enough password", ALL).await,
+    )
+}
+
+async fn password_token(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
+    let resp = app
+        .post_form(
+            &app.token_url(),
+            &[
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("scope", scope),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(bearer);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+fn root_team_id(app: &TestApp) -> String {
+    let realm = q::realm_by_name(&mut app.db.conn().unwrap(), "default")
+        .unwrap()
+        .unwrap();
+    q::root_team(&mut app.db.conn().unwrap(), &realm.id)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+use reqwest::Method;
+
+#[actix_web::test]
+async fn personal_key_lifecycle_create_use_update_revoke_delete() {
+    let app = spawn_app().await;
+    let (member_id, token) = user_with_token(&app, "mia", "root", "member").await;
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &token,
+        Some(serde_json::json!({"name": "CI key", "type": "sk", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let value = created["value"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(value.starts_with("tsk_"));
+    assert_eq!(created["role"], "viewer");
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["created_by"], format!("user:{member_id}"));
+    assert!(
+        created["maskedValue"]
+            .as_str()
+            .unwrap()
+            .ends_with(&value[value.len() - 4..])
+    );
+
+    // The key authenticates; it carries the viewer role's rights limited by the member's.
+    let (status, test) = call(&app, Method::GET, "/v1/auth/test", &value, None).await;
+    assert_eq!(status, 200, "{test}");
+    assert_eq!(test["user_id"], member_id.as_str());
+    // The value is never shown again.
+    let (status, listed) = call(&app, Method::GET, "/api/v1/apikeys", &token, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("value").is_none());
+    assert!(!listed.to_string().contains(&value));
+    let (status, err) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/apikeys/{id}?withValue=true"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("shown once")
+    );
+
+    // Disable with PUT: the key stops working on the next request.
+    let (status, updated) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/apikeys/{id}"),
+        &token,
+        Some(serde_json::json!({"name": "CI key (old)", "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["enabled"], false);
+    assert_eq!(updated["name"], "CI key (old)");
+    let (status, err) = call(&app, Method::GET, "/v1/auth/test", &value, None).await;
+    assert_eq!(status, 401);
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    // Re-enable, then delete.
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/apikeys/{id}"),
+        &token,
+        Some(serde_json::json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &value, None)
+            .await
+            .0,
+        200
+    );
+    let (status, deleted) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/apikeys/{id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        deleted,
+        serde_json::json!({"acknowledged": true, "deletedCount": 1})
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &value, None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/apikeys/{id}"),
+            &token,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+}
+
+#[actix_web::test]
+async fn a_personal_key_never_exceeds_its_creators_live_rights() {
+    let app = spawn_app().await;
+    let (_, token) = user_with_token(&app, "vic", "root", "viewer").await;
+    // A viewer may not create keys at all.
+    let (status, err) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &token,
+        Some(serde_json::json!({"name": "k"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"], "insufficient_scope");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("api_key:create")
+    );
+
+    // A member's key with the admin role still acts only with the member's rights.
+    let (_, member) = user_with_token(&app, "meg", "root", "member").await;
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &member,
+        Some(serde_json::json!({"name": "wide", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let value = created["value"].as_str().unwrap();
+    let (status, err) = call(
+        &app,
+        Method::POST,
+        "/api/preview/teamkeys",
+        value,
+        Some(serde_json::json!({"name": "t", "team_id": root_team_id(&app)})),
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+}
+
+#[actix_web::test]
+async fn bad_input_is_refused_with_the_field_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = user_with_token(&app, "bob", "root", "member").await;
+    let cases = [
+        (serde_json::json!({"name": ""}), "name"),
+        (serde_json::json!({"name": "x".repeat(201)}), "name"),
+        (serde_json::json!({"name": "k", "type": "zz"}), "type"),
+        (serde_json::json!({"name": "k", "role": "nope"}), "role"),
+        (
+            serde_json::json!({"name": "k", "expires_at": "2001-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            serde_json::json!({"name": "k", "expires_at": "tomorrow"}),
+            "expires_at",
+        ),
+        (serde_json::json!({"name": "k", "colour": "blue"}), "colour"),
+        (serde_json::json!({"name": 5}), "name"),
+        (
+            serde_json::json!({"name": "k", "team_id": "not-an-id"}),
+            "team_id",
+        ),
+        (
+            serde_json::json!({"name": "k", "scopes": ["admin:everything"]}),
+            "scopes",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, err) = call(
+            &app,
+            Method::POST,
+            "/api/v1/apikeys",
+            &token,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["error"], "invalid_request");
+        assert!(
+            err["error_description"].as_str().unwrap().contains(field),
+            "{body}: {err}"
+        );
+    }
+    let (_, listed) = call(&app, Method::GET, "/api/v1/apikeys", &token, None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 0, "nothing was created");
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/apikeys/not-an-id", &token, None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/apikeys", "", None).await.0,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn only_admins_see_other_users_keys() {
+    let app = spawn_app().await;
+    let (_, alice) = user_with_token(&app, "alice", "root", "member").await;
+    let (_, bruno) = user_with_token(&app, "bruno", "root", "member").await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &alice,
+        Some(serde_json::json!({"name": "a"})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/apikeys/{id}"),
+            &bruno,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/apikeys/{id}"),
+            &bruno,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, bruno_list) = call(&app, Method::GET, "/api/v1/apikeys", &bruno, None).await;
+    assert!(bruno_list.as_array().unwrap().is_empty());
+    let admin = password_token(&app, "admin", ADMIN_PASSWORD, &format!("{ALL} user:write")).await;
+    let (status, admin_view) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/apikeys/{id}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{admin_view}");
+    let (_, all) = call(&app, Method::GET, "/api/v1/apikeys", &admin, None).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_key_exchanged_for_a_jwt_passes_auth_test_with_no_more_than_its_rights() {
+    let app = spawn_app().await;
+    let (member_id, token) = user_with_token(&app, "eve", "root", "member").await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &token,
+        Some(serde_json::json!({"name": "x", "scopes": ["api_key:read", "team:read"]})),
+    )
+    .await;
+    let (id, value) = (
+        created["id"].as_str().unwrap(),
+        created["value"].as_str().unwrap(),
+    );
+    let (status, exchanged) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/apikeys/{id}/token"),
+        value,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{exchanged}");
+    let jwt = exchanged["token"].as_str().unwrap();
+    let checked = verify_independently(jwt, &app.jwks().await);
+    assert_eq!(checked.claims["sub"], member_id.as_str());
+    assert_eq!(checked.claims["scope"], "api_key:read team:read");
+    let (status, test) = call(&app, Method::GET, "/v1/auth/test", jwt, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        test["scopes"],
+        serde_json::json!(["api_key:read", "team:read"])
+    );
+    // Only the key itself can be exchanged.
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/apikeys/{id}/token"),
+            &token,
+            None
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[actix_web::test]
+async fn team_keys_follow_seed_002_and_004() {
+    let app = spawn_app().await;
+    let team = root_team_id(&app);
+    let (_, operator) = user_with_token(&app, "olga", "root", "operator").await;
+    let (_, member) = user_with_token(&app, "max", "root", "member").await;
+    // Members cannot create team keys; operators can.
+    let body = serde_json::json!({"name": "AWS Team Key", "team_id": team});
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/preview/teamkeys",
+            &member,
+            Some(body.clone())
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/preview/teamkeys",
+        &operator,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let key = &created["value"];
+    let (id, access_key) = (
+        key["id"].as_str().unwrap().to_string(),
+        key["access_key"].as_str().unwrap().to_string(),
+    );
+    assert!(access_key.starts_with("ttk_"));
+    assert_eq!(key["status"], "ACTIVE");
+    assert_eq!(key["team_id"], team.as_str());
+    assert_eq!(key["role"], "oaa_push");
+    assert_eq!(key["team_name"], "root");
+
+    // Visible to every member, with the filter of seed 004, never with the value.
+    let filter = format!("/api/preview/teamkeys?filter=team_id%20eq%20%22{team}%22");
+    let (status, listed) = call(&app, Method::GET, &filter, &member, None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["values"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["values"][0]["access_key"], "");
+    assert_eq!(listed["next_page_token"], "");
+    assert_eq!(listed["has_more"], false);
+    let (status, err) = call(
+        &app,
+        Method::GET,
+        "/api/preview/teamkeys?filter=name%20eq%20%22x%22",
+        &member,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("filter")
+    );
+
+    // The key authenticates with the oaa_push role only.
+    let (status, test) = call(&app, Method::GET, "/v1/auth/test", &access_key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(test["scopes"], serde_json::json!(["oaa:push"]));
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/apikeys", &access_key, None)
+            .await
+            .0,
+        403
+    );
+
+    // Rename, revoke, reinstate, delete.
+    let (status, renamed) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/preview/teamkeys/{id}"),
+        &operator,
+        Some(serde_json::json!({"name": "Updated API Key"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(renamed["value"]["name"], "Updated API Key");
+    let (status, empty) = call(
+        &app,
+        Method::POST,
+        &format!("/api/preview/teamkeys/{id}:revoke"),
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!((status, empty), (200, serde_json::json!({})));
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &access_key, None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/preview/teamkeys/{id}:reinstate"),
+            &operator,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &access_key, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/preview/teamkeys/{id}:explode"),
+            &operator,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/preview/teamkeys/{id}:revoke"),
+            &member,
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, deleted) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/preview/teamkeys/{id}"),
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(deleted["value"]["status"], "INACTIVE");
+    assert_eq!(deleted["value"]["name"], "Updated API Key");
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &access_key, None)
+            .await
+            .0,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn team_keys_survive_their_creator_and_personal_keys_do_not() {
+    // No caching, so the deletion below (made behind the API's back) is seen at once.
+    let app = spawn_app_with(|c| c.issuer.cache_ttl_secs = 0).await;
+    let team = root_team_id(&app);
+    let (operator_id, operator) = user_with_token(&app, "omar", "root", "operator").await;
+    let (_, team_key) = call(
+        &app,
+        Method::POST,
+        "/api/preview/teamkeys",
+        &operator,
+        Some(serde_json::json!({"name": "svc", "team_id": team})),
+    )
+    .await;
+    let (_, personal) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &operator,
+        Some(serde_json::json!({"name": "mine"})),
+    )
+    .await;
+    let team_value = team_key["value"]["access_key"].as_str().unwrap();
+    let personal_value = personal["value"].as_str().unwrap();
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", personal_value, None)
+            .await
+            .0,
+        200
+    );
+    // The creator is deleted from the realm.
+    {
+        use diesel::prelude::*;
+        diesel::delete(tessera_store::schema::users::table.find(&operator_id))
+            .execute(&mut *app.db.conn().unwrap())
+            .unwrap();
+    }
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", team_value, None)
+            .await
+            .0,
+        200,
+        "team key survives"
+    );
+    let (status, _) = call(&app, Method::GET, "/v1/auth/test", personal_value, None).await;
+    assert_eq!(status, 401, "personal keys go with their owner");
+}
+
+#[actix_web::test]
+async fn last_access_is_recorded_without_a_write_per_request() {
+    let app = spawn_app().await;
+    let (_, token) = user_with_token(&app, "lu", "root", "member").await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &token,
+        Some(serde_json::json!({"name": "k"})),
+    )
+    .await;
+    let (id, value) = (
+        created["id"].as_str().unwrap().to_string(),
+        created["value"].as_str().unwrap().to_string(),
+    );
+    assert!(created["last_access_at"].is_null());
+    for _ in 0..3 {
+        assert_eq!(
+            call(&app, Method::GET, "/v1/auth/test", &value, None)
+                .await
+                .0,
+            200
+        );
+    }
+    // Written by the batch flush (every 10 s), not by the requests themselves.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, got) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/apikeys/{id}"),
+            &token,
+            None,
+        )
+        .await;
+        if !got["last_access_at"].is_null() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last_access_at never recorded"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

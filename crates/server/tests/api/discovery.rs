@@ -73,7 +73,11 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
         .unwrap();
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["client_credentials", "password"])
+        serde_json::json!([
+            "client_credentials",
+            "password",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
