@@ -1,5 +1,1126 @@
-//! (being written)
+//! Governance APIs: policies (seed 000), the effective permission lists of users and roles,
+//! OAuth clients, custom scopes and the audit log.
+//!
+//! Every handler checks the caller's permission first, then validates, then acts; every write
+//! leaves an audit event in the same transaction.
+//!
+//! Clients: the issuer keeps clients in a read-through cache (`issuer.cache_ttl_secs`, 5 s by
+//! default). A client changed, deleted or given a new secret here takes effect at the issuer
+//! within that TTL, on every replica alike; nothing here reaches into the issuer's memory, so
+//! the resource server can run as its own process.
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use tessera_core::import::{ClientKind, ClientSpec};
+use tessera_core::names;
+use tessera_core::page::Page;
+use tessera_core::permission::is_permission;
+use tessera_store::governance as g;
+use tessera_store::models::{AuditEvent, Client, Policy, Scope};
+use tessera_store::provision::{self, Actor, PORTAL_CLIENT_ID, UnknownScopes};
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+use crate::access::effective_permissions;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::{self, ListQuery, Value, Values};
+use crate::state::ResourceState;
+
+type State = web::Data<ResourceState>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/policies")
+            .route(web::get().to(list_policies))
+            .route(web::post().to(create_policy)),
+    );
+    cfg.service(
+        web::resource("/api/v1/policies/{id}")
+            .route(web::get().to(get_policy))
+            .route(web::put().to(update_policy))
+            .route(web::delete().to(delete_policy)),
+    );
+    cfg.service(
+        web::resource("/api/v1/users/{id}/permissions").route(web::get().to(user_permissions)),
+    );
+    cfg.service(
+        web::resource("/api/v1/roles/{id}/permissions").route(web::get().to(role_permissions)),
+    );
+    // Before `/{client_id}`, which would otherwise take `svc:rotate-secret` as a client id.
+    cfg.service(
+        web::resource("/api/v1/clients/{client_id}:rotate-secret")
+            .route(web::post().to(rotate_client_secret)),
+    );
+    cfg.service(
+        web::resource("/api/v1/clients")
+            .route(web::get().to(list_clients))
+            .route(web::post().to(create_client)),
+    );
+    cfg.service(
+        web::resource("/api/v1/clients/{client_id}")
+            .route(web::get().to(get_client))
+            .route(web::put().to(update_client))
+            .route(web::delete().to(delete_client)),
+    );
+    cfg.service(
+        web::resource("/api/v1/scopes")
+            .route(web::get().to(list_scopes))
+            .route(web::post().to(create_scope)),
+    );
+    cfg.service(
+        web::resource("/api/v1/scopes/{id}")
+            .route(web::get().to(get_scope))
+            .route(web::put().to(update_scope))
+            .route(web::delete().to(delete_scope)),
+    );
+    cfg.service(web::resource("/api/v1/audit").route(web::get().to(list_audit)));
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A free-text description: at most 1000 characters, no control characters but newlines.
+fn validate_description(field: &str, d: &str) -> Result<(), ApiError> {
+    if d.chars().count() > 1000 {
+        return Err(ApiError::bad(field, "must be at most 1000 characters"));
+    }
+    if d.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::bad(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn empty_object() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({}))
+}
+
+/// A page token whose key must be an id.
+fn after_id(query: &ListQuery) -> Result<Option<String>, ApiError> {
+    match &query.page.after {
+        Some(a) if !tessera_core::id::is_uuid(a) => Err(ApiError::bad(
+            "page_token",
+            "is not a page token from this list; pass next_page_token unchanged",
+        )),
+        other => Ok(other.clone()),
+    }
+}
+
+// ---- policies ----
+
+#[derive(Serialize)]
+struct SubjectJson {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Serialize)]
+struct PolicyJson {
+    id: String,
+    name: String,
+    description: String,
+    effect: String,
+    permissions: Vec<String>,
+    subject: SubjectJson,
+    enabled: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Policy> for PolicyJson {
+    fn from(p: Policy) -> Self {
+        Self {
+            permissions: split(&p.permissions),
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            effect: p.effect,
+            subject: SubjectJson {
+                kind: p.subject_type,
+                id: p.subject_id,
+            },
+            enabled: p.enabled,
+            created_at: http::time_string(p.created_at),
+            updated_at: http::time_string(p.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectBody {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+/// The body of a create (where name, effect, permissions and subject are required) or an
+/// update (where every field given replaces the stored one).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyBody {
+    name: Option<String>,
+    description: Option<String>,
+    effect: Option<String>,
+    permissions: Option<Vec<String>>,
+    subject: Option<SubjectBody>,
+    enabled: Option<bool>,
+}
+
+/// Applies a validated body onto `policy`; on create every required field must be present.
+fn apply_policy_body(
+    policy: &mut Policy,
+    body: PolicyBody,
+    creating: bool,
+) -> Result<(), ApiError> {
+    let required = |field: &str| ApiError::bad(field, "is required");
+    match body.name {
+        Some(name) => {
+            names::validate_display_name("name", &name)?;
+            policy.name = name.trim().to_string();
+        }
+        None if creating => return Err(required("name")),
+        None => {}
+    }
+    if let Some(d) = body.description {
+        validate_description("description", &d)?;
+        policy.description = d;
+    }
+    match body.effect {
+        Some(e) if e == "allow" || e == "deny" => policy.effect = e,
+        Some(e) => {
+            return Err(ApiError::bad(
+                "effect",
+                format!("{e:?} is not an effect; use \"allow\" or \"deny\""),
+            ));
+        }
+        None if creating => return Err(required("effect")),
+        None => {}
+    }
+    match body.permissions {
+        Some(list) => {
+            if list.is_empty() {
+                return Err(ApiError::bad("permissions", "list at least one permission"));
+            }
+            if let Some(bad) = list.iter().find(|p| !is_permission(p)) {
+                return Err(ApiError::bad(
+                    "permissions",
+                    format!("{bad:?} is not a permission of the catalog"),
+                ));
+            }
+            let set: BTreeSet<String> = list.into_iter().collect();
+            policy.permissions = set.into_iter().collect::<Vec<_>>().join(" ");
+        }
+        None if creating => return Err(required("permissions")),
+        None => {}
+    }
+    match body.subject {
+        Some(s) => {
+            if !matches!(s.kind.as_str(), "user" | "role" | "team") {
+                return Err(ApiError::bad(
+                    "subject.type",
+                    format!(
+                        "{:?} is not a subject type; use \"user\", \"role\" or \"team\"",
+                        s.kind
+                    ),
+                ));
+            }
+            http::parse_id("subject.id", &s.id)?;
+            policy.subject_type = s.kind;
+            policy.subject_id = s.id;
+        }
+        None if creating => return Err(required("subject")),
+        None => {}
+    }
+    if let Some(enabled) = body.enabled {
+        policy.enabled = enabled;
+    }
+    Ok(())
+}
+
+/// Checks what needs the database: the subject exists, the name is free.
+fn check_policy_refs(conn: &mut tessera_store::DbConnection, p: &Policy) -> Result<(), ApiError> {
+    if !g::subject_exists(conn, &p.realm_id, &p.subject_type, &p.subject_id)? {
+        return Err(ApiError::bad(
+            "subject.id",
+            format!(
+                "there is no {} with id {} in this realm",
+                p.subject_type, p.subject_id
+            ),
+        ));
+    }
+    if let Some(other) = g::policy_by_name(conn, &p.realm_id, &p.name)?
+        && other.id != p.id
+    {
+        return Err(ApiError::Conflict(format!(
+            "a policy named {:?} already exists",
+            p.name
+        )));
+    }
+    Ok(())
+}
+
+async fn list_policies(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("policy:read")?;
+    let query = ListQuery::parse(&req, &["subject_type", "subject_id", "effect"])?;
+    let after = after_id(&query)?;
+    if let Some(t) = query.filter_value("subject_type")
+        && !matches!(t, "user" | "role" | "team")
+    {
+        return Err(ApiError::bad(
+            "filter",
+            format!("subject_type {t:?} is not a subject type; use user, role or team"),
+        ));
+    }
+    if let Some(e) = query.filter_value("effect")
+        && !matches!(e, "allow" | "deny")
+    {
+        return Err(ApiError::bad(
+            "filter",
+            format!("effect {e:?} is not an effect; use allow or deny"),
+        ));
+    }
+    let subject_type = query.filter_value("subject_type").map(str::to_string);
+    let subject_id = query.filter_value("subject_id").map(str::to_string);
+    let effect = query.filter_value("effect").map(str::to_string);
+    let realm_id = principal.realm_id.clone();
+    let size = query.page.size;
+    let rows = http::with_db(&state, move |conn| {
+        let f = g::PolicyFilter {
+            subject_type: subject_type.as_deref(),
+            subject_id: subject_id.as_deref(),
+            effect: effect.as_deref(),
+        };
+        Ok(g::list_policies(
+            conn,
+            &realm_id,
+            &f,
+            after.as_deref(),
+            size + 1,
+        )?)
+    })
+    .await?;
+    let page = Page::from_rows(rows, size, |p| p.id.clone());
+    Ok(HttpResponse::Ok().json(Values::from_page(page, PolicyJson::from)))
+}
+
+async fn create_policy(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("policy:write")?;
+    let body: PolicyBody = http::json_body(&state, &req, payload).await?;
+    let now = state.now();
+    let mut policy = Policy {
+        id: tessera_core::id::new_uuid(),
+        realm_id: principal.realm_id.clone(),
+        name: String::new(),
+        description: String::new(),
+        effect: String::new(),
+        permissions: String::new(),
+        subject_type: String::new(),
+        subject_id: String::new(),
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply_policy_body(&mut policy, body, true)?;
+    let source = http::source_addr(&req);
+    let created = http::write(&state, move |conn| {
+        check_policy_refs(conn, &policy)?;
+        g::insert_policy(conn, &policy)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "policy.create",
+            &format!("policy:{}", policy.id),
+            now,
+        )?;
+        Ok(policy)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(Value {
+        value: PolicyJson::from(created),
+    }))
+}
+
+async fn find_policy(state: &State, principal: &Principal, id: String) -> Result<Policy, ApiError> {
+    let realm_id = principal.realm_id.clone();
+    http::with_db(state, move |conn| {
+        g::policy_in_realm(conn, &realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))
+    })
+    .await
+}
+
+async fn get_policy(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("policy:read")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let policy = find_policy(&state, &principal, id).await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: PolicyJson::from(policy),
+    }))
+}
+
+async fn update_policy(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("policy:write")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let body: PolicyBody = http::json_body(&state, &req, payload).await?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    let updated = http::write(&state, move |conn| {
+        let mut policy = g::policy_in_realm(conn, &principal.realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
+        apply_policy_body(&mut policy, body, false)?;
+        policy.updated_at = now;
+        check_policy_refs(conn, &policy)?;
+        g::update_policy(conn, &policy)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "policy.update",
+            &format!("policy:{id}"),
+            now,
+        )?;
+        Ok(policy)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: PolicyJson::from(updated),
+    }))
+}
+
+async fn delete_policy(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("policy:write")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    http::write(&state, move |conn| {
+        g::policy_in_realm(conn, &principal.realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
+        g::delete_policy(conn, &id)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "policy.delete",
+            &format!("policy:{id}"),
+            now,
+        )
+    })
+    .await?;
+    Ok(empty_object())
+}
+
+// ---- effective permission lists ----
+
+#[derive(Serialize)]
+struct UserPermissions {
+    user_id: String,
+    permissions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RolePermissions {
+    role_id: String,
+    name: String,
+    permissions: Vec<String>,
+}
+
+/// A user's live effective permissions (roles in all teams, plus allows, minus denies).
+/// Anyone may ask about themself; asking about others needs `user:read`.
+async fn user_permissions(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if principal.user_id.as_deref() != Some(id.as_str()) {
+        principal.require("user:read")?;
+    }
+    http::parse_id("id", &id)?;
+    let realm_id = principal.realm_id.clone();
+    let permissions = http::with_db(&state, move |conn| {
+        g::user_in_realm(conn, &realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
+        effective_permissions(conn, &realm_id, &id, None).map(|p| (id, p))
+    })
+    .await?;
+    let (user_id, permissions) = permissions;
+    Ok(HttpResponse::Ok().json(UserPermissions {
+        user_id,
+        permissions: permissions.into_iter().collect(),
+    }))
+}
+
+/// A role's permissions with the policies on the role applied (a deny wins).
+async fn role_permissions(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("role:read")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let realm_id = principal.realm_id.clone();
+    let body = http::with_db(&state, move |conn| {
+        let role = g::role_in_realm(conn, &realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("role {id}")))?;
+        let policies = g::role_policies(conn, &realm_id, &id)?;
+        let mut set: BTreeSet<String> = split(&role.permissions).into_iter().collect();
+        for p in policies.iter().filter(|p| p.effect == "allow") {
+            set.extend(split(&p.permissions));
+        }
+        for p in policies.iter().filter(|p| p.effect == "deny") {
+            for perm in split(&p.permissions) {
+                set.remove(&perm);
+            }
+        }
+        set.retain(|p| is_permission(p));
+        Ok(RolePermissions {
+            role_id: role.id,
+            name: role.name,
+            permissions: set.into_iter().collect(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+// ---- clients ----
+
+/// A client as the API shows it: never its secret or the secret's hash.
+#[derive(Serialize)]
+struct ClientJson {
+    id: String,
+    client_id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    grant_types: Vec<String>,
+    scopes: Vec<String>,
+    default_scopes: Vec<String>,
+    redirect_uris: Vec<String>,
+    first_party: bool,
+    enabled: bool,
+    service_account_user_id: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Only in the responses of create and rotate-secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+impl From<Client> for ClientJson {
+    fn from(c: Client) -> Self {
+        Self {
+            redirect_uris: c.redirect_uris(),
+            grant_types: split(&c.grant_types),
+            scopes: split(&c.allowed_scopes),
+            default_scopes: split(&c.default_scopes),
+            kind: if c.confidential {
+                "confidential"
+            } else {
+                "public"
+            },
+            id: c.id,
+            client_id: c.client_id,
+            name: c.name,
+            first_party: c.first_party,
+            enabled: c.enabled,
+            service_account_user_id: c.service_account_user_id,
+            created_at: http::time_string(c.created_at),
+            updated_at: http::time_string(c.updated_at),
+            client_secret: None,
+        }
+    }
+}
+
+fn client_kind(field: &str, kind: &str) -> Result<ClientKind, ApiError> {
+    match kind {
+        "confidential" => Ok(ClientKind::Confidential),
+        "public" => Ok(ClientKind::Public),
+        other => Err(ApiError::bad(
+            field,
+            format!("{other:?} is not a client type; use \"confidential\" or \"public\""),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClientBody {
+    /// Chosen by the admin; a UUID when absent.
+    client_id: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    default_scopes: Option<Vec<String>>,
+    redirect_uris: Option<Vec<String>>,
+    first_party: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientUpdateBody {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    default_scopes: Option<Vec<String>>,
+    redirect_uris: Option<Vec<String>>,
+    first_party: Option<bool>,
+    enabled: Option<bool>,
+}
+
+/// Runs a provisioning call (which opens its own transaction) on the blocking pool.
+async fn provisioning<T, F>(state: &State, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&tessera_store::Database) -> Result<T, ApiError> + Send + 'static,
+{
+    let db = state.db.clone();
+    let result = web::block(move || f(&db)).await?;
+    state.invalidate_access();
+    result
+}
+
+async fn list_clients(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:read")?;
+    let query = ListQuery::parse(&req, &[])?;
+    let after = query.page.after.clone();
+    let size = query.page.size;
+    let realm_id = principal.realm_id.clone();
+    let rows = http::with_db(&state, move |conn| {
+        Ok(g::list_clients(
+            conn,
+            &realm_id,
+            after.as_deref(),
+            size + 1,
+        )?)
+    })
+    .await?;
+    let page = Page::from_rows(rows, size, |c| c.client_id.clone());
+    Ok(HttpResponse::Ok().json(Values::from_page(page, ClientJson::from)))
+}
+
+async fn create_client(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:write")?;
+    let body: NewClientBody = http::json_body(&state, &req, payload).await?;
+    let kind = match &body.kind {
+        Some(k) => client_kind("type", k)?,
+        None => ClientKind::Confidential,
+    };
+    let spec = ClientSpec {
+        client_id: body.client_id.unwrap_or_else(tessera_core::id::new_uuid),
+        name: body.name,
+        kind,
+        secret: None,
+        grant_types: body.grant_types.ok_or_else(|| {
+            ApiError::bad("grant_types", "is required, e.g. [\"client_credentials\"]")
+        })?,
+        scopes: body.scopes.unwrap_or_default(),
+        default_scopes: body.default_scopes,
+        redirect_uris: body.redirect_uris.unwrap_or_default(),
+        first_party: body.first_party.unwrap_or(false),
+    };
+    spec.validate()?;
+    let now = state.now();
+    let actor = principal.actor();
+    let source = http::source_addr(&req);
+    let realm = principal.realm_name.clone();
+    let created = provisioning(&state, move |db| {
+        Ok(provision::create_client(
+            db,
+            &realm,
+            &spec,
+            UnknownScopes::Refuse,
+            &Actor {
+                name: &actor,
+                source_addr: &source,
+            },
+            now,
+        )?)
+    })
+    .await?;
+    let mut json = ClientJson::from(created.client);
+    json.client_secret = created.generated_secret;
+    Ok(HttpResponse::Created().json(Value { value: json }))
+}
+
+async fn find_client(
+    state: &State,
+    principal: &Principal,
+    client_id: String,
+) -> Result<Client, ApiError> {
+    let realm_id = principal.realm_id.clone();
+    http::with_db(state, move |conn| {
+        tessera_store::queries::client_by_client_id(conn, &realm_id, &client_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))
+    })
+    .await
+}
+
+async fn get_client(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:read")?;
+    let client_id = path.into_inner();
+    names::validate_client_id(&client_id)?;
+    let client = find_client(&state, &principal, client_id).await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: ClientJson::from(client),
+    }))
+}
+
+async fn update_client(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:write")?;
+    let client_id = path.into_inner();
+    names::validate_client_id(&client_id)?;
+    let body: ClientUpdateBody = http::json_body(&state, &req, payload).await?;
+    let new_kind = body
+        .kind
+        .as_deref()
+        .map(|k| client_kind("type", k))
+        .transpose()?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    let updated = http::write(&state, move |conn| {
+        let existing = tessera_store::queries::client_by_client_id(conn, &principal.realm_id, &client_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
+        let kind = if existing.confidential { ClientKind::Confidential } else { ClientKind::Public };
+        if new_kind.is_some_and(|k| k != kind) {
+            return Err(ApiError::bad(
+                "type",
+                "a client's type cannot change (its secret depends on it); create a new client instead",
+            ));
+        }
+        let scopes = body.scopes.unwrap_or_else(|| split(&existing.allowed_scopes));
+        // Kept defaults that the new scopes still allow, unless new defaults are given.
+        let default_scopes = body.default_scopes.unwrap_or_else(|| {
+            split(&existing.default_scopes)
+                .into_iter()
+                .filter(|d| scopes.contains(d))
+                .collect()
+        });
+        let spec = ClientSpec {
+            client_id: existing.client_id.clone(),
+            name: Some(body.name.unwrap_or_else(|| existing.name.clone())),
+            kind,
+            secret: None,
+            grant_types: body.grant_types.unwrap_or_else(|| split(&existing.grant_types)),
+            scopes,
+            default_scopes: Some(default_scopes),
+            redirect_uris: body.redirect_uris.unwrap_or_else(|| existing.redirect_uris()),
+            first_party: body.first_party.unwrap_or(existing.first_party),
+        };
+        let enabled = body.enabled.unwrap_or(existing.enabled);
+        let client = g::update_client(conn, &existing, &spec, enabled, now)?;
+        http::audit(conn, &principal, &source, "client.update", &format!("client:{client_id}"), now)?;
+        Ok(client)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: ClientJson::from(updated),
+    }))
+}
+
+async fn delete_client(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:write")?;
+    let client_id = path.into_inner();
+    names::validate_client_id(&client_id)?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    http::write(&state, move |conn| {
+        let client = tessera_store::queries::client_by_client_id(conn, &principal.realm_id, &client_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
+        if client.client_id == PORTAL_CLIENT_ID {
+            return Err(ApiError::Conflict(
+                "the portal client cannot be deleted: the console and the token scripts sign in through it".into(),
+            ));
+        }
+        g::delete_client(conn, &client)?;
+        http::audit(conn, &principal, &source, "client.delete", &format!("client:{client_id}"), now)
+    })
+    .await?;
+    Ok(empty_object())
+}
+
+async fn rotate_client_secret(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("client:write")?;
+    let client_id = path.into_inner();
+    names::validate_client_id(&client_id)?;
+    let now = state.now();
+    let actor = principal.actor();
+    let source = http::source_addr(&req);
+    let realm = principal.realm_name.clone();
+    let realm_id = principal.realm_id.clone();
+    let (client, secret) = provisioning(&state, move |db| {
+        let realm_name = realm.clone();
+        let found =
+            tessera_store::queries::client_by_client_id(&mut *db.conn()?, &realm_id, &client_id)?;
+        if found.is_none() {
+            return Err(ApiError::NotFound(format!("client {client_id}")));
+        }
+        let secret = provision::rotate_client_secret(
+            db,
+            &realm_name,
+            &client_id,
+            &Actor {
+                name: &actor,
+                source_addr: &source,
+            },
+            now,
+        )?;
+        let client =
+            tessera_store::queries::client_by_client_id(&mut *db.conn()?, &realm_id, &client_id)?
+                .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
+        Ok((client, secret))
+    })
+    .await?;
+    let mut json = ClientJson::from(client);
+    json.client_secret = Some(secret);
+    Ok(HttpResponse::Ok().json(Value { value: json }))
+}
+
+// ---- scopes ----
+
+#[derive(Serialize)]
+struct ScopeJson {
+    id: String,
+    name: String,
+    description: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Scope> for ScopeJson {
+    fn from(s: Scope) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            created_at: http::time_string(s.created_at),
+            updated_at: http::time_string(s.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+async fn list_scopes(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("scope:read")?;
+    let query = ListQuery::parse(&req, &[])?;
+    let after = query.page.after.clone();
+    let size = query.page.size;
+    let realm_id = principal.realm_id.clone();
+    let rows = http::with_db(&state, move |conn| {
+        Ok(g::list_scopes(conn, &realm_id, after.as_deref(), size + 1)?)
+    })
+    .await?;
+    let page = Page::from_rows(rows, size, |s| s.name.clone());
+    Ok(HttpResponse::Ok().json(Values::from_page(page, ScopeJson::from)))
+}
+
+async fn create_scope(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("scope:write")?;
+    let body: ScopeBody = http::json_body(&state, &req, payload).await?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::bad("name", "is required, e.g. \"jobs:read\""))?;
+    tessera_core::scope::validate_scope_name(&name)
+        .map_err(|e| ApiError::bad("name", e.message))?;
+    if tessera_core::permission::is_builtin_scope(&name) {
+        return Err(ApiError::Conflict(format!(
+            "{name} is a built-in scope (an OpenID Connect scope or a permission); every realm has it already"
+        )));
+    }
+    let description = body.description.unwrap_or_default();
+    validate_description("description", &description)?;
+    let now = state.now();
+    let scope = Scope {
+        id: tessera_core::id::new_uuid(),
+        realm_id: principal.realm_id.clone(),
+        name,
+        description,
+        created_at: now,
+        updated_at: now,
+    };
+    let source = http::source_addr(&req);
+    let created = http::write(&state, move |conn| {
+        if tessera_store::queries::scope_by_name(conn, &scope.realm_id, &scope.name)?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "scope {} already exists",
+                scope.name
+            )));
+        }
+        tessera_store::queries::insert_scope(conn, &scope)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "scope.create",
+            &format!("scope:{}", scope.name),
+            now,
+        )?;
+        Ok(scope)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(Value {
+        value: ScopeJson::from(created),
+    }))
+}
+
+async fn get_scope(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("scope:read")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let realm_id = principal.realm_id.clone();
+    let scope = http::with_db(&state, move |conn| {
+        g::scope_in_realm(conn, &realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("scope {id}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: ScopeJson::from(scope),
+    }))
+}
+
+async fn update_scope(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("scope:write")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let body: ScopeBody = http::json_body(&state, &req, payload).await?;
+    let description = body
+        .description
+        .ok_or_else(|| ApiError::bad("description", "is required"))?;
+    validate_description("description", &description)?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    let updated = http::write(&state, move |conn| {
+        let scope = g::scope_in_realm(conn, &principal.realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("scope {id}")))?;
+        if body.name.as_ref().is_some_and(|n| *n != scope.name) {
+            return Err(ApiError::bad(
+                "name",
+                "a scope cannot be renamed: clients and tokens refer to it by name",
+            ));
+        }
+        tessera_store::queries::update_scope_description(conn, &id, &description, now)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "scope.update",
+            &format!("scope:{}", scope.name),
+            now,
+        )?;
+        Ok(Scope {
+            description,
+            updated_at: now,
+            ..scope
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value {
+        value: ScopeJson::from(updated),
+    }))
+}
+
+async fn delete_scope(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("scope:write")?;
+    let id = path.into_inner();
+    http::parse_id("id", &id)?;
+    let now = state.now();
+    let source = http::source_addr(&req);
+    http::write(&state, move |conn| {
+        let scope = g::scope_in_realm(conn, &principal.realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("scope {id}")))?;
+        let users = g::clients_using_scope(conn, &principal.realm_id, &scope.name)?;
+        if !users.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "scope {} is still listed by client {}; remove it from the client first",
+                scope.name,
+                users.join(", client ")
+            )));
+        }
+        g::delete_scope(conn, &id)?;
+        http::audit(
+            conn,
+            &principal,
+            &source,
+            "scope.delete",
+            &format!("scope:{}", scope.name),
+            now,
+        )
+    })
+    .await?;
+    Ok(empty_object())
+}
+
+// ---- audit ----
+
+#[derive(Serialize)]
+struct AuditJson {
+    id: String,
+    actor: String,
+    action: String,
+    target: String,
+    source_addr: String,
+    outcome: String,
+    detail: String,
+    created_at: String,
+}
+
+impl From<AuditEvent> for AuditJson {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            source_addr: e.source_addr,
+            outcome: e.outcome,
+            detail: e.detail,
+            created_at: http::time_string(e.created_at),
+        }
+    }
+}
+
+/// The audit log, oldest first; the page token carries `(created_at, id)` of the last event.
+async fn list_audit(
+    state: State,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("audit:read")?;
+    let query = ListQuery::parse(&req, &["actor", "action", "target"])?;
+    let after = match &query.page.after {
+        None => None,
+        Some(key) => Some(
+            key.split_once(',')
+                .and_then(|(at, id)| {
+                    let at = at.parse::<i64>().ok()?;
+                    tessera_core::id::is_uuid(id).then(|| (at, id.to_string()))
+                })
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "page_token",
+                        "is not a page token from the audit log; pass next_page_token unchanged",
+                    )
+                })?,
+        ),
+    };
+    let actor = query.filter_value("actor").map(str::to_string);
+    let action = query.filter_value("action").map(str::to_string);
+    let target = query.filter_value("target").map(str::to_string);
+    let size = query.page.size;
+    let realm_id = principal.realm_id.clone();
+    let rows = http::with_db(&state, move |conn| {
+        let filter = g::AuditFilter {
+            actor: actor.as_deref(),
+            action: action.as_deref(),
+            target: target.as_deref(),
+        };
+        let after = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+        Ok(g::list_audit_events(
+            conn,
+            &realm_id,
+            &filter,
+            after,
+            size + 1,
+        )?)
+    })
+    .await?;
+    let page = Page::from_rows(rows, size, |e| format!("{},{}", e.created_at, e.id));
+    Ok(HttpResponse::Ok().json(Values::from_page(page, AuditJson::from)))
+}

@@ -1,1 +1,403 @@
-//! (being written)
+//! Queries behind the governance APIs: policies, permission lists, OAuth clients, custom
+//! scopes and the audit log. Written once against [`DbConnection`]; every list is keyset
+//! paged (`after` is the last key served, `limit` the number of rows to fetch).
+
+use diesel::prelude::*;
+use tessera_core::import::{ClientKind, ClientSpec};
+use tessera_core::permission::is_builtin_scope;
+use tessera_core::{ScopeSet, ValidationError};
+
+use crate::db::DbConnection;
+use crate::error::StoreError;
+use crate::models::*;
+use crate::queries as q;
+use crate::schema::*;
+
+type Conn = DbConnection;
+
+// ---- subjects ----
+
+pub fn user_in_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .filter(users::realm_id.eq(realm_id))
+        .filter(users::id.eq(id))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn role_in_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<Role>, StoreError> {
+    Ok(roles::table
+        .filter(roles::realm_id.eq(realm_id))
+        .filter(roles::id.eq(id))
+        .select(Role::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn team_in_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<Team>, StoreError> {
+    Ok(teams::table
+        .filter(teams::realm_id.eq(realm_id))
+        .filter(teams::id.eq(id))
+        .select(Team::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether a policy subject (`user`, `role` or `team`) exists in the realm.
+pub fn subject_exists(
+    conn: &mut Conn,
+    realm_id: &str,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(match subject_type {
+        "user" => user_in_realm(conn, realm_id, subject_id)?.is_some(),
+        "role" => role_in_realm(conn, realm_id, subject_id)?.is_some(),
+        "team" => team_in_realm(conn, realm_id, subject_id)?.is_some(),
+        _ => false,
+    })
+}
+
+// ---- policies ----
+
+pub fn policy_in_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<Policy>, StoreError> {
+    Ok(policies::table
+        .filter(policies::realm_id.eq(realm_id))
+        .filter(policies::id.eq(id))
+        .select(Policy::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn policy_by_name(
+    conn: &mut Conn,
+    realm_id: &str,
+    name: &str,
+) -> Result<Option<Policy>, StoreError> {
+    Ok(policies::table
+        .filter(policies::realm_id.eq(realm_id))
+        .filter(policies::name.eq(name))
+        .select(Policy::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn policy_name_taken(e: diesel::result::Error, name: &str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("a policy named {name:?} already exists"))
+        }
+        other => other,
+    }
+}
+
+pub fn insert_policy(conn: &mut Conn, policy: &Policy) -> Result<(), StoreError> {
+    diesel::insert_into(policies::table)
+        .values(policy)
+        .execute(conn)
+        .map_err(|e| policy_name_taken(e, &policy.name))?;
+    Ok(())
+}
+
+/// Replaces everything but the id, realm and creation time.
+pub fn update_policy(conn: &mut Conn, p: &Policy) -> Result<(), StoreError> {
+    diesel::update(policies::table.filter(policies::id.eq(&p.id)))
+        .set((
+            policies::name.eq(&p.name),
+            policies::description.eq(&p.description),
+            policies::effect.eq(&p.effect),
+            policies::permissions.eq(&p.permissions),
+            policies::subject_type.eq(&p.subject_type),
+            policies::subject_id.eq(&p.subject_id),
+            policies::enabled.eq(p.enabled),
+            policies::updated_at.eq(p.updated_at),
+        ))
+        .execute(conn)
+        .map_err(|e| policy_name_taken(e, &p.name))?;
+    Ok(())
+}
+
+pub fn delete_policy(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    diesel::delete(policies::table.filter(policies::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+/// Conditions of a policy list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFilter<'a> {
+    pub subject_type: Option<&'a str>,
+    pub subject_id: Option<&'a str>,
+    pub effect: Option<&'a str>,
+}
+
+/// Policies of the realm ordered by id, after `after`.
+pub fn list_policies(
+    conn: &mut Conn,
+    realm_id: &str,
+    filter: &PolicyFilter<'_>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Policy>, StoreError> {
+    let mut query = policies::table
+        .filter(policies::realm_id.eq(realm_id))
+        .select(Policy::as_select())
+        .into_boxed();
+    if let Some(t) = filter.subject_type {
+        query = query.filter(policies::subject_type.eq(t.to_string()));
+    }
+    if let Some(s) = filter.subject_id {
+        query = query.filter(policies::subject_id.eq(s.to_string()));
+    }
+    if let Some(e) = filter.effect {
+        query = query.filter(policies::effect.eq(e.to_string()));
+    }
+    if let Some(a) = after {
+        query = query.filter(policies::id.gt(a.to_string()));
+    }
+    Ok(query.order(policies::id).limit(limit).load(conn)?)
+}
+
+/// Enabled policies whose subject is the role.
+pub fn role_policies(
+    conn: &mut Conn,
+    realm_id: &str,
+    role_id: &str,
+) -> Result<Vec<Policy>, StoreError> {
+    Ok(policies::table
+        .filter(policies::realm_id.eq(realm_id))
+        .filter(policies::enabled.eq(true))
+        .filter(policies::subject_type.eq("role"))
+        .filter(policies::subject_id.eq(role_id))
+        .select(Policy::as_select())
+        .load(conn)?)
+}
+
+// ---- clients ----
+
+/// Clients of the realm ordered by `client_id`, after `after`.
+pub fn list_clients(
+    conn: &mut Conn,
+    realm_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Client>, StoreError> {
+    let mut query = clients::table
+        .filter(clients::realm_id.eq(realm_id))
+        .select(Client::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        query = query.filter(clients::client_id.gt(a.to_string()));
+    }
+    Ok(query.order(clients::client_id).limit(limit).load(conn)?)
+}
+
+/// The first scope in `names` that is neither built in nor defined in the realm.
+pub fn first_undefined_scope<'a>(
+    conn: &mut Conn,
+    realm_id: &str,
+    names: &'a [String],
+) -> Result<Option<&'a str>, StoreError> {
+    for name in names {
+        if !is_builtin_scope(name) && q::scope_by_name(conn, realm_id, name)?.is_none() {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// Rewrites a client's registration from a validated spec (its `client_id` and kind must be
+/// the client's own). Every scope must be defined; a client that gains `client_credentials`
+/// gets its service account. Returns the client as stored.
+pub fn update_client(
+    conn: &mut Conn,
+    existing: &Client,
+    spec: &ClientSpec,
+    enabled: bool,
+    now: i64,
+) -> Result<Client, StoreError> {
+    spec.validate()?;
+    if let Some(name) = first_undefined_scope(conn, &existing.realm_id, &spec.scopes)? {
+        return Err(ValidationError::new(
+            "scopes",
+            format!("scope {name:?} is not defined in this realm; define it first"),
+        )
+        .into());
+    }
+    let allowed = ScopeSet::from_names(spec.scopes.iter().cloned());
+    let mut client = Client {
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| existing.client_id.clone()),
+        confidential: spec.kind == ClientKind::Confidential,
+        grant_types: spec.grant_types.join(" "),
+        default_scopes: match &spec.default_scopes {
+            Some(d) => ScopeSet::from_names(d.iter().cloned()).to_string(),
+            None => allowed.to_string(),
+        },
+        allowed_scopes: allowed.to_string(),
+        redirect_uris: serde_json::to_string(&spec.redirect_uris)
+            .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?,
+        first_party: spec.first_party,
+        enabled,
+        updated_at: now,
+        ..existing.clone()
+    };
+    if spec.grant_types.iter().any(|g| g == "client_credentials")
+        && client.service_account_user_id.is_none()
+    {
+        // The same rule as provision::create_client: `service-account-<client_id>`.
+        let username = format!("service-account-{}", client.client_id);
+        let user = match q::user_by_username(conn, &client.realm_id, &username)? {
+            Some(u) => u,
+            None => {
+                let mut u = User::new(&client.realm_id, &username, now);
+                u.is_service_account = true;
+                u.persona = "service_account".into();
+                q::insert_user(conn, &u)?;
+                u
+            }
+        };
+        client.service_account_user_id = Some(user.id);
+    }
+    q::update_client_registration(conn, &client)?;
+    Ok(client)
+}
+
+/// Deletes a client and its service account (so tokens minted for it stop authenticating at
+/// the resource server at once).
+pub fn delete_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
+    diesel::delete(clients::table.filter(clients::id.eq(&client.id))).execute(conn)?;
+    if let Some(user_id) = &client.service_account_user_id {
+        diesel::delete(
+            users::table
+                .filter(users::id.eq(user_id))
+                .filter(users::is_service_account.eq(true)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+// ---- scopes ----
+
+pub fn scope_in_realm(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<Scope>, StoreError> {
+    Ok(scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .filter(scopes::id.eq(id))
+        .select(Scope::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Custom scopes of the realm ordered by name, after `after`.
+pub fn list_scopes(
+    conn: &mut Conn,
+    realm_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Scope>, StoreError> {
+    let mut query = scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .select(Scope::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        query = query.filter(scopes::name.gt(a.to_string()));
+    }
+    Ok(query.order(scopes::name).limit(limit).load(conn)?)
+}
+
+/// The `client_id`s of the realm's clients that list `scope` (allowed or default), sorted.
+pub fn clients_using_scope(
+    conn: &mut Conn,
+    realm_id: &str,
+    scope: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String, String, String)> = clients::table
+        .filter(clients::realm_id.eq(realm_id))
+        .select((
+            clients::client_id,
+            clients::allowed_scopes,
+            clients::default_scopes,
+        ))
+        .order(clients::client_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, allowed, defaults)| {
+            ScopeSet::from_stored(allowed).contains(scope)
+                || ScopeSet::from_stored(defaults).contains(scope)
+        })
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+pub fn delete_scope(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    diesel::delete(scopes::table.filter(scopes::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+// ---- audit ----
+
+/// Conditions of an audit list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub target: Option<&'a str>,
+}
+
+/// Audit events of the realm, oldest first, ordered by `(created_at, id)`, after `after`.
+pub fn list_audit_events(
+    conn: &mut Conn,
+    realm_id: &str,
+    filter: &AuditFilter<'_>,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = audit_events::table
+        .filter(audit_events::realm_id.eq(realm_id))
+        .select(AuditEvent::as_select())
+        .into_boxed();
+    if let Some(a) = filter.actor {
+        query = query.filter(audit_events::actor.eq(a.to_string()));
+    }
+    if let Some(a) = filter.action {
+        query = query.filter(audit_events::action.eq(a.to_string()));
+    }
+    if let Some(t) = filter.target {
+        query = query.filter(audit_events::target.eq(t.to_string()));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            audit_events::created_at.gt(at).or(audit_events::created_at
+                .eq(at)
+                .and(audit_events::id.gt(id.to_string()))),
+        );
+    }
+    Ok(query
+        .order((audit_events::created_at, audit_events::id))
+        .limit(limit)
+        .load(conn)?)
+}
