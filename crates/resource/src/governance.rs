@@ -735,6 +735,7 @@ async fn update_client(
         .transpose()?;
     let now = state.now();
     let source = http::source_addr(&req);
+    let changed = (principal.realm_id.clone(), client_id.clone());
     let updated = http::write(&state, move |conn| {
         let existing = tessera_store::queries::client_by_client_id(conn, &principal.realm_id, &client_id)?
             .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
@@ -770,6 +771,7 @@ async fn update_client(
         Ok(client)
     })
     .await?;
+    state.client_changed(&changed.0, &changed.1);
     Ok(HttpResponse::Ok().json(Value {
         value: ClientJson::from(updated),
     }))
@@ -786,6 +788,7 @@ async fn delete_client(
     names::validate_client_id(&client_id)?;
     let now = state.now();
     let source = http::source_addr(&req);
+    let changed = (principal.realm_id.clone(), client_id.clone());
     http::write(&state, move |conn| {
         let client = tessera_store::queries::client_by_client_id(conn, &principal.realm_id, &client_id)?
             .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
@@ -798,6 +801,7 @@ async fn delete_client(
         http::audit(conn, &principal, &source, "client.delete", &format!("client:{client_id}"), now)
     })
     .await?;
+    state.client_changed(&changed.0, &changed.1);
     Ok(empty_object())
 }
 
@@ -838,6 +842,7 @@ async fn rotate_client_secret(
         Ok((client, secret))
     })
     .await?;
+    state.client_changed(&client.realm_id, &client.client_id);
     let mut json = ClientJson::from(client);
     json.client_secret = Some(secret);
     Ok(HttpResponse::Ok().json(Value { value: json }))

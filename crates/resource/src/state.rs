@@ -37,7 +37,13 @@ pub struct ResourceState {
     key_access: Mutex<HashMap<String, i64>>,
     /// Authenticated API keys and token subjects, by key hash or subject.
     pub(crate) auth_cache: Mutex<HashMap<String, crate::auth::CacheEntry>>,
+    /// Told when a client changes, so an issuer in the same process forgets its cached copy at
+    /// once (other replicas: within the issuer's cache TTL).
+    client_change_hook: Option<ClientChangeHook>,
 }
+
+/// Called with (realm id, client id) after a client's registration or secret changed.
+pub type ClientChangeHook = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 impl ResourceState {
     pub fn new(
@@ -54,6 +60,18 @@ impl ResourceState {
             generation: AtomicU64::new(0),
             key_access: Mutex::new(HashMap::new()),
             auth_cache: Mutex::new(HashMap::new()),
+            client_change_hook: None,
+        }
+    }
+
+    pub fn with_client_change_hook(mut self, hook: ClientChangeHook) -> Self {
+        self.client_change_hook = Some(hook);
+        self
+    }
+
+    pub fn client_changed(&self, realm_id: &str, client_id: &str) {
+        if let Some(hook) = &self.client_change_hook {
+            hook(realm_id, client_id);
         }
     }
 

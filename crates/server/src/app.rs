@@ -117,24 +117,32 @@ pub fn start(
         clock_for_maintenance,
         config.issuer.throttle.window_secs,
     );
-    let resource = web::Data::new(ResourceState::new(
-        prepared.db.clone(),
-        Arc::clone(&clock_for_resource),
-        JwksSource::local(Arc::clone(&prepared.keys)),
-        ResourceSettings {
-            issuer_base: public_url.clone(),
-            audience: issuer.audience().to_string(),
-            leeway_secs: 30,
-            cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
-            max_body_bytes: 64 * 1024,
-        },
-    ));
+    let resource = web::Data::new(
+        ResourceState::new(
+            prepared.db.clone(),
+            Arc::clone(&clock_for_resource),
+            JwksSource::local(Arc::clone(&prepared.keys)),
+            ResourceSettings {
+                issuer_base: public_url.clone(),
+                audience: issuer.audience().to_string(),
+                leeway_secs: 30,
+                cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
+                max_body_bytes: 64 * 1024,
+            },
+        )
+        .with_client_change_hook({
+            let issuer = issuer.clone();
+            Box::new(move |realm_id, client_id| issuer.invalidate_client(realm_id, client_id))
+        }),
+    );
+    let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
     tessera_resource::spawn_key_use_flush(resource.clone().into_inner(), Duration::from_secs(10));
     let db = prepared.db.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(issuer.clone())
             .app_data(resource.clone())
+            .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
             .wrap(
                 middleware::DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),

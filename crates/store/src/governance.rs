@@ -3,7 +3,7 @@
 //! paged (`after` is the last key served, `limit` the number of rows to fetch).
 
 use diesel::prelude::*;
-use tessera_core::import::{ClientKind, ClientSpec};
+use tessera_core::import::ClientSpec;
 use tessera_core::permission::is_builtin_scope;
 use tessera_core::{ScopeSet, ValidationError};
 
@@ -240,43 +240,12 @@ pub fn update_client(
         )
         .into());
     }
-    let allowed = ScopeSet::from_names(spec.scopes.iter().cloned());
     let mut client = Client {
-        name: spec
-            .name
-            .clone()
-            .unwrap_or_else(|| existing.client_id.clone()),
-        confidential: spec.kind == ClientKind::Confidential,
-        grant_types: spec.grant_types.join(" "),
-        default_scopes: match &spec.default_scopes {
-            Some(d) => ScopeSet::from_names(d.iter().cloned()).to_string(),
-            None => allowed.to_string(),
-        },
-        allowed_scopes: allowed.to_string(),
-        redirect_uris: serde_json::to_string(&spec.redirect_uris)
-            .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?,
-        first_party: spec.first_party,
         enabled,
         updated_at: now,
         ..existing.clone()
     };
-    if spec.grant_types.iter().any(|g| g == "client_credentials")
-        && client.service_account_user_id.is_none()
-    {
-        // The same rule as provision::create_client: `service-account-<client_id>`.
-        let username = format!("service-account-{}", client.client_id);
-        let user = match q::user_by_username(conn, &client.realm_id, &username)? {
-            Some(u) => u,
-            None => {
-                let mut u = User::new(&client.realm_id, &username, now);
-                u.is_service_account = true;
-                u.persona = "service_account".into();
-                q::insert_user(conn, &u)?;
-                u
-            }
-        };
-        client.service_account_user_id = Some(user.id);
-    }
+    crate::provision::apply_client_spec(conn, &mut client, spec, now)?;
     q::update_client_registration(conn, &client)?;
     Ok(client)
 }

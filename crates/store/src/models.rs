@@ -37,6 +37,7 @@ pub struct User {
     pub last_login_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub display_name: Option<String>,
 }
 
 impl User {
@@ -61,6 +62,7 @@ impl User {
             last_login_at: None,
             created_at: now,
             updated_at: now,
+            display_name: None,
         }
     }
 }
@@ -117,6 +119,8 @@ pub struct Team {
     pub providers: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON array of provider type codes (seed 004).
+    pub provider_types: String,
 }
 
 impl Team {
@@ -132,6 +136,7 @@ impl Team {
             providers: "[]".into(),
             created_at: now,
             updated_at: now,
+            provider_types: "[]".into(),
         }
     }
 }

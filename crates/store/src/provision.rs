@@ -46,7 +46,7 @@ pub fn audit(
     q::insert_audit_event(
         conn,
         &AuditEvent {
-            id: new_uuid(),
+            id: tessera_core::id::new_time_ordered_uuid(now),
             realm_id: realm_id.into(),
             actor: actor.name.into(),
             action: action.into(),
@@ -312,8 +312,8 @@ fn new_client_row(
 }
 
 /// Writes the spec's registration fields onto `client`, creating its service account when it
-/// needs one.
-fn apply_client_spec(
+/// needs one. Shared by creation, import and the clients API.
+pub fn apply_client_spec(
     conn: &mut DbConnection,
     client: &mut Client,
     spec: &ClientSpec,

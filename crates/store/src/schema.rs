@@ -30,6 +30,7 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        display_name -> Nullable<Text>,
     }
 }
 
@@ -66,6 +67,7 @@ diesel::table! {
         providers -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        provider_types -> Text,
     }
 }
 
