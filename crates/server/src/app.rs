@@ -19,7 +19,8 @@ use crate::error::ServerError;
 /// What start-up prepared: storage, keys and the issuer's shared state.
 pub struct Prepared {
     pub db: Database,
-    pub keys: Arc<KeyStore>,
+    /// The signing keys; `None` in a resource-only process, which never signs.
+    pub keys: Option<Arc<KeyStore>>,
     pub hasher: Arc<PasswordHasher>,
     pub bootstrap: Option<BootstrapReport>,
     pub created_keys: Vec<String>,
@@ -65,12 +66,41 @@ pub fn prepare(
     )?;
     Ok(Prepared {
         db,
-        keys: Arc::new(keys),
+        keys: Some(Arc::new(keys)),
         hasher,
         bootstrap,
         created_keys,
         migrations_applied,
     })
+}
+
+/// Opens and migrates the database for a resource-only process: no keys, no bootstrap.
+pub fn prepare_resource(config: &Config) -> Result<Prepared, ServerError> {
+    let db = open_database(config)?;
+    let migrations_applied = db.migrate()?;
+    let hasher = Arc::new(
+        PasswordHasher::new(config.argon2).map_err(|e| ServerError::Config(e.to_string()))?,
+    );
+    Ok(Prepared {
+        db,
+        keys: None,
+        hasher,
+        bootstrap: None,
+        created_keys: Vec::new(),
+        migrations_applied,
+    })
+}
+
+/// Which services a process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Issuer and resource server on one port (the default).
+    AllInOne,
+    /// Only the issuer's endpoints.
+    Issuer,
+    /// Only the resource APIs; tokens are verified against the issuer at `issuer_url`
+    /// (its JWKS fetched over HTTP), and API keys are exchanged there.
+    Resource { issuer_url: String },
 }
 
 /// A server bound and running.
@@ -87,6 +117,16 @@ pub fn start(
     prepared: &Prepared,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ServerError> {
+    start_mode(config, prepared, clock, &Mode::AllInOne)
+}
+
+/// Binds and starts the services of `mode`.
+pub fn start_mode(
+    config: &Config,
+    prepared: &Prepared,
+    clock: Arc<dyn Clock>,
+    mode: &Mode,
+) -> Result<Running, ServerError> {
     let listener = TcpListener::bind(&config.listen)
         .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
@@ -97,51 +137,81 @@ pub fn start(
     } else {
         config.public_url.trim_end_matches('/').to_string()
     };
-    let issuer = web::Data::new(IssuerState::new(
-        prepared.db.clone(),
-        Arc::clone(&prepared.keys),
-        Arc::clone(&clock),
-        config.issuer.clone(),
-        &public_url,
-        Arc::clone(&prepared.hasher),
-    ));
-    let clock_for_maintenance = Arc::clone(&clock);
-    let clock_for_resource = Arc::clone(&clock);
-    spawn_key_refresh(
-        Arc::clone(&prepared.keys),
-        clock,
-        Duration::from_secs(config.keys.reload_interval_secs.max(1)),
-    );
-    spawn_maintenance(
-        prepared.db.clone(),
-        clock_for_maintenance,
-        config.issuer.throttle.window_secs,
-    );
-    let resource = web::Data::new(
-        ResourceState::new(
-            prepared.db.clone(),
-            Arc::clone(&clock_for_resource),
-            JwksSource::local(Arc::clone(&prepared.keys)),
-            ResourceSettings {
-                issuer_base: public_url.clone(),
-                audience: issuer.audience().to_string(),
-                leeway_secs: 30,
-                cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
-                max_body_bytes: 64 * 1024,
-            },
-        )
-        .with_client_change_hook({
-            let issuer = issuer.clone();
-            Box::new(move |realm_id, client_id| issuer.invalidate_client(realm_id, client_id))
-        }),
-    );
+    let issuer = match mode {
+        Mode::Resource { .. } => None,
+        Mode::AllInOne | Mode::Issuer => {
+            let keys = prepared
+                .keys
+                .as_ref()
+                .ok_or_else(|| ServerError::Config("the issuer needs signing keys".into()))?;
+            spawn_key_refresh(
+                Arc::clone(keys),
+                Arc::clone(&clock),
+                Duration::from_secs(config.keys.reload_interval_secs.max(1)),
+            );
+            spawn_maintenance(
+                prepared.db.clone(),
+                Arc::clone(&clock),
+                config.issuer.throttle.window_secs,
+            );
+            Some(web::Data::new(IssuerState::new(
+                prepared.db.clone(),
+                Arc::clone(keys),
+                Arc::clone(&clock),
+                config.issuer.clone(),
+                &public_url,
+                Arc::clone(&prepared.hasher),
+            )))
+        }
+    };
+    let resource = match (mode, &issuer) {
+        (Mode::Issuer, _) => None,
+        (Mode::Resource { issuer_url }, _) => {
+            let issuer_url = issuer_url.trim_end_matches('/').to_string();
+            let audience = if config.issuer.access_token_audience.is_empty() {
+                issuer_url.clone()
+            } else {
+                config.issuer.access_token_audience.clone()
+            };
+            let jwks =
+                JwksSource::remote(&issuer_url).map_err(|e| ServerError::Config(e.to_string()))?;
+            Some(ResourceState::new(
+                prepared.db.clone(),
+                Arc::clone(&clock),
+                jwks,
+                resource_settings(config, issuer_url, audience),
+            ))
+        }
+        (Mode::AllInOne, Some(issuer)) => {
+            let keys = prepared
+                .keys
+                .as_ref()
+                .ok_or_else(|| ServerError::Config("the issuer needs signing keys".into()))?;
+            let hook_issuer = issuer.clone();
+            Some(
+                ResourceState::new(
+                    prepared.db.clone(),
+                    Arc::clone(&clock),
+                    JwksSource::local(Arc::clone(keys)),
+                    resource_settings(config, public_url.clone(), issuer.audience().to_string()),
+                )
+                .with_client_change_hook(Box::new(move |realm_id, client_id| {
+                    hook_issuer.invalidate_client(realm_id, client_id)
+                })),
+            )
+        }
+        (Mode::AllInOne, None) => None,
+    }
+    .map(web::Data::new);
+    if let Some(r) = &resource {
+        tessera_resource::spawn_key_use_flush(r.clone().into_inner(), Duration::from_secs(10));
+    }
     let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
-    tessera_resource::spawn_key_use_flush(resource.clone().into_inner(), Duration::from_secs(10));
     let db = prepared.db.clone();
     let mut server = HttpServer::new(move || {
+        let issuer = issuer.clone();
+        let resource = resource.clone();
         App::new()
-            .app_data(issuer.clone())
-            .app_data(resource.clone())
             .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
             .wrap(
@@ -149,8 +219,16 @@ pub fn start(
             )
             .route("/health", web::get().to(health))
             .route("/health/ready", web::get().to(ready))
-            .configure(tessera_issuer::configure)
-            .configure(tessera_resource::configure)
+            .configure(move |cfg| {
+                if let Some(issuer) = issuer {
+                    cfg.app_data(issuer);
+                    tessera_issuer::configure(cfg);
+                }
+                if let Some(resource) = resource {
+                    cfg.app_data(resource);
+                    tessera_resource::configure(cfg);
+                }
+            })
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);
@@ -167,6 +245,16 @@ pub fn start(
         handle: server.handle(),
         server,
     })
+}
+
+fn resource_settings(config: &Config, issuer_base: String, audience: String) -> ResourceSettings {
+    ResourceSettings {
+        issuer_base,
+        audience,
+        leeway_secs: 30,
+        cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
+        max_body_bytes: 64 * 1024,
+    }
 }
 
 /// Picks up rotated keys and activations; replicas converge within one interval.

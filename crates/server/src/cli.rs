@@ -39,8 +39,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the issuer (default): migrate, create keys and the `default` realm if missing, serve.
+    /// Run the issuer and the resource server on one port (default): migrate, create keys and
+    /// the `default` realm if missing, serve.
     Serve,
+    /// Run only the issuer (split deployment): token, discovery, JWKS endpoints.
+    Issuer,
+    /// Run only the resource server (split deployment): the REST APIs, verifying tokens
+    /// against the issuer's JWKS fetched over HTTP. It never signs tokens.
+    Resource {
+        /// The issuer's public base URL, e.g. https://auth.example.com (also TESSERA_ISSUER_URL).
+        #[arg(long, env = "TESSERA_ISSUER_URL")]
+        issuer_url: String,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage realms.
@@ -207,7 +217,9 @@ pub fn run_command(
         writeln!(out, "{s}").map_err(|e| ServerError::Input(e.to_string()))
     };
     match command {
-        Command::Serve => Err(ServerError::Input("serve is not a one-shot command".into())),
+        Command::Serve | Command::Issuer | Command::Resource { .. } => Err(ServerError::Input(
+            "serve, issuer and resource run a server, not a one-shot command".into(),
+        )),
         Command::Migrate => {
             let db = app::open_database(config)?;
             let applied = db.migrate()?;

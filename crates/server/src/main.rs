@@ -33,7 +33,14 @@ fn main() -> ExitCode {
     };
     init_logging(&config);
     let result = match cli.command.as_ref().unwrap_or(&Command::Serve) {
-        Command::Serve => serve(&config),
+        Command::Serve => serve(&config, app::Mode::AllInOne),
+        Command::Issuer => serve(&config, app::Mode::Issuer),
+        Command::Resource { issuer_url } => serve(
+            &config,
+            app::Mode::Resource {
+                issuer_url: issuer_url.clone(),
+            },
+        ),
         other => run_command(other, &config, &mut std::io::stdout()),
     };
     match result {
@@ -45,13 +52,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: &Config) -> Result<(), ServerError> {
+fn serve(config: &Config, mode: app::Mode) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty());
-    let prepared = app::prepare(config, clock.as_ref(), admin_password.as_deref())?;
+    let prepared = match &mode {
+        app::Mode::Resource { issuer_url } => {
+            if !(issuer_url.starts_with("http://") || issuer_url.starts_with("https://")) {
+                return Err(ServerError::Config(format!(
+                    "--issuer-url {issuer_url:?} must be an http:// or https:// URL"
+                )));
+            }
+            app::prepare_resource(config)?
+        }
+        app::Mode::AllInOne | app::Mode::Issuer => {
+            let admin_password = std::env::var("TESSERA_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            app::prepare(config, clock.as_ref(), admin_password.as_deref())?
+        }
+    };
     if !prepared.migrations_applied.is_empty() {
         tracing::info!(
             count = prepared.migrations_applied.len(),
@@ -63,7 +82,7 @@ fn serve(config: &Config) -> Result<(), ServerError> {
     }
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
-        let running = app::start(config, &prepared, clock)?;
+        let running = app::start_mode(config, &prepared, clock, &mode)?;
         let issuer = format!("{}/realms/{}", running.public_url, tessera_issuer::DEFAULT_REALM);
         if let Some(report) = &prepared.bootstrap {
             println!("Created realm default: user admin, public client portal.");
@@ -71,7 +90,16 @@ fn serve(config: &Config) -> Result<(), ServerError> {
                 println!("Admin password (shown once; set TESSERA_ADMIN_PASSWORD to choose it): {p}");
             }
         }
-        println!("Tessera is listening on {} — realm default: {issuer}", running.public_url);
+        match &mode {
+            app::Mode::Resource { issuer_url } => println!(
+                "Tessera resource server is listening on {} — issuer: {issuer_url}",
+                running.public_url
+            ),
+            _ => println!(
+                "Tessera is listening on {} — realm default: {issuer}",
+                running.public_url
+            ),
+        }
         tracing::info!(addr = %running.addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
         running
             .server

@@ -14,4 +14,5 @@ mod governance;
 mod keys;
 mod password;
 mod resource_auth;
+mod split;
 mod token_errors;
