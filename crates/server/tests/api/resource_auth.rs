@@ -160,3 +160,101 @@ async fn api_key_format_errors_are_decided_without_the_database() {
         );
     }
 }
+
+#[actix_web::test]
+async fn expired_tokens_and_hmac_forgeries_with_the_public_key_are_refused() {
+    let app = spawn_app().await;
+    let token = admin_token(&app, "api_key:read").await;
+    let parts: Vec<&str> = token.split('.').collect();
+    // jwt-08: HS256 "signed" with the issuer's public key (the JWK JSON) as the secret.
+    let jwks = app.jwks().await;
+    let ec_key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "EC")
+        .unwrap();
+    let header = URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(
+            &serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": ec_key["kid"]}),
+        )
+        .unwrap(),
+    );
+    let input = format!("{header}.{}", parts[1]);
+    let secret = serde_json::to_vec(ec_key).unwrap();
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+        input.as_bytes(),
+    );
+    let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()));
+    let (status, body, _) = auth_test(&app, Some(&format!("Bearer {forged}"))).await;
+    assert_eq!(status, 401, "{body}");
+    // Past exp plus the 30 s leeway, the genuine token is refused too.
+    assert_eq!(
+        auth_test(&app, Some(&format!("Bearer {token}"))).await.0,
+        200
+    );
+    app.clock.advance(300 + 31);
+    let (status, body, challenge) = auth_test(&app, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+    assert!(challenge.contains("invalid_token"));
+}
+
+#[actix_web::test]
+async fn expired_keys_and_keys_of_disabled_owners_are_refused() {
+    let app = spawn_app().await;
+    let token = admin_token(&app, "api_key:read api_key:create user:read user:write").await;
+    let expires =
+        time::OffsetDateTime::from_unix_timestamp(tessera_core::Clock::now(&app.clock) + 3600)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let created: serde_json::Value = app
+        .http
+        .post(format!("{}/api/v1/apikeys", app.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "short-lived", "expires_at": expires}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["value"].as_str().unwrap().to_string();
+    assert_eq!(auth_test(&app, Some(&format!("Bearer {key}"))).await.0, 200);
+    app.clock.advance(3601);
+    let (status, body, _) = auth_test(&app, Some(&format!("Bearer {key}"))).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn oversized_json_bodies_are_413() {
+    let app = spawn_app().await;
+    let token = admin_token(&app, "api_key:create").await;
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/apikeys", app.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(70_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
