@@ -55,7 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 // ---- personal keys (seed 003) ----
 
 /// A personal key as the API shows it: never the value.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PersonalKey {
     id: String,
     name: String,
@@ -127,6 +127,20 @@ fn acting_user(p: &Principal) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::InsufficientScope("api_key:read".into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apikeys",
+    tag = "api keys",
+    summary = "List personal API keys",
+    description = "Your own personal keys; admins see every user's. Needs `api_key:read`. A bare array (seed 003): when there is another page, its token is in the `X-Next-Page-Token` response header. Filter fields: `owner_id` (another user's: admins only), `team_id`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "The keys, never their values", body = Vec<PersonalKey>, headers(("X-Next-Page-Token" = String, description = "The `page_token` of the next page, when there is one"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_personal(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -178,7 +192,7 @@ async fn list_personal(
     Ok(resp.json(items))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePersonal {
     name: String,
@@ -220,6 +234,20 @@ fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
     Ok(t)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apikeys",
+    tag = "api keys",
+    summary = "Create a personal API key",
+    description = "A key acting for you in one team (`team_id`, required when you belong to several), with no more than your live rights there, optionally narrowed to a `role` or `scopes`. `type` is `sk` (default) or `pk`. The value is in this response only. Needs `api_key:create`.",
+    request_body = CreatePersonal,
+    responses(
+        (status = 201, description = "Created; `value` is shown this once", body = PersonalKey),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn create_personal(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -329,6 +357,21 @@ fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<
     Ok(key)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apikeys/{id}",
+    tag = "api keys",
+    summary = "Get a personal API key",
+    description = "Your own key, or any user's for admins. Needs `api_key:read`.",
+    params(("id" = String, Path, description = "The key's id (a UUID)"), ("withValue" = Option<bool>, Query, description = "`true` is refused with 400: values are shown once, at creation, and not stored")),
+    responses(
+        (status = 200, description = "The key, without its value", body = PersonalKey),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_personal(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -354,7 +397,7 @@ async fn get_personal(
     Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdatePersonal {
     #[serde(default)]
@@ -367,6 +410,22 @@ struct UpdatePersonal {
     expires_at: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apikeys/{id}",
+    tag = "api keys",
+    summary = "Update a personal API key",
+    description = "Changes the given fields: `name`, `role`, `enabled`, `expires_at` (in the future). Needs `api_key:update`.",
+    params(("id" = String, Path, description = "The key's id (a UUID)")),
+    request_body = UpdatePersonal,
+    responses(
+        (status = 200, description = "The updated key", body = PersonalKey),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn update_personal(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -420,6 +479,21 @@ async fn update_personal(
     Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apikeys/{id}",
+    tag = "api keys",
+    summary = "Delete a personal API key",
+    description = "Needs `api_key:delete`.",
+    params(("id" = String, Path, description = "The key's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::DeletedCount),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn delete_personal(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -449,6 +523,20 @@ async fn delete_personal(
 
 /// `GET /api/v1/apikeys/{id}/token`: the key the request authenticated with, exchanged at the
 /// issuer (RFC 8693) for a short-lived JWT carrying no more than the key's rights.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apikeys/{id}/token",
+    tag = "api keys",
+    summary = "Exchange a personal API key for an access token",
+    description = "Authenticate with the key itself; the issuer mints (RFC 8693 token exchange) a short-lived JWT carrying no more than the key's rights. Team keys cannot be exchanged. Needs `api_key:read`.",
+    params(("id" = String, Path, description = "The key's id (a UUID)")),
+    responses(
+        (status = 200, description = "A short-lived access token", body = crate::openapi::ExchangedToken),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn exchange(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -501,12 +589,12 @@ async fn exchange(
         ])
         .send()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot reach the issuer: {e}")))?;
+        .map_err(|e| ApiError::IssuerUnreachable(format!("cannot reach the issuer: {e}")))?;
     let status = resp.status();
     let body: serde_json::Value = resp
         .json()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the issuer answered badly: {e}")))?;
+        .map_err(|e| ApiError::IssuerUnreachable(format!("the issuer answered badly: {e}")))?;
     if !status.is_success() {
         return Err(ApiError::InvalidToken(format!(
             "the issuer refused the exchange: {}",
@@ -517,7 +605,7 @@ async fn exchange(
     }
     let token = body["access_token"]
         .as_str()
-        .ok_or_else(|| ApiError::Unavailable("the issuer returned no access_token".into()))?;
+        .ok_or_else(|| ApiError::IssuerUnreachable("the issuer returned no access_token".into()))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({"token": token})))
@@ -525,7 +613,7 @@ async fn exchange(
 
 // ---- team keys (seed 004) ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TeamKey {
     id: String,
     access_key: String,
@@ -614,6 +702,21 @@ fn describe_team_key(
     Ok(team_json(key, team_name, role, access_key))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/preview/teamkeys",
+    tag = "team keys",
+    operation_id = "list_team_keys",
+    summary = "List team API keys",
+    description = "The keys of your teams (admins: every team). Needs `api_key:read`. Filter field: `team_id`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of keys; `access_key` is empty", body = crate::openapi::ValuesPage<TeamKey>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -666,7 +769,7 @@ async fn list_team(
 
 use diesel::prelude::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTeamKey {
     name: String,
@@ -675,6 +778,21 @@ struct CreateTeamKey {
     role: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/preview/teamkeys",
+    tag = "team keys",
+    operation_id = "create_team_key",
+    summary = "Create a team API key",
+    description = "Admins, and admins and operators of the team, with `api_key:create`. The role is `oaa_push` unless given. `access_key` is in this response only.",
+    request_body = CreateTeamKey,
+    responses(
+        (status = 200, description = "Created; `access_key` is shown this once", body = crate::openapi::ValueEnvelope<TeamKey>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn create_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -741,7 +859,7 @@ async fn create_team(
     Ok(HttpResponse::Ok().json(Value { value: described }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenameTeamKey {
     #[serde(default)]
@@ -767,6 +885,23 @@ fn manageable_team_key(
     Ok(key)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/preview/teamkeys/{id}",
+    tag = "team keys",
+    operation_id = "rename_team_key",
+    summary = "Rename a team API key",
+    description = "Only `name` changes; `id` and `team_id`, when sent, must be the key's. Needs `api_key:update` as an admin, or as an admin or operator of the key's team.",
+    params(("id" = String, Path, description = "The team key's id (a UUID)")),
+    request_body = RenameTeamKey,
+    responses(
+        (status = 200, description = "The renamed key", body = crate::openapi::ValueEnvelope<TeamKey>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn rename_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -813,6 +948,22 @@ async fn rename_team(
     Ok(HttpResponse::Ok().json(Value { value: described }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/preview/teamkeys/{id}",
+    tag = "team keys",
+    operation_id = "delete_team_key",
+    summary = "Delete a team API key",
+    description = "Needs `api_key:delete` as an admin, or as an admin or operator of the key's team.",
+    params(("id" = String, Path, description = "The team key's id (a UUID)")),
+    responses(
+        (status = 200, description = "The key as it was, with status `INACTIVE`", body = crate::openapi::ValueEnvelope<TeamKey>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn delete_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -843,6 +994,22 @@ async fn delete_team(
 }
 
 /// `POST /api/preview/teamkeys/{id}:revoke` and `…:reinstate`.
+#[utoipa::path(
+    post,
+    path = "/api/preview/teamkeys/{id}:revoke",
+    tag = "team keys",
+    operation_id = "revoke_team_key",
+    summary = "Revoke a team API key",
+    description = "Sets the key's status to `INACTIVE`: it stops authenticating at once in this process and within seconds on every replica. Needs `api_key:update` as an admin, or as an admin or operator of the key's team.",
+    params(("id" = String, Path, description = "The team key's id (a UUID)")),
+    responses(
+        (status = 200, description = "Revoked", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn team_action(
     state: web::Data<ResourceState>,
     principal: Principal,

@@ -213,6 +213,18 @@ fn key_principal(
         team_id: key.team_id.clone(),
     };
     if key.kind == "team" {
+        // A team key acts as its team's service account: its role's permissions, narrowed by
+        // deny policies on its team or role.
+        let teams: std::collections::BTreeSet<String> = key.team_id.iter().cloned().collect();
+        let roles: std::collections::BTreeSet<String> = key.role_id.iter().cloned().collect();
+        let mut grant = grant;
+        for policy in store_access::policies_for(conn, &realm.id, "", &roles, &teams)? {
+            if policy.effect == "deny" {
+                for p in policy.permissions.split([' ', ',']) {
+                    grant.remove(p);
+                }
+            }
+        }
         return Ok(Principal {
             realm_id: realm.id,
             realm_name: realm.name,

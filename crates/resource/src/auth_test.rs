@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::auth::Principal;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuthTest {
     authenticated: bool,
     user_id: String,
@@ -13,6 +13,17 @@ struct AuthTest {
     expires_at: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/test",
+    tag = "auth",
+    summary = "Who the credential authenticates as",
+    description = "For an access token or an API key (seed 001). Needs no permission.",
+    responses(
+        (status = 200, description = "The authenticated subject", body = AuthTest),
+        (status = 401, response = crate::openapi::Unauthorized),
+    )
+)]
 pub async fn auth_test(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(AuthTest {
         authenticated: true,

@@ -271,28 +271,31 @@ fn ok<T: Serialize>(body: &T) -> HttpResponse {
 
 // ---- teams ----
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Provider {
     id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     kind: Option<Json>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProviderOut {
     id: String,
     name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = Value)]
     kind: Json,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TeamJson {
     id: String,
     name: String,
+    #[schema(value_type = Value)]
     policy_type: Json,
     providers: Vec<ProviderOut>,
     created_at: String,
@@ -300,6 +303,7 @@ struct TeamJson {
     description: String,
     user_count: i64,
     sso_alias: String,
+    #[schema(value_type = Vec<Value>)]
     provider_types: Vec<Json>,
 }
 
@@ -392,6 +396,20 @@ fn apply_team(team: &mut Team, mut body: Body, mode: Mode) -> Result<(), ApiErro
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/teams",
+    tag = "teams",
+    summary = "List teams",
+    description = "Needs `team:read`. Filter fields: `name`, `sso_alias`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of teams", body = crate::openapi::ValuesPage<TeamJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_teams(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -429,6 +447,21 @@ fn load_team(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<TeamJs
     Ok(team_json(team, count))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/teams/{id}",
+    tag = "teams",
+    summary = "Get a team",
+    description = "Needs `team:read`.",
+    params(("id" = String, Path, description = "The team's id (a UUID)")),
+    responses(
+        (status = 200, description = "The team", body = crate::openapi::ValueEnvelope<TeamJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -441,6 +474,21 @@ async fn get_team(
     Ok(ok(&Value { value: team }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/teams",
+    tag = "teams",
+    summary = "Create a team",
+    description = "Needs `team:write`.",
+    request_body = crate::openapi::TeamBody,
+    responses(
+        (status = 200, description = "Created", body = crate::openapi::ValueEnvelope<TeamJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -476,6 +524,23 @@ async fn create_team(
     Ok(ok(&Value { value: created }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/teams/{id}",
+    tag = "teams",
+    summary = "Replace a team",
+    description = "Absent optional fields are cleared. Needs `team:write`.",
+    params(("id" = String, Path, description = "The team's id (a UUID)")),
+    request_body = crate::openapi::TeamBody,
+    responses(
+        (status = 200, description = "The updated team", body = crate::openapi::ValueEnvelope<TeamJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn put_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -486,6 +551,23 @@ async fn put_team(
     update_team(state, principal, req, path, payload, Mode::Replace).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/teams/{id}",
+    tag = "teams",
+    summary = "Update some fields of a team",
+    description = "Absent fields keep their value. Needs `team:write`.",
+    params(("id" = String, Path, description = "The team's id (a UUID)")),
+    request_body = crate::openapi::TeamBody,
+    responses(
+        (status = 200, description = "The updated team", body = crate::openapi::ValueEnvelope<TeamJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn patch_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -544,6 +626,22 @@ async fn update_team(
     Ok(ok(&Value { value: updated }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/teams/{id}",
+    tag = "teams",
+    summary = "Delete a team",
+    description = "The root team cannot be deleted (409). Needs `team:write`.",
+    params(("id" = String, Path, description = "The team's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn delete_team(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -579,14 +677,14 @@ async fn delete_team(
 
 // ---- users ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamRoleIn {
     team_id: String,
     role_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TeamRoleOut {
     team_id: String,
     team_name: String,
@@ -594,25 +692,27 @@ struct TeamRoleOut {
     role_name: String,
 }
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Digest {
     digest_id: String,
     #[serde(default)]
     digest_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Value>)]
     frequency: Option<Json>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DigestOut {
     digest_id: String,
     digest_name: String,
+    #[schema(value_type = Value)]
     frequency: Json,
 }
 
 /// What the caller may do to the user (seed 004 `options`); stored values override defaults.
-#[derive(Serialize, Deserialize, Clone, Default)]
+#[derive(Serialize, Deserialize, Clone, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -633,7 +733,7 @@ struct UserOptions {
     can_remove_from_teams: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OptionsOut {
     can_change_password: bool,
     has_mfa: bool,
@@ -645,7 +745,7 @@ struct OptionsOut {
     can_remove_from_teams: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserJson {
     id: String,
     name: String,
@@ -659,8 +759,10 @@ struct UserJson {
     created_at: String,
     updated_at: String,
     logins_lifetime: String,
+    #[schema(value_type = Value)]
     auth_provider_type: Json,
     auth_provider_id: Option<String>,
+    #[schema(value_type = Value)]
     persona: Json,
     options: OptionsOut,
     team_roles: Vec<TeamRoleOut>,
@@ -970,6 +1072,20 @@ fn hasher(req: &HttpRequest) -> Result<Arc<PasswordHasher>, ApiError> {
         .map_err(ApiError::Internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    summary = "List users",
+    description = "Needs `user:read`. Filter fields: `name`, `email`, `team_id`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of users", body = crate::openapi::ValuesPage<UserJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_users(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1002,6 +1118,21 @@ async fn list_users(
 }
 
 /// `GET /api/v1/users/{id}` answers the user itself, without an envelope, as in seed 004.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Get a user",
+    description = "Needs `user:read`. The user itself, without an envelope (seed 004).",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "The user", body = UserJson),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_user(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1014,6 +1145,21 @@ async fn get_user(
     Ok(ok(&user))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    summary = "Create a user",
+    description = "Needs `user:write`.",
+    request_body = crate::openapi::UserBody,
+    responses(
+        (status = 200, description = "Created", body = crate::openapi::ValueEnvelope<UserJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_user(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1074,6 +1220,23 @@ async fn create_user(
     Ok(ok(&Value { value: created }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Replace a user",
+    description = "Absent optional fields are cleared. Needs `user:write`.",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = crate::openapi::UserBody,
+    responses(
+        (status = 200, description = "The updated user", body = crate::openapi::ValueEnvelope<UserJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn put_user(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1084,6 +1247,23 @@ async fn put_user(
     update_user(state, principal, req, path, payload, Mode::Replace).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Update some fields of a user",
+    description = "Absent fields keep their value. Needs `user:write`.",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = crate::openapi::UserBody,
+    responses(
+        (status = 200, description = "The updated user", body = crate::openapi::ValueEnvelope<UserJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn patch_user(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1152,6 +1332,22 @@ async fn update_user(
     Ok(ok(&Value { value: updated }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    summary = "Delete a user",
+    description = "Needs `user:write`.",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "The user as it was", body = crate::openapi::ValueEnvelope<UserJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn delete_user(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1191,7 +1387,7 @@ async fn delete_user(
 
 // ---- roles ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RoleJson {
     id: String,
     name: String,
@@ -1220,7 +1416,7 @@ fn role_json(r: Role) -> RoleJson {
 }
 
 /// `{"roles": […], "next_page_token": "…", "has_more": …}` (seed 004).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RolesPage {
     roles: Vec<RoleJson>,
     next_page_token: String,
@@ -1276,6 +1472,20 @@ fn apply_role(role: &mut Role, mut body: Body, mode: Mode) -> Result<(), ApiErro
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/roles",
+    tag = "roles",
+    summary = "List roles",
+    description = "Needs `role:read`. Filter fields: `name`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of roles", body = RolesPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_roles(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1304,6 +1514,21 @@ fn find_role(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Role, 
     dir::role_in_realm(conn, realm_id, id)?.ok_or_else(|| ApiError::NotFound(format!("role {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/roles/{id}",
+    tag = "roles",
+    summary = "Get a role",
+    description = "Needs `role:read`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    responses(
+        (status = 200, description = "The role", body = crate::openapi::ValueEnvelope<RoleJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_role(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1318,6 +1543,21 @@ async fn get_role(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/roles",
+    tag = "roles",
+    summary = "Create a role",
+    description = "Needs `role:write`.",
+    request_body = crate::openapi::RoleBody,
+    responses(
+        (status = 200, description = "Created", body = crate::openapi::ValueEnvelope<RoleJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_role(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1362,6 +1602,23 @@ async fn create_role(
     Ok(ok(&Value { value: created }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/roles/{id}",
+    tag = "roles",
+    summary = "Replace a role",
+    description = "Absent optional fields are cleared. Needs `role:write`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    request_body = crate::openapi::RoleBody,
+    responses(
+        (status = 200, description = "The updated role", body = crate::openapi::ValueEnvelope<RoleJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn put_role(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1372,6 +1629,23 @@ async fn put_role(
     update_role(state, principal, req, path, payload, Mode::Replace).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/roles/{id}",
+    tag = "roles",
+    summary = "Update some fields of a role",
+    description = "Absent fields keep their value. Needs `role:write`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    request_body = crate::openapi::RoleBody,
+    responses(
+        (status = 200, description = "The updated role", body = crate::openapi::ValueEnvelope<RoleJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn patch_role(
     state: web::Data<ResourceState>,
     principal: Principal,
@@ -1423,6 +1697,22 @@ async fn update_role(
     Ok(ok(&Value { value: updated }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/roles/{id}",
+    tag = "roles",
+    summary = "Delete a role",
+    description = "A role still in use cannot be deleted (409). Needs `role:write`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn delete_role(
     state: web::Data<ResourceState>,
     principal: Principal,

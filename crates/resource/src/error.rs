@@ -26,6 +26,8 @@ pub enum ApiError {
     /// A body over the limit: 413.
     PayloadTooLarge(usize),
     Unavailable(String),
+    /// The issuer (its JWKS or token endpoint) cannot be reached: 503.
+    IssuerUnreachable(String),
     Internal(String),
 }
 
@@ -49,6 +51,7 @@ impl fmt::Display for ApiError {
             Self::Conflict(m) => write!(f, "conflict: {m}"),
             Self::PayloadTooLarge(n) => write!(f, "body over {n} bytes"),
             Self::Unavailable(m) => write!(f, "unavailable: {m}"),
+            Self::IssuerUnreachable(m) => write!(f, "issuer unreachable: {m}"),
             Self::Internal(m) => write!(f, "internal: {m}"),
         }
     }
@@ -118,7 +121,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::IssuerUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -167,6 +170,14 @@ impl ResponseError for ApiError {
                     status,
                     "temporarily_unavailable",
                     "the server cannot reach its database; retry shortly",
+                )
+            }
+            Self::IssuerUnreachable(detail) => {
+                tracing::error!(%detail, "issuer unreachable");
+                body(
+                    status,
+                    "temporarily_unavailable",
+                    "the server cannot reach the token issuer; retry shortly",
                 )
             }
             Self::Internal(detail) => {

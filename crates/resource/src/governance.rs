@@ -5,9 +5,9 @@
 //! leaves an audit event in the same transaction.
 //!
 //! Clients: the issuer keeps clients in a read-through cache (`issuer.cache_ttl_secs`, 5 s by
-//! default). A client changed, deleted or given a new secret here takes effect at the issuer
-//! within that TTL, on every replica alike; nothing here reaches into the issuer's memory, so
-//! the resource server can run as its own process.
+//! default). A client changed, deleted or given a new secret here is forgotten at once by an
+//! issuer in the same process (through `ResourceState::client_changed`), and within that TTL
+//! by other replicas and by a split-off issuer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -111,14 +111,14 @@ fn after_id(query: &ListQuery) -> Result<Option<String>, ApiError> {
 
 // ---- policies ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SubjectJson {
     #[serde(rename = "type")]
     kind: String,
     id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PolicyJson {
     id: String,
     name: String,
@@ -150,7 +150,7 @@ impl From<Policy> for PolicyJson {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubjectBody {
     #[serde(rename = "type")]
@@ -160,7 +160,7 @@ struct SubjectBody {
 
 /// The body of a create (where name, effect, permissions and subject are required) or an
 /// update (where every field given replaces the stored one).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PolicyBody {
     name: Option<String>,
@@ -264,6 +264,20 @@ fn check_policy_refs(conn: &mut tessera_store::DbConnection, p: &Policy) -> Resu
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies",
+    tag = "policies",
+    summary = "List policies",
+    description = "Needs `policy:read`. Filter fields: `subject_type`, `subject_id`, `effect`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of policies", body = crate::openapi::ValuesPage<PolicyJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_policies(
     state: State,
     req: HttpRequest,
@@ -312,6 +326,21 @@ async fn list_policies(
     Ok(HttpResponse::Ok().json(Values::from_page(page, PolicyJson::from)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies",
+    tag = "policies",
+    summary = "Create a policy",
+    description = "`name`, `effect` (`allow` or `deny`), `permissions` and `subject` are required. Needs `policy:write`.",
+    request_body = PolicyBody,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::ValueEnvelope<PolicyJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_policy(
     state: State,
     req: HttpRequest,
@@ -364,6 +393,21 @@ async fn find_policy(state: &State, principal: &Principal, id: String) -> Result
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    summary = "Get a policy",
+    description = "Needs `policy:read`.",
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    responses(
+        (status = 200, description = "The policy", body = crate::openapi::ValueEnvelope<PolicyJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_policy(
     state: State,
     principal: Principal,
@@ -378,6 +422,23 @@ async fn get_policy(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    summary = "Update a policy",
+    description = "Every field given replaces the stored one. Needs `policy:write`.",
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    request_body = PolicyBody,
+    responses(
+        (status = 200, description = "The updated policy", body = crate::openapi::ValueEnvelope<PolicyJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn update_policy(
     state: State,
     req: HttpRequest,
@@ -414,6 +475,21 @@ async fn update_policy(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/policies/{id}",
+    tag = "policies",
+    summary = "Delete a policy",
+    description = "Needs `policy:write`.",
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn delete_policy(
     state: State,
     req: HttpRequest,
@@ -444,13 +520,13 @@ async fn delete_policy(
 
 // ---- effective permission lists ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserPermissions {
     user_id: String,
     permissions: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RolePermissions {
     role_id: String,
     name: String,
@@ -459,6 +535,21 @@ struct RolePermissions {
 
 /// A user's live effective permissions (roles in all teams, plus allows, minus denies).
 /// Anyone may ask about themself; asking about others needs `user:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/permissions",
+    tag = "permissions",
+    summary = "A user's effective permissions",
+    description = "The user's roles in all teams, plus policy allows, minus policy denies. Anyone may ask about themself; asking about others needs `user:read`.",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "The effective permissions", body = UserPermissions),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn user_permissions(
     state: State,
     principal: Principal,
@@ -484,6 +575,21 @@ async fn user_permissions(
 }
 
 /// A role's permissions with the policies on the role applied (a deny wins).
+#[utoipa::path(
+    get,
+    path = "/api/v1/roles/{id}/permissions",
+    tag = "permissions",
+    summary = "A role's effective permissions",
+    description = "The role's permissions with the policies on the role applied (a deny wins). Needs `role:read`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    responses(
+        (status = 200, description = "The effective permissions", body = RolePermissions),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn role_permissions(
     state: State,
     principal: Principal,
@@ -520,7 +626,7 @@ async fn role_permissions(
 // ---- clients ----
 
 /// A client as the API shows it: never its secret or the secret's hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ClientJson {
     id: String,
     client_id: String,
@@ -577,7 +683,7 @@ fn client_kind(field: &str, kind: &str) -> Result<ClientKind, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewClientBody {
     /// Chosen by the admin; a UUID when absent.
@@ -592,7 +698,7 @@ struct NewClientBody {
     first_party: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClientUpdateBody {
     name: Option<String>,
@@ -618,6 +724,20 @@ where
     result
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients",
+    tag = "clients",
+    summary = "List OAuth clients",
+    description = "Needs `client:read`. No filter fields.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of clients", body = crate::openapi::ValuesPage<ClientJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_clients(
     state: State,
     req: HttpRequest,
@@ -641,6 +761,21 @@ async fn list_clients(
     Ok(HttpResponse::Ok().json(Values::from_page(page, ClientJson::from)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/clients",
+    tag = "clients",
+    summary = "Create an OAuth client",
+    description = "The admin may choose the `client_id` (a UUID when absent). A confidential client's secret is in this response only. Needs `client:write`.",
+    request_body = NewClientBody,
+    responses(
+        (status = 201, description = "Created; `client_secret` is shown this once", body = crate::openapi::ValueEnvelope<ClientJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_client(
     state: State,
     req: HttpRequest,
@@ -703,6 +838,21 @@ async fn find_client(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{client_id}",
+    tag = "clients",
+    summary = "Get an OAuth client",
+    description = "Needs `client:read`.",
+    params(("client_id" = String, Path, description = "The client's `client_id`")),
+    responses(
+        (status = 200, description = "The client", body = crate::openapi::ValueEnvelope<ClientJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_client(
     state: State,
     principal: Principal,
@@ -717,6 +867,22 @@ async fn get_client(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/clients/{client_id}",
+    tag = "clients",
+    summary = "Update an OAuth client",
+    description = "Every field given replaces the stored one; the type cannot change. The issuer sees the change within its client cache TTL. Needs `client:write`.",
+    params(("client_id" = String, Path, description = "The client's `client_id`")),
+    request_body = ClientUpdateBody,
+    responses(
+        (status = 200, description = "The updated client", body = crate::openapi::ValueEnvelope<ClientJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn update_client(
     state: State,
     req: HttpRequest,
@@ -777,6 +943,22 @@ async fn update_client(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/clients/{client_id}",
+    tag = "clients",
+    summary = "Delete an OAuth client",
+    description = "The portal client cannot be deleted (409). Needs `client:write`.",
+    params(("client_id" = String, Path, description = "The client's `client_id`")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn delete_client(
     state: State,
     req: HttpRequest,
@@ -805,6 +987,21 @@ async fn delete_client(
     Ok(empty_object())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/clients/{client_id}:rotate-secret",
+    tag = "clients",
+    summary = "Rotate an OAuth client's secret",
+    description = "A new secret replaces the old one, which stops working. The new secret is in this response only. Needs `client:write`.",
+    params(("client_id" = String, Path, description = "The client's `client_id`")),
+    responses(
+        (status = 200, description = "The client with its new `client_secret`, shown this once", body = crate::openapi::ValueEnvelope<ClientJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn rotate_client_secret(
     state: State,
     req: HttpRequest,
@@ -850,7 +1047,7 @@ async fn rotate_client_secret(
 
 // ---- scopes ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ScopeJson {
     id: String,
     name: String,
@@ -871,13 +1068,27 @@ impl From<Scope> for ScopeJson {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScopeBody {
     name: Option<String>,
     description: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/scopes",
+    tag = "scopes",
+    summary = "List custom scopes",
+    description = "Needs `scope:read`. No filter fields.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of scopes", body = crate::openapi::ValuesPage<ScopeJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_scopes(
     state: State,
     req: HttpRequest,
@@ -896,6 +1107,21 @@ async fn list_scopes(
     Ok(HttpResponse::Ok().json(Values::from_page(page, ScopeJson::from)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/scopes",
+    tag = "scopes",
+    summary = "Create a custom scope",
+    description = "`name` such as `jobs:read`; built-in scopes exist already (409). Needs `scope:write`.",
+    request_body = ScopeBody,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::ValueEnvelope<ScopeJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn create_scope(
     state: State,
     req: HttpRequest,
@@ -950,6 +1176,21 @@ async fn create_scope(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/scopes/{id}",
+    tag = "scopes",
+    summary = "Get a custom scope",
+    description = "Needs `scope:read`.",
+    params(("id" = String, Path, description = "The scope's id (a UUID)")),
+    responses(
+        (status = 200, description = "The scope", body = crate::openapi::ValueEnvelope<ScopeJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn get_scope(
     state: State,
     principal: Principal,
@@ -969,6 +1210,22 @@ async fn get_scope(
     }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/scopes/{id}",
+    tag = "scopes",
+    summary = "Update a custom scope's description",
+    description = "`description` is required; a scope cannot be renamed. Needs `scope:write`.",
+    params(("id" = String, Path, description = "The scope's id (a UUID)")),
+    request_body = ScopeBody,
+    responses(
+        (status = 200, description = "The updated scope", body = crate::openapi::ValueEnvelope<ScopeJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
 async fn update_scope(
     state: State,
     req: HttpRequest,
@@ -1016,6 +1273,22 @@ async fn update_scope(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/scopes/{id}",
+    tag = "scopes",
+    summary = "Delete a custom scope",
+    description = "A scope a client still lists cannot be deleted (409). Needs `scope:write`.",
+    params(("id" = String, Path, description = "The scope's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+    )
+)]
 async fn delete_scope(
     state: State,
     req: HttpRequest,
@@ -1054,7 +1327,7 @@ async fn delete_scope(
 
 // ---- audit ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuditJson {
     id: String,
     actor: String,
@@ -1082,6 +1355,20 @@ impl From<AuditEvent> for AuditJson {
 }
 
 /// The audit log, oldest first; the page token carries `(created_at, id)` of the last event.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    summary = "List audit events",
+    description = "Oldest first. Needs `audit:read`. Filter fields: `actor`, `action`, `target`.",
+    params(crate::openapi::ListParams),
+    responses(
+        (status = 200, description = "One page of events", body = crate::openapi::ValuesPage<AuditJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn list_audit(
     state: State,
     req: HttpRequest,

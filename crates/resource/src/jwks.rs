@@ -140,7 +140,7 @@ impl RemoteJwks {
 
     async fn fetch(&self, realm: &str) -> Result<JwksVerifier, ApiError> {
         let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-            ApiError::Unavailable(format!("cannot fetch the issuer's {what}: {e}"))
+            ApiError::IssuerUnreachable(format!("cannot fetch the issuer's {what}: {e}"))
         };
         let discovery_url = format!(
             "{}/realms/{realm}/.well-known/openid-configuration",
@@ -156,9 +156,9 @@ impl RemoteJwks {
             .json()
             .await
             .map_err(|e| unavailable("discovery document", &e))?;
-        let jwks_uri = doc["jwks_uri"]
-            .as_str()
-            .ok_or_else(|| ApiError::Unavailable(format!("{discovery_url} has no jwks_uri")))?;
+        let jwks_uri = doc["jwks_uri"].as_str().ok_or_else(|| {
+            ApiError::IssuerUnreachable(format!("{discovery_url} has no jwks_uri"))
+        })?;
         let bytes = self
             .http
             .get(jwks_uri)
@@ -169,6 +169,6 @@ impl RemoteJwks {
             .bytes()
             .await
             .map_err(|e| unavailable("JWKS", &e))?;
-        JwksVerifier::from_jwks_json(&bytes).map_err(|e| ApiError::Unavailable(e.to_string()))
+        JwksVerifier::from_jwks_json(&bytes).map_err(|e| ApiError::IssuerUnreachable(e.to_string()))
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod governance;
 pub mod http;
 pub mod jwks;
+pub mod openapi;
 pub mod state;
 
 use actix_web::web;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     apikeys::routes(cfg);
     directory::routes(cfg);
     governance::routes(cfg);
+    openapi::routes(cfg);
 }
 
 /// Writes recorded API-key uses (`last_access_at`) every `every`, one transaction per batch,

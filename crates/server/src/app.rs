@@ -215,7 +215,11 @@ pub fn start_mode(
             .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
             .wrap(
-                middleware::DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")),
+                // Responses carry tokens, secrets and per-user data; the public documents
+                // (discovery, JWKS) set their own Cache-Control, which DefaultHeaders keeps.
+                middleware::DefaultHeaders::new()
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::CACHE_CONTROL, "no-store")),
             )
             .route("/health", web::get().to(health))
             .route("/health/ready", web::get().to(ready))

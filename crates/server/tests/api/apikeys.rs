@@ -1,7 +1,6 @@
 //! API keys over HTTP: personal keys (seed 003), team keys (seed 004) and the rules of seed 002.
 
 use crate::helpers::*;
-use tessera_store::provision::{self, Actor, NewUser};
 use tessera_store::queries as q;
 
 const ALL: &str = "api_key:read api_key:create api_key:update api_key:delete team:read user:read";
@@ -13,23 +12,7 @@ async fn user_with_token(
     team: &str,
     role: &str,
 ) -> (String, String) {
-    let id = provision::create_user(
-        &app.db,
-        "default",
-        &NewUser {
-            username,
-            password: Some("long enough password"),
-            email: None,
-            given_name: None,
-            family_name: None,
-            team_role: Some((team, role)),
-        },
-        &tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap(),
-        &Actor::CLI,
-        tessera_core::Clock::now(&app.clock),
-    )
-    .unwrap()
-    .id;
+    let id = app.provision_user(username, "long enough password", team, role);
     (
         id,
         password_token(app, username, "long enough password", ALL).await,
@@ -37,21 +20,7 @@ async fn user_with_token(
 }
 
 async fn password_token(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-                ("scope", scope),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    app.password_token(username, password, scope).await
 }
 
 async fn call(
@@ -61,20 +30,7 @@ async fn call(
     bearer: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    app.call(method, path, Some(bearer), body).await
 }
 
 fn root_team_id(app: &TestApp) -> String {
@@ -672,4 +628,78 @@ async fn last_access_is_recorded_without_a_write_per_request() {
         );
         actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+#[actix_web::test]
+async fn a_deny_policy_on_the_team_narrows_its_team_keys() {
+    let app = spawn_app().await;
+    let team = root_team_id(&app);
+    let admin = password_token(
+        &app,
+        "admin",
+        ADMIN_PASSWORD,
+        &format!("{ALL} user:write policy:write"),
+    )
+    .await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/preview/teamkeys",
+        &admin,
+        Some(serde_json::json!({"name": "push", "team_id": team})),
+    )
+    .await;
+    let key = created["value"]["access_key"].as_str().unwrap().to_string();
+    let (_, before) = call(&app, Method::GET, "/v1/auth/test", &key, None).await;
+    assert_eq!(before["scopes"], serde_json::json!(["oaa:push"]));
+    let (status, policy) = call(
+        &app,
+        Method::POST,
+        "/api/v1/policies",
+        &admin,
+        Some(serde_json::json!({
+            "name": "no pushing",
+            "effect": "deny",
+            "permissions": ["oaa:push"],
+            "subject": {"type": "team", "id": team},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, after) = call(&app, Method::GET, "/v1/auth/test", &key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        after["scopes"],
+        serde_json::json!([]),
+        "the deny wins over the role"
+    );
+}
+
+#[actix_web::test]
+async fn responses_carrying_a_key_value_are_not_cached() {
+    let app = spawn_app().await;
+    let admin = password_token(&app, "admin", ADMIN_PASSWORD, ALL).await;
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/apikeys", app.base))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "cache check"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    // Public documents keep their own caching.
+    let jwks = app
+        .http
+        .get(format!("{}/protocol/openid-connect/certs", app.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        jwks.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
 }

@@ -4,30 +4,13 @@
 use crate::helpers::*;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use tessera_core::password::{Argon2Params, PasswordHasher};
 use tessera_store::models::ApiKey;
-use tessera_store::provision::{self, Actor, NewUser};
 
 const ALL_SCOPES: &str = "team:read team:write user:read user:write role:read role:write \
                           api_key:read api_key:create api_key:update api_key:delete";
 
 async fn token_for(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-                ("scope", scope),
-            ],
-        )
-        .await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 200, "token for {username}: {body}");
-    body["access_token"].as_str().unwrap().to_string()
+    app.password_token(username, password, scope).await
 }
 
 async fn admin(app: &TestApp) -> String {
@@ -37,32 +20,11 @@ async fn admin(app: &TestApp) -> String {
 /// A user provisioned directly in the root team with `role`; returns a token with every
 /// directory scope (the role decides what it may do).
 async fn member_token(app: &TestApp, username: &str, role: &str) -> String {
-    let hasher = PasswordHasher::new(Argon2Params {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    })
-    .unwrap();
-    provision::create_user(
-        &app.db,
-        "default",
-        &NewUser {
-            username,
-            password: Some("member-password-1"),
-            email: None,
-            given_name: None,
-            family_name: None,
-            team_role: Some(("root", role)),
-        },
-        &hasher,
-        &Actor::CLI,
-        tessera_core::Clock::now(&app.clock),
-    )
-    .unwrap();
+    app.provision_user(username, "member-password-1", "root", role);
     token_for(app, username, "member-password-1", ALL_SCOPES).await
 }
 
-/// Sends a request; returns the status and the JSON body (`null` when there is none).
+/// Sends a request; returns the status and the JSON body.
 async fn call(
     app: &TestApp,
     method: &str,
@@ -71,18 +33,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = app.http.request(method, format!("{}{path}", app.base));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    (status, json)
+    app.call(method, path, token, body).await
 }
 
 fn description(body: &Value) -> String {

@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_store::provision::{self, Actor, NewUser};
 use tessera_store::queries as q;
 
 const ADMIN_SCOPES: &str = "policy:read policy:write client:read client:write scope:read \
@@ -12,21 +11,7 @@ const ADMIN_SCOPES: &str = "policy:read policy:write client:read client:write sc
 const PASSWORD: &str = "long enough password";
 
 async fn password_token(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-                ("scope", scope),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 200, "token for {username}");
-    let body: Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    app.password_token(username, password, scope).await
 }
 
 async fn admin_token(app: &TestApp) -> String {
@@ -35,23 +20,7 @@ async fn admin_token(app: &TestApp) -> String {
 
 /// A user of the root team with `role`; returns the user's id.
 fn create_user(app: &TestApp, username: &str, role: &str) -> String {
-    provision::create_user(
-        &app.db,
-        "default",
-        &NewUser {
-            username,
-            password: Some(PASSWORD),
-            email: None,
-            given_name: None,
-            family_name: None,
-            team_role: Some(("root", role)),
-        },
-        &tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap(),
-        &Actor::CLI,
-        tessera_core::Clock::now(&app.clock),
-    )
-    .unwrap()
-    .id
+    app.provision_user(username, PASSWORD, "root", role)
 }
 
 fn role_id(app: &TestApp, name: &str) -> String {
@@ -70,20 +39,7 @@ async fn call(
     bearer: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app.http.request(method, format!("{}{path}", app.base));
-    if let Some(b) = bearer {
-        req = req.bearer_auth(b);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    app.call(method, path, bearer, body).await
 }
 
 async fn get(app: &TestApp, path: &str, bearer: &str) -> (u16, Value) {

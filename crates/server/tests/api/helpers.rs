@@ -169,6 +169,70 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An access token from the password grant of `portal`; panics unless it is issued.
+    pub async fn password_token(&self, username: &str, password: &str, scope: &str) -> String {
+        let resp = self
+            .post_form(
+                &self.token_url(),
+                &[
+                    ("client_id", "portal"),
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "token for {username}: {body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A user provisioned in `team` with `role`; returns the user's id.
+    pub fn provision_user(&self, username: &str, password: &str, team: &str, role: &str) -> String {
+        provision::create_user(
+            &self.db,
+            "default",
+            &provision::NewUser {
+                username,
+                password: Some(password),
+                email: None,
+                given_name: None,
+                family_name: None,
+                team_role: Some((team, role)),
+            },
+            &tessera_core::password::PasswordHasher::new(self.config.argon2).unwrap(),
+            &Actor::CLI,
+            tessera_core::Clock::now(&self.clock),
+        )
+        .unwrap()
+        .id
+    }
+
+    /// Sends a request to the app; returns the status and the JSON body (the raw text as a
+    /// JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
     pub async fn jwks(&self) -> serde_json::Value {
         self.http
             .get(format!("{}/protocol/openid-connect/certs", self.issuer))

@@ -12,6 +12,7 @@ mod directory;
 mod discovery;
 mod governance;
 mod keys;
+mod openapi;
 mod password;
 mod resource_auth;
 mod split;
