@@ -18,6 +18,10 @@ pub struct IssuerSettings {
     pub throttle: ThrottleSettings,
     /// How long cached realms and clients may be served before re-reading them.
     pub cache_ttl_secs: u64,
+    /// Lifetime of a browser sign-in session (SSO), in seconds.
+    pub session_ttl_secs: i64,
+    /// Lifetime of an authorization code, in seconds (RFC 6749 §4.1.2 recommends ≤ 600).
+    pub code_ttl_secs: i64,
     /// `max-age` of the JWKS response. With the key reload interval it must fit in the key
     /// activation delay, so a verifier's cached JWKS always holds the key that signs.
     pub jwks_max_age_secs: u32,
@@ -32,6 +36,8 @@ impl Default for IssuerSettings {
             trust_forwarded_headers: false,
             throttle: ThrottleSettings::default(),
             cache_ttl_secs: 5,
+            session_ttl_secs: 8 * 3600,
+            code_ttl_secs: 60,
             jwks_max_age_secs: 240,
         }
     }

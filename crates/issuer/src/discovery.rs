@@ -9,6 +9,7 @@ use tessera_core::permission::{CATALOG, OIDC_SCOPES};
 use tessera_store::queries as q;
 
 use crate::error::IssuerError;
+use crate::revocation::{INTROSPECTION_AUTH_METHODS, REVOCATION_AUTH_METHODS};
 use crate::state::IssuerState;
 use crate::token::GRANT_TYPES;
 
@@ -19,12 +20,29 @@ pub const TOKEN_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_
 #[derive(Serialize)]
 struct Metadata<'a> {
     issuer: String,
+    authorization_endpoint: String,
     token_endpoint: String,
+    userinfo_endpoint: String,
     jwks_uri: String,
     grant_types_supported: &'a [&'a str],
-    /// No authorization endpoint yet, so no response types (RFC 8414 §2).
-    response_types_supported: [&'a str; 0],
+    response_types_supported: [&'a str; 1],
+    response_modes_supported: [&'a str; 1],
+    code_challenge_methods_supported: [&'a str; 1],
+    id_token_signing_alg_values_supported: [&'a str; 1],
+    /// RFC 9207: every authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
+    /// Request objects are refused with request_not_supported; OIDC Discovery defaults
+    /// request_uri_parameter_supported to true, so say so.
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    claims_parameter_supported: bool,
+    prompt_values_supported: [&'a str; 3],
+    claims_supported: [&'a str; 15],
     token_endpoint_auth_methods_supported: &'a [&'a str],
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: &'a [&'a str],
+    introspection_endpoint: String,
+    introspection_endpoint_auth_methods_supported: &'a [&'a str],
     scopes_supported: Vec<String>,
     subject_types_supported: [&'a str; 1],
 }
@@ -47,11 +65,42 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
     scopes.sort();
     scopes.dedup();
     let doc = Metadata {
+        authorization_endpoint: format!("{issuer}/protocol/openid-connect/auth"),
+        userinfo_endpoint: format!("{issuer}/protocol/openid-connect/userinfo"),
+        response_modes_supported: ["query"],
+        code_challenge_methods_supported: ["S256"],
+        id_token_signing_alg_values_supported: ["RS256"],
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
+        prompt_values_supported: ["none", "login", "consent"],
+        claims_supported: [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "azp",
+            "at_hash",
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "email",
+            "email_verified",
+        ],
         token_endpoint: format!("{issuer}/protocol/openid-connect/token"),
         jwks_uri: format!("{issuer}/protocol/openid-connect/certs"),
+        revocation_endpoint: format!("{issuer}/protocol/openid-connect/revoke"),
+        revocation_endpoint_auth_methods_supported: REVOCATION_AUTH_METHODS,
+        introspection_endpoint: format!("{issuer}/protocol/openid-connect/token/introspect"),
+        introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
         issuer,
         grant_types_supported: GRANT_TYPES,
-        response_types_supported: [],
+        response_types_supported: ["code"],
         token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
         scopes_supported: scopes,
         subject_types_supported: ["public"],

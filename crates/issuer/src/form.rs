@@ -34,6 +34,11 @@ impl Form {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter with a value.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn require(&self, name: &str) -> Result<&str, IssuerError> {
         self.get(name)
             .ok_or_else(|| IssuerError::invalid_request(format!("the {name} parameter is missing")))

@@ -1,11 +1,14 @@
 //! The OAuth 2.0 / OpenID Connect issuer as actix-web services, per realm at Keycloak's paths.
 
+pub mod authorize;
 pub mod cache;
 pub mod client_auth;
 pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod oidc;
+pub mod revocation;
 pub mod state;
 pub mod throttle;
 pub mod token;
@@ -23,6 +26,10 @@ async fn post_only() -> Result<actix_web::HttpResponse, IssuerError> {
     Err(IssuerError::MethodNotAllowed("POST"))
 }
 
+async fn get_or_post_only() -> Result<actix_web::HttpResponse, IssuerError> {
+    Err(IssuerError::MethodNotAllowed("GET, POST"))
+}
+
 async fn get_only() -> Result<actix_web::HttpResponse, IssuerError> {
     Err(IssuerError::MethodNotAllowed("GET"))
 }
@@ -30,6 +37,34 @@ async fn get_only() -> Result<actix_web::HttpResponse, IssuerError> {
 /// Registers the issuer's routes. The caller provides `web::Data<IssuerState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/realms/{realm}/protocol/openid-connect/auth")
+            .route(web::get().to(authorize::authorize))
+            .route(web::post().to(authorize::authorize))
+            .default_service(web::to(get_or_post_only)),
+    )
+    .service(
+        web::resource("/oauth/authorize")
+            .route(web::get().to(authorize::authorize_default_realm))
+            .route(web::post().to(authorize::authorize_default_realm))
+            .default_service(web::to(get_or_post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/authenticate")
+            .route(web::post().to(authorize::authenticate))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/consent")
+            .route(web::post().to(authorize::consent))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/userinfo")
+            .route(web::get().to(oidc::userinfo))
+            .route(web::post().to(oidc::userinfo))
+            .default_service(web::to(get_or_post_only)),
+    )
+    .service(
         web::resource("/realms/{realm}/.well-known/openid-configuration")
             .route(web::get().to(discovery::metadata))
             .default_service(web::to(get_only)),
@@ -52,6 +87,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/realms/{realm}/protocol/openid-connect/token")
             .route(web::post().to(token::token))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/revoke")
+            .route(web::post().to(revocation::revoke))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/token/introspect")
+            .route(web::post().to(revocation::introspect))
             .default_service(web::to(post_only)),
     )
     .service(

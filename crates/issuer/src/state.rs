@@ -1,12 +1,12 @@
 //! Everything a request handler needs, shared across workers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_core::password::PasswordHasher;
 use tessera_core::{Clock, UnixTime};
 use tessera_store::models::{Client, Realm};
 use tessera_store::{Database, queries as q};
-use tessera_token::KeyStore;
+use tessera_token::{JwksVerifier, KeyStore};
 use tokio::sync::Semaphore;
 
 use crate::cache::TtlCache;
@@ -28,7 +28,18 @@ pub struct IssuerState {
     realms: TtlCache<String, Arc<Realm>>,
     clients: TtlCache<(String, String), Arc<Client>>,
     discovery: TtlCache<String, Arc<[u8]>>,
+    /// Verifier of our own access tokens (introspection, revocation), rebuilt per key change.
+    own_verifier: Mutex<Option<BuiltVerifier>>,
+    /// Told of every access token revoked here, so a resource server in this process refuses
+    /// it at once (other replicas: within their revocation refresh interval).
+    revocation_hook: Option<RevocationHook>,
 }
+
+/// The JWKS bytes a verifier was built from, and the verifier.
+type BuiltVerifier = (Arc<[u8]>, Arc<JwksVerifier>);
+
+/// Called with (`jti`, `exp`) of each access token this issuer revoked.
+pub type RevocationHook = Box<dyn Fn(&str, i64) + Send + Sync>;
 
 impl IssuerState {
     pub fn new(
@@ -53,7 +64,38 @@ impl IssuerState {
             realms: TtlCache::new(ttl),
             clients: TtlCache::new(ttl),
             discovery: TtlCache::new(ttl),
+            own_verifier: Mutex::new(None),
+            revocation_hook: None,
         }
+    }
+
+    pub fn with_revocation_hook(mut self, hook: RevocationHook) -> Self {
+        self.revocation_hook = Some(hook);
+        self
+    }
+
+    /// Reports a revoked access token to the hook, if any.
+    pub fn access_token_revoked(&self, jti: &str, exp: i64) {
+        if let Some(hook) = &self.revocation_hook {
+            hook(jti, exp);
+        }
+    }
+
+    /// A verifier for the access tokens this issuer signs: its own published keys.
+    pub fn access_token_verifier(&self) -> Result<Arc<JwksVerifier>, IssuerError> {
+        let jwks = self.keys.current().jwks_json();
+        let mut cached = self
+            .own_verifier
+            .lock()
+            .map_err(|_| IssuerError::Internal("verifier cache poisoned".into()))?;
+        if let Some((bytes, verifier)) = cached.as_ref()
+            && Arc::ptr_eq(bytes, &jwks)
+        {
+            return Ok(Arc::clone(verifier));
+        }
+        let verifier = Arc::new(JwksVerifier::from_jwks_json(&jwks)?);
+        *cached = Some((jwks, Arc::clone(&verifier)));
+        Ok(verifier)
     }
 
     pub fn now(&self) -> UnixTime {

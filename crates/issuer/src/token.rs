@@ -17,6 +17,7 @@ use crate::throttle;
 
 /// Grant types this server implements; discovery lists exactly these.
 pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
     "client_credentials",
     "password",
     tessera_core::apikey::TOKEN_EXCHANGE_GRANT,
@@ -32,6 +33,11 @@ struct TokenResponse {
     expires_in: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    /// The access token's id, for grants that must be able to revoke it.
+    #[serde(skip)]
+    jti: String,
 }
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
@@ -91,6 +97,7 @@ async fn token_for_realm(
     let response = match grant_type {
         "client_credentials" => client_credentials(state, &realm, &client, &form)?,
         "password" => password(state, &realm, &client, &form, addr).await?,
+        "authorization_code" => authorization_code(state, &realm, &client, &form).await?,
         tessera_core::apikey::TOKEN_EXCHANGE_GRANT => {
             exchange_api_key(state, &realm, &client, &form).await?
         }
@@ -174,6 +181,8 @@ fn mint_until(
         token_type: "Bearer",
         expires_in: ttl,
         scope: claims.scope,
+        id_token: None,
+        jti: claims.jti,
     })
 }
 
@@ -216,6 +225,126 @@ async fn password(
     let username = form.require("username")?.to_string();
     let password = form.require("password")?.to_string();
     let scope = granted_scope(client, form.get("scope"))?;
+    let user = check_password(state, realm, username, password, addr).await?;
+    mint(state, realm, client, &user.id, &scope)
+}
+
+/// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code is single-use, bound to its client and
+/// redirect URI, and expires; a replayed code revokes what the first redemption issued.
+async fn authorization_code(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    form: &Form,
+) -> Result<TokenResponse, IssuerError> {
+    use tessera_store::browser;
+    let code = form.require("code")?.to_string();
+    let redirect_uri = form.get("redirect_uri").map(str::to_string);
+    let verifier = form.get("code_verifier").map(str::to_string);
+    let now = state.now();
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let client_id = client.client_id.clone();
+    let registered = client.redirect_uris();
+    let row = web::block(move || -> Result<_, IssuerError> {
+        let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+        let mut conn = db.conn()?;
+        let hash = tessera_core::secret::sha256_hex(&code);
+        let row = browser::code_by_hash(&mut conn, &hash)?
+            .filter(|r| r.realm_id == realm_id)
+            .ok_or_else(|| bad("the authorization code is not valid"))?;
+        if row.client_id != client_id {
+            return Err(bad("the authorization code was issued to another client"));
+        }
+        let first_use = row.consumed_at.is_none()
+            && tessera_store::queries::consume_authorization_code(&mut conn, &hash, now)?;
+        if !first_use {
+            browser::revoke_grant(&mut conn, &row.grant_id, now)?;
+            return Err(bad(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+        if row.expires_at <= now {
+            return Err(bad("the authorization code has expired"));
+        }
+        let redirect_ok = match (row.redirect_uri.as_str(), redirect_uri.as_deref()) {
+            ("", None) => true,
+            ("", Some(given)) => registered.len() == 1 && registered[0] == given,
+            (sent, Some(given)) => sent == given,
+            (_, None) => false,
+        };
+        if !redirect_ok {
+            return Err(bad("redirect_uri does not match the authorization request"));
+        }
+        match (&row.code_challenge, verifier.as_deref()) {
+            (Some(challenge), Some(v)) => {
+                use base64::Engine;
+                let digest = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+                let well_formed = (43..=128).contains(&v.len())
+                    && v.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+                    });
+                if !well_formed
+                    || !tessera_core::secret::constant_time_eq(
+                        computed.as_bytes(),
+                        challenge.as_bytes(),
+                    )
+                {
+                    return Err(bad("code_verifier does not match the code_challenge"));
+                }
+            }
+            (Some(_), None) => return Err(bad("code_verifier is missing")),
+            // A verifier for a code issued without a challenge: a downgrade attempt.
+            (None, Some(_)) => return Err(bad("this code was issued without PKCE")),
+            (None, None) => {}
+        }
+        let user = tessera_store::queries::user_by_id(&mut conn, &row.user_id)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| bad("the user is disabled"))?;
+        Ok((row, user))
+    })
+    .await??;
+    let (row, user) = row;
+    let scope = ScopeSet::from_stored(&row.scope);
+    let mut response = mint(state, realm, client, &user.id, &scope)?;
+    // Remember the token under its grant, so a replayed code can revoke it.
+    let jti = response.jti.clone();
+    let db = state.db.clone();
+    let (grant, realm_id, exp) = (
+        row.grant_id.clone(),
+        realm.id.clone(),
+        now + response.expires_in,
+    );
+    web::block(move || browser::record_grant_token(&mut *db.conn()?, &jti, &grant, &realm_id, exp))
+        .await??;
+    if scope.contains("openid") {
+        response.id_token = Some(crate::oidc::mint_id_token(
+            state,
+            realm,
+            client,
+            &crate::oidc::IdTokenInput {
+                user_id: &user.id,
+                nonce: row.nonce.as_deref(),
+                auth_time: row.auth_time,
+                access_token: &response.access_token,
+            },
+        )?);
+    }
+    Ok(response)
+}
+
+/// Checks a username and password: throttled per username and address before any hashing,
+/// argon2 on the bounded blocking pool, a dummy hash for unknown users, failures counted.
+/// Errors are `invalid_grant` ("invalid username or password", or a disabled account) or
+/// `Throttled`; the sign-in page shows the same words.
+pub(crate) async fn check_password(
+    state: &IssuerState,
+    realm: &Realm,
+    username: String,
+    password: String,
+    addr: Option<IpAddr>,
+) -> Result<tessera_store::models::User, IssuerError> {
     let now = state.now();
     let keys = throttle::password_keys(&username, addr, &state.settings.throttle);
 
@@ -246,11 +375,10 @@ async fn password(
     let db = state.db.clone();
     let realm_id = realm.id.clone();
     let user_id = user.as_ref().map(|u| u.id.clone());
-    let record_name = username.clone();
     web::block(move || -> Result<(), IssuerError> {
         let mut conn = db.conn()?;
         if verified {
-            throttle::clear_user_throttle(&mut conn, &realm_id, &record_name)?;
+            throttle::clear_user_throttle(&mut conn, &realm_id, &username)?;
             if let Some(id) = &user_id {
                 q::record_login_success(&mut conn, id, now)?;
             }
@@ -279,7 +407,7 @@ async fn password(
             "this account is disabled",
         ));
     }
-    mint(state, realm, client, &user.id, &scope)
+    Ok(user)
 }
 
 /// RFC 8693 token exchange of a personal API key (`subject_token`) for a short-lived JWT of
@@ -353,7 +481,7 @@ async fn exchange_api_key(
 /// The client's address for throttling: the TCP peer, or — when the operator said a trusted
 /// proxy sits in front — the last address in `X-Forwarded-For`, the one that proxy appended
 /// (earlier entries are the client's to forge).
-fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
+pub(crate) fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
     if trust_forwarded
         && let Some(forwarded) = req
             .headers()

@@ -2,8 +2,10 @@
 //!
 //! JWTs are verified against the issuer's JWKS (typ `at+jwt`, ES256/RS256 only, `iss`, `aud`,
 //! `exp`/`nbf` with a small leeway). API keys are checked for format and checksum without a
-//! query, then looked up by SHA-256. Either way the request's permissions are what the
-//! credential grants AND what its principal may do right now.
+//! query, then looked up by SHA-256. A JWT whose `jti` was revoked (RFC 7009) is refused; the
+//! check reads an in-memory list kept current by [`crate::revoked`], not the database. Either
+//! way the request's permissions are what the credential grants AND what its principal may do
+//! right now.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -297,6 +299,13 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
             },
         )
         .map_err(|e| ApiError::InvalidToken(e.to_string()))?;
+    if state
+        .revoked
+        .is_revoked(&state.db, &claims.jti, now)
+        .await?
+    {
+        return Err(ApiError::InvalidToken("the token has been revoked".into()));
+    }
     let cache_key = format!("jwt:{}:{}", claims.sub, claims.scope);
     let base = match cached(state, &cache_key) {
         Some(p) => p,

@@ -11,6 +11,7 @@ pub mod governance;
 pub mod http;
 pub mod jwks;
 pub mod openapi;
+pub mod revoked;
 pub mod state;
 
 use actix_web::web;

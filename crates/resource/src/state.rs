@@ -8,6 +8,7 @@ use tessera_core::{Clock, UnixTime};
 use tessera_store::Database;
 
 use crate::jwks::JwksSource;
+use crate::revoked::RevokedJtis;
 
 /// Settings the server crate fills from configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct ResourceState {
     /// Told when a client changes, so an issuer in the same process forgets its cached copy at
     /// once (other replicas: within the issuer's cache TTL).
     client_change_hook: Option<ClientChangeHook>,
+    /// Revoked access-token ids (see [`crate::revoked`]).
+    pub revoked: Arc<RevokedJtis>,
 }
 
 /// Called with (realm id, client id) after a client's registration or secret changed.
@@ -52,6 +55,7 @@ impl ResourceState {
         jwks: JwksSource,
         settings: ResourceSettings,
     ) -> Self {
+        let revoked = Arc::new(RevokedJtis::new(settings.cache_ttl, settings.leeway_secs));
         Self {
             db,
             clock,
@@ -61,7 +65,15 @@ impl ResourceState {
             key_access: Mutex::new(HashMap::new()),
             auth_cache: Mutex::new(HashMap::new()),
             client_change_hook: None,
+            revoked,
         }
+    }
+
+    /// Shares the revocation list with an issuer in the same process, which fills it as it
+    /// revokes.
+    pub fn with_revoked(mut self, revoked: Arc<RevokedJtis>) -> Self {
+        self.revoked = revoked;
+        self
     }
 
     pub fn with_client_change_hook(mut self, hook: ClientChangeHook) -> Self {

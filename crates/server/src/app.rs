@@ -8,6 +8,7 @@ use std::time::Duration;
 use tessera_core::Clock;
 use tessera_core::password::PasswordHasher;
 use tessera_issuer::{IssuerError, IssuerState};
+use tessera_resource::revoked::RevokedJtis;
 use tessera_resource::{JwksSource, ResourceSettings, ResourceState};
 use tessera_store::provision::{self, BootstrapReport};
 use tessera_store::{Database, PoolOptions};
@@ -137,6 +138,11 @@ pub fn start_mode(
     } else {
         config.public_url.trim_end_matches('/').to_string()
     };
+    // Revoked access tokens: filled at once by the issuer when both run in this process.
+    let revoked = Arc::new(RevokedJtis::new(
+        Duration::from_secs(config.issuer.cache_ttl_secs),
+        RESOURCE_LEEWAY_SECS,
+    ));
     let issuer = match mode {
         Mode::Resource { .. } => None,
         Mode::AllInOne | Mode::Issuer => {
@@ -154,14 +160,21 @@ pub fn start_mode(
                 Arc::clone(&clock),
                 config.issuer.throttle.window_secs,
             );
-            Some(web::Data::new(IssuerState::new(
+            let state = IssuerState::new(
                 prepared.db.clone(),
                 Arc::clone(keys),
                 Arc::clone(&clock),
                 config.issuer.clone(),
                 &public_url,
                 Arc::clone(&prepared.hasher),
-            )))
+            );
+            let state = if *mode == Mode::AllInOne {
+                let revoked = Arc::clone(&revoked);
+                state.with_revocation_hook(Box::new(move |jti, exp| revoked.note(jti, exp)))
+            } else {
+                state
+            };
+            Some(web::Data::new(state))
         }
     };
     let resource = match (mode, &issuer) {
@@ -197,7 +210,8 @@ pub fn start_mode(
                 )
                 .with_client_change_hook(Box::new(move |realm_id, client_id| {
                     hook_issuer.invalidate_client(realm_id, client_id)
-                })),
+                }))
+                .with_revoked(Arc::clone(&revoked)),
             )
         }
         (Mode::AllInOne, None) => None,
@@ -251,11 +265,14 @@ pub fn start_mode(
     })
 }
 
+/// Clock skew the resource server tolerates on `exp`/`nbf`/`iat`.
+const RESOURCE_LEEWAY_SECS: i64 = 30;
+
 fn resource_settings(config: &Config, issuer_base: String, audience: String) -> ResourceSettings {
     ResourceSettings {
         issuer_base,
         audience,
-        leeway_secs: 30,
+        leeway_secs: RESOURCE_LEEWAY_SECS,
         cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
         max_body_bytes: 64 * 1024,
     }
@@ -276,8 +293,9 @@ fn spawn_key_refresh(keys: Arc<KeyStore>, clock: Arc<dyn Clock>, every: Duration
     });
 }
 
-/// Deletes stale sign-in throttle entries every ten minutes, so guessed usernames do not
-/// accumulate.
+/// Every ten minutes: deletes stale sign-in throttle entries, so guessed usernames do not
+/// accumulate, and revoked token ids whose tokens have expired (a revoked id is only needed
+/// while its token could still verify).
 fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
@@ -286,14 +304,20 @@ fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64) {
             let db = db.clone();
             let now = clock.now();
             let pruned = web::block(move || {
-                tessera_store::queries::throttle_prune(&mut *db.conn()?, now, window_secs)
+                let mut conn = db.conn()?;
+                let throttle = tessera_store::queries::throttle_prune(&mut conn, now, window_secs)?;
+                let revoked =
+                    tessera_store::revocation::prune_revoked(&mut conn, now, RESOURCE_LEEWAY_SECS)?;
+                Ok::<_, tessera_store::StoreError>((throttle, revoked))
             })
             .await;
             match pruned {
-                Ok(Ok(n)) if n > 0 => tracing::debug!(entries = n, "pruned sign-in throttle"),
+                Ok(Ok((throttle, revoked))) if throttle + revoked > 0 => {
+                    tracing::debug!(throttle, revoked, "pruned expired entries")
+                }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune sign-in throttle"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune sign-in throttle"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune expired entries"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune expired entries"),
             }
         }
     });

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod apikeys;
+pub mod browser;
 pub mod db;
 pub mod directory;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod governance;
 pub mod models;
 pub mod provision;
 pub mod queries;
+pub mod revocation;
 pub mod schema;
 pub mod testing;
 

@@ -264,3 +264,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     audit_events,
 );
+
+diesel::table! {
+    consents (realm_id, user_id, client_id) {
+        realm_id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+    }
+}

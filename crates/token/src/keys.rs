@@ -73,6 +73,8 @@ pub struct SigningKey {
     pub path: PathBuf,
     signer: Box<dyn JwsSigner>,
     public_jwk: serde_json::Map<String, serde_json::Value>,
+    /// PKCS#1 PEM of an RSA key, for signers that need it (the openidconnect ID-token signer).
+    rsa_pkcs1_pem: Option<String>,
 }
 
 impl SigningKey {
@@ -86,22 +88,26 @@ impl SigningKey {
                 alg.jose_name()
             ))
         };
-        let (jwk, signer): (josekit::jwk::Jwk, Box<dyn JwsSigner>) = match alg {
-            SigningAlg::Es256 => {
-                let pair = ES256.key_pair_from_pem(&pem).map_err(bad)?;
-                (
-                    pair.to_jwk_public_key(),
-                    Box::new(ES256.signer_from_pem(&pem).map_err(bad)?),
-                )
-            }
-            SigningAlg::Rs256 => {
-                let pair = RS256.key_pair_from_pem(&pem).map_err(bad)?;
-                (
-                    pair.to_jwk_public_key(),
-                    Box::new(RS256.signer_from_pem(&pem).map_err(bad)?),
-                )
-            }
-        };
+        let (jwk, signer, rsa_pkcs1_pem): (josekit::jwk::Jwk, Box<dyn JwsSigner>, Option<String>) =
+            match alg {
+                SigningAlg::Es256 => {
+                    let pair = ES256.key_pair_from_pem(&pem).map_err(bad)?;
+                    (
+                        pair.to_jwk_public_key(),
+                        Box::new(ES256.signer_from_pem(&pem).map_err(bad)?),
+                        None,
+                    )
+                }
+                SigningAlg::Rs256 => {
+                    let pair = RS256.key_pair_from_pem(&pem).map_err(bad)?;
+                    let pkcs1 = String::from_utf8(pair.to_traditional_pem_private_key()).ok();
+                    (
+                        pair.to_jwk_public_key(),
+                        Box::new(RS256.signer_from_pem(&pem).map_err(bad)?),
+                        pkcs1,
+                    )
+                }
+            };
         let map: &serde_json::Map<String, serde_json::Value> = jwk.as_ref();
         let kid = thumbprint(map)?;
         let public_jwk = public_jwk(map, &kid, alg.jose_name());
@@ -112,7 +118,13 @@ impl SigningKey {
             path: path.to_path_buf(),
             signer,
             public_jwk,
+            rsa_pkcs1_pem,
         })
+    }
+
+    /// The private key as PKCS#1 PEM (RSA keys only).
+    pub fn rsa_pkcs1_pem(&self) -> Option<&str> {
+        self.rsa_pkcs1_pem.as_deref()
     }
 
     pub fn public_jwk(&self) -> &serde_json::Map<String, serde_json::Value> {

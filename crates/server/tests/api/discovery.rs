@@ -74,6 +74,7 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
     assert_eq!(
         doc["grant_types_supported"],
         serde_json::json!([
+            "authorization_code",
             "client_credentials",
             "password",
             "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -83,9 +84,33 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
-    // No authorization endpoint yet: no response types and no endpoint advertised.
-    assert_eq!(doc["response_types_supported"], serde_json::json!([]));
-    assert!(doc.get("authorization_endpoint").is_none());
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/protocol/openid-connect/auth", app.issuer)
+    );
+    assert_eq!(
+        doc["userinfo_endpoint"],
+        format!("{}/protocol/openid-connect/userinfo", app.issuer)
+    );
+    // No refresh tokens are issued yet, so the grant is not advertised (DISC-05).
+    assert!(
+        !doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "refresh_token")
+    );
     let scopes: Vec<&str> = doc["scopes_supported"]
         .as_array()
         .unwrap()

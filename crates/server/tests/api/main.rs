@@ -6,6 +6,7 @@
 mod helpers;
 
 mod apikeys;
+mod authorize;
 mod cli;
 mod client_credentials;
 mod directory;
@@ -15,5 +16,6 @@ mod keys;
 mod openapi;
 mod password;
 mod resource_auth;
+mod revocation;
 mod split;
 mod token_errors;

@@ -1,0 +1,795 @@
+//! The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2) and the sign-in and consent
+//! pages behind it.
+//!
+//! Order of checks: the client and its redirect URI first — a request that fails them gets an
+//! error page and is never redirected anywhere; every later error goes back to the client by
+//! redirect with `error`, `state` and `iss` (RFC 9207). The request travels through the login
+//! and consent forms as a hidden field and is validated again on every step, so nothing about
+//! a pending sign-in is held on the server.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use std::sync::Arc;
+use tessera_core::secret::{constant_time_eq, sha256_hex};
+use tessera_core::{ScopeSet, id::random_token};
+use tessera_store::browser::{self, AuthorizationCode, BrowserSession};
+use tessera_store::models::{Client, Realm, User};
+use tessera_store::queries as q;
+
+use crate::error::IssuerError;
+use crate::form::{Form, read_form};
+use crate::state::IssuerState;
+
+const SESSION_COOKIE: &str = "tessera_session";
+const CSRF_COOKIE: &str = "tessera_csrf";
+
+/// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
+fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html)
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    realm: &'a str,
+    client_name: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    realm: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<String>,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+}
+
+fn render(t: &impl Template) -> Result<String, IssuerError> {
+    t.render()
+        .map_err(|e| IssuerError::Internal(format!("template: {e}")))
+}
+
+/// An error page: shown instead of redirecting when the client or redirect URI is not
+/// trustworthy (REDIR-01, AUTHZ-09).
+fn error_page(message: &str) -> Result<HttpResponse, IssuerError> {
+    Ok(page(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        render(&ErrorPage { message })?,
+    ))
+}
+
+/// Where and how to answer the client once its redirect URI is trusted.
+struct Reply {
+    redirect_uri: String,
+    state: Option<String>,
+    iss: String,
+}
+
+impl Reply {
+    fn with(&self, params: &[(&str, &str)]) -> HttpResponse {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            out.append_pair(k, v);
+        }
+        if let Some(s) = &self.state {
+            out.append_pair("state", s);
+        }
+        out.append_pair("iss", &self.iss);
+        let sep = if self.redirect_uri.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        // 303 after a form POST (RFC 9700 §4.12); also correct after a GET.
+        HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("{}{sep}{}", self.redirect_uri, out.finish()),
+            ))
+            .finish()
+    }
+
+    fn error(&self, error: &str, description: &str) -> HttpResponse {
+        self.with(&[("error", error), ("error_description", description)])
+    }
+}
+
+/// A validated authorization request.
+struct AuthRequest {
+    raw: String,
+    client: Arc<Client>,
+    /// The `redirect_uri` parameter as sent; empty when omitted (then the registered one).
+    redirect_param: String,
+    scope: ScopeSet,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    prompt: Vec<String>,
+    max_age: Option<i64>,
+    id_token_sub: Option<String>,
+    login_hint: Option<String>,
+    reply: Reply,
+}
+
+/// The outcome of validation: a request to serve, or the answer already decided.
+enum Checked {
+    Valid(Box<AuthRequest>),
+    Answer(HttpResponse),
+}
+
+/// A loopback redirect URI of a native client may use any port (RFC 8252 §7.3).
+fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let strip_port = |u: &str| -> Option<String> {
+        let rest = u.strip_prefix("http://")?;
+        let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = match host_port.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host_port,
+        };
+        matches!(host, "127.0.0.1" | "[::1]").then(|| format!("{host}{path}"))
+    };
+    match (strip_port(registered), strip_port(requested)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Validates a request given as form-encoded `raw` parameters.
+async fn check(state: &IssuerState, realm: &Realm, raw: &str) -> Result<Checked, IssuerError> {
+    let form = match Form::parse(raw.as_bytes()) {
+        Ok(f) => f,
+        Err(e) => return error_page(&e.to_string()).map(Checked::Answer),
+    };
+    let Some(client_id) = form.get("client_id") else {
+        return error_page("The request names no client (client_id is missing).")
+            .map(Checked::Answer);
+    };
+    let client = match state.client(realm, client_id).await? {
+        Some(c) if c.enabled && c.allows_grant("authorization_code") => c,
+        _ => {
+            return error_page("The application is not registered here for browser sign-in.")
+                .map(Checked::Answer);
+        }
+    };
+    let registered = client.redirect_uris();
+    let redirect_param = form.get("redirect_uri").unwrap_or("").to_string();
+    let scope_param = form.get("scope").unwrap_or("");
+    let wants_openid = scope_param.split([' ', ',']).any(|s| s == "openid");
+    let redirect_uri = if redirect_param.is_empty() {
+        match registered.as_slice() {
+            // OIDC requires redirect_uri; plain OAuth may fall back to the only one.
+            [only] if !wants_openid => only.clone(),
+            _ => {
+                return error_page("The request has no redirect_uri.").map(Checked::Answer);
+            }
+        }
+    } else if registered
+        .iter()
+        .any(|r| redirect_matches(r, &redirect_param))
+    {
+        redirect_param.clone()
+    } else {
+        return error_page("The redirect_uri is not registered for this application.")
+            .map(Checked::Answer);
+    };
+    let reply = Reply {
+        redirect_uri,
+        state: form.get("state").map(str::to_string),
+        iss: state.issuer_url(&realm.name),
+    };
+    let fail =
+        |error: &str, description: &str| Ok(Checked::Answer(reply.error(error, description)));
+
+    match form.get("response_type") {
+        None => return fail("invalid_request", "response_type is missing"),
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    if form.get("request").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    if form.get("request_uri").is_some() {
+        return fail("request_uri_not_supported", "request_uri is not supported");
+    }
+    let scope = if scope_param.is_empty() {
+        client.default_scopes()
+    } else {
+        match ScopeSet::parse(scope_param) {
+            Ok(s) => s,
+            Err(e) => return fail("invalid_scope", &e.message),
+        }
+    };
+    let refused = scope.not_in(&client.allowed_scopes());
+    if !refused.is_empty() {
+        return fail(
+            "invalid_scope",
+            &format!("this application may not request: {}", refused.join(" ")),
+        );
+    }
+    let code_challenge = match (
+        form.get("code_challenge"),
+        form.get("code_challenge_method"),
+    ) {
+        (None, Some(_)) => {
+            return fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (None, None) if !client.confidential => {
+            return fail(
+                "invalid_request",
+                "code_challenge is required (PKCE with S256)",
+            );
+        }
+        (None, None) => None,
+        (Some(_), None | Some("plain")) => {
+            return fail(
+                "invalid_request",
+                "code_challenge_method must be S256; plain is not accepted",
+            );
+        }
+        (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => {
+            return fail(
+                "invalid_request",
+                "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]",
+            );
+        }
+        (Some(_), Some(other)) => {
+            return fail(
+                "invalid_request",
+                &format!("unknown code_challenge_method {other}; use S256"),
+            );
+        }
+    };
+    let prompt: Vec<String> = form
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        );
+    }
+    let max_age = match form.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return fail(
+                    "invalid_request",
+                    "max_age must be a whole number of seconds",
+                );
+            }
+        },
+    };
+    let id_token_sub = match form.get("id_token_hint") {
+        None => None,
+        Some(hint) => match crate::oidc::id_token_subject(state, realm, hint) {
+            Some(sub) => Some(sub),
+            None => {
+                return fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token issued here",
+                );
+            }
+        },
+    };
+    Ok(Checked::Valid(Box::new(AuthRequest {
+        raw: raw.to_string(),
+        client,
+        redirect_param,
+        scope,
+        nonce: form.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        id_token_sub,
+        login_hint: form.get("login_hint").map(str::to_string),
+        reply,
+    })))
+}
+
+/// The signed-in user of this realm, if the session cookie names a live session.
+async fn current_session(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+) -> Result<Option<(BrowserSession, User)>, IssuerError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(cookie.value());
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let now = state.now();
+    web::block(move || -> Result<_, IssuerError> {
+        let mut conn = db.conn()?;
+        let Some(session) = browser::live_session(&mut conn, &realm_id, &hash, now)? else {
+            return Ok(None);
+        };
+        Ok(q::user_by_id(&mut conn, &session.user_id)?
+            .filter(|u| u.enabled)
+            .map(|u| (session, u)))
+    })
+    .await?
+}
+
+fn cookie_path(realm: &Realm) -> String {
+    format!("/realms/{}/", realm.name)
+}
+
+fn secure(state: &IssuerState) -> bool {
+    state.public_url.starts_with("https://")
+}
+
+fn form_action(realm: &Realm, step: &str) -> String {
+    format!("/realms/{}/login-actions/{step}", realm.name)
+}
+
+/// Renders the sign-in page, setting a fresh CSRF cookie.
+fn login_page(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, IssuerError> {
+    let csrf = random_token::<24>();
+    let html = render(&LoginPage {
+        realm: &realm.name,
+        client_name: &request.client.name,
+        action: &form_action(realm, "authenticate"),
+        csrf: &csrf,
+        request: &request.raw,
+        username,
+        error,
+    })?;
+    let status = if error.is_some() {
+        actix_web::http::StatusCode::UNAUTHORIZED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    let mut resp = page(status, html);
+    set_cookie(&mut resp, csrf_cookie(state, realm, csrf));
+    Ok(resp)
+}
+
+fn consent_page(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
+) -> Result<HttpResponse, IssuerError> {
+    let csrf = random_token::<24>();
+    let describe = |s: &str| -> String {
+        tessera_core::permission::OIDC_SCOPES
+            .iter()
+            .chain(tessera_core::permission::CATALOG)
+            .find(|(name, _)| *name == s)
+            .map_or_else(|| s.to_string(), |(_, d)| format!("{d} ({s})"))
+    };
+    let html = render(&ConsentPage {
+        realm: &realm.name,
+        client_name: &request.client.name,
+        username: &user.username,
+        scopes: request.scope.iter().map(describe).collect(),
+        action: &form_action(realm, "consent"),
+        csrf: &csrf,
+        request: &request.raw,
+    })?;
+    let mut resp = page(actix_web::http::StatusCode::OK, html);
+    set_cookie(&mut resp, csrf_cookie(state, realm, csrf));
+    Ok(resp)
+}
+
+fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
+    Cookie::build(CSRF_COOKIE, value)
+        .path(cookie_path(realm))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure(state))
+        .finish()
+}
+
+fn set_cookie(resp: &mut HttpResponse, cookie: Cookie<'_>) {
+    if let Ok(v) = header::HeaderValue::from_str(&cookie.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Whether the user must (re-)authenticate for this request.
+fn needs_login(request: &AuthRequest, session: Option<&(BrowserSession, User)>, now: i64) -> bool {
+    let Some((s, user)) = session else {
+        return true;
+    };
+    request.prompt.iter().any(|p| p == "login")
+        || request.max_age.is_some_and(|m| now - s.auth_time > m)
+        || request
+            .id_token_sub
+            .as_deref()
+            .is_some_and(|sub| sub != user.id)
+}
+
+async fn needs_consent(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
+) -> Result<bool, IssuerError> {
+    if request.client.first_party {
+        return Ok(false);
+    }
+    if request.prompt.iter().any(|p| p == "consent") {
+        return Ok(true);
+    }
+    let db = state.db.clone();
+    let (realm_id, user_id, client_id) = (
+        realm.id.clone(),
+        user.id.clone(),
+        request.client.client_id.clone(),
+    );
+    let granted =
+        web::block(move || browser::consent(&mut *db.conn()?, &realm_id, &user_id, &client_id))
+            .await??;
+    Ok(match granted {
+        Some(scopes) => !request.scope.is_subset(&ScopeSet::from_stored(&scopes)),
+        None => true,
+    })
+}
+
+/// Issues a code for `session`'s user and sends it to the client.
+async fn issue_code(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    session: &BrowserSession,
+) -> Result<HttpResponse, IssuerError> {
+    let code = random_token::<32>();
+    let now = state.now();
+    let row = AuthorizationCode {
+        code_sha256: sha256_hex(&code),
+        realm_id: realm.id.clone(),
+        client_id: request.client.client_id.clone(),
+        user_id: session.user_id.clone(),
+        session_id_sha256: Some(session.id_sha256.clone()),
+        redirect_uri: request.redirect_param.clone(),
+        scope: request.scope.to_string(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        code_challenge_method: request.code_challenge.as_ref().map(|_| "S256".to_string()),
+        auth_time: session.auth_time,
+        grant_id: tessera_core::id::new_uuid(),
+        expires_at: now + state.settings.code_ttl_secs,
+        consumed_at: None,
+        created_at: now,
+    };
+    let db = state.db.clone();
+    web::block(move || browser::insert_code(&mut *db.conn()?, &row)).await??;
+    Ok(request.reply.with(&[("code", &code)]))
+}
+
+/// Continues a valid request for the current session: sign-in, consent, or the code.
+async fn proceed(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    request: &AuthRequest,
+) -> Result<HttpResponse, IssuerError> {
+    let session = current_session(state, realm, req).await?;
+    let now = state.now();
+    let prompt_none = request.prompt.iter().any(|p| p == "none");
+    if needs_login(request, session.as_ref(), now) {
+        if prompt_none {
+            return Ok(request
+                .reply
+                .error("login_required", "the user is not signed in"));
+        }
+        let hint = request.login_hint.as_deref().unwrap_or("");
+        return login_page(state, realm, request, hint, None);
+    }
+    let Some((session, user)) = session else {
+        return login_page(state, realm, request, "", None);
+    };
+    if needs_consent(state, realm, request, &user).await? {
+        if prompt_none {
+            return Ok(request.reply.error(
+                "consent_required",
+                "the user has not allowed this application",
+            ));
+        }
+        return consent_page(state, realm, request, &user);
+    }
+    issue_code(state, realm, request, &session).await
+}
+
+/// `GET|POST /realms/{realm}/protocol/openid-connect/auth`
+pub async fn authorize(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    authorize_in(&state, &realm, req, payload).await
+}
+
+/// `GET|POST /oauth/authorize`: the default realm at the short path of seed 001.
+pub async fn authorize_default_realm(
+    state: web::Data<IssuerState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    authorize_in(&state, crate::DEFAULT_REALM, req, payload).await
+}
+
+async fn authorize_in(
+    state: &IssuerState,
+    realm_name: &str,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(realm_name).await?;
+    let raw = if req.method() == actix_web::http::Method::POST {
+        read_raw_form(&req, payload, state.settings.max_form_bytes).await?
+    } else {
+        req.query_string().to_string()
+    };
+    match check(state, &realm, &raw).await? {
+        Checked::Answer(resp) => Ok(resp),
+        Checked::Valid(request) => proceed(state, &realm, &req, &request).await,
+    }
+}
+
+/// The raw form body, for requests that are passed along as they came.
+async fn read_raw_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<String, IssuerError> {
+    let form = read_form(req, payload, limit).await?;
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form.pairs() {
+        out.append_pair(k, v);
+    }
+    Ok(out.finish())
+}
+
+/// Checks the CSRF field against its cookie (double submit).
+fn csrf_ok(req: &HttpRequest, form: &Form) -> bool {
+    match (req.cookie(CSRF_COOKIE), form.get("csrf")) {
+        (Some(c), Some(f)) => constant_time_eq(c.value().as_bytes(), f.as_bytes()),
+        _ => false,
+    }
+}
+
+/// `POST /realms/{realm}/login-actions/authenticate`: the sign-in form.
+pub async fn authenticate(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(&realm).await?;
+    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    if !csrf_ok(&req, &form) {
+        return error_page(
+            "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
+        );
+    }
+    let raw = form.get("request").unwrap_or("").to_string();
+    let request = match check(&state, &realm, &raw).await? {
+        Checked::Answer(resp) => return Ok(resp),
+        Checked::Valid(r) => r,
+    };
+    if form.get("action") == Some("cancel") {
+        return Ok(request
+            .reply
+            .error("access_denied", "the user cancelled the sign-in"));
+    }
+    let username = form.get("username").unwrap_or("").to_string();
+    let password = form.get("password").unwrap_or("").to_string();
+    if username.is_empty() || password.is_empty() {
+        return login_page(
+            &state,
+            &realm,
+            &request,
+            &username,
+            Some("Enter your username and password."),
+        );
+    }
+    let addr = req.peer_addr().map(|a| a.ip());
+    let user = match crate::token::check_password(&state, &realm, username.clone(), password, addr)
+        .await
+    {
+        Ok(u) => u,
+        Err(IssuerError::Throttled {
+            retry_after_secs, ..
+        }) => {
+            let message =
+                format!("Too many failed attempts. Try again in {retry_after_secs} seconds.");
+            let mut resp = login_page(&state, &realm, &request, &username, Some(&message))?;
+            *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+            return Ok(resp);
+        }
+        Err(IssuerError::OAuth { .. }) => {
+            return login_page(
+                &state,
+                &realm,
+                &request,
+                &username,
+                Some("Invalid username or password."),
+            );
+        }
+        Err(other) => return Err(other),
+    };
+    let now = state.now();
+    let cookie_value = random_token::<32>();
+    let session = BrowserSession {
+        id_sha256: sha256_hex(&cookie_value),
+        realm_id: realm.id.clone(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        last_seen_at: now,
+        expires_at: now + state.settings.session_ttl_secs,
+        ended_at: None,
+        created_at: now,
+    };
+    let db = state.db.clone();
+    let stored = session.clone();
+    web::block(move || browser::insert_session(&mut *db.conn()?, &stored)).await??;
+    let mut resp = if needs_consent(&state, &realm, &request, &user).await? {
+        consent_page(&state, &realm, &request, &user)?
+    } else {
+        issue_code(&state, &realm, &request, &session).await?
+    };
+    set_cookie(
+        &mut resp,
+        Cookie::build(SESSION_COOKIE, cookie_value)
+            .path(cookie_path(&realm))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(secure(&state))
+            .max_age(actix_web::cookie::time::Duration::seconds(
+                state.settings.session_ttl_secs,
+            ))
+            .finish(),
+    );
+    Ok(resp)
+}
+
+/// `POST /realms/{realm}/login-actions/consent`: the consent form.
+pub async fn consent(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(&realm).await?;
+    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    if !csrf_ok(&req, &form) {
+        return error_page(
+            "The consent form expired or was not sent from this site. Go back to the application and start again.",
+        );
+    }
+    let raw = form.get("request").unwrap_or("").to_string();
+    let request = match check(&state, &realm, &raw).await? {
+        Checked::Answer(resp) => return Ok(resp),
+        Checked::Valid(r) => r,
+    };
+    let Some((session, user)) = current_session(&state, &realm, &req).await? else {
+        return login_page(&state, &realm, &request, "", None);
+    };
+    if form.get("action") != Some("allow") {
+        return Ok(request
+            .reply
+            .error("access_denied", "the user did not allow access"));
+    }
+    let db = state.db.clone();
+    let (realm_id, user_id, client_id, scopes, now) = (
+        realm.id.clone(),
+        user.id.clone(),
+        request.client.client_id.clone(),
+        request.scope.to_string(),
+        state.now(),
+    );
+    web::block(move || {
+        browser::save_consent(
+            &mut *db.conn()?,
+            &realm_id,
+            &user_id,
+            &client_id,
+            &scopes,
+            now,
+        )
+    })
+    .await??;
+    issue_code(&state, &realm, &request, &session).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_except_loopback_ports() {
+        let reg = "https://rp.example/cb";
+        assert!(redirect_matches(reg, reg));
+        for near_miss in [
+            "https://rp.example/cb/",
+            "https://rp.example/CB",
+            "https://rp.example/cb/../cb",
+            "https://rp.example:443/cb",
+            "https://rp.example.evil.com/cb",
+            "https://evil@rp.example/cb",
+            "http://rp.example/cb",
+            "https://rp.example/cb#x",
+            "https://rp.example/cb?x=1",
+        ] {
+            assert!(!redirect_matches(reg, near_miss), "{near_miss}");
+        }
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53123/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53123/other"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://localhost:53123/cb"
+        ));
+    }
+
+    #[test]
+    fn pkce_values_follow_rfc7636() {
+        assert!(is_pkce_value(&"a".repeat(43)));
+        assert!(is_pkce_value(&"a".repeat(128)));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,239 @@
+//! OpenID Connect: ID tokens (built and signed with the `openidconnect` crate, RS256, `kid`
+//! in the header, `at_hash`) and the userinfo endpoint (OIDC Core §5.3).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
+};
+use openidconnect::{
+    AccessToken, Audience, AuthenticationContextClass, EmptyAdditionalClaims, IssuerUrl,
+    JsonWebKeyId, Nonce, StandardClaims, SubjectIdentifier,
+};
+use tessera_store::models::{Client, Realm, User};
+use tessera_store::queries as q;
+use tessera_token::{SigningAlg, VerifyOptions};
+
+use crate::error::IssuerError;
+use crate::state::IssuerState;
+
+/// What an ID token says about one sign-in.
+pub struct IdTokenInput<'a> {
+    pub user_id: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub access_token: &'a str,
+}
+
+fn utc(t: i64) -> Result<chrono::DateTime<chrono::Utc>, IssuerError> {
+    chrono::DateTime::from_timestamp(t, 0)
+        .ok_or_else(|| IssuerError::Internal(format!("time {t} out of range")))
+}
+
+/// Mints an RS256 ID token for `client` with the realm's active RSA key.
+pub fn mint_id_token(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    input: &IdTokenInput<'_>,
+) -> Result<String, IssuerError> {
+    let keys = state.keys.current();
+    let key = keys
+        .signing_key(SigningAlg::Rs256)
+        .ok_or_else(|| IssuerError::Internal("no RS256 key".into()))?;
+    let pem = key
+        .rsa_pkcs1_pem()
+        .ok_or_else(|| IssuerError::Internal("RS256 key has no PKCS#1 form".into()))?;
+    let signer = CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(key.kid.clone())))
+        .map_err(IssuerError::Internal)?;
+    let now = state.now();
+    let issuer = IssuerUrl::new(state.issuer_url(&realm.name))
+        .map_err(|e| IssuerError::Internal(e.to_string()))?;
+    let mut claims = CoreIdTokenClaims::new(
+        issuer,
+        vec![Audience::new(client.client_id.clone())],
+        utc(now + state.settings.access_token_ttl_secs)?,
+        utc(now)?,
+        StandardClaims::new(SubjectIdentifier::new(input.user_id.to_string())),
+        EmptyAdditionalClaims {},
+    )
+    .set_auth_time(Some(utc(input.auth_time)?))
+    .set_authorized_party(Some(openidconnect::ClientId::new(client.client_id.clone())))
+    .set_auth_context_ref(Some(AuthenticationContextClass::new("0".into())));
+    if let Some(n) = input.nonce {
+        claims = claims.set_nonce(Some(Nonce::new(n.to_string())));
+    }
+    let token = CoreIdToken::new(
+        claims,
+        &signer,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        Some(&AccessToken::new(input.access_token.to_string())),
+        None,
+    )
+    .map_err(|e| IssuerError::Internal(format!("cannot sign the ID token: {e}")))?;
+    Ok(token.to_string())
+}
+
+/// The subject of an ID token this realm issued (expired ones too: `id_token_hint` names a
+/// past sign-in). `None` for anything else, including access tokens.
+pub fn id_token_subject(state: &IssuerState, realm: &Realm, token: &str) -> Option<String> {
+    let verifier = state.access_token_verifier().ok()?;
+    let (header, claims) = verifier.verify_signature(token).ok()?;
+    let is_id_token = header["alg"] == "RS256"
+        && header["typ"]
+            .as_str()
+            .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
+        && claims["iss"] == state.issuer_url(&realm.name).as_str();
+    is_id_token
+        .then(|| claims["sub"].as_str().map(str::to_string))
+        .flatten()
+}
+
+fn bearer_challenge(error: Option<(&str, &str)>) -> String {
+    match error {
+        None => "Bearer realm=\"tessera\"".into(),
+        Some((code, description)) => format!(
+            "Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{description}\""
+        ),
+    }
+}
+
+fn userinfo_error(
+    status: actix_web::http::StatusCode,
+    challenge: String,
+    error: Option<&str>,
+    description: &str,
+) -> HttpResponse {
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::WWW_AUTHENTICATE, challenge))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    match error {
+        Some(e) => resp.json(serde_json::json!({"error": e, "error_description": description})),
+        None => resp.finish(),
+    }
+}
+
+/// `GET|POST /realms/{realm}/protocol/openid-connect/userinfo`
+pub async fn userinfo(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    use actix_web::http::StatusCode;
+    let realm = state.realm(&realm).await?;
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let body_token = if req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        crate::form::read_form(&req, payload, state.settings.max_form_bytes)
+            .await?
+            .get("access_token")
+            .map(str::to_string)
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => {
+            return Ok(userinfo_error(
+                StatusCode::BAD_REQUEST,
+                bearer_challenge(Some(("invalid_request", "send the token once"))),
+                Some("invalid_request"),
+                "send the token once: in the Authorization header or the body",
+            ));
+        }
+        (Some(t), None) | (None, Some(t)) if !t.is_empty() => t,
+        _ => {
+            return Ok(userinfo_error(
+                StatusCode::UNAUTHORIZED,
+                bearer_challenge(None),
+                None,
+                "",
+            ));
+        }
+    };
+    let invalid = |why: &str| {
+        userinfo_error(
+            StatusCode::UNAUTHORIZED,
+            bearer_challenge(Some(("invalid_token", why))),
+            Some("invalid_token"),
+            why,
+        )
+    };
+    let verifier = state.access_token_verifier()?;
+    let issuer = state.issuer_url(&realm.name);
+    let claims = match verifier.verify_access_token(
+        &token,
+        &VerifyOptions {
+            issuer: &issuer,
+            audience: state.audience(),
+            now: state.now(),
+            leeway_secs: 30,
+        },
+    ) {
+        Ok(c) => c,
+        Err(e) => return Ok(invalid(&e.to_string())),
+    };
+    if !claims.scope.split(' ').any(|s| s == "openid") {
+        return Ok(userinfo_error(
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into(),
+            Some("insufficient_scope"),
+            "the token was not issued with the openid scope",
+        ));
+    }
+    let db = state.db.clone();
+    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    let found = web::block(move || -> Result<(bool, Option<User>), IssuerError> {
+        let mut conn = db.conn()?;
+        Ok((
+            tessera_store::browser::is_revoked(&mut conn, &jti)?,
+            q::user_by_id(&mut conn, &sub)?,
+        ))
+    })
+    .await??;
+    let user = match found {
+        (true, _) => return Ok(invalid("the token has been revoked")),
+        (false, Some(u)) if u.enabled && !u.is_service_account => u,
+        _ => return Ok(invalid("the token's subject is not a user")),
+    };
+    let scopes: Vec<&str> = claims.scope.split(' ').collect();
+    let mut body = serde_json::json!({"sub": user.id});
+    if scopes.contains(&"profile") {
+        let name = [user.given_name.as_deref(), user.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        body["preferred_username"] = user.username.clone().into();
+        if !name.is_empty() {
+            body["name"] = name.into();
+        }
+        if let Some(g) = &user.given_name {
+            body["given_name"] = g.clone().into();
+        }
+        if let Some(f) = &user.family_name {
+            body["family_name"] = f.clone().into();
+        }
+        body["updated_at"] = user.updated_at.into();
+    }
+    if scopes.contains(&"email")
+        && let Some(e) = &user.email
+    {
+        body["email"] = e.clone().into();
+        body["email_verified"] = user.email_verified.into();
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}

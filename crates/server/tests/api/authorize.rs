@@ -1,0 +1,540 @@
+//! The authorization-code flow over HTTP without a browser: authorization endpoint, sign-in
+//! and consent forms, code exchange with PKCE, ID token (checked with the `openidconnect`
+//! crate), userinfo; and the refusals of the checklist's AUTHZ, REDIR, PKCE, CODE and PRM rows.
+
+use crate::helpers::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::HashMap;
+
+const REDIRECT: &str = "https://rp.example/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
+/// A confidential web client (not first-party, so it asks for consent).
+fn web_client(app: &TestApp) -> String {
+    app.create_client(serde_json::json!({
+        "client_id": "web",
+        "grant_types": ["authorization_code"],
+        "scopes": ["openid", "profile", "email", "api_key:read"],
+        "redirect_uris": [REDIRECT, "https://rp.example/cb2?foo=bar"],
+    }))
+    .unwrap()
+}
+
+/// A browser's cookie jar, just enough for this flow.
+#[derive(Default)]
+struct Jar(HashMap<String, String>);
+
+impl Jar {
+    fn absorb(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let text = v.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.0.insert(k.to_string(), v.to_string());
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    // askama escapes HTML; undo its entities (numeric, and the named ones).
+    let raw = &html[start..end];
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let semi = after.find(';').unwrap();
+        let entity = &after[1..semi];
+        let ch = match entity {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            e if e.starts_with("#x") => {
+                char::from_u32(u32::from_str_radix(&e[2..], 16).unwrap()).unwrap()
+            }
+            e if e.starts_with('#') => char::from_u32(e[1..].parse().unwrap()).unwrap(),
+            other => panic!("unknown entity {other}"),
+        };
+        out.push(ch);
+        rest = &after[semi + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn query_of(location: &str) -> HashMap<String, String> {
+    let q = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+async fn get(app: &TestApp, jar: &mut Jar, url: &str) -> reqwest::Response {
+    let resp = app
+        .http
+        .get(url)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(&resp);
+    resp
+}
+
+async fn post(
+    app: &TestApp,
+    jar: &mut Jar,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let resp = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .header("cookie", jar.header())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(&resp);
+    resp
+}
+
+fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid profile email"),
+        ("state", "s-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("{}/protocol/openid-connect/auth?{q}", app.issuer)
+}
+
+/// Signs in as admin through the login (and consent) pages; returns the code's redirect.
+async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<String, String> {
+    let page = get(app, jar, url).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    let resp = post(
+        app,
+        jar,
+        "/realms/default/login-actions/authenticate",
+        &[
+            ("csrf", &hidden(&html, "csrf")),
+            ("request", &hidden(&html, "request")),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("action", "login"),
+        ],
+    )
+    .await;
+    let session = jar
+        .0
+        .get("tessera_session")
+        .cloned()
+        .expect("a session cookie");
+    assert!(!session.is_empty());
+    let resp = if resp.status() == 200 {
+        let consent = resp.text().await.unwrap();
+        assert!(consent.contains("Allow"), "{consent}");
+        post(
+            app,
+            jar,
+            "/realms/default/login-actions/consent",
+            &[
+                ("csrf", &hidden(&consent, "csrf")),
+                ("request", &hidden(&consent, "request")),
+                ("action", "allow"),
+            ],
+        )
+        .await
+    } else {
+        resp
+    };
+    assert_eq!(resp.status(), 303, "redirects after POST are 303");
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    query_of(&location)
+}
+
+async fn redeem(
+    app: &TestApp,
+    secret: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    app.post_basic("web", secret, &form).await
+}
+
+#[actix_web::test]
+async fn authz_01_code_flow_with_pkce_consent_id_token_and_userinfo() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let url = auth_url(
+        &app,
+        &[
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let reply = sign_in(&app, &mut jar, &url).await;
+    assert_eq!(reply["state"], "s-123");
+    assert_eq!(reply["iss"], app.issuer, "RFC 9207 iss");
+    let code = &reply["code"];
+    assert!(code.len() >= 43, "≥128-bit code");
+
+    let resp = redeem(&app, &secret, code, Some(VERIFIER)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let at = body["access_token"].as_str().unwrap();
+    let id_token = body["id_token"].as_str().expect("an ID token for openid");
+
+    // The ID token, checked by the openidconnect crate against our JWKS.
+    let jwt = verify_independently(id_token, &app.jwks().await);
+    assert_eq!(jwt.header["alg"], "RS256");
+    assert!(jwt.header["kid"].is_string());
+    let c = &jwt.claims;
+    assert_eq!(c["iss"], app.issuer.as_str());
+    assert_eq!(c["aud"], serde_json::json!(["web"]));
+    assert_eq!(c["azp"], "web");
+    assert_eq!(c["nonce"], "n-456");
+    assert!(c["auth_time"].is_i64());
+    assert!(c.get("name").is_none(), "profile claims come from userinfo");
+    let at_hash = URL_SAFE_NO_PAD
+        .encode(&ring::digest::digest(&ring::digest::SHA256, at.as_bytes()).as_ref()[..16]);
+    assert_eq!(c["at_hash"], at_hash.as_str());
+
+    // Userinfo by GET and POST, sub equal to the ID token's.
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let resp = app
+            .http
+            .request(
+                method.clone(),
+                format!("{}/protocol/openid-connect/userinfo", app.issuer),
+            )
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method}");
+        let info: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(info["sub"], c["sub"]);
+        assert_eq!(info["preferred_username"], "admin");
+    }
+
+    // CODE-01/02: a second redemption fails and revokes the first access token.
+    let again = redeem(&app, &secret, code, Some(VERIFIER)).await;
+    assert_eq!(again.status(), 400);
+    let err: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_grant");
+    let revoked = app
+        .http
+        .get(format!("{}/protocol/openid-connect/userinfo", app.issuer))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401);
+    assert!(
+        revoked.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    // PRM-02: the session and the stored consent give a code with no UI.
+    let silent = get(
+        &app,
+        &mut jar,
+        &auth_url(
+            &app,
+            &[
+                ("prompt", "none"),
+                ("code_challenge", &challenge(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(silent.status(), 303);
+    let reply = query_of(silent.headers()["location"].to_str().unwrap());
+    assert!(reply.contains_key("code"), "{reply:?}");
+}
+
+#[actix_web::test]
+async fn pkce_02_03_wrong_missing_or_downgraded_verifiers_are_invalid_grant() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let with_pkce = [
+        ("code_challenge", challenge(VERIFIER)),
+        ("code_challenge_method", "S256".to_string()),
+    ];
+    let with_pkce: Vec<(&str, &str)> = with_pkce.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut jar = Jar::default();
+    let wrong = "wrong-verifier-wrong-verifier-wrong-verifier-0123";
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &with_pkce)).await["code"].clone();
+    let resp = redeem(&app, &secret, &code, Some(wrong)).await;
+    assert_eq!(resp.status(), 400);
+    let code = get(&app, &mut jar, &auth_url(&app, &with_pkce)).await;
+    let code = query_of(code.headers()["location"].to_str().unwrap())["code"].clone();
+    let resp = redeem(&app, &secret, &code, None).await;
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("code_verifier")
+    );
+    // Downgrade: no challenge at authorization, a verifier at the token endpoint.
+    let code = get(&app, &mut jar, &auth_url(&app, &[])).await;
+    let code = query_of(code.headers()["location"].to_str().unwrap())["code"].clone();
+    let resp = redeem(&app, &secret, &code, Some(VERIFIER)).await;
+    assert_eq!(resp.status(), 400);
+}
+
+#[actix_web::test]
+async fn redir_01_06_authz_09_untrusted_client_or_redirect_gets_an_error_page_never_a_redirect() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let base = format!(
+        "{}/protocol/openid-connect/auth?response_type=code&scope=openid&state=x",
+        app.issuer
+    );
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut cases = vec![format!(
+        "{base}&client_id=nobody&redirect_uri={}",
+        enc(REDIRECT)
+    )];
+    for near_miss in [
+        "https://rp.example/cb/",
+        "https://rp.example/CB",
+        "https://rp.example:443/cb",
+        "https://rp.example.evil.com/cb",
+        "https://evil@rp.example/cb",
+        "http://rp.example/cb",
+        "https://rp.example/cb?x=1",
+        "https://rp.example/cb2?foo=baz",
+    ] {
+        cases.push(format!(
+            "{base}&client_id=web&redirect_uri={}",
+            enc(near_miss)
+        ));
+    }
+    // REDIR-02: two registered URIs and none named.
+    cases.push(format!("{base}&client_id=web"));
+    for url in cases {
+        let resp = app.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    }
+}
+
+#[actix_web::test]
+async fn authz_05_pkce_04_05_prm_01_06_errors_go_back_by_redirect_with_state_and_iss() {
+    let app = spawn_app().await;
+    web_client(&app);
+    app.create_client(serde_json::json!({
+        "client_id": "spa",
+        "type": "public",
+        "grant_types": ["authorization_code"],
+        "scopes": ["openid"],
+        "redirect_uris": [REDIRECT],
+    }));
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "openid jobs:delete")], "invalid_scope"),
+        (
+            vec![
+                ("code_challenge", "x".repeat(43).leak()),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge", "x".repeat(43).leak())],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("code_challenge", "x".repeat(43).leak()),
+                ("code_challenge_method", "S512"),
+            ],
+            "invalid_request",
+        ),
+        (vec![("prompt", "none")], "login_required"),
+        (vec![("prompt", "none login")], "invalid_request"),
+        (
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+        ),
+        (vec![("max_age", "soon")], "invalid_request"),
+    ];
+    for (extra, want) in cases {
+        let mut params: HashMap<&str, &str> = [
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "st"),
+        ]
+        .into_iter()
+        .collect();
+        params.extend(extra.iter().copied());
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        let resp = app
+            .http
+            .get(format!("{}/protocol/openid-connect/auth?{q}", app.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{extra:?}");
+        let reply = query_of(resp.headers()["location"].to_str().unwrap());
+        assert_eq!(reply["error"], want, "{extra:?}");
+        assert_eq!(reply["state"], "st");
+        assert_eq!(reply["iss"], app.issuer);
+        assert!(!reply.contains_key("code"));
+    }
+    // PKCE-04: a public client must send a challenge.
+    let q = format!(
+        "response_type=code&client_id=spa&redirect_uri={}&scope=openid&state=st",
+        form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let resp = app
+        .http
+        .get(format!("{}/protocol/openid-connect/auth?{q}", app.issuer))
+        .send()
+        .await
+        .unwrap();
+    let reply = query_of(resp.headers()["location"].to_str().unwrap());
+    assert_eq!(reply["error"], "invalid_request");
+    assert!(reply["error_description"].contains("code_challenge"));
+}
+
+#[actix_web::test]
+async fn authz_11_cancel_and_deny_send_access_denied() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    let html = get(&app, &mut jar, &auth_url(&app, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let resp = post(
+        &app,
+        &mut jar,
+        "/realms/default/login-actions/authenticate",
+        &[
+            ("csrf", &hidden(&html, "csrf")),
+            ("request", &hidden(&html, "request")),
+            ("action", "cancel"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let reply = query_of(resp.headers()["location"].to_str().unwrap());
+    assert_eq!(reply["error"], "access_denied");
+    assert_eq!(reply["state"], "s-123");
+}
+
+#[actix_web::test]
+async fn login_form_needs_its_csrf_token_and_says_only_invalid_username_or_password() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    let html = get(&app, &mut jar, &auth_url(&app, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = hidden(&html, "request");
+    // Without the matching CSRF token: an error page, no redirect, no session.
+    let resp = post(
+        &app,
+        &mut jar,
+        "/realms/default/login-actions/authenticate",
+        &[
+            ("csrf", "forged"),
+            ("request", &request),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(!jar.0.contains_key("tessera_session"));
+    // Wrong password: the page again, with one generic message.
+    let resp = post(
+        &app,
+        &mut jar,
+        "/realms/default/login-actions/authenticate",
+        &[
+            ("csrf", &hidden(&html, "csrf")),
+            ("request", &request),
+            ("username", "admin"),
+            ("password", "not the password"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Invalid username or password."));
+    assert!(!jar.0.contains_key("tessera_session"));
+}
