@@ -20,6 +20,11 @@ pub struct IssuerSettings {
     pub cache_ttl_secs: u64,
     /// Lifetime of a browser sign-in session (SSO), in seconds.
     pub session_ttl_secs: i64,
+    /// A refresh token unused for this long expires (idle lifetime), in seconds.
+    pub refresh_token_idle_ttl_secs: i64,
+    /// No refresh token of a grant outlives this, however often it is used (absolute), in
+    /// seconds; then the user signs in again.
+    pub refresh_token_absolute_ttl_secs: i64,
     /// Lifetime of an authorization code, in seconds (RFC 6749 §4.1.2 recommends ≤ 600).
     pub code_ttl_secs: i64,
     /// `max-age` of the JWKS response. With the key reload interval it must fit in the key
@@ -38,6 +43,8 @@ impl Default for IssuerSettings {
             cache_ttl_secs: 5,
             session_ttl_secs: 8 * 3600,
             code_ttl_secs: 60,
+            refresh_token_idle_ttl_secs: 7 * 86_400,
+            refresh_token_absolute_ttl_secs: 30 * 86_400,
             jwks_max_age_secs: 240,
         }
     }

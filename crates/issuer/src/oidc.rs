@@ -197,7 +197,7 @@ pub async fn userinfo(
     let found = web::block(move || -> Result<(bool, Option<User>), IssuerError> {
         let mut conn = db.conn()?;
         Ok((
-            tessera_store::browser::is_revoked(&mut conn, &jti)?,
+            tessera_store::revocation::is_jti_revoked(&mut conn, &jti)?,
             q::user_by_id(&mut conn, &sub)?,
         ))
     })

@@ -20,6 +20,7 @@ pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
     "client_credentials",
     "password",
+    "refresh_token",
     tessera_core::apikey::TOKEN_EXCHANGE_GRANT,
 ];
 
@@ -33,6 +34,8 @@ struct TokenResponse {
     expires_in: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
     /// The access token's id, for grants that must be able to revoke it.
@@ -98,6 +101,7 @@ async fn token_for_realm(
         "client_credentials" => client_credentials(state, &realm, &client, &form)?,
         "password" => password(state, &realm, &client, &form, addr).await?,
         "authorization_code" => authorization_code(state, &realm, &client, &form).await?,
+        "refresh_token" => refresh(state, &realm, &client, &form).await?,
         tessera_core::apikey::TOKEN_EXCHANGE_GRANT => {
             exchange_api_key(state, &realm, &client, &form).await?
         }
@@ -181,6 +185,7 @@ fn mint_until(
         token_type: "Bearer",
         expires_in: ttl,
         scope: claims.scope,
+        refresh_token: None,
         id_token: None,
         jti: claims.jti,
     })
@@ -246,7 +251,7 @@ async fn authorization_code(
     let realm_id = realm.id.clone();
     let client_id = client.client_id.clone();
     let registered = client.redirect_uris();
-    let row = web::block(move || -> Result<_, IssuerError> {
+    let redeemed = web::block(move || -> Result<Redeemed, IssuerError> {
         let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
         let mut conn = db.conn()?;
         let hash = tessera_core::secret::sha256_hex(&code);
@@ -259,9 +264,13 @@ async fn authorization_code(
         let first_use = row.consumed_at.is_none()
             && tessera_store::queries::consume_authorization_code(&mut conn, &hash, now)?;
         if !first_use {
-            browser::revoke_grant(&mut conn, &row.grant_id, now)?;
-            return Err(bad(
-                "the authorization code was already used; the tokens issued for it are revoked",
+            return Ok(Redeemed::Replayed(
+                tessera_store::revocation::revoke_refresh_family(
+                    &mut conn,
+                    &row.realm_id,
+                    &row.grant_id,
+                    now,
+                )?,
             ));
         }
         if row.expires_at <= now {
@@ -302,10 +311,21 @@ async fn authorization_code(
         let user = tessera_store::queries::user_by_id(&mut conn, &row.user_id)?
             .filter(|u| u.enabled)
             .ok_or_else(|| bad("the user is disabled"))?;
-        Ok((row, user))
+        Ok(Redeemed::Fresh(Box::new((row, user))))
     })
     .await??;
-    let (row, user) = row;
+    let (row, user) = match redeemed {
+        Redeemed::Fresh(pair) => *pair,
+        Redeemed::Replayed(revoked) => {
+            for (jti, exp) in &revoked {
+                state.access_token_revoked(jti, *exp);
+            }
+            return Err(IssuerError::oauth(
+                OAuthCode::InvalidGrant,
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+    };
     let scope = ScopeSet::from_stored(&row.scope);
     let mut response = mint(state, realm, client, &user.id, &scope)?;
     // Remember the token under its grant, so a replayed code can revoke it.
@@ -318,6 +338,21 @@ async fn authorization_code(
     );
     web::block(move || browser::record_grant_token(&mut *db.conn()?, &jti, &grant, &realm_id, exp))
         .await??;
+    if client.allows_grant("refresh_token") {
+        response.refresh_token = Some(
+            new_refresh_token(
+                state,
+                realm,
+                client,
+                &user.id,
+                &row.grant_id,
+                &row.scope,
+                row.auth_time,
+                None,
+            )
+            .await?,
+        );
+    }
     if scope.contains("openid") {
         response.id_token = Some(crate::oidc::mint_id_token(
             state,
@@ -327,6 +362,177 @@ async fn authorization_code(
                 user_id: &user.id,
                 nonce: row.nonce.as_deref(),
                 auth_time: row.auth_time,
+                access_token: &response.access_token,
+            },
+        )?);
+    }
+    Ok(response)
+}
+
+/// What redeeming a code found.
+enum Redeemed {
+    Fresh(
+        Box<(
+            tessera_store::browser::AuthorizationCode,
+            tessera_store::models::User,
+        )>,
+    ),
+    /// The code was used before: these access tokens of its grant are now revoked.
+    Replayed(Vec<(String, i64)>),
+}
+
+/// Stores a new refresh token of `family` and returns its value. Its idle lifetime never
+/// reaches past the family's absolute end (`family_expires_at`, set by the first token).
+#[allow(clippy::too_many_arguments)]
+async fn new_refresh_token(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    user_id: &str,
+    family: &str,
+    scope: &str,
+    auth_time: i64,
+    family_expires_at: Option<i64>,
+) -> Result<String, IssuerError> {
+    let now = state.now();
+    let value = random_token::<32>();
+    let family_end =
+        family_expires_at.unwrap_or(now + state.settings.refresh_token_absolute_ttl_secs);
+    let row = tessera_store::browser::RefreshToken {
+        token_sha256: tessera_core::secret::sha256_hex(&value),
+        realm_id: realm.id.clone(),
+        family_id: family.to_string(),
+        client_id: client.client_id.clone(),
+        user_id: user_id.to_string(),
+        scope: scope.to_string(),
+        session_id_sha256: None,
+        auth_time,
+        expires_at: (now + state.settings.refresh_token_idle_ttl_secs).min(family_end),
+        family_expires_at: family_end,
+        rotated_at: None,
+        revoked_at: None,
+        created_at: now,
+    };
+    let db = state.db.clone();
+    web::block(move || tessera_store::browser::insert_refresh_token(&mut *db.conn()?, &row))
+        .await??;
+    Ok(value)
+}
+
+/// RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every refresh returns a new refresh token
+/// and retires the presented one; presenting a retired one again revokes the whole grant.
+async fn refresh(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    form: &Form,
+) -> Result<TokenResponse, IssuerError> {
+    use tessera_store::browser;
+    let presented = form.require("refresh_token")?.to_string();
+    let requested = form.get("scope").map(str::to_string);
+    let requested_in_closure = requested.clone();
+    let now = state.now();
+    let db = state.db.clone();
+    let (realm_id, client_id) = (realm.id.clone(), client.client_id.clone());
+    enum Refreshed {
+        Rotated(Box<(browser::RefreshToken, tessera_store::models::User)>),
+        Reused(Vec<(String, i64)>),
+    }
+    let outcome = web::block(move || -> Result<Refreshed, IssuerError> {
+        let requested = requested_in_closure;
+        let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+        let mut conn = db.conn()?;
+        let hash = tessera_core::secret::sha256_hex(&presented);
+        let token = browser::refresh_token(&mut conn, &hash)?
+            .filter(|t| t.realm_id == realm_id)
+            .ok_or_else(|| bad("the refresh token is not valid"))?;
+        if token.client_id != client_id {
+            return Err(bad("the refresh token was issued to another client"));
+        }
+        if token.revoked_at.is_some() {
+            return Err(bad("the refresh token has been revoked"));
+        }
+        if token.rotated_at.is_none() {
+            // Refuse what can be refused without retiring the token.
+            if token.expires_at <= now || token.family_expires_at <= now {
+                return Err(bad("the refresh token has expired; sign in again"));
+            }
+            if let Some(r) = &requested {
+                let asked = ScopeSet::parse(r)
+                    .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
+                let wider = asked.not_in(&ScopeSet::from_stored(&token.scope));
+                if !wider.is_empty() {
+                    return Err(IssuerError::oauth(
+                        OAuthCode::InvalidScope,
+                        format!("the grant does not include: {}", wider.join(" ")),
+                    ));
+                }
+            }
+        }
+        if token.rotated_at.is_some() || !browser::rotate_refresh_token(&mut conn, &hash, now)? {
+            // A retired token came back: someone holds a copy. End the whole grant.
+            return Ok(Refreshed::Reused(tessera_store::revocation::revoke_refresh_family(
+                &mut conn,
+                &token.realm_id,
+                &token.family_id,
+                now,
+            )?));
+        }
+        let user = tessera_store::queries::user_by_id(&mut conn, &token.user_id)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| bad("the user is disabled"))?;
+        Ok(Refreshed::Rotated(Box::new((token, user))))
+    })
+    .await??;
+    let (token, user) = match outcome {
+        Refreshed::Rotated(pair) => *pair,
+        Refreshed::Reused(revoked) => {
+            for (jti, exp) in &revoked {
+                state.access_token_revoked(jti, *exp);
+            }
+            return Err(IssuerError::oauth(
+                OAuthCode::InvalidGrant,
+                "the refresh token was already used; the grant is revoked",
+            ));
+        }
+    };
+    // Checked against the grant above, before the token was retired.
+    let scope = match &requested {
+        None => ScopeSet::from_stored(&token.scope),
+        Some(r) => ScopeSet::from_stored(r),
+    };
+    let mut response = mint(state, realm, client, &user.id, &scope)?;
+    let db = state.db.clone();
+    let (jti, family, rid, exp) = (
+        response.jti.clone(),
+        token.family_id.clone(),
+        realm.id.clone(),
+        now + response.expires_in,
+    );
+    web::block(move || browser::record_grant_token(&mut *db.conn()?, &jti, &family, &rid, exp))
+        .await??;
+    response.refresh_token = Some(
+        new_refresh_token(
+            state,
+            realm,
+            client,
+            &user.id,
+            &token.family_id,
+            &token.scope,
+            token.auth_time,
+            Some(token.family_expires_at),
+        )
+        .await?,
+    );
+    if scope.contains("openid") {
+        response.id_token = Some(crate::oidc::mint_id_token(
+            state,
+            realm,
+            client,
+            &crate::oidc::IdTokenInput {
+                user_id: &user.id,
+                nonce: None,
+                auth_time: token.auth_time,
                 access_token: &response.access_token,
             },
         )?);

@@ -110,48 +110,6 @@ pub fn record_grant_token(
     Ok(())
 }
 
-/// Revokes every access token issued under `grant_id` (RFC 6749 §4.1.2: a replayed code).
-pub fn revoke_grant(conn: &mut Conn, grant_id: &str, now: i64) -> Result<usize, StoreError> {
-    crate::db::write_tx(conn, |conn| {
-        let tokens: Vec<(String, String, i64)> = grant_access_tokens::table
-            .filter(grant_access_tokens::grant_id.eq(grant_id))
-            .select((
-                grant_access_tokens::jti,
-                grant_access_tokens::realm_id,
-                grant_access_tokens::expires_at,
-            ))
-            .load(conn)?;
-        for (jti, realm_id, expires_at) in &tokens {
-            let already: i64 = revoked_tokens::table
-                .filter(revoked_tokens::jti.eq(jti))
-                .count()
-                .get_result(conn)?;
-            if already == 0 {
-                diesel::insert_into(revoked_tokens::table)
-                    .values((
-                        revoked_tokens::jti.eq(jti),
-                        revoked_tokens::realm_id.eq(realm_id),
-                        revoked_tokens::expires_at.eq(expires_at),
-                        revoked_tokens::revoked_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-        }
-        diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(grant_id)))
-            .set(refresh_tokens::revoked_at.eq(now))
-            .execute(conn)?;
-        Ok(tokens.len())
-    })
-}
-
-pub fn is_revoked(conn: &mut Conn, jti: &str) -> Result<bool, StoreError> {
-    let n: i64 = revoked_tokens::table
-        .filter(revoked_tokens::jti.eq(jti))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
-}
-
 /// The scopes the user already allowed the client, if any.
 pub fn consent(
     conn: &mut Conn,
@@ -187,4 +145,61 @@ pub fn save_consent(
             .execute(conn)?;
         Ok(())
     })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_sha256: String,
+    pub realm_id: String,
+    /// The grant: the authorization code's grant id, shared by every rotation.
+    pub family_id: String,
+    /// The OAuth `client_id`.
+    pub client_id: String,
+    pub user_id: String,
+    /// The scope of the original grant; a refresh may narrow the access token, never this.
+    pub scope: String,
+    pub session_id_sha256: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub family_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub fn insert_refresh_token(conn: &mut Conn, t: &RefreshToken) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(t)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn refresh_token(
+    conn: &mut Conn,
+    token_sha256: &str,
+) -> Result<Option<RefreshToken>, StoreError> {
+    Ok(refresh_tokens::table
+        .find(token_sha256)
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks the token rotated unless it already was (or was revoked): exactly one of several
+/// concurrent refreshes with the same token gets `true`.
+pub fn rotate_refresh_token(
+    conn: &mut Conn,
+    token_sha256: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::token_sha256.eq(token_sha256))
+            .filter(refresh_tokens::rotated_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::rotated_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
 }

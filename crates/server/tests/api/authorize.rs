@@ -21,7 +21,7 @@ fn challenge(verifier: &str) -> String {
 fn web_client(app: &TestApp) -> String {
     app.create_client(serde_json::json!({
         "client_id": "web",
-        "grant_types": ["authorization_code"],
+        "grant_types": ["authorization_code", "refresh_token"],
         "scopes": ["openid", "profile", "email", "api_key:read"],
         "redirect_uris": [REDIRECT, "https://rp.example/cb2?foo=bar"],
     }))
@@ -537,4 +537,160 @@ async fn login_form_needs_its_csrf_token_and_says_only_invalid_username_or_passw
     let page = resp.text().await.unwrap();
     assert!(page.contains("Invalid username or password."));
     assert!(!jar.0.contains_key("tessera_session"));
+}
+
+async fn refresh_with(
+    app: &TestApp,
+    client: &str,
+    secret: &str,
+    rt: &str,
+    scope: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    app.post_basic(client, secret, &form).await
+}
+
+/// Signs in and redeems a code; returns the token response.
+async fn tokens(app: &TestApp, secret: &str) -> serde_json::Value {
+    let mut jar = Jar::default();
+    let url = auth_url(
+        app,
+        &[
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = sign_in(app, &mut jar, &url).await["code"].clone();
+    let resp = redeem(app, secret, &code, Some(VERIFIER)).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn rt_01_02_05_06_refresh_rotates_keeps_identity_and_may_narrow_scope() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let first = tokens(&app, &secret).await;
+    let rt1 = first["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    let resp = refresh_with(&app, "web", &secret, &rt1, None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let second: serde_json::Value = resp.json().await.unwrap();
+    let rt2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2, "RT-06: rotation");
+    let jwks = app.jwks().await;
+    let a = verify_independently(first["id_token"].as_str().unwrap(), &jwks).claims;
+    let b = verify_independently(second["id_token"].as_str().unwrap(), &jwks).claims;
+    for claim in ["iss", "sub", "aud", "azp", "auth_time"] {
+        assert_eq!(a[claim], b[claim], "RT-02: {claim}");
+    }
+    // The rotated token is dead now.
+    let again = refresh_with(&app, "web", &secret, &rt1, None).await;
+    assert_eq!(again.status(), 400);
+    // RT-05: a narrower scope is granted; a wider one is refused.
+    let rt3: serde_json::Value = {
+        // rt2 was revoked by the reuse above (the family ended); start a new grant.
+        let fresh = tokens(&app, &secret).await;
+        let rt = fresh["refresh_token"].as_str().unwrap().to_string();
+        let wider = refresh_with(
+            &app,
+            "web",
+            &secret,
+            &rt,
+            Some("openid api_key:read admin:all"),
+        )
+        .await;
+        assert_eq!(wider.status(), 400);
+        let e: serde_json::Value = wider.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_scope");
+        let narrow = refresh_with(&app, "web", &secret, &rt, Some("openid")).await;
+        assert_eq!(narrow.status(), 200);
+        narrow.json().await.unwrap()
+    };
+    assert_eq!(rt3["scope"], "openid");
+    // The rotated token keeps the original grant: a later refresh may ask for profile again.
+    let rt4 = rt3["refresh_token"].as_str().unwrap();
+    let back = refresh_with(&app, "web", &secret, rt4, Some("openid profile")).await;
+    assert_eq!(back.status(), 200);
+    let _ = rt2;
+}
+
+#[actix_web::test]
+async fn rt_07_reusing_a_rotated_token_revokes_the_family_and_its_access_tokens() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let first = tokens(&app, &secret).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let second: serde_json::Value = refresh_with(&app, "web", &secret, &rt1, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rt2 = second["refresh_token"].as_str().unwrap().to_string();
+    let at2 = second["access_token"].as_str().unwrap().to_string();
+    // RT1 again: refused, and RT2 dies with it.
+    assert_eq!(
+        refresh_with(&app, "web", &secret, &rt1, None)
+            .await
+            .status(),
+        400
+    );
+    let resp = refresh_with(&app, "web", &secret, &rt2, None).await;
+    assert_eq!(resp.status(), 400);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_grant");
+    // The access token of the family is revoked too.
+    let info = app
+        .http
+        .get(format!("{}/protocol/openid-connect/userinfo", app.issuer))
+        .bearer_auth(&at2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/v1/auth/test", Some(&at2), None)
+        .await;
+    assert_eq!(
+        status, 401,
+        "the resource server refuses it at once in the same process"
+    );
+}
+
+#[actix_web::test]
+async fn rt_03_08_foreign_garbage_and_access_tokens_are_invalid_grant() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let other = app
+        .create_client(serde_json::json!({
+            "client_id": "other",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": ["openid"],
+            "redirect_uris": [REDIRECT],
+        }))
+        .unwrap();
+    let t = tokens(&app, &secret).await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    for (client, client_secret, token) in [
+        ("other", other.as_str(), rt),
+        ("web", secret.as_str(), "garbage"),
+        ("web", secret.as_str(), at),
+    ] {
+        let resp = refresh_with(&app, client, client_secret, token, None).await;
+        assert_eq!(resp.status(), 400, "{client} {token}");
+        let e: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_grant");
+    }
+    // The foreign attempt did not burn the token.
+    assert_eq!(
+        refresh_with(&app, "web", &secret, rt, None).await.status(),
+        200
+    );
 }

@@ -77,6 +77,7 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
             "authorization_code",
             "client_credentials",
             "password",
+            "refresh_token",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
@@ -102,14 +103,6 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
     assert_eq!(
         doc["userinfo_endpoint"],
         format!("{}/protocol/openid-connect/userinfo", app.issuer)
-    );
-    // No refresh tokens are issued yet, so the grant is not advertised (DISC-05).
-    assert!(
-        !doc["grant_types_supported"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g == "refresh_token")
     );
     let scopes: Vec<&str> = doc["scopes_supported"]
         .as_array()

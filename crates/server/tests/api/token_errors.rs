@@ -79,7 +79,7 @@ async fn tok_05_missing_and_unknown_grant_types() {
     .await;
     assert_oauth_error(s, &b, &h, 400, "unsupported_grant_type");
     // Not implemented here, so not accepted either (discovery does not list them).
-    for g in ["refresh_token", "implicit"] {
+    for g in ["implicit", "urn:ietf:params:oauth:grant-type:device_code"] {
         let (s, b, _) = error_of(
             app.post_form(
                 &app.token_url(),
