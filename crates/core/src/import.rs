@@ -109,6 +109,9 @@ pub struct ClientSpec {
     pub default_scopes: Option<Vec<String>>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     pub first_party: bool,
 }
@@ -190,7 +193,11 @@ impl ClientSpec {
                 format!("{extra:?} is not among the client's scopes"),
             ));
         }
-        for uri in &self.redirect_uris {
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
             names::validate_redirect_uri(uri)?;
         }
         Ok(())

@@ -749,6 +749,188 @@ pub async fn consent(
     issue_code(&state, &realm, &request, &session).await
 }
 
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    realm: &'a str,
+    done: bool,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+}
+
+/// A checked RP-initiated logout request (OIDC RP-Initiated Logout 1.0 §2).
+struct LogoutRequest {
+    raw: String,
+    /// The subject of a valid `id_token_hint`.
+    hinted_sub: Option<String>,
+    /// Where to send the browser afterwards, with `state`; only a registered URI.
+    reply: Option<(String, Option<String>)>,
+}
+
+async fn check_logout(
+    state: &IssuerState,
+    realm: &Realm,
+    raw: &str,
+) -> Result<Result<LogoutRequest, HttpResponse>, IssuerError> {
+    let form = match Form::parse(raw.as_bytes()) {
+        Ok(f) => f,
+        Err(e) => return error_page(&e.to_string()).map(Err),
+    };
+    let (hinted_sub, hinted_client) = match form.get("id_token_hint") {
+        None => (None, None),
+        Some(hint) => match crate::oidc::id_token_subject_and_client(state, realm, hint) {
+            Some((sub, client)) => (Some(sub), Some(client)),
+            None => {
+                return error_page("The id_token_hint is not an ID token issued here.").map(Err);
+            }
+        },
+    };
+    let reply = match form.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let client_id = match (form.get("client_id"), &hinted_client) {
+                (Some(c), Some(h)) if c != h => {
+                    return error_page("client_id does not match the id_token_hint.").map(Err);
+                }
+                (Some(c), _) => c.to_string(),
+                (None, Some(h)) => h.clone(),
+                (None, None) => {
+                    return error_page(
+                        "post_logout_redirect_uri needs an id_token_hint or a client_id.",
+                    )
+                    .map(Err);
+                }
+            };
+            let registered = state
+                .client(realm, &client_id)
+                .await?
+                .is_some_and(|c| c.post_logout_redirect_uris().iter().any(|r| r == uri));
+            if !registered {
+                return error_page(
+                    "The post_logout_redirect_uri is not registered for this application.",
+                )
+                .map(Err);
+            }
+            Some((uri.to_string(), form.get("state").map(str::to_string)))
+        }
+    };
+    Ok(Ok(LogoutRequest {
+        raw: raw.to_string(),
+        hinted_sub,
+        reply,
+    }))
+}
+
+/// Ends the session (if any) and answers: back to the application, or a signed-out page.
+async fn finish_logout(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    request: &LogoutRequest,
+) -> Result<HttpResponse, IssuerError> {
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        let hash = sha256_hex(cookie.value());
+        let db = state.db.clone();
+        let now = state.now();
+        web::block(move || browser::end_session(&mut *db.conn()?, &hash, now)).await??;
+    }
+    let mut resp = match &request.reply {
+        Some((uri, st)) => {
+            let mut location = uri.clone();
+            if let Some(st) = st {
+                let sep = if uri.contains('?') { '&' } else { '?' };
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("state", st)
+                    .finish();
+                location = format!("{location}{sep}{q}");
+            }
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish()
+        }
+        None => page(
+            actix_web::http::StatusCode::OK,
+            render(&LogoutPage {
+                realm: &realm.name,
+                done: true,
+                action: "",
+                csrf: "",
+                request: "",
+            })?,
+        ),
+    };
+    let mut expired = Cookie::build(SESSION_COOKIE, "")
+        .path(cookie_path(realm))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(state))
+        .finish();
+    expired.make_removal();
+    set_cookie(&mut resp, expired);
+    Ok(resp)
+}
+
+/// `GET|POST /realms/{realm}/protocol/openid-connect/logout`: RP-initiated logout. With an
+/// `id_token_hint` for the signed-in user it ends the session at once; otherwise it asks the
+/// person first, so a third-party page cannot sign them out.
+pub async fn logout(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(&realm).await?;
+    let raw = if req.method() == actix_web::http::Method::POST {
+        read_raw_form(&req, payload, state.settings.max_form_bytes).await?
+    } else {
+        req.query_string().to_string()
+    };
+    let request = match check_logout(&state, &realm, &raw).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    let session = current_session(&state, &realm, &req).await?;
+    let confirmed = match (&session, &request.hinted_sub) {
+        (None, _) => true,
+        (Some((_, user)), Some(sub)) => *sub == user.id,
+        (Some(_), None) => false,
+    };
+    if confirmed {
+        return finish_logout(&state, &realm, &req, &request).await;
+    }
+    let csrf = random_token::<24>();
+    let html = render(&LogoutPage {
+        realm: &realm.name,
+        done: false,
+        action: &form_action(&realm, "logout"),
+        csrf: &csrf,
+        request: &request.raw,
+    })?;
+    let mut resp = page(actix_web::http::StatusCode::OK, html);
+    set_cookie(&mut resp, csrf_cookie(&state, &realm, csrf));
+    Ok(resp)
+}
+
+/// `POST /realms/{realm}/login-actions/logout`: the sign-out confirmation form.
+pub async fn confirm_logout(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let realm = state.realm(&realm).await?;
+    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    if !csrf_ok(&req, &form) {
+        return error_page("The sign-out form expired or was not sent from this site.");
+    }
+    let raw = form.get("request").unwrap_or("").to_string();
+    match check_logout(&state, &realm, &raw).await? {
+        Ok(request) => finish_logout(&state, &realm, &req, &request).await,
+        Err(resp) => Ok(resp),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ struct Metadata<'a> {
     authorization_endpoint: String,
     token_endpoint: String,
     userinfo_endpoint: String,
+    end_session_endpoint: String,
     jwks_uri: String,
     grant_types_supported: &'a [&'a str],
     response_types_supported: [&'a str; 1],
@@ -67,6 +68,7 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
     let doc = Metadata {
         authorization_endpoint: format!("{issuer}/protocol/openid-connect/auth"),
         userinfo_endpoint: format!("{issuer}/protocol/openid-connect/userinfo"),
+        end_session_endpoint: format!("{issuer}/protocol/openid-connect/logout"),
         response_modes_supported: ["query"],
         code_challenge_methods_supported: ["S256"],
         id_token_signing_alg_values_supported: ["RS256"],

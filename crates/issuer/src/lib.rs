@@ -59,6 +59,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(post_only)),
     )
     .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/logout")
+            .route(web::get().to(authorize::logout))
+            .route(web::post().to(authorize::logout))
+            .default_service(web::to(get_or_post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/logout")
+            .route(web::post().to(authorize::confirm_logout))
+            .default_service(web::to(post_only)),
+    )
+    .service(
         web::resource("/realms/{realm}/protocol/openid-connect/userinfo")
             .route(web::get().to(oidc::userinfo))
             .route(web::post().to(oidc::userinfo))

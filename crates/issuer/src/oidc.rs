@@ -89,6 +89,26 @@ pub fn id_token_subject(state: &IssuerState, realm: &Realm, token: &str) -> Opti
         .flatten()
 }
 
+/// The subject and client (`aud`) of an ID token this realm issued.
+pub fn id_token_subject_and_client(
+    state: &IssuerState,
+    realm: &Realm,
+    token: &str,
+) -> Option<(String, String)> {
+    let sub = id_token_subject(state, realm, token)?;
+    let (_, claims) = state
+        .access_token_verifier()
+        .ok()?
+        .verify_signature(token)
+        .ok()?;
+    let client = match &claims["aud"] {
+        serde_json::Value::String(a) => a.clone(),
+        serde_json::Value::Array(a) => a.first()?.as_str()?.to_string(),
+        _ => return None,
+    };
+    Some((sub, client))
+}
+
 fn bearer_challenge(error: Option<(&str, &str)>) -> String {
     match error {
         None => "Bearer realm=\"tessera\"".into(),

@@ -471,12 +471,14 @@ async fn refresh(
         }
         if token.rotated_at.is_some() || !browser::rotate_refresh_token(&mut conn, &hash, now)? {
             // A retired token came back: someone holds a copy. End the whole grant.
-            return Ok(Refreshed::Reused(tessera_store::revocation::revoke_refresh_family(
-                &mut conn,
-                &token.realm_id,
-                &token.family_id,
-                now,
-            )?));
+            return Ok(Refreshed::Reused(
+                tessera_store::revocation::revoke_refresh_family(
+                    &mut conn,
+                    &token.realm_id,
+                    &token.family_id,
+                    now,
+                )?,
+            ));
         }
         let user = tessera_store::queries::user_by_id(&mut conn, &token.user_id)?
             .filter(|u| u.enabled)

@@ -637,6 +637,7 @@ struct ClientJson {
     scopes: Vec<String>,
     default_scopes: Vec<String>,
     redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
     first_party: bool,
     enabled: bool,
     service_account_user_id: Option<String>,
@@ -651,6 +652,7 @@ impl From<Client> for ClientJson {
     fn from(c: Client) -> Self {
         Self {
             redirect_uris: c.redirect_uris(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris(),
             grant_types: split(&c.grant_types),
             scopes: split(&c.allowed_scopes),
             default_scopes: split(&c.default_scopes),
@@ -695,6 +697,7 @@ struct NewClientBody {
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
     redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
     first_party: Option<bool>,
 }
 
@@ -708,6 +711,7 @@ struct ClientUpdateBody {
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
     redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
     first_party: Option<bool>,
     enabled: Option<bool>,
 }
@@ -799,6 +803,7 @@ async fn create_client(
         scopes: body.scopes.unwrap_or_default(),
         default_scopes: body.default_scopes,
         redirect_uris: body.redirect_uris.unwrap_or_default(),
+        post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
         first_party: body.first_party.unwrap_or(false),
     };
     spec.validate()?;
@@ -929,6 +934,9 @@ async fn update_client(
             scopes,
             default_scopes: Some(default_scopes),
             redirect_uris: body.redirect_uris.unwrap_or_else(|| existing.redirect_uris()),
+            post_logout_redirect_uris: body
+                .post_logout_redirect_uris
+                .unwrap_or_else(|| existing.post_logout_redirect_uris()),
             first_party: body.first_party.unwrap_or(existing.first_party),
         };
         let enabled = body.enabled.unwrap_or(existing.enabled);

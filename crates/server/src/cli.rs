@@ -133,6 +133,9 @@ pub struct ClientCreateArgs {
     /// Redirect URIs (exact match).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return the browser (exact match).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Display name.
     #[arg(long)]
     pub name: Option<String>,
@@ -286,6 +289,7 @@ pub fn run_command(
                 default_scopes: (!default_scopes.is_empty()).then_some(default_scopes),
                 scopes,
                 redirect_uris: args.redirect_uris.clone(),
+                post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
                 first_party: args.first_party,
             };
             let created = provision::create_client(

@@ -104,6 +104,10 @@ impl Client {
     pub fn redirect_uris(&self) -> Vec<String> {
         serde_json::from_str(&self.redirect_uris).unwrap_or_default()
     }
+
+    pub fn post_logout_redirect_uris(&self) -> Vec<String> {
+        serde_json::from_str(&self.post_logout_redirect_uris).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -330,6 +330,8 @@ pub fn apply_client_spec(
     };
     client.redirect_uris = serde_json::to_string(&spec.redirect_uris)
         .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
+    client.post_logout_redirect_uris = serde_json::to_string(&spec.post_logout_redirect_uris)
+        .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
     client.first_party = spec.first_party;
     if spec.grant_types.iter().any(|g| g == "client_credentials")
         && client.service_account_user_id.is_none()
@@ -787,6 +789,7 @@ pub fn import_realm(
                         &wanted.allowed_scopes,
                         &wanted.default_scopes,
                         &wanted.redirect_uris,
+                        &wanted.post_logout_redirect_uris,
                         wanted.first_party,
                         &wanted.service_account_user_id,
                     ) != (
@@ -796,6 +799,7 @@ pub fn import_realm(
                         &existing.allowed_scopes,
                         &existing.default_scopes,
                         &existing.redirect_uris,
+                        &existing.post_logout_redirect_uris,
                         existing.first_party,
                         &existing.service_account_user_id,
                     );

@@ -75,6 +75,7 @@ pub fn update_client_registration(conn: &mut Conn, c: &Client) -> Result<(), Sto
             clients::allowed_scopes.eq(&c.allowed_scopes),
             clients::default_scopes.eq(&c.default_scopes),
             clients::redirect_uris.eq(&c.redirect_uris),
+            clients::post_logout_redirect_uris.eq(&c.post_logout_redirect_uris),
             clients::first_party.eq(c.first_party),
             clients::service_account_user_id.eq(&c.service_account_user_id),
             clients::enabled.eq(c.enabled),

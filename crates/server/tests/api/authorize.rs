@@ -24,6 +24,7 @@ fn web_client(app: &TestApp) -> String {
         "grant_types": ["authorization_code", "refresh_token"],
         "scopes": ["openid", "profile", "email", "api_key:read"],
         "redirect_uris": [REDIRECT, "https://rp.example/cb2?foo=bar"],
+        "post_logout_redirect_uris": ["https://rp.example/logged-out"],
     }))
     .unwrap()
 }
@@ -693,4 +694,88 @@ async fn rt_03_08_foreign_garbage_and_access_tokens_are_invalid_grant() {
         refresh_with(&app, "web", &secret, rt, None).await.status(),
         200
     );
+}
+
+/// `prompt=none` tells whether the browser still has a session.
+async fn signed_in(app: &TestApp, jar: &mut Jar) -> bool {
+    let resp = get(app, jar, &auth_url(app, &[("prompt", "none")])).await;
+    let reply = query_of(resp.headers()["location"].to_str().unwrap());
+    reply.contains_key("code")
+}
+
+#[actix_web::test]
+async fn rp_initiated_logout_ends_the_session_and_returns_only_to_a_registered_uri() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    let body: serde_json::Value = redeem(&app, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = body["id_token"].as_str().unwrap().to_string();
+    assert!(signed_in(&app, &mut jar).await);
+
+    let logout = |uri: &str| {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("id_token_hint", &id_token)
+            .append_pair("post_logout_redirect_uri", uri)
+            .append_pair("state", "bye")
+            .finish();
+        format!("{}/protocol/openid-connect/logout?{q}", app.issuer)
+    };
+    // An unregistered destination: an error page, no redirect, still signed in.
+    let resp = get(&app, &mut jar, &logout("https://evil.example/")).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    assert!(signed_in(&app, &mut jar).await);
+
+    let resp = get(&app, &mut jar, &logout("https://rp.example/logged-out")).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://rp.example/logged-out?state=bye"
+    );
+    assert_eq!(
+        jar.0.get("tessera_session").map(String::as_str),
+        Some(""),
+        "cookie cleared"
+    );
+    assert!(!signed_in(&app, &mut jar).await, "PRM-01 after logout");
+}
+
+#[actix_web::test]
+async fn logout_without_a_hint_asks_first() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    let page = get(
+        &app,
+        &mut jar,
+        &format!("{}/protocol/openid-connect/logout", app.issuer),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out?"));
+    assert!(
+        signed_in(&app, &mut jar).await,
+        "a GET alone signs nobody out"
+    );
+    let done = post(
+        &app,
+        &mut jar,
+        "/realms/default/login-actions/logout",
+        &[
+            ("csrf", &hidden(&html, "csrf")),
+            ("request", &hidden(&html, "request")),
+            ("action", "logout"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("You are signed out"));
+    assert!(!signed_in(&app, &mut jar).await);
 }
