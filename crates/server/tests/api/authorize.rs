@@ -7,10 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::HashMap;
 
-const REDIRECT: &str = "https://rp.example/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier-0123456789";
+pub(crate) const REDIRECT: &str = "https://rp.example/cb";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier-0123456789";
 
-fn challenge(verifier: &str) -> String {
+pub(crate) fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(
         &ring::digest::SHA256,
         verifier.as_bytes(),
@@ -18,7 +18,7 @@ fn challenge(verifier: &str) -> String {
 }
 
 /// A confidential web client (not first-party, so it asks for consent).
-fn web_client(app: &TestApp) -> String {
+pub(crate) fn web_client(app: &TestApp) -> String {
     app.create_client(serde_json::json!({
         "client_id": "web",
         "grant_types": ["authorization_code", "refresh_token"],
@@ -31,10 +31,10 @@ fn web_client(app: &TestApp) -> String {
 
 /// A browser's cookie jar, just enough for this flow.
 #[derive(Default)]
-struct Jar(HashMap<String, String>);
+pub(crate) struct Jar(HashMap<String, String>);
 
 impl Jar {
-    fn absorb(&mut self, resp: &reqwest::Response) {
+    pub(crate) fn absorb(&mut self, resp: &reqwest::Response) {
         for v in resp.headers().get_all("set-cookie") {
             let text = v.to_str().unwrap();
             let pair = text.split(';').next().unwrap();
@@ -43,7 +43,7 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -52,7 +52,7 @@ impl Jar {
     }
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -86,12 +86,12 @@ fn hidden(html: &str, name: &str) -> String {
     out
 }
 
-fn query_of(location: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> HashMap<String, String> {
     let q = location.split_once('?').map_or("", |(_, q)| q);
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
-async fn get(app: &TestApp, jar: &mut Jar, url: &str) -> reqwest::Response {
+pub(crate) async fn get(app: &TestApp, jar: &mut Jar, url: &str) -> reqwest::Response {
     let resp = app
         .http
         .get(url)
@@ -103,7 +103,7 @@ async fn get(app: &TestApp, jar: &mut Jar, url: &str) -> reqwest::Response {
     resp
 }
 
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     jar: &mut Jar,
     path: &str,
@@ -121,7 +121,7 @@ async fn post(
     resp
 }
 
-fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
+pub(crate) fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", "web"),
@@ -138,7 +138,7 @@ fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
 }
 
 /// Signs in as admin through the login (and consent) pages; returns the code's redirect.
-async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<String, String> {
+pub(crate) async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<String, String> {
     let page = get(app, jar, url).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["x-frame-options"], "DENY");
@@ -192,7 +192,7 @@ async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<String, Str
     query_of(&location)
 }
 
-async fn redeem(
+pub(crate) async fn redeem(
     app: &TestApp,
     secret: &str,
     code: &str,
@@ -540,7 +540,7 @@ async fn login_form_needs_its_csrf_token_and_says_only_invalid_username_or_passw
     assert!(!jar.0.contains_key("tessera_session"));
 }
 
-async fn refresh_with(
+pub(crate) async fn refresh_with(
     app: &TestApp,
     client: &str,
     secret: &str,
@@ -555,7 +555,7 @@ async fn refresh_with(
 }
 
 /// Signs in and redeems a code; returns the token response.
-async fn tokens(app: &TestApp, secret: &str) -> serde_json::Value {
+pub(crate) async fn tokens(app: &TestApp, secret: &str) -> serde_json::Value {
     let mut jar = Jar::default();
     let url = auth_url(
         app,
@@ -697,7 +697,7 @@ async fn rt_03_08_foreign_garbage_and_access_tokens_are_invalid_grant() {
 }
 
 /// `prompt=none` tells whether the browser still has a session.
-async fn signed_in(app: &TestApp, jar: &mut Jar) -> bool {
+pub(crate) async fn signed_in(app: &TestApp, jar: &mut Jar) -> bool {
     let resp = get(app, jar, &auth_url(app, &[("prompt", "none")])).await;
     let reply = query_of(resp.headers()["location"].to_str().unwrap());
     reply.contains_key("code")
