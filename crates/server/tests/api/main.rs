@@ -7,10 +7,13 @@ mod helpers;
 
 mod apikeys;
 mod authorize;
+mod browser;
 mod cli;
 mod client_credentials;
+mod conformance;
 mod directory;
 mod discovery;
+mod example_client;
 mod governance;
 mod keys;
 mod openapi;

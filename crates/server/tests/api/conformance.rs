@@ -1,0 +1,454 @@
+//! Checklist rows of ../shared/conformance-checklist.md not covered elsewhere, each test named
+//! after its id (docs/conformance.md maps ids to tests).
+
+use crate::authorize::{
+    Jar, REDIRECT, VERIFIER, auth_url, challenge, get, query_of, redeem, sign_in, web_client,
+};
+use crate::helpers::*;
+
+fn code_of(resp: &reqwest::Response) -> String {
+    query_of(resp.headers()["location"].to_str().unwrap())["code"].clone()
+}
+
+#[actix_web::test]
+async fn code_04_an_expired_code_is_invalid_grant() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    app.clock.advance(61);
+    let resp = redeem(&app, &secret, &code, None).await;
+    assert_eq!(resp.status(), 400);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_grant");
+    assert!(e["error_description"].as_str().unwrap().contains("expired"));
+}
+
+#[actix_web::test]
+async fn code_05_concurrent_redemptions_exactly_one_wins() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    let attempts = (0..6).map(|_| redeem(&app, &secret, &code, None));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        5,
+        "{statuses:?}"
+    );
+}
+
+#[actix_web::test]
+async fn code_03_another_clients_credentials_cannot_redeem_the_code() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let other = app
+        .create_client(serde_json::json!({
+            "client_id": "other",
+            "grant_types": ["authorization_code"],
+            "scopes": ["openid"],
+            "redirect_uris": [REDIRECT],
+        }))
+        .unwrap();
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    let resp = app
+        .post_basic(
+            "other",
+            &other,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_grant");
+}
+
+#[actix_web::test]
+async fn redir_09_the_token_request_must_repeat_the_redirect_uri() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    for redirect in [Some("https://rp.example/cb2?foo=bar"), None] {
+        let code = code_of(&get(&app, &mut jar, &auth_url(&app, &[])).await);
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        if let Some(r) = redirect {
+            form.push(("redirect_uri", r));
+        }
+        let resp = app.post_basic("web", &secret, &form).await;
+        assert_eq!(resp.status(), 400, "{redirect:?}");
+        let e: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_grant");
+    }
+}
+
+#[actix_web::test]
+async fn redir_05_a_registered_query_is_kept_and_authz_03_no_state_means_none_back() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", "https://rp.example/cb2?foo=bar"),
+            ("scope", "openid"),
+            ("extra", "foobar"),
+        ])
+        .finish();
+    let resp = get(
+        &app,
+        &mut jar,
+        &format!("{}/protocol/openid-connect/auth?{q}", app.issuer),
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://rp.example/cb2?foo=bar&code="),
+        "{location}"
+    );
+    assert!(!query_of(location).contains_key("state"));
+}
+
+#[actix_web::test]
+async fn redir_07_native_clients_may_use_any_loopback_port() {
+    let app = spawn_app().await;
+    app.create_client(serde_json::json!({
+        "client_id": "cli",
+        "type": "public",
+        "grant_types": ["authorization_code"],
+        "scopes": ["openid"],
+        "redirect_uris": ["http://127.0.0.1/cb"],
+    }));
+    let mut jar = Jar::default();
+    let pkce = challenge(VERIFIER);
+    for (uri, ok) in [
+        ("http://127.0.0.1:53123/cb", true),
+        ("http://127.0.0.1:53123/other", false),
+    ] {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", "cli"),
+                ("redirect_uri", uri),
+                ("scope", "openid"),
+                ("code_challenge", pkce.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        let resp = get(
+            &app,
+            &mut jar,
+            &format!("{}/protocol/openid-connect/auth?{q}", app.issuer),
+        )
+        .await;
+        assert_eq!(resp.status(), if ok { 200 } else { 400 }, "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn authz_02_the_request_may_be_a_form_post() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let resp = app
+        .http
+        .post(format!("{}/protocol/openid-connect/auth", app.issuer))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "p"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("Sign in"));
+}
+
+#[actix_web::test]
+async fn authz_10_without_openid_there_is_no_id_token() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let url =
+        auth_url(&app, &[("scope", "api_key:read")]).replace("scope=openid+profile+email&", "");
+    let code = sign_in(&app, &mut jar, &url).await["code"].clone();
+    let body: serde_json::Value = redeem(&app, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("id_token").is_none(), "{body}");
+    assert_eq!(body["scope"], "api_key:read");
+    // UI-07: and userinfo refuses such a token.
+    let resp = app
+        .http
+        .get(format!("{}/protocol/openid-connect/userinfo", app.issuer))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"openid\"")
+    );
+}
+
+#[actix_web::test]
+async fn prm_03_04_prompt_login_and_max_age_ask_again_and_advance_auth_time() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    // Within max_age and without prompt=login: straight to a code.
+    let resp = get(&app, &mut jar, &auth_url(&app, &[("max_age", "10000")])).await;
+    assert_eq!(resp.status(), 303);
+    for extra in [("prompt", "login"), ("max_age", "1")] {
+        app.clock.advance(2);
+        let resp = get(&app, &mut jar, &auth_url(&app, &[extra])).await;
+        assert_eq!(resp.status(), 200, "{extra:?}: the sign-in page again");
+        assert!(resp.text().await.unwrap().contains("Sign in"));
+    }
+}
+
+#[actix_web::test]
+async fn prm_05_an_id_token_hint_for_another_user_is_not_a_silent_switch() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    let body: serde_json::Value = redeem(&app, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own_hint = body["id_token"].as_str().unwrap().to_string();
+    let resp = get(
+        &app,
+        &mut jar,
+        &auth_url(&app, &[("prompt", "none"), ("id_token_hint", &own_hint)]),
+    )
+    .await;
+    assert!(query_of(resp.headers()["location"].to_str().unwrap()).contains_key("code"));
+    // Another person's browser with admin's hint: no session → login_required.
+    let mut other = Jar::default();
+    let resp = get(
+        &app,
+        &mut other,
+        &auth_url(&app, &[("prompt", "none"), ("id_token_hint", &own_hint)]),
+    )
+    .await;
+    assert_eq!(
+        query_of(resp.headers()["location"].to_str().unwrap())["error"],
+        "login_required"
+    );
+    // JWT-11: an access token is not an ID token hint.
+    let at = body["access_token"].as_str().unwrap();
+    let resp = get(&app, &mut jar, &auth_url(&app, &[("id_token_hint", at)])).await;
+    assert_eq!(
+        query_of(resp.headers()["location"].to_str().unwrap())["error"],
+        "invalid_request"
+    );
+}
+
+#[actix_web::test]
+async fn ui_05_06_jwt_10_userinfo_challenges_and_id_tokens_as_bearer() {
+    let app = spawn_app().await;
+    let secret = web_client(&app);
+    let mut jar = Jar::default();
+    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
+    let body: serde_json::Value = redeem(&app, &secret, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let userinfo = format!("{}/protocol/openid-connect/userinfo", app.issuer);
+    let resp = app.http.get(&userinfo).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "UI-05: {challenge}"
+    );
+    for bad in ["garbage", body["id_token"].as_str().unwrap()] {
+        let resp = app
+            .http
+            .get(&userinfo)
+            .bearer_auth(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(
+            resp.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+        let (status, _) = app
+            .call(reqwest::Method::GET, "/v1/auth/test", Some(bad), None)
+            .await;
+        assert_eq!(status, 401, "JWT-10 at the resource server");
+    }
+    // UI-02: the token in a form body works too; in both places it is refused.
+    let resp = app
+        .http
+        .post(&userinfo)
+        .form(&[("access_token", body["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .http
+        .post(&userinfo)
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .form(&[("access_token", body["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "BEAR-01");
+}
+
+#[actix_web::test]
+async fn sec_01_02_session_cookie_flags_and_no_cors_on_the_authorization_endpoint() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let page = app
+        .http
+        .get(auth_url(&app, &[]))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers().get("access-control-allow-origin").is_none(),
+        "SEC-03"
+    );
+    let mut jar = Jar::default();
+    let html = get(&app, &mut jar, &auth_url(&app, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let resp = app
+        .http
+        .post(format!(
+            "{}/realms/default/login-actions/authenticate",
+            app.base
+        ))
+        .header("cookie", jar.header())
+        .form(&[
+            ("csrf", crate::authorize::hidden(&html, "csrf").as_str()),
+            (
+                "request",
+                crate::authorize::hidden(&html, "request").as_str(),
+            ),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("tessera_session="))
+        .expect("a session cookie");
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert!(
+        !session.contains("Secure"),
+        "plain http public URL: {session}"
+    );
+}
+
+#[actix_web::test]
+async fn pkce_08_a_public_client_must_name_itself_and_cannot_borrow_another_code() {
+    let app = spawn_app().await;
+    for id in ["spa", "spa2"] {
+        app.create_client(serde_json::json!({
+            "client_id": id,
+            "type": "public",
+            "grant_types": ["authorization_code"],
+            "scopes": ["openid"],
+            "redirect_uris": [REDIRECT],
+        }));
+    }
+    let mut jar = Jar::default();
+    let pkce = challenge(VERIFIER);
+    let url = auth_url(
+        &app,
+        &[("code_challenge", &pkce), ("code_challenge_method", "S256")],
+    )
+    .replace("client_id=web", "client_id=spa")
+    .replace("scope=openid+profile+email", "scope=openid");
+    let code = sign_in(&app, &mut jar, &url).await["code"].clone();
+    let form = |client: Option<&'static str>| {
+        let mut f = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", REDIRECT.to_string()),
+            ("code_verifier", VERIFIER.to_string()),
+        ];
+        if let Some(c) = client {
+            f.push(("client_id", c.to_string()));
+        }
+        f
+    };
+    let anonymous = app
+        .http
+        .post(app.token_url())
+        .form(&form(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let borrowed = app
+        .http
+        .post(app.token_url())
+        .form(&form(Some("spa2")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(borrowed.status(), 400);
+    let own = app
+        .http
+        .post(app.token_url())
+        .form(&form(Some("spa")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200, "PKCE-01 with client auth `none`");
+}
