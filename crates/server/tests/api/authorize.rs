@@ -31,7 +31,7 @@ pub(crate) fn web_client(app: &TestApp) -> String {
 
 /// A browser's cookie jar, just enough for this flow.
 #[derive(Default)]
-pub(crate) struct Jar(HashMap<String, String>);
+pub(crate) struct Jar(pub(crate) HashMap<String, String>);
 
 impl Jar {
     pub(crate) fn absorb(&mut self, resp: &reqwest::Response) {

@@ -452,3 +452,44 @@ async fn pkce_08_a_public_client_must_name_itself_and_cannot_borrow_another_code
         .unwrap();
     assert_eq!(own.status(), 200, "PKCE-01 with client auth `none`");
 }
+
+#[actix_web::test]
+async fn failed_sign_ins_are_throttled_like_the_password_grant() {
+    let app = spawn_app_with(|c| c.issuer.throttle.user_max_failures = 2).await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    let mut html = get(&app, &mut jar, &auth_url(&app, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for password in ["wrong password 1", "wrong password 2", ADMIN_PASSWORD] {
+        let resp = crate::authorize::post(
+            &app,
+            &mut jar,
+            "/realms/default/login-actions/authenticate",
+            &[
+                ("csrf", crate::authorize::hidden(&html, "csrf").as_str()),
+                (
+                    "request",
+                    crate::authorize::hidden(&html, "request").as_str(),
+                ),
+                ("username", "admin"),
+                ("password", password),
+                ("action", "login"),
+            ],
+        )
+        .await;
+        let status = resp.status().as_u16();
+        html = resp.text().await.unwrap();
+        if password == ADMIN_PASSWORD {
+            // Locked: even the right password is refused, and the page says when to retry.
+            assert_eq!(status, 429);
+            assert!(html.contains("Too many failed attempts"), "{html}");
+        } else {
+            assert_eq!(status, 401);
+            assert!(html.contains("Invalid username or password."));
+        }
+    }
+    assert!(!jar.0.contains_key("tessera_session"));
+}
