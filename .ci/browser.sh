@@ -29,7 +29,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/openid-client ]; then
     echo "[browser.sh] installing playwright-core (npm ci)"
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

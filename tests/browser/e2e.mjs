@@ -3,6 +3,13 @@
 // the login and consent pages, the code exchange, the ID token, userinfo, and — when the
 // server offers them — refresh-token rotation and RP-initiated logout.
 //
+// The relying party is a real client library, openid-client (panva, v6): it does discovery
+// (and checks the issuer), builds the authorization and end-session URLs, validates the
+// authorization response (state, and iss per RFC 9207), exchanges the code with
+// client_secret_basic + code_verifier, validates the ID token (signature against the JWKS,
+// alg RS256, iss, aud, exp/iat, nonce), fetches userinfo (checking sub) and refreshes. Our
+// issuer is plain http in tests, so the configuration allows insecure requests.
+//
 // Run by crates/server/tests/api/browser.rs, which starts the server and registers the client.
 // By hand, against a server you started:
 //
@@ -26,12 +33,13 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,25 +82,25 @@ const CHROMIUM_FLAGS = [
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 const sha256 = (data) => createHash('sha256').update(data).digest();
 
-/** A local stand-in for the application: records every query that reaches /callback. */
+/** A local stand-in for the application: records every request that reaches /callback. */
 function startCallbackServer(port) {
   const received = [];
   const waiters = [];
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://127.0.0.1');
+    const url = new URL(req.url, `http://127.0.0.1:${server.address().port}`);
     if (url.pathname !== '/callback') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
-    const query = Object.fromEntries(url.searchParams);
-    received.push(query);
+    // The query, plus the full URL the browser was sent to (for the client library).
+    received.push({ query: Object.fromEntries(url.searchParams), url });
     for (const w of waiters.splice(0)) w();
     res
       .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
       .end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Callback</title></head>' +
         '<body><h1 id="callback">Back at the application</h1><p>You can close this page.</p></body></html>');
   });
-  /** Resolves with the query of callback number `index` (0-based), waiting for it if needed. */
+  /** Resolves with callback number `index` (0-based), waiting for it if needed. */
   const nth = (index, ms = WAIT_MS) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -118,46 +126,18 @@ function startCallbackServer(port) {
   });
 }
 
-function authorizationUrl(params) {
-  const url = new URL(AUTH_URL);
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  return url.toString();
+/**
+ * The fetch openid-client uses for every request it makes: node's own, recording each
+ * response's status and headers, so the test can check what the library does not (for
+ * example the token endpoint's Cache-Control).
+ */
+const responses = [];
+async function recordingFetch(url, options) {
+  const resp = await fetch(url, options);
+  responses.push({ url: String(url), method: options?.method, status: resp.status, headers: resp.headers });
+  return resp;
 }
-
-function basicAuth(id, secret) {
-  // RFC 6749 §2.3.1: form-encode both parts before base64.
-  const enc = (s) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
-}
-
-async function tokenRequest(endpoint, form) {
-  const resp = await fetch(endpoint, {
-    method: 'POST',
-    headers: {
-      authorization: basicAuth(CLIENT_ID, CLIENT_SECRET),
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    },
-    body: new URLSearchParams(form).toString(),
-  });
-  const text = await resp.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = { raw: text };
-  }
-  return { status: resp.status, headers: resp.headers, body };
-}
-
-function decodeJwt(token) {
-  const parts = token.split('.');
-  assert.equal(parts.length, 3, 'a compact JWS has three parts');
-  const [header, payload] = parts
-    .slice(0, 2)
-    .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')));
-  return { header, payload, signingInput: `${parts[0]}.${parts[1]}`, signature: Buffer.from(parts[2], 'base64url') };
-}
+const lastResponse = (endpoint) => responses.findLast((r) => r.url === endpoint);
 
 async function screenshot(page, name) {
   if (!SCREENSHOTS) return;
@@ -171,15 +151,13 @@ describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
   let userDataDir;
   let context;
   let page;
-  let discovery;
+  /** The openid-client Configuration: server metadata from discovery plus our client. */
+  let config;
   // Filled in as the flow goes; later steps need earlier ones.
   const flow = {};
 
   before(async () => {
     callback = await startCallbackServer(CALLBACK_PORT);
-    const resp = await fetch(`${ISSUER}/.well-known/openid-configuration`);
-    assert.equal(resp.status, 200, 'discovery answers');
-    discovery = await resp.json();
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-chromium-'));
     // A fresh profile in a temp dir (Playwright passes it as --user-data-dir).
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -199,31 +177,50 @@ describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
     callback?.server.closeAllConnections?.();
   });
 
-  it('discovery names this issuer and its endpoints', () => {
+  it('discovery names this issuer and its endpoints', async () => {
+    // openid-client fetches {issuer}/.well-known/openid-configuration and checks that its
+    // `issuer` is exactly the issuer asked for.
+    config = await client.discovery(
+      new URL(ISSUER),
+      CLIENT_ID,
+      // The ID token must be RS256 (the library then refuses any other alg).
+      { client_secret: CLIENT_SECRET, id_token_signed_response_alg: 'RS256' },
+      client.ClientSecretBasic(CLIENT_SECRET),
+      {
+        // The test server is plain http on 127.0.0.1; openid-client is https-only otherwise.
+        execute: [client.allowInsecureRequests],
+        [client.customFetch]: recordingFetch,
+      },
+    );
+    const discovery = config.serverMetadata();
     assert.equal(discovery.issuer, ISSUER);
     assert.equal(discovery.authorization_endpoint, AUTH_URL);
     assert.ok(discovery.token_endpoint, 'token_endpoint');
     assert.ok(discovery.userinfo_endpoint, 'userinfo_endpoint');
     assert.ok(discovery.jwks_uri, 'jwks_uri');
     assert.deepEqual(discovery.code_challenge_methods_supported, ['S256']);
+    assert.ok(discovery.supportsPKCE('S256'), 'PKCE S256 is supported');
   });
 
   it('signs in on the login page, allows on the consent page, and lands on the callback', async () => {
-    flow.state = b64url(randomBytes(16));
-    flow.nonce = b64url(randomBytes(16));
-    flow.verifier = b64url(randomBytes(32));
-    const url = authorizationUrl({
-      response_type: 'code',
-      client_id: CLIENT_ID,
+    assert.ok(config, 'discovery produced a configuration');
+    flow.state = client.randomState();
+    flow.nonce = client.randomNonce();
+    flow.verifier = client.randomPKCECodeVerifier();
+    // response_type=code and client_id are added by the library.
+    const url = client.buildAuthorizationUrl(config, {
       redirect_uri: callback.url,
       scope: SCOPE,
       state: flow.state,
       nonce: flow.nonce,
-      code_challenge: b64url(sha256(flow.verifier)),
+      code_challenge: await client.calculatePKCECodeChallenge(flow.verifier),
       code_challenge_method: 'S256',
     });
+    assert.equal(`${url.origin}${url.pathname}`, AUTH_URL);
+    assert.equal(url.searchParams.get('response_type'), 'code');
+    assert.equal(url.searchParams.get('client_id'), CLIENT_ID);
 
-    const login = await page.goto(url);
+    const login = await page.goto(url.href);
     assert.equal(login.status(), 200, 'the login page is served');
     const headers = login.headers();
     assert.equal(headers['x-frame-options'], 'DENY');
@@ -248,62 +245,56 @@ describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
 
     const seen = callback.received.length;
     await page.click('#allow');
-    const query = await callback.nth(seen);
+    const { query, url: back } = await callback.nth(seen);
     await page.waitForURL((u) => u.toString().startsWith(callback.url));
     assert.equal(query.error, undefined, `no error at the callback: ${JSON.stringify(query)}`);
     assert.equal(query.state, flow.state, 'state comes back unchanged');
     assert.equal(query.iss, ISSUER, 'iss names the issuer (RFC 9207)');
     assert.ok(query.code, 'a code');
-    flow.code = query.code;
+    flow.callbackUrl = back;
   });
 
   it('exchanges the code (client_secret_basic + code_verifier) and checks the ID token', async () => {
-    assert.ok(flow.code, 'the sign-in step produced a code');
-    const { status, headers, body } = await tokenRequest(discovery.token_endpoint, {
-      grant_type: 'authorization_code',
-      code: flow.code,
-      redirect_uri: callback.url,
-      code_verifier: flow.verifier,
+    assert.ok(flow.callbackUrl, 'the sign-in step produced a callback');
+    // Validates the authorization response (state; iss, which discovery says the server
+    // sends), sends redirect_uri (the callback URL without its query) and the verifier, and
+    // validates the ID token: signature against the JWKS, alg, iss, aud, azp, exp/iat, nonce.
+    const tokens = await client.authorizationCodeGrant(config, flow.callbackUrl, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+      idTokenExpected: true,
     });
-    assert.equal(status, 200, `token response: ${JSON.stringify(body)}`);
-    assert.match(headers.get('cache-control') ?? '', /no-store/);
-    assert.equal(String(body.token_type).toLowerCase(), 'bearer');
-    assert.ok(body.access_token, 'an access token');
-    assert.ok(body.id_token, 'an ID token');
-    flow.tokens = body;
+    const resp = lastResponse(config.serverMetadata().token_endpoint);
+    assert.ok(resp, 'the library called the token endpoint');
+    assert.equal(resp.status, 200);
+    assert.match(resp.headers.get('cache-control') ?? '', /no-store/);
+    assert.equal(String(tokens.token_type).toLowerCase(), 'bearer');
+    assert.ok(tokens.access_token, 'an access token');
+    assert.ok(tokens.id_token, 'an ID token');
+    flow.tokens = tokens;
 
-    const jwt = decodeJwt(body.id_token);
-    assert.equal(jwt.header.alg, 'RS256');
-    const jwks = await (await fetch(discovery.jwks_uri)).json();
-    const jwk = jwks.keys.find((k) => k.kid === jwt.header.kid);
-    assert.ok(jwk, `the ID token's kid ${jwt.header.kid} is in the JWKS`);
-    const key = createPublicKey({ key: jwk, format: 'jwk' });
-    assert.ok(
-      verifySignature('RSA-SHA256', Buffer.from(jwt.signingInput), key, jwt.signature),
-      'the ID token signature verifies with the published key',
-    );
-    const claims = jwt.payload;
+    const claims = tokens.claims();
+    assert.ok(claims, 'the ID token claims');
+    assert.equal(JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')).alg, 'RS256');
     assert.equal(claims.iss, ISSUER);
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     assert.ok(aud.includes(CLIENT_ID), `aud ${JSON.stringify(claims.aud)} includes ${CLIENT_ID}`);
     assert.equal(claims.nonce, flow.nonce, 'nonce comes back in the ID token');
     assert.ok(claims.sub, 'sub');
-    assert.ok(claims.exp > Math.floor(Date.now() / 1000) - 60, 'not expired');
-    const digest = sha256(body.access_token);
+    // openid-client checks at_hash only for hybrid responses; check it here.
+    const digest = sha256(tokens.access_token);
     assert.equal(claims.at_hash, b64url(digest.subarray(0, digest.length / 2)), 'at_hash');
-    flow.idToken = body.id_token;
+    flow.idToken = tokens.id_token;
     flow.sub = claims.sub;
   });
 
   it('userinfo returns the same sub as the ID token', async () => {
     assert.ok(flow.tokens?.access_token, 'the exchange step produced an access token');
-    const resp = await fetch(discovery.userinfo_endpoint, {
-      headers: { authorization: `Bearer ${flow.tokens.access_token}` },
-    });
-    const body = await resp.json();
-    assert.equal(resp.status, 200, `userinfo: ${JSON.stringify(body)}`);
-    assert.equal(body.sub, flow.sub);
-    assert.equal(body.preferred_username, ADMIN_USERNAME, 'profile scope: preferred_username');
+    // Refuses a response whose sub is not the expected one.
+    const userinfo = await client.fetchUserInfo(config, flow.tokens.access_token, flow.sub);
+    assert.equal(userinfo.sub, flow.sub);
+    assert.equal(userinfo.preferred_username, ADMIN_USERNAME, 'profile scope: preferred_username');
   });
 
   it('refresh rotates the refresh token and refuses the old one', async (t) => {
@@ -313,54 +304,74 @@ describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
       t.skip('the token response has no refresh_token');
       return;
     }
-    const first = await tokenRequest(discovery.token_endpoint, { grant_type: 'refresh_token', refresh_token: old });
-    assert.equal(first.status, 200, `refresh: ${JSON.stringify(first.body)}`);
-    assert.ok(first.body.access_token, 'a new access token');
-    assert.ok(first.body.refresh_token, 'a new refresh token');
-    assert.notEqual(first.body.refresh_token, old, 'the refresh token rotates');
-    const replay = await tokenRequest(discovery.token_endpoint, { grant_type: 'refresh_token', refresh_token: old });
-    assert.equal(replay.status, 400, `replayed refresh token: ${JSON.stringify(replay.body)}`);
-    assert.equal(replay.body.error, 'invalid_grant');
+    const first = await client.refreshTokenGrant(config, old);
+    assert.ok(first.access_token, 'a new access token');
+    assert.ok(first.refresh_token, 'a new refresh token');
+    assert.notEqual(first.refresh_token, old, 'the refresh token rotates');
+    const refreshedClaims = first.claims();
+    if (refreshedClaims) assert.equal(refreshedClaims.sub, flow.sub, 'a refreshed ID token has the same sub');
+
+    await assert.rejects(client.refreshTokenGrant(config, old), (err) => {
+      assert.ok(err instanceof client.ResponseBodyError, `an OAuth error response, got: ${err}`);
+      assert.equal(err.status, 400, `replayed refresh token: ${JSON.stringify(err.cause)}`);
+      assert.equal(err.error, 'invalid_grant');
+      return true;
+    });
   });
 
   it('RP-initiated logout ends the session and returns to the registered URI', async (t) => {
     assert.ok(flow.idToken, 'the exchange step produced an ID token');
-    if (!discovery.end_session_endpoint) {
+    if (!config.serverMetadata().end_session_endpoint) {
       t.skip('discovery has no end_session_endpoint');
       return;
     }
-    const logoutState = b64url(randomBytes(12));
-    const logout = new URL(discovery.end_session_endpoint);
-    logout.searchParams.set('id_token_hint', flow.idToken);
-    logout.searchParams.set('post_logout_redirect_uri', callback.url);
-    logout.searchParams.set('state', logoutState);
+    const logoutState = client.randomState();
+    // client_id is added by the library.
+    const logout = client.buildEndSessionUrl(config, {
+      id_token_hint: flow.idToken,
+      post_logout_redirect_uri: callback.url,
+      state: logoutState,
+    });
     let seen = callback.received.length;
-    await page.goto(logout.toString());
-    const back = await callback.nth(seen);
+    await page.goto(logout.href);
+    const { query: back } = await callback.nth(seen);
     await page.waitForURL((u) => u.toString().startsWith(callback.url));
     assert.equal(back.state, logoutState, 'the logout state comes back');
     assert.equal(back.code, undefined);
 
     // The session is over: prompt=none must not sign anyone in silently.
-    const silentState = b64url(randomBytes(12));
+    const silentState = client.randomState();
+    const silentNonce = client.randomNonce();
+    const silentVerifier = client.randomPKCECodeVerifier();
     seen = callback.received.length;
     await page.goto(
-      authorizationUrl({
-        response_type: 'code',
-        client_id: CLIENT_ID,
+      client.buildAuthorizationUrl(config, {
         redirect_uri: callback.url,
         scope: SCOPE,
         state: silentState,
-        nonce: b64url(randomBytes(12)),
-        code_challenge: b64url(sha256(b64url(randomBytes(32)))),
+        nonce: silentNonce,
+        code_challenge: await client.calculatePKCECodeChallenge(silentVerifier),
         code_challenge_method: 'S256',
         prompt: 'none',
-      }),
+      }).href,
     );
-    const silent = await callback.nth(seen);
+    const { query: silent, url: silentUrl } = await callback.nth(seen);
     assert.equal(silent.error, 'login_required', `after logout: ${JSON.stringify(silent)}`);
     assert.equal(silent.state, silentState);
     assert.equal(silent.iss, ISSUER);
     assert.equal(silent.code, undefined);
+    // The library reads it the same way: state and iss check out, and it is an error response.
+    await assert.rejects(
+      client.authorizationCodeGrant(config, silentUrl, {
+        pkceCodeVerifier: silentVerifier,
+        expectedState: silentState,
+        expectedNonce: silentNonce,
+      }),
+      (err) => {
+        assert.ok(err instanceof client.AuthorizationResponseError, `an authorization error response, got: ${err}`);
+        assert.equal(err.error, 'login_required');
+        return true;
+      },
+    );
   });
 });
