@@ -493,3 +493,53 @@ async fn failed_sign_ins_are_throttled_like_the_password_grant() {
     }
     assert!(!jar.0.contains_key("tessera_session"));
 }
+
+#[actix_web::test]
+async fn a_second_application_in_the_same_browser_needs_no_password() {
+    let app = spawn_app().await;
+    web_client(&app);
+    app.create_client(serde_json::json!({
+        "client_id": "web2",
+        "grant_types": ["authorization_code"],
+        "scopes": ["openid"],
+        "redirect_uris": ["https://two.example/cb"],
+        "first_party": true,
+    }));
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "web2"),
+            ("redirect_uri", "https://two.example/cb"),
+            ("scope", "openid"),
+            ("login_hint", "someone-else"),
+        ])
+        .finish();
+    let resp = get(
+        &app,
+        &mut jar,
+        &format!("{}/protocol/openid-connect/auth?{q}", app.issuer),
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "SSO: no sign-in page");
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://two.example/cb?code="),
+        "{location}"
+    );
+    // AUTHZ-14: login_hint prefills the sign-in page of a fresh browser.
+    let mut fresh = Jar::default();
+    let page = get(
+        &app,
+        &mut fresh,
+        &format!("{}/protocol/openid-connect/auth?{q}", app.issuer),
+    )
+    .await;
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("value=\"someone-else\"")
+    );
+}
