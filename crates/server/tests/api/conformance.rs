@@ -543,3 +543,83 @@ async fn a_second_application_in_the_same_browser_needs_no_password() {
             .contains("value=\"someone-else\"")
     );
 }
+
+#[actix_web::test]
+async fn redir_03_omitting_redirect_uri_is_an_error_for_oidc_and_allowed_for_plain_oauth() {
+    let app = spawn_app().await;
+    app.create_client(serde_json::json!({
+        "client_id": "single",
+        "grant_types": ["authorization_code"],
+        "scopes": ["openid", "api_key:read"],
+        "redirect_uris": [REDIRECT],
+    }));
+    let base = format!(
+        "{}/protocol/openid-connect/auth?response_type=code&client_id=single",
+        app.issuer
+    );
+    let oidc = app
+        .http
+        .get(format!("{base}&scope=openid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oidc.status(), 400);
+    assert!(oidc.headers().get("location").is_none());
+    let plain = app
+        .http
+        .get(format!("{base}&scope=api_key:read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.status(),
+        200,
+        "the sign-in page, for the only registered URI"
+    );
+}
+
+#[actix_web::test]
+async fn bear_02_03_tokens_in_the_url_or_in_a_get_or_json_body_are_not_accepted() {
+    let app = spawn_app().await;
+    let secret = app.create_svc();
+    let body: serde_json::Value = app
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = body["access_token"].as_str().unwrap();
+    let (status, err) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/auth/test?access_token={at}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    let userinfo = format!("{}/protocol/openid-connect/userinfo", app.issuer);
+    let get_with_body = app
+        .http
+        .get(&userinfo)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("access_token={at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_with_body.status(), 401);
+    let json_body = app
+        .http
+        .post(&userinfo)
+        .json(&serde_json::json!({"access_token": at}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), 401);
+    assert!(
+        !json_body.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=")
+    );
+}
