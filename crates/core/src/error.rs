@@ -25,3 +25,17 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
+
+/// Text safe for an OAuth `error_description` (RFC 6749 §5.2) and for a quoted string in a
+/// `WWW-Authenticate` challenge (RFC 6750 §3): `%x20-21 / %x23-5B / %x5D-7E` only. Quotes and
+/// backslashes are replaced, anything else outside printable ASCII becomes `?`.
+pub fn wire_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}

@@ -119,22 +119,10 @@ impl From<actix_web::error::BlockingError> for IssuerError {
     }
 }
 
-/// RFC 6749 §5.2: `error_description` uses `%x20-21 / %x23-5B / %x5D-7E` only.
-fn safe_description(d: &str) -> String {
-    d.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if (' '..='~').contains(&c) => c,
-            _ => '?',
-        })
-        .collect()
-}
-
 fn json_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     let body = serde_json::json!({
         "error": error,
-        "error_description": safe_description(description),
+        "error_description": tessera_core::error::wire_safe(description),
     });
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -232,7 +220,10 @@ mod tests {
 
     #[test]
     fn descriptions_stay_within_the_rfc_charset() {
-        assert_eq!(safe_description("bad \"x\"\n\\ é"), "bad 'x'?/ ?");
+        assert_eq!(
+            tessera_core::error::wire_safe("bad \"x\"\n\\ é"),
+            "bad 'x'?/ ?"
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ fn bearer_challenge(error: Option<(&str, &str)>) -> String {
     match error {
         None => "Bearer realm=\"tessera\"".into(),
         Some((code, description)) => format!(
-            "Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{description}\""
+            "Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{}\"",
+            tessera_core::error::wire_safe(description)
         ),
     }
 }

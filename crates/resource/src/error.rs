@@ -84,24 +84,12 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// RFC 6750 §3: quoted-string values use `%x20-21 / %x23-5B / %x5D-7E`.
-fn quoted_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if (' '..='~').contains(&c) => c,
-            _ => '?',
-        })
-        .collect()
-}
-
 fn body(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({
             "error": error,
-            "error_description": quoted_safe(description),
+            "error_description": tessera_core::error::wire_safe(description),
         }))
 }
 
@@ -141,7 +129,7 @@ impl ResponseError for ApiError {
                 body(status, "invalid_token", d),
                 format!(
                     "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{}\"",
-                    quoted_safe(d)
+                    tessera_core::error::wire_safe(d)
                 ),
             ),
             Self::InsufficientScope(p) => {
@@ -150,7 +138,7 @@ impl ResponseError for ApiError {
                     body(status, "insufficient_scope", &d),
                     format!(
                         "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"{}\"",
-                        quoted_safe(p)
+                        tessera_core::error::wire_safe(p)
                     ),
                 )
             }
