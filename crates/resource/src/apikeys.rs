@@ -46,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         // `{id}:revoke` and `{id}:reinstate` share the segment with the id.
         web::resource("/api/preview/teamkeys/{id}")
+            .route(web::get().to(get_team))
             .route(web::patch().to(rename_team))
             .route(web::delete().to(delete_team))
             .route(web::post().to(team_action)),
@@ -765,6 +766,37 @@ async fn list_team(
         let role = k.role_id.as_ref().and_then(|r| roles.get(r).cloned());
         team_json(k, team, role, None)
     })))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/preview/teamkeys/{id}",
+    tag = "team keys",
+    operation_id = "get_team_key",
+    summary = "Get a team API key",
+    description = "A key of one of your teams (admins: any). Needs `api_key:read`.",
+    params(("id" = String, Path, description = "The team key's id (a UUID)")),
+    responses(
+        (status = 200, description = "The key; `access_key` is empty", body = crate::openapi::ValueEnvelope<TeamKey>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
+async fn get_team(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("api_key:read")?;
+    let id = parse_id("id", &path)?.to_string();
+    let described = with_db(&state, move |conn| {
+        let (key, _) = visible_team_key(conn, &principal, &id)?;
+        describe_team_key(conn, key, None)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Value { value: described }))
 }
 
 use diesel::prelude::*;

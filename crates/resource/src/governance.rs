@@ -73,7 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(update_scope))
             .route(web::delete().to(delete_scope)),
     );
-    cfg.service(web::resource("/api/v1/audit").route(web::get().to(list_audit)));
+    cfg.service(web::resource("/api/v1/audit").route(web::get().to(list_audit)))
+        .service(web::resource("/api/v1/audit/{id}").route(web::get().to(get_audit)));
 }
 
 fn split(list: &str) -> Vec<String> {
@@ -1362,14 +1363,18 @@ impl From<AuditEvent> for AuditJson {
     }
 }
 
-/// The audit log, oldest first; the page token carries `(created_at, id)` of the last event.
+/// The audit log, oldest first unless `order=newest`; the page token carries `(created_at, id)`
+/// of the last event.
 #[utoipa::path(
     get,
     path = "/api/v1/audit",
     tag = "audit",
     summary = "List audit events",
-    description = "Oldest first. Needs `audit:read`. Filter fields: `actor`, `action`, `target`.",
-    params(crate::openapi::ListParams),
+    description = "Oldest first; `order=newest` lists newest first (pass the same `order` with every page). Needs `audit:read`. Filter fields: `actor`, `action`, `target`.",
+    params(
+        crate::openapi::ListParams,
+        ("order" = Option<String>, Query, description = "`oldest` (default) or `newest`"),
+    ),
     responses(
         (status = 200, description = "One page of events", body = crate::openapi::ValuesPage<AuditJson>),
         (status = 400, response = crate::openapi::BadRequest),
@@ -1384,6 +1389,16 @@ async fn list_audit(
 ) -> Result<HttpResponse, ApiError> {
     principal.require("audit:read")?;
     let query = ListQuery::parse(&req, &["actor", "action", "target"])?;
+    let newest_first = match query.param("order") {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "order",
+                format!("{other:?} is not an order; use oldest or newest"),
+            ));
+        }
+    };
     let after = match &query.page.after {
         None => None,
         Some(key) => Some(
@@ -1417,10 +1432,44 @@ async fn list_audit(
             &realm_id,
             &filter,
             after,
+            newest_first,
             size + 1,
         )?)
     })
     .await?;
     let page = Page::from_rows(rows, size, |e| format!("{},{}", e.created_at, e.id));
     Ok(HttpResponse::Ok().json(Values::from_page(page, AuditJson::from)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/{id}",
+    tag = "audit",
+    summary = "Get an audit event",
+    description = "Needs `audit:read`.",
+    params(("id" = String, Path, description = "The event's id (a UUID)")),
+    responses(
+        (status = 200, description = "The event", body = crate::openapi::ValueEnvelope<AuditJson>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
+async fn get_audit(
+    state: State,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require("audit:read")?;
+    let id = http::parse_id("id", &path)?.to_string();
+    let realm_id = principal.realm_id.clone();
+    let event = http::with_db(&state, move |conn| {
+        g::audit_event(conn, &realm_id, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("audit event {id}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(http::Value {
+        value: AuditJson::from(event),
+    }))
 }

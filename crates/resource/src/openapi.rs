@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::apikeys::delete_personal,
         crate::apikeys::exchange,
         crate::apikeys::list_team,
+        crate::apikeys::get_team,
         crate::apikeys::create_team,
         crate::apikeys::rename_team,
         crate::apikeys::delete_team,
@@ -82,6 +83,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::governance::update_scope,
         crate::governance::delete_scope,
         crate::governance::list_audit,
+        crate::governance::get_audit,
     ),
     components(
         schemas(ErrorBody, Empty),

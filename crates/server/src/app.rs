@@ -138,6 +138,27 @@ pub fn start_mode(
     } else {
         config.public_url.trim_end_matches('/').to_string()
     };
+    let console = console_settings(mode, &public_url, addr)
+        .map(|settings| {
+            // The console signs in as `portal`; its callback must be registered there.
+            let realms = provision::register_console_uris(
+                &prepared.db,
+                |realm| {
+                    (
+                        tessera_console::callback_uri(&public_url, realm),
+                        tessera_console::signed_out_uri(&public_url, realm),
+                    )
+                },
+                clock.now(),
+            )?;
+            if !realms.is_empty() {
+                tracing::info!(?realms, "registered the console with the portal client");
+            }
+            tessera_console::ConsoleState::new(settings, Arc::clone(&clock))
+                .map_err(|e| ServerError::Config(e.to_string()))
+        })
+        .transpose()?
+        .map(web::Data::new);
     // Revoked access tokens: filled at once by the issuer when both run in this process.
     let revoked = Arc::new(RevokedJtis::new(
         Duration::from_secs(config.issuer.cache_ttl_secs),
@@ -225,6 +246,7 @@ pub fn start_mode(
     let mut server = HttpServer::new(move || {
         let issuer = issuer.clone();
         let resource = resource.clone();
+        let console = console.clone();
         App::new()
             .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
@@ -246,6 +268,10 @@ pub fn start_mode(
                     cfg.app_data(resource);
                     tessera_resource::configure(cfg);
                 }
+                if let Some(console) = console {
+                    cfg.app_data(console);
+                    tessera_console::configure(cfg);
+                }
             })
             .default_service(web::to(not_found))
     })
@@ -262,6 +288,40 @@ pub fn start_mode(
         public_url,
         handle: server.handle(),
         server,
+    })
+}
+
+/// Where the console (served with the resource API) finds the issuer and the API. It calls
+/// this process over loopback, so the public URL need not be reachable from inside.
+fn console_settings(
+    mode: &Mode,
+    public_url: &str,
+    addr: SocketAddr,
+) -> Option<tessera_console::ConsoleSettings> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        other => other,
+    };
+    let loopback = format!("http://{}", SocketAddr::new(ip, addr.port()));
+    let (issuer_public_url, issuer_internal_url) = match mode {
+        Mode::Issuer => return None,
+        Mode::AllInOne => (public_url.to_string(), loopback.clone()),
+        Mode::Resource { issuer_url } => {
+            let issuer = issuer_url.trim_end_matches('/').to_string();
+            (issuer.clone(), issuer)
+        }
+    };
+    Some(tessera_console::ConsoleSettings {
+        public_url: public_url.to_string(),
+        issuer_public_url,
+        issuer_internal_url,
+        api_internal_url: loopback,
+        default_realm: tessera_issuer::DEFAULT_REALM.to_string(),
     })
 }
 

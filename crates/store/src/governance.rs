@@ -337,12 +337,14 @@ pub struct AuditFilter<'a> {
     pub target: Option<&'a str>,
 }
 
-/// Audit events of the realm, oldest first, ordered by `(created_at, id)`, after `after`.
+/// Audit events of the realm ordered by `(created_at, id)` — oldest first, or newest first
+/// when `newest_first` — strictly after the event `after` in that order.
 pub fn list_audit_events(
     conn: &mut Conn,
     realm_id: &str,
     filter: &AuditFilter<'_>,
     after: Option<(i64, &str)>,
+    newest_first: bool,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let mut query = audit_events::table
@@ -358,15 +360,41 @@ pub fn list_audit_events(
     if let Some(t) = filter.target {
         query = query.filter(audit_events::target.eq(t.to_string()));
     }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            audit_events::created_at.gt(at).or(audit_events::created_at
-                .eq(at)
-                .and(audit_events::id.gt(id.to_string()))),
-        );
+    match (after, newest_first) {
+        (Some((at, id)), false) => {
+            query = query.filter(
+                audit_events::created_at.gt(at).or(audit_events::created_at
+                    .eq(at)
+                    .and(audit_events::id.gt(id.to_string()))),
+            );
+        }
+        (Some((at, id)), true) => {
+            query = query.filter(
+                audit_events::created_at.lt(at).or(audit_events::created_at
+                    .eq(at)
+                    .and(audit_events::id.lt(id.to_string()))),
+            );
+        }
+        (None, _) => {}
     }
-    Ok(query
-        .order((audit_events::created_at, audit_events::id))
-        .limit(limit)
-        .load(conn)?)
+    query = if newest_first {
+        query.order((audit_events::created_at.desc(), audit_events::id.desc()))
+    } else {
+        query.order((audit_events::created_at, audit_events::id))
+    };
+    Ok(query.limit(limit).load(conn)?)
+}
+
+/// One audit event of the realm.
+pub fn audit_event(
+    conn: &mut Conn,
+    realm_id: &str,
+    id: &str,
+) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(audit_events::table
+        .filter(audit_events::realm_id.eq(realm_id))
+        .filter(audit_events::id.eq(id))
+        .select(AuditEvent::as_select())
+        .first(conn)
+        .optional()?)
 }

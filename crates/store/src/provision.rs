@@ -197,6 +197,47 @@ pub fn bootstrap_realm(
     }))
 }
 
+/// Registers the web console of every realm with that realm's `portal` client: the
+/// console's callback as a redirect URI and its signed-out page as a post-logout redirect
+/// URI, built on `public_url` by `uris(realm name)`. Idempotent; URIs an operator added stay.
+/// Returns the realms whose client changed.
+pub fn register_console_uris(
+    db: &Database,
+    uris: impl Fn(&str) -> (String, String),
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    db.write_tx(|conn| {
+        let mut changed = Vec::new();
+        for realm in q::list_realms(conn)? {
+            let Some(mut portal) = q::client_by_client_id(conn, &realm.id, PORTAL_CLIENT_ID)?
+            else {
+                continue;
+            };
+            let (callback, signed_out) = uris(&realm.name);
+            let mut redirects = portal.redirect_uris();
+            let mut post_logout = portal.post_logout_redirect_uris();
+            let missing = !redirects.contains(&callback) || !post_logout.contains(&signed_out);
+            if !missing {
+                continue;
+            }
+            if !redirects.contains(&callback) {
+                redirects.push(callback);
+            }
+            if !post_logout.contains(&signed_out) {
+                post_logout.push(signed_out);
+            }
+            portal.redirect_uris = serde_json::to_string(&redirects)
+                .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
+            portal.post_logout_redirect_uris = serde_json::to_string(&post_logout)
+                .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
+            portal.updated_at = now;
+            q::update_client_registration(conn, &portal)?;
+            changed.push(realm.name);
+        }
+        Ok(changed)
+    })
+}
+
 fn portal_client(realm_id: &str, now: i64) -> Client {
     let permissions = ScopeSet::from_names(CATALOG.iter().map(|(p, _)| *p));
     let oidc = ScopeSet::from_names(OIDC_SCOPES.iter().map(|(s, _)| *s));

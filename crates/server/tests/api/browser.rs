@@ -44,37 +44,32 @@ fn register_client(app: &TestApp, redirect: &str) -> String {
     .expect("a confidential client gets a secret")
 }
 
-#[actix_web::test]
-async fn browser_sign_in_end_to_end_in_headless_chromium() {
-    let root = repo_root();
-    if !Path::new(CHROMIUM).exists()
-        || !root
+/// Whether Chromium and playwright-core are installed; says so when they are not.
+fn browser_available(root: &Path) -> bool {
+    let available = Path::new(CHROMIUM).exists()
+        && root
             .join("tests/browser/node_modules/playwright-core")
-            .is_dir()
-    {
+            .is_dir();
+    if !available {
         println!("skipped: chromium/playwright-core not installed (run .ci/browser.sh)");
-        return;
     }
-    let app = spawn_app().await;
-    let port = free_port();
-    let redirect = format!("http://127.0.0.1:{port}/callback");
-    let secret = register_client(&app, &redirect);
+    available
+}
 
+/// Runs one node test file of `tests/browser` and fails with its output when it fails.
+async fn run_node_test(root: &Path, file: &str, env: &[(&str, String)]) {
     let mut node = Command::new("node");
-    node.current_dir(&root)
-        .args(["--test", "--test-reporter=spec", "tests/browser/e2e.mjs"])
-        .env("TESSERA_URL", &app.base)
-        .env("TESSERA_ADMIN_USERNAME", "admin")
-        .env("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("CLIENT_ID", CLIENT_ID)
-        .env("CLIENT_SECRET", &secret)
-        .env("CALLBACK_PORT", port.to_string())
+    node.current_dir(root)
+        .args(["--test", "--test-reporter=spec", file])
         .env("CHROMIUM", CHROMIUM)
         .env("NO_COLOR", "1");
+    for (k, v) in env {
+        node.env(k, v);
+    }
     let out = output_of(node).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("--- node --test tests/browser/e2e.mjs: stdout\n{stdout}");
+    println!("--- node --test {file}: stdout\n{stdout}");
     if !stderr.trim().is_empty() {
         println!("--- stderr\n{stderr}");
     }
@@ -83,4 +78,53 @@ async fn browser_sign_in_end_to_end_in_headless_chromium() {
         "the browser test failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
+}
+
+#[actix_web::test]
+async fn browser_sign_in_end_to_end_in_headless_chromium() {
+    let root = repo_root();
+    if !browser_available(&root) {
+        return;
+    }
+    let app = spawn_app().await;
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let secret = register_client(&app, &redirect);
+
+    run_node_test(
+        &root,
+        "tests/browser/e2e.mjs",
+        &[
+            ("TESSERA_URL", app.base.clone()),
+            ("TESSERA_ADMIN_USERNAME", "admin".into()),
+            ("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("CLIENT_ID", CLIENT_ID.into()),
+            ("CLIENT_SECRET", secret),
+            ("CALLBACK_PORT", port.to_string()),
+        ],
+    )
+    .await;
+}
+
+/// The web console (`tests/browser/console.mjs`): a member's personal-key lifecycle checked
+/// against the API, sign-out, a viewer refused team keys, and the admin pages.
+#[actix_web::test]
+async fn console_in_headless_chromium() {
+    let root = repo_root();
+    if !browser_available(&root) {
+        return;
+    }
+    let app = spawn_app().await;
+    app.provision_user("mia", "mia-password-1", "root", "member");
+    app.provision_user("vic", "vic-password-1", "root", "viewer");
+    let mut env = vec![
+        ("TESSERA_URL", app.base.clone()),
+        ("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ("MEMBER_PASSWORD", "mia-password-1".to_string()),
+        ("VIEWER_PASSWORD", "vic-password-1".to_string()),
+    ];
+    if let Ok(v) = std::env::var("TESSERA_SCREENSHOTS") {
+        env.push(("TESSERA_SCREENSHOTS", v));
+    }
+    run_node_test(&root, "tests/browser/console.mjs", &env).await;
 }

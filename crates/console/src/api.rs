@@ -1,0 +1,170 @@
+//! Calls to the resource API with the signed-in person's access token. The API decides what
+//! is allowed; the console shows its answer, and puts a refusal next to the field it names.
+
+use actix_web::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ConsoleState;
+use crate::error::ConsoleError;
+use crate::session::Session;
+
+/// A refusal from the API: `{"error", "error_description"}` and its status.
+#[derive(Debug, Clone)]
+pub struct ApiProblem {
+    pub status: StatusCode,
+    pub error: String,
+    pub description: String,
+}
+
+impl ApiProblem {
+    /// The request field the API named, when the description starts with `field: …` (its
+    /// convention for 400s).
+    pub fn field(&self) -> Option<&str> {
+        let (field, _) = self.description.split_once(": ")?;
+        let plain = field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+        plain.then_some(field)
+    }
+
+    /// The description without the field prefix, for showing next to that field.
+    pub fn message(&self) -> &str {
+        match self.field() {
+            Some(f) => &self.description[f.len() + 2..],
+            None => &self.description,
+        }
+    }
+
+    /// Refusals about the input, which a form shows instead of an error page.
+    pub fn is_input_problem(&self) -> bool {
+        matches!(
+            self.status,
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::FORBIDDEN
+        )
+    }
+}
+
+/// The API as one signed-in person.
+pub struct Api<'a> {
+    state: &'a ConsoleState,
+    session: &'a Session,
+}
+
+/// An API answer with the `X-Next-Page-Token` header of the bare-array lists.
+pub struct WithNext<T> {
+    pub body: T,
+    pub next_page_token: Option<String>,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(state: &'a ConsoleState, session: &'a Session) -> Self {
+        Self { state, session }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ConsoleError> {
+        Ok(self.call(reqwest::Method::GET, path, None).await?.body)
+    }
+
+    pub async fn get_with_next<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<WithNext<T>, ConsoleError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ConsoleError> {
+        Ok(self.call(method, path, body).await?.body)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<WithNext<T>, ConsoleError> {
+        let url = format!(
+            "{}{path}",
+            self.state.settings.api_internal_url.trim_end_matches('/')
+        );
+        let mut request = self
+            .state
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.session.access_token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| ConsoleError::Upstream(format!("cannot reach the API: {e}")))?;
+        let status = StatusCode::from_u16(resp.status().as_u16())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let next_page_token = resp
+            .headers()
+            .get("x-next-page-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ConsoleError::Upstream(format!("cannot read the API's answer: {e}")))?;
+        if status == StatusCode::UNAUTHORIZED {
+            // Expired, revoked, or the person was disabled: sign in again (a disabled person
+            // is stopped by the issuer, with its own message).
+            return Err(self.session.sign_in_again());
+        }
+        if !status.is_success() {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(ConsoleError::Api(ApiProblem {
+                status,
+                error: v["error"].as_str().unwrap_or("server_error").to_string(),
+                description: v["error_description"]
+                    .as_str()
+                    .unwrap_or("the API gave no reason")
+                    .to_string(),
+            }));
+        }
+        let body = serde_json::from_slice(&bytes).map_err(|e| {
+            ConsoleError::Upstream(format!("the API answered {path} unexpectedly: {e}"))
+        })?;
+        Ok(WithNext {
+            body,
+            next_page_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(description: &str) -> ApiProblem {
+        ApiProblem {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request".into(),
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn field_prefix_is_split_off() {
+        let p = problem("expires_at: must be in the future");
+        assert_eq!(p.field(), Some("expires_at"));
+        assert_eq!(p.message(), "must be in the future");
+        let p = problem("team_roles[0].role_id: no such role");
+        assert_eq!(p.field(), Some("team_roles[0].role_id"));
+        let p = problem("this request needs the api_key:create permission");
+        assert_eq!(p.field(), None);
+        assert_eq!(
+            p.message(),
+            "this request needs the api_key:create permission"
+        );
+    }
+}

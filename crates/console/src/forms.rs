@@ -1,0 +1,131 @@
+//! HTML form bodies and the per-field errors shown back on a form.
+
+use std::collections::BTreeMap;
+
+use crate::api::ApiProblem;
+use crate::error::ConsoleError;
+
+/// Forms are small; anything bigger is not from our pages.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// An `application/x-www-form-urlencoded` body; fields may repeat (checkboxes).
+#[derive(Debug, Default)]
+pub struct FormData {
+    fields: Vec<(String, String)>,
+}
+
+impl FormData {
+    pub fn parse(body: &[u8]) -> Result<Self, ConsoleError> {
+        if body.len() > MAX_FORM_BYTES {
+            return Err(ConsoleError::BadRequest(format!(
+                "The form is larger than {MAX_FORM_BYTES} bytes."
+            )));
+        }
+        Ok(Self {
+            fields: form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        })
+    }
+
+    /// The first value of a field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a field with surrounding blanks removed; `None` when blank.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Every non-blank value of a repeated field.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+}
+
+/// Errors to show on a form: per field, and one for the form as a whole.
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    by_field: BTreeMap<String, String>,
+    pub general: Option<String>,
+}
+
+impl FieldErrors {
+    /// Puts an API refusal next to the field it names when the form has that field; on top
+    /// of the form otherwise.
+    pub fn from_problem(problem: &ApiProblem, form_fields: &[&str]) -> Self {
+        let mut errors = Self::default();
+        match problem.field() {
+            Some(f) => {
+                // `team_roles[0].role_id` belongs to the `team_roles` input.
+                let root = f.split(['[', '.']).next().unwrap_or(f);
+                match form_fields.iter().find(|&&name| name == f || name == root) {
+                    Some(name) => {
+                        errors
+                            .by_field
+                            .insert((*name).to_string(), problem.message().to_string());
+                    }
+                    None => errors.general = Some(problem.description.clone()),
+                }
+            }
+            None => errors.general = Some(problem.description.clone()),
+        }
+        errors
+    }
+
+    pub fn field(name: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.by_field.insert(name.to_string(), message.into());
+        errors
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.by_field.get(name).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+
+    #[test]
+    fn repeated_and_blank_fields() {
+        let f = FormData::parse(b"name=+ci+key+&scopes=a&scopes=&scopes=b&team=").expect("form");
+        assert_eq!(f.text("name").as_deref(), Some("ci key"));
+        assert_eq!(f.all("scopes"), vec!["a", "b"]);
+        assert_eq!(f.text("team"), None);
+        assert!(FormData::parse(&vec![b'a'; MAX_FORM_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn problems_land_next_to_their_field() {
+        let problem = |d: &str| ApiProblem {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request".into(),
+            description: d.into(),
+        };
+        let e =
+            FieldErrors::from_problem(&problem("name: must not be empty"), &["name", "team_id"]);
+        assert_eq!(e.get("name"), Some("must not be empty"));
+        assert!(e.general.is_none());
+        let e = FieldErrors::from_problem(
+            &problem("team_roles[0].role_id: no such role"),
+            &["team_roles"],
+        );
+        assert_eq!(e.get("team_roles"), Some("no such role"));
+        let e = FieldErrors::from_problem(&problem("body: bad"), &["name"]);
+        assert_eq!(e.general.as_deref(), Some("body: bad"));
+    }
+}

@@ -1,0 +1,811 @@
+//! API keys: the Personal and Team tabs, adding a key (its value shown once), renaming,
+//! revoking, reinstating and deleting. Each action is one call to the key API.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+use crate::ConsoleState;
+use crate::error::ConsoleError;
+use crate::forms::{FieldErrors, FormData};
+use crate::view::{self, Context, Layout, encode, short_time, short_time_or};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/keys", web::get().to(list))
+        .route("/keys/new", web::get().to(new_personal))
+        .route("/keys/new", web::post().to(create_personal))
+        .route("/teamkeys/new", web::get().to(new_team))
+        .route("/teamkeys/new", web::post().to(create_team))
+        .route("/{kind:(keys|teamkeys)}/{id}", web::get().to(detail))
+        .route(
+            "/{kind:(keys|teamkeys)}/{id}/rename",
+            web::post().to(rename),
+        )
+        .route(
+            "/{kind:(keys|teamkeys)}/{id}/revoke",
+            web::post().to(revoke),
+        )
+        .route(
+            "/{kind:(keys|teamkeys)}/{id}/reinstate",
+            web::post().to(reinstate),
+        )
+        .route(
+            "/{kind:(keys|teamkeys)}/{id}/delete",
+            web::get().to(confirm_delete),
+        )
+        .route(
+            "/{kind:(keys|teamkeys)}/{id}/delete",
+            web::post().to(delete),
+        );
+}
+
+/// `…/console/`: the person's API keys.
+pub async fn home(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    // Signing in first keeps `return_to` pointing at the console home.
+    let session = crate::session::Session::require(&state, &req).await?;
+    Ok(view::see_other(&format!("{}/keys", session.base)))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Personal,
+    Team,
+}
+
+impl Kind {
+    fn from_segment(segment: &str) -> Self {
+        if segment == "teamkeys" {
+            Self::Team
+        } else {
+            Self::Personal
+        }
+    }
+
+    fn segment(self) -> &'static str {
+        match self {
+            Self::Personal => "keys",
+            Self::Team => "teamkeys",
+        }
+    }
+
+    fn api_path(self, id: &str) -> String {
+        match self {
+            Self::Personal => format!("/api/v1/apikeys/{}", encode(id)),
+            Self::Team => format!("/api/preview/teamkeys/{}", encode(id)),
+        }
+    }
+}
+
+/// A personal key as `/api/v1/apikeys` shows it.
+#[derive(Deserialize)]
+struct PersonalKey {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    key_type: String,
+    role: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(rename = "maskedValue")]
+    masked_value: String,
+    team_id: Option<String>,
+    status: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_access_at: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// A team key as `/api/preview/teamkeys` shows it.
+#[derive(Deserialize)]
+struct TeamKey {
+    id: String,
+    #[serde(default)]
+    access_key: String,
+    name: String,
+    created_at: String,
+    last_access_at: Option<String>,
+    status: String,
+    team_id: String,
+    team_name: String,
+    role: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    value: T,
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    values: Vec<T>,
+    #[serde(default)]
+    next_page_token: String,
+}
+
+/// One key, as the pages show it, whichever its kind.
+struct KeyView {
+    id: String,
+    name: String,
+    kind: Kind,
+    masked: String,
+    team_id: String,
+    team: String,
+    grant: String,
+    active: bool,
+    status: String,
+    created: String,
+    expires: String,
+    last_used: String,
+    href: String,
+}
+
+fn personal_view(k: PersonalKey, teams: &HashMap<String, String>, base: &str) -> KeyView {
+    let team_id = k.team_id.clone().unwrap_or_default();
+    let grant = match (&k.role, k.scopes.is_empty()) {
+        (Some(r), _) => format!("role {r}"),
+        (None, false) => k.scopes.join(", "),
+        (None, true) => "all of your rights".into(),
+    };
+    let kind_label = if k.key_type == "pk" {
+        "public"
+    } else {
+        "secret"
+    };
+    KeyView {
+        href: format!("{base}/keys/{}", k.id),
+        team: teams
+            .get(&team_id)
+            .cloned()
+            .unwrap_or_else(|| team_id.clone()),
+        team_id,
+        grant,
+        active: k.status == "ACTIVE",
+        masked: format!("{} ({kind_label})", k.masked_value),
+        created: short_time(&k.created_at),
+        expires: short_time_or(&k.expires_at, "never"),
+        last_used: short_time_or(&k.last_access_at, "never"),
+        id: k.id,
+        name: k.name,
+        kind: Kind::Personal,
+        status: k.status,
+    }
+}
+
+fn team_view(k: TeamKey, base: &str) -> KeyView {
+    KeyView {
+        href: format!("{base}/teamkeys/{}", k.id),
+        masked: "ttk_…".into(),
+        grant: k.role.map_or_else(|| "—".into(), |r| format!("role {r}")),
+        active: k.status == "ACTIVE",
+        created: short_time(&k.created_at),
+        expires: "never".into(),
+        last_used: short_time_or(&k.last_access_at, "never"),
+        id: k.id,
+        name: k.name,
+        kind: Kind::Team,
+        team_id: k.team_id,
+        team: k.team_name,
+        status: k.status,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+struct ListPage {
+    layout: Layout,
+    team_tab: bool,
+    keys: Vec<KeyView>,
+    may_create: bool,
+    next: Option<String>,
+    first_page: Option<String>,
+}
+
+const PAGE_SIZE: u32 = 25;
+
+async fn list(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let ctx = Context::load(&state, &req).await?;
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let team_tab = param("tab").as_deref() == Some("team");
+    let token = param("page_token").unwrap_or_default();
+    let base = ctx.session.base.clone();
+    let (keys, next_token, may_create) = if team_tab {
+        let page: Page<TeamKey> = ctx
+            .api()
+            .get(&view::paged(
+                &format!("/api/preview/teamkeys?page_size={PAGE_SIZE}"),
+                &token,
+            ))
+            .await?;
+        let keys = page
+            .values
+            .into_iter()
+            .map(|k| team_view(k, &base))
+            .collect();
+        let next = Some(page.next_page_token).filter(|t| !t.is_empty());
+        (keys, next, ctx.me.may_create_team_keys())
+    } else {
+        let filter = format!("owner_id eq \"{}\"", ctx.me.user_id);
+        let answer = ctx
+            .api()
+            .get_with_next::<Vec<PersonalKey>>(&view::paged(
+                &format!(
+                    "/api/v1/apikeys?page_size={PAGE_SIZE}&filter={}",
+                    encode(&filter)
+                ),
+                &token,
+            ))
+            .await?;
+        let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
+        let keys = answer
+            .body
+            .into_iter()
+            .map(|k| personal_view(k, &teams, &base))
+            .collect();
+        (keys, answer.next_page_token, ctx.me.can("api_key:create"))
+    };
+    let tab = if team_tab { "team" } else { "personal" };
+    let page = ListPage {
+        layout: ctx.layout("keys", &req),
+        team_tab,
+        keys,
+        may_create,
+        next: next_token.map(|t| format!("{base}/keys?tab={tab}&page_token={}", encode(&t))),
+        first_page: (!token.is_empty()).then(|| format!("{base}/keys?tab={tab}")),
+    };
+    Ok(view::html(StatusCode::OK, page.render()?))
+}
+
+/// A choice in a `<select>`.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Deserialize)]
+pub struct RoleSummary {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Deserialize)]
+struct RoleList {
+    roles: Vec<RoleSummary>,
+}
+
+/// The realm's roles for a form; empty when the person may not read roles.
+pub async fn roles_for_form(ctx: &Context<'_>) -> Result<Vec<RoleSummary>, ConsoleError> {
+    match ctx
+        .api()
+        .get::<RoleList>("/api/v1/roles?page_size=500")
+        .await
+    {
+        Ok(list) => Ok(list.roles),
+        Err(ConsoleError::Api(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/key_form.html")]
+struct KeyForm {
+    layout: Layout,
+    team_key: bool,
+    action: String,
+    name: String,
+    teams: Vec<Choice>,
+    roles: Vec<Choice>,
+    /// The person's permissions, to narrow a personal key (checked ones are kept on errors).
+    scopes: Vec<Choice>,
+    secret_type: bool,
+    expires_at: String,
+    errors: FieldErrors,
+}
+
+async fn key_form(
+    ctx: &Context<'_>,
+    req: &HttpRequest,
+    team_key: bool,
+    form: Option<&FormData>,
+    errors: FieldErrors,
+) -> Result<KeyForm, ConsoleError> {
+    let chosen_team = form.and_then(|f| f.text("team_id")).unwrap_or_default();
+    let chosen_role = form.and_then(|f| f.text("role")).unwrap_or_else(|| {
+        if team_key {
+            "oaa_push".into()
+        } else {
+            String::new()
+        }
+    });
+    let chosen_scopes = form.map(|f| f.all("scopes")).unwrap_or_default();
+    let team_list = if team_key && ctx.me.is_admin() {
+        all_teams(ctx).await?
+    } else {
+        ctx.me
+            .teams()
+            .into_iter()
+            .filter(|(id, _)| !team_key || ctx.me.manages_team_keys_of(id))
+            .collect()
+    };
+    let teams = team_list
+        .into_iter()
+        .map(|(id, name)| Choice {
+            selected: id == chosen_team,
+            value: id,
+            label: name,
+        })
+        .collect();
+    let mut roles: Vec<Choice> = roles_for_form(ctx)
+        .await?
+        .into_iter()
+        .map(|r| Choice {
+            selected: r.name == chosen_role,
+            label: if r.description.is_empty() {
+                r.name.clone()
+            } else {
+                format!("{} — {}", r.name, r.description)
+            },
+            value: r.name,
+        })
+        .collect();
+    if !team_key {
+        roles.insert(
+            0,
+            Choice {
+                value: String::new(),
+                label: "All of my rights in the team".into(),
+                selected: chosen_role.is_empty(),
+            },
+        );
+    }
+    let scopes = ctx
+        .me
+        .permissions
+        .iter()
+        .map(|p| Choice {
+            selected: chosen_scopes.contains(p),
+            value: p.clone(),
+            label: p.clone(),
+        })
+        .collect();
+    Ok(KeyForm {
+        layout: ctx.layout("keys", req),
+        team_key,
+        action: ctx.url(if team_key {
+            "/teamkeys/new"
+        } else {
+            "/keys/new"
+        }),
+        name: form.and_then(|f| f.text("name")).unwrap_or_default(),
+        teams,
+        roles,
+        scopes,
+        secret_type: form.and_then(|f| f.get("type")) != Some("pk"),
+        expires_at: form.and_then(|f| f.text("expires_at")).unwrap_or_default(),
+        errors,
+    })
+}
+
+#[derive(Deserialize)]
+struct TeamSummary {
+    id: String,
+    name: String,
+}
+
+/// Every team of the realm (for admins' forms).
+pub async fn all_teams(ctx: &Context<'_>) -> Result<Vec<(String, String)>, ConsoleError> {
+    let page: Page<TeamSummary> = ctx.api().get("/api/v1/teams?page_size=500").await?;
+    Ok(page.values.into_iter().map(|t| (t.id, t.name)).collect())
+}
+
+async fn new_personal(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let ctx = Context::load(&state, &req).await?;
+    let page = key_form(&ctx, &req, false, None, FieldErrors::default()).await?;
+    Ok(view::html(StatusCode::OK, page.render()?))
+}
+
+async fn new_team(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let ctx = Context::load(&state, &req).await?;
+    if !ctx.me.may_create_team_keys() {
+        // The API would refuse the form's request; say so before it is filled in.
+        return Err(ConsoleError::Api(crate::api::ApiProblem {
+            status: StatusCode::FORBIDDEN,
+            error: "insufficient_scope".into(),
+            description: "Only admins, and admins and operators of a team, create team keys (api_key:create)."
+                .into(),
+        }));
+    }
+    let page = key_form(&ctx, &req, true, None, FieldErrors::default()).await?;
+    Ok(view::html(StatusCode::OK, page.render()?))
+}
+
+/// `YYYY-MM-DD` from a date input → the end of that day in UTC.
+fn end_of_day(date: &str) -> Option<String> {
+    let b = date.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shape.then(|| format!("{date}T23:59:59Z"))
+}
+
+#[derive(Template)]
+#[template(path = "console/key_created.html")]
+struct CreatedPage {
+    layout: Layout,
+    key: KeyView,
+    value: String,
+}
+
+async fn create_personal(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let ctx = Context::load(&state, &req).await?;
+    let form = FormData::parse(&body)?;
+    ctx.session.check_csrf(&form)?;
+    let mut request = json!({
+        "name": form.get("name").unwrap_or(""),
+        "type": if form.get("type") == Some("pk") { "pk" } else { "sk" },
+    });
+    if let Some(t) = form.text("team_id") {
+        request["team_id"] = Value::String(t);
+    }
+    if let Some(r) = form.text("role") {
+        request["role"] = Value::String(r);
+    }
+    let scopes = form.all("scopes");
+    if !scopes.is_empty() {
+        request["scopes"] = json!(scopes);
+    }
+    if let Some(d) = form.text("expires_at") {
+        match end_of_day(&d) {
+            Some(t) => request["expires_at"] = Value::String(t),
+            None => {
+                let errors = FieldErrors::field("expires_at", "use a date such as 2027-01-31");
+                let page = key_form(&ctx, &req, false, Some(&form), errors).await?;
+                return Ok(view::html(StatusCode::BAD_REQUEST, page.render()?));
+            }
+        }
+    }
+    let created: Result<PersonalKey, _> = ctx
+        .api()
+        .send(reqwest::Method::POST, "/api/v1/apikeys", Some(&request))
+        .await;
+    let key = match created {
+        Ok(k) => k,
+        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            let errors = FieldErrors::from_problem(
+                &p,
+                &["name", "type", "team_id", "role", "scopes", "expires_at"],
+            );
+            let page = key_form(&ctx, &req, false, Some(&form), errors).await?;
+            return Ok(view::html(p.status, page.render()?));
+        }
+        Err(e) => return Err(e),
+    };
+    let value = key.value.clone().unwrap_or_default();
+    let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
+    let page = CreatedPage {
+        layout: ctx.layout("keys", &req),
+        key: personal_view(key, &teams, &ctx.session.base),
+        value,
+    };
+    Ok(view::html(StatusCode::CREATED, page.render()?))
+}
+
+async fn create_team(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let ctx = Context::load(&state, &req).await?;
+    let form = FormData::parse(&body)?;
+    ctx.session.check_csrf(&form)?;
+    let mut request = json!({
+        "name": form.get("name").unwrap_or(""),
+        "team_id": form.get("team_id").unwrap_or(""),
+    });
+    if let Some(r) = form.text("role") {
+        request["role"] = Value::String(r);
+    }
+    let created: Result<Envelope<TeamKey>, _> = ctx
+        .api()
+        .send(
+            reqwest::Method::POST,
+            "/api/preview/teamkeys",
+            Some(&request),
+        )
+        .await;
+    let key = match created {
+        Ok(k) => k.value,
+        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            let errors = FieldErrors::from_problem(&p, &["name", "team_id", "role"]);
+            let page = key_form(&ctx, &req, true, Some(&form), errors).await?;
+            return Ok(view::html(p.status, page.render()?));
+        }
+        Err(e) => return Err(e),
+    };
+    let value = key.access_key.clone();
+    let page = CreatedPage {
+        layout: ctx.layout("keys", &req),
+        key: team_view(key, &ctx.session.base),
+        value,
+    };
+    Ok(view::html(StatusCode::CREATED, page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "console/key.html")]
+struct DetailPage {
+    layout: Layout,
+    key: KeyView,
+    may_update: bool,
+    may_delete: bool,
+    name_value: String,
+    errors: FieldErrors,
+}
+
+async fn load_key(ctx: &Context<'_>, kind: Kind, id: &str) -> Result<KeyView, ConsoleError> {
+    Ok(match kind {
+        Kind::Personal => {
+            let key: PersonalKey = ctx.api().get(&kind.api_path(id)).await?;
+            let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
+            personal_view(key, &teams, &ctx.session.base)
+        }
+        Kind::Team => {
+            let key: Envelope<TeamKey> = ctx.api().get(&kind.api_path(id)).await?;
+            team_view(key.value, &ctx.session.base)
+        }
+    })
+}
+
+async fn render_detail(
+    ctx: &Context<'_>,
+    req: &HttpRequest,
+    kind: Kind,
+    id: &str,
+    status: StatusCode,
+    name_value: Option<String>,
+    errors: FieldErrors,
+) -> Result<HttpResponse, ConsoleError> {
+    let key = load_key(ctx, kind, id).await?;
+    let team_ok = kind == Kind::Personal || ctx.me.manages_team_keys_of(&key.team_id);
+    let page = DetailPage {
+        layout: ctx.layout("keys", req),
+        may_update: team_ok && ctx.me.can("api_key:update"),
+        may_delete: team_ok && ctx.me.can("api_key:delete"),
+        name_value: name_value.unwrap_or_else(|| key.name.clone()),
+        key,
+        errors,
+    };
+    Ok(view::html(status, page.render()?))
+}
+
+async fn detail(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_realm, kind, id) = path.into_inner();
+    let ctx = Context::load(&state, &req).await?;
+    render_detail(
+        &ctx,
+        &req,
+        Kind::from_segment(&kind),
+        &id,
+        StatusCode::OK,
+        None,
+        FieldErrors::default(),
+    )
+    .await
+}
+
+/// Runs one key action, then shows the key (or the list) with a confirmation; an API
+/// refusal is shown on the key's page.
+async fn act(
+    state: &ConsoleState,
+    req: &HttpRequest,
+    path: (String, String, String),
+    body: &[u8],
+    action: Action,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_realm, segment, id) = path;
+    let kind = Kind::from_segment(&segment);
+    let ctx = Context::load(state, req).await?;
+    let form = FormData::parse(body)?;
+    ctx.session.check_csrf(&form)?;
+    let (method, api_path, request, done) = match (action, kind) {
+        (Action::Rename, Kind::Personal) => (
+            reqwest::Method::PUT,
+            kind.api_path(&id),
+            Some(json!({"name": form.get("name").unwrap_or("")})),
+            "renamed",
+        ),
+        (Action::Rename, Kind::Team) => (
+            reqwest::Method::PATCH,
+            kind.api_path(&id),
+            Some(json!({"name": form.get("name").unwrap_or("")})),
+            "renamed",
+        ),
+        (Action::Revoke, Kind::Personal) => (
+            reqwest::Method::PUT,
+            kind.api_path(&id),
+            Some(json!({"enabled": false})),
+            "revoked",
+        ),
+        (Action::Reinstate, Kind::Personal) => (
+            reqwest::Method::PUT,
+            kind.api_path(&id),
+            Some(json!({"enabled": true})),
+            "reinstated",
+        ),
+        (Action::Revoke, Kind::Team) => (
+            reqwest::Method::POST,
+            format!("{}:revoke", kind.api_path(&id)),
+            None,
+            "revoked",
+        ),
+        (Action::Reinstate, Kind::Team) => (
+            reqwest::Method::POST,
+            format!("{}:reinstate", kind.api_path(&id)),
+            None,
+            "reinstated",
+        ),
+        (Action::Delete, _) => (reqwest::Method::DELETE, kind.api_path(&id), None, "deleted"),
+    };
+    match ctx
+        .api()
+        .send::<Value>(method, &api_path, request.as_ref())
+        .await
+    {
+        Ok(_) if action == Action::Delete => {
+            let tab = if kind == Kind::Team {
+                "team"
+            } else {
+                "personal"
+            };
+            Ok(view::see_other(
+                &ctx.url(&format!("/keys?tab={tab}&done={done}")),
+            ))
+        }
+        Ok(_) => Ok(view::see_other(&ctx.url(&format!(
+            "/{}/{}?done={done}",
+            kind.segment(),
+            encode(&id)
+        )))),
+        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            let errors = FieldErrors::from_problem(&p, &["name"]);
+            let name =
+                (action == Action::Rename).then(|| form.get("name").unwrap_or("").to_string());
+            render_detail(&ctx, req, kind, &id, p.status, name, errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Rename,
+    Revoke,
+    Reinstate,
+    Delete,
+}
+
+async fn rename(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    act(&state, &req, path.into_inner(), &body, Action::Rename).await
+}
+
+async fn revoke(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    act(&state, &req, path.into_inner(), &body, Action::Revoke).await
+}
+
+async fn reinstate(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    act(&state, &req, path.into_inner(), &body, Action::Reinstate).await
+}
+
+async fn delete(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    act(&state, &req, path.into_inner(), &body, Action::Delete).await
+}
+
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+pub struct ConfirmPage {
+    pub layout: Layout,
+    pub title: String,
+    pub question: String,
+    pub action: String,
+    pub button: String,
+    pub cancel: String,
+}
+
+async fn confirm_delete(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    let (_realm, segment, id) = path.into_inner();
+    let kind = Kind::from_segment(&segment);
+    let ctx = Context::load(&state, &req).await?;
+    let key = load_key(&ctx, kind, &id).await?;
+    let page = ConfirmPage {
+        layout: ctx.layout("keys", &req),
+        title: format!("Delete “{}”?", key.name),
+        question: format!(
+            "Deleting the key “{}” ({}) is permanent: anything using it stops working at once, and it cannot be reinstated. To stop it for now, revoke it instead.",
+            key.name, key.masked
+        ),
+        action: format!("{}/delete", key.href),
+        button: "Delete the key".into(),
+        cancel: key.href,
+    };
+    Ok(view::html(StatusCode::OK, page.render()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_dates_become_the_end_of_the_day() {
+        assert_eq!(
+            end_of_day("2027-01-31").as_deref(),
+            Some("2027-01-31T23:59:59Z")
+        );
+        assert_eq!(end_of_day("31/01/2027"), None);
+        assert_eq!(end_of_day("2027-1-31"), None);
+    }
+
+    #[test]
+    fn kinds_map_to_their_api() {
+        assert_eq!(Kind::from_segment("teamkeys"), Kind::Team);
+        assert_eq!(Kind::from_segment("keys"), Kind::Personal);
+        assert_eq!(Kind::Team.api_path("x"), "/api/preview/teamkeys/x");
+        assert_eq!(Kind::Personal.segment(), "keys");
+    }
+}

@@ -1,0 +1,574 @@
+//! Signing in to the console through the realm's issuer, and the session that follows.
+//!
+//! Sign-in is the authorization code flow with PKCE (S256), `state` and `nonce`, as the
+//! `portal` client; the pending request lives in a short-lived cookie, so nothing is held on
+//! the server and any replica can finish it. The tokens live in `HttpOnly`, `SameSite=Lax`
+//! cookies scoped to the realm's console path; an expired access token is renewed with the
+//! refresh token, and when that fails the browser goes through sign-in again (silently, while
+//! the issuer's single sign-on session lasts).
+
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use askama::Template;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use tessera_core::id::random_token;
+use tessera_core::secret::constant_time_eq;
+
+use crate::error::ConsoleError;
+use crate::forms::FormData;
+use crate::{ConsoleState, base_path, callback_uri, signed_out_uri, view};
+
+const ACCESS_COOKIE: &str = "tessera_console_at";
+const REFRESH_COOKIE: &str = "tessera_console_rt";
+const ID_COOKIE: &str = "tessera_console_id";
+const CSRF_COOKIE: &str = "tessera_console_csrf";
+const LOGIN_COOKIE: &str = "tessera_console_login";
+/// The public client the console signs in with: the console has no secret to keep.
+const CLIENT_ID: &str = "portal";
+/// Renew a little before expiry, so a token does not lapse between our check and the API's.
+const RENEW_MARGIN_SECS: i64 = 15;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login))
+        .route("/callback", web::get().to(callback))
+        .route("/logout", web::post().to(logout))
+        .route("/signed-out", web::get().to(signed_out));
+}
+
+/// A signed-in person's credentials for one request.
+pub struct Session {
+    pub realm: String,
+    /// `/realms/{realm}/console`.
+    pub base: String,
+    pub access_token: String,
+    /// The double-submit token every form carries.
+    pub csrf: String,
+    /// Where to come back to after a new sign-in: this page for a GET, the console home
+    /// otherwise (a form cannot be replayed through a redirect).
+    return_to: String,
+}
+
+impl Session {
+    /// The session of this request, renewing the access token when it has expired; without
+    /// one, the browser is sent to sign in.
+    pub async fn require(state: &ConsoleState, req: &HttpRequest) -> Result<Self, ConsoleError> {
+        let realm = realm_of(req)?;
+        let base = base_path(&realm);
+        let return_to = if req.method() == actix_web::http::Method::GET {
+            req.uri()
+                .path_and_query()
+                .map_or(base.clone(), |p| p.to_string())
+        } else {
+            format!("{base}/")
+        };
+        let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
+        let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string());
+        let mut session = Self {
+            realm,
+            base,
+            access_token: String::new(),
+            csrf: csrf.clone().unwrap_or_default(),
+            return_to,
+        };
+        let Some(csrf) = csrf else {
+            return Err(session.sign_in_again());
+        };
+        if let Some(at) = access
+            && claims(&at).is_some_and(|c| c.exp > state.now() + RENEW_MARGIN_SECS)
+        {
+            session.access_token = at;
+            return Ok(session);
+        }
+        let Some(refresh) = req.cookie(REFRESH_COOKIE) else {
+            return Err(session.sign_in_again());
+        };
+        let renewed = match token_request(
+            state,
+            &session.realm,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.value()),
+                ("client_id", CLIENT_ID),
+            ],
+        )
+        .await?
+        {
+            Ok(t) => t,
+            // Retired, expired or revoked: a new sign-in (silent under single sign-on).
+            Err(_) => return Err(session.sign_in_again()),
+        };
+        session.access_token = renewed.access_token.clone();
+        let cookies = token_cookies(state, &session.realm, &renewed, &csrf);
+        req.extensions_mut().insert(RenewedCookies(cookies));
+        Ok(session)
+    }
+
+    /// The redirect that starts a new sign-in and comes back here.
+    pub fn sign_in_again(&self) -> ConsoleError {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &self.return_to)
+            .finish();
+        ConsoleError::SignIn {
+            login_url: format!("{}/login?{query}", self.base),
+        }
+    }
+
+    /// Checks a form's CSRF field against the session's cookie (double submit).
+    pub fn check_csrf(&self, form: &FormData) -> Result<(), ConsoleError> {
+        let sent = form.get("csrf").unwrap_or("");
+        if self.csrf.is_empty() || !constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+            return Err(ConsoleError::BadRequest(
+                "This form has expired or was not sent from the console. Reload the page and try again."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The realm in the path, checked to be a plain name before it reaches a URL or a cookie.
+fn realm_of(req: &HttpRequest) -> Result<String, ConsoleError> {
+    let realm = req.match_info().get("realm").unwrap_or_default();
+    let plain = !realm.is_empty()
+        && realm.len() <= 64
+        && realm
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        return Err(ConsoleError::BadRequest(format!(
+            "{realm:?} is not a realm name"
+        )));
+    }
+    Ok(realm.to_string())
+}
+
+/// Cookies set by a token renewal, added to whatever response the handler produces.
+struct RenewedCookies(Vec<Cookie<'static>>);
+
+pub async fn append_renewed_cookies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let cookies = res.request().extensions_mut().remove::<RenewedCookies>();
+    if let Some(RenewedCookies(cookies)) = cookies {
+        for c in cookies {
+            if let Ok(v) = header::HeaderValue::from_str(&c.to_string()) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// The claims of our own tokens that the console reads. They came straight from the issuer's
+/// token endpoint over a connection this process opened, so the console does not verify the
+/// signature (OIDC Core §3.1.3.7, item 6); the API verifies every access token it is sent.
+#[derive(Deserialize)]
+struct Claims {
+    exp: i64,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: serde_json::Value,
+}
+
+fn claims(jwt: &str) -> Option<Claims> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+/// Calls the realm's token endpoint: the tokens, or the issuer's reason for a refusal (4xx);
+/// an unreachable or failing issuer is `Upstream`.
+async fn token_request(
+    state: &ConsoleState,
+    realm: &str,
+    form: &[(&str, &str)],
+) -> Result<Result<TokenResponse, String>, ConsoleError> {
+    let url = format!(
+        "{}/realms/{realm}/protocol/openid-connect/token",
+        state.settings.issuer_internal_url.trim_end_matches('/')
+    );
+    let resp = state
+        .http
+        .post(&url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| ConsoleError::Upstream(format!("cannot reach the issuer: {e}")))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| ConsoleError::Upstream(format!("the issuer answered badly: {e}")))?;
+    if status.is_client_error() {
+        return Ok(Err(format!(
+            "The issuer refused: {}",
+            body["error_description"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("no reason given")
+        )));
+    }
+    if !status.is_success() {
+        return Err(ConsoleError::Upstream(format!(
+            "the issuer answered {status}"
+        )));
+    }
+    serde_json::from_value(body)
+        .map(Ok)
+        .map_err(|e| ConsoleError::Upstream(format!("the issuer's token answer: {e}")))
+}
+
+fn cookie(state: &ConsoleState, realm: &str, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path(base_path(realm))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies())
+        .finish()
+}
+
+fn removal(state: &ConsoleState, realm: &str, name: &'static str) -> Cookie<'static> {
+    let mut c = cookie(state, realm, name, String::new());
+    c.make_removal();
+    c
+}
+
+fn token_cookies(
+    state: &ConsoleState,
+    realm: &str,
+    tokens: &TokenResponse,
+    csrf: &str,
+) -> Vec<Cookie<'static>> {
+    let mut out = vec![
+        cookie(state, realm, ACCESS_COOKIE, tokens.access_token.clone()),
+        cookie(state, realm, CSRF_COOKIE, csrf.to_string()),
+    ];
+    if let Some(rt) = &tokens.refresh_token {
+        out.push(cookie(state, realm, REFRESH_COOKIE, rt.clone()));
+    }
+    if let Some(id) = &tokens.id_token {
+        out.push(cookie(state, realm, ID_COOKIE, id.clone()));
+    }
+    out
+}
+
+fn with_cookies(mut resp: HttpResponse, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    for c in cookies {
+        if let Ok(v) = header::HeaderValue::from_str(&c.to_string()) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// Only a path inside this realm's console; anything else goes to its home page.
+fn safe_return_to(base: &str, wanted: Option<&str>) -> String {
+    match wanted {
+        Some(p)
+            if (p == base || p.starts_with(&format!("{base}/")))
+                && !p.contains("//")
+                && !p.contains('\\') =>
+        {
+            p.to_string()
+        }
+        _ => format!("{base}/"),
+    }
+}
+
+/// The scopes the console asks for: OpenID, and every permission (a ceiling; the API applies
+/// the person's live rights).
+fn requested_scope() -> String {
+    let mut scope = String::from("openid profile");
+    for (p, _) in tessera_core::permission::CATALOG {
+        scope.push(' ');
+        scope.push_str(p);
+    }
+    scope
+}
+
+/// `GET …/console/login?return_to=…`: starts the authorization code flow.
+async fn login(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let realm = realm_of(&req)?;
+    let base = base_path(&realm);
+    let wanted = query
+        .iter()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.as_str());
+    let return_to = safe_return_to(&base, wanted);
+    let pending_state = random_token::<24>();
+    let nonce = random_token::<24>();
+    let verifier = random_token::<32>();
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair(
+            "redirect_uri",
+            &callback_uri(&state.settings.public_url, &realm),
+        )
+        .append_pair("scope", &requested_scope())
+        .append_pair("state", &pending_state)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let authorize = format!(
+        "{}/realms/{realm}/protocol/openid-connect/auth?{query}",
+        state.settings.issuer_public_url.trim_end_matches('/')
+    );
+    let mut pending = cookie(
+        &state,
+        &realm,
+        LOGIN_COOKIE,
+        format!(
+            "{pending_state}.{nonce}.{verifier}.{}",
+            URL_SAFE_NO_PAD.encode(return_to)
+        ),
+    );
+    pending.set_max_age(actix_web::cookie::time::Duration::minutes(10));
+    Ok(with_cookies(view::see_other(&authorize), vec![pending]))
+}
+
+/// `GET …/console/callback`: finishes sign-in (RFC 6749 §4.1.2, RFC 9207 `iss`, PKCE).
+async fn callback(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let realm = realm_of(&req)?;
+    let base = base_path(&realm);
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let failed = |message: String| ConsoleError::SignInFailed {
+        message,
+        retry: format!("{base}/login"),
+    };
+    let Some(pending) = req.cookie(LOGIN_COOKIE) else {
+        return Err(failed(
+            "This sign-in expired or was started in another browser. Start again.".into(),
+        ));
+    };
+    let mut parts = pending.value().split('.');
+    let (Some(expected_state), Some(nonce), Some(verifier), Some(return_to), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts
+            .next()
+            .and_then(|r| URL_SAFE_NO_PAD.decode(r).ok())
+            .and_then(|r| String::from_utf8(r).ok()),
+        parts.next(),
+    ) else {
+        return Err(failed("This sign-in is damaged. Start again.".into()));
+    };
+    if !param("state").is_some_and(|s| constant_time_eq(s.as_bytes(), expected_state.as_bytes())) {
+        return Err(failed(
+            "This answer does not belong to the sign-in this browser started. Start again.".into(),
+        ));
+    }
+    let expected_iss = format!(
+        "{}/realms/{realm}",
+        state.settings.issuer_public_url.trim_end_matches('/')
+    );
+    if param("iss").is_some_and(|i| i != expected_iss) {
+        return Err(failed("The answer came from another issuer.".into()));
+    }
+    if let Some(error) = param("error") {
+        let message = match error {
+            "access_denied" => "The sign-in was cancelled.".to_string(),
+            _ => param("error_description").unwrap_or(error).to_string(),
+        };
+        return Err(failed(message));
+    }
+    let code = param("code").ok_or_else(|| failed("The issuer sent no code.".into()))?;
+    let redirect_uri = callback_uri(&state.settings.public_url, &realm);
+    let tokens = token_request(
+        &state,
+        &realm,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &redirect_uri),
+            ("client_id", CLIENT_ID),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await?
+    .map_err(failed)?;
+    let id_claims = tokens
+        .id_token
+        .as_deref()
+        .and_then(claims)
+        .ok_or_else(|| failed("The issuer sent no usable ID token.".into()))?;
+    let audience_ok = match &id_claims.aud {
+        serde_json::Value::String(a) => a == CLIENT_ID,
+        serde_json::Value::Array(list) => list.iter().any(|a| a == CLIENT_ID),
+        _ => false,
+    };
+    if id_claims.nonce.as_deref() != Some(nonce)
+        || id_claims.iss.as_deref() != Some(&expected_iss)
+        || !audience_ok
+    {
+        return Err(failed(
+            "The ID token does not match this sign-in (nonce, issuer or audience).".into(),
+        ));
+    }
+    let csrf = random_token::<24>();
+    let mut cookies = token_cookies(&state, &realm, &tokens, &csrf);
+    cookies.push(removal(&state, &realm, LOGIN_COOKIE));
+    let destination = safe_return_to(&base, Some(&return_to));
+    Ok(with_cookies(view::see_other(&destination), cookies))
+}
+
+/// `POST …/console/logout`: ends the console session and the issuer's (RP-initiated logout).
+async fn logout(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let realm = realm_of(&req)?;
+    let form = FormData::parse(&body)?;
+    let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
+    let sent = form.get("csrf").unwrap_or("");
+    if !csrf.is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes())) {
+        return Err(ConsoleError::BadRequest(
+            "This sign-out form has expired or was not sent from the console. Reload the page and try again."
+                .into(),
+        ));
+    }
+    if let Some(rt) = req.cookie(REFRESH_COOKIE) {
+        // Best effort: the issuer's logout below ends the session either way.
+        let url = format!(
+            "{}/realms/{realm}/protocol/openid-connect/revoke",
+            state.settings.issuer_internal_url.trim_end_matches('/')
+        );
+        let revoked = state
+            .http
+            .post(&url)
+            .form(&[
+                ("token", rt.value()),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", CLIENT_ID),
+            ])
+            .send()
+            .await;
+        if let Err(e) = revoked {
+            tracing::warn!(error = %e, "console: cannot revoke the refresh token at sign-out");
+        }
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(id) = req.cookie(ID_COOKIE) {
+        query.append_pair("id_token_hint", id.value());
+    }
+    query.append_pair("client_id", CLIENT_ID).append_pair(
+        "post_logout_redirect_uri",
+        &signed_out_uri(&state.settings.public_url, &realm),
+    );
+    let location = format!(
+        "{}/realms/{realm}/protocol/openid-connect/logout?{}",
+        state.settings.issuer_public_url.trim_end_matches('/'),
+        query.finish()
+    );
+    let cookies = [
+        ACCESS_COOKIE,
+        REFRESH_COOKIE,
+        ID_COOKIE,
+        CSRF_COOKIE,
+        LOGIN_COOKIE,
+    ]
+    .into_iter()
+    .map(|name| removal(&state, &realm, name))
+    .collect();
+    Ok(with_cookies(view::see_other(&location), cookies))
+}
+
+#[derive(Template)]
+#[template(path = "console/signed_out.html")]
+struct SignedOutPage<'a> {
+    base: &'a str,
+}
+
+/// `GET …/console/signed-out`: where the issuer returns the browser after sign-out.
+async fn signed_out(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let realm = realm_of(&req)?;
+    let base = base_path(&realm);
+    let html = SignedOutPage { base: &base }.render()?;
+    Ok(view::html(actix_web::http::StatusCode::OK, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_stays_inside_the_realm_console() {
+        let base = "/realms/acme/console";
+        assert_eq!(
+            safe_return_to(base, Some("/realms/acme/console/users?page_token=x")),
+            "/realms/acme/console/users?page_token=x"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/realms/acme/console/",
+            "/realms/acme/console//evil.example",
+            "/realms/other/console/",
+            "/realms/acme/consoleX",
+            "/realms/acme/console/\\evil",
+        ] {
+            assert_eq!(
+                safe_return_to(base, Some(bad)),
+                "/realms/acme/console/",
+                "{bad}"
+            );
+        }
+        assert_eq!(safe_return_to(base, None), "/realms/acme/console/");
+    }
+
+    #[test]
+    fn claims_are_read_from_the_payload() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"exp": 42, "nonce": "n", "aud": "portal"}"#);
+        let c = claims(&format!("e30.{payload}.sig")).expect("claims");
+        assert_eq!(c.exp, 42);
+        assert_eq!(c.nonce.as_deref(), Some("n"));
+        assert!(claims("not a jwt").is_none());
+    }
+
+    #[test]
+    fn the_console_asks_for_every_permission() {
+        let scope = requested_scope();
+        assert!(scope.starts_with("openid profile "));
+        assert!(scope.contains("api_key:create"));
+        assert!(scope.contains("audit:read"));
+    }
+}
