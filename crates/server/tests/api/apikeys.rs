@@ -418,6 +418,35 @@ async fn team_keys_follow_seed_002_and_004() {
     let (status, listed) = call(&app, Method::GET, &filter, &member, None).await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["values"].as_array().unwrap().len(), 1);
+    // And one by one, also without the value.
+    let (status, one) = call(
+        &app,
+        Method::GET,
+        &format!("/api/preview/teamkeys/{id}"),
+        &member,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["value"]["name"], "AWS Team Key");
+    assert_eq!(one["value"]["access_key"], "");
+    let unknown = format!("/api/preview/teamkeys/{}", tessera_core::id::new_uuid());
+    assert_eq!(
+        call(&app, Method::GET, &unknown, &member, None).await.0,
+        404
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/preview/teamkeys/nope",
+            &member,
+            None
+        )
+        .await
+        .0,
+        400
+    );
     assert_eq!(listed["values"][0]["access_key"], "");
     assert_eq!(listed["next_page_token"], "");
     assert_eq!(listed["has_more"], false);

@@ -1349,9 +1349,35 @@ async fn the_audit_log_lists_the_writes_with_their_actor_and_pages() {
         assert_bad(status, &body, field);
     }
 
+    // Newest first, paged the other way: the same events in reverse.
+    let (newest, pages) = all_pages(&app, &format!("{path}&order=newest"), &admin, 2).await;
+    assert_eq!(pages, 4);
+    let mut reversed = actions.clone();
+    reversed.reverse();
+    assert_eq!(ids(&newest, "action"), reversed);
+    let (status, body) = get(&app, "/api/v1/audit?order=sideways", &admin).await;
+    assert_bad(status, &body, "order");
+
+    // One event by id; an unknown or malformed id is 404 / 400.
+    let first_id = events[0]["id"].as_str().unwrap();
+    let (status, one) = get(&app, &format!("/api/v1/audit/{first_id}"), &admin).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["value"], events[0]);
+    let (status, _) = get(
+        &app,
+        &format!("/api/v1/audit/{}", tessera_core::id::new_uuid()),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = get(&app, "/api/v1/audit/not-an-id", &admin).await;
+    assert_bad(status, &body, "id");
+
     // Only callers with audit:read: not a member.
     create_user(&app, "max", "member");
     let member = password_token(&app, "max", PASSWORD, "audit:read").await;
     let (status, body) = get(&app, "/api/v1/audit", &member).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = get(&app, &format!("/api/v1/audit/{first_id}"), &member).await;
     assert_eq!(status, 403, "{body}");
 }

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod client_credentials;
 mod conformance;
+mod console;
 mod directory;
 mod discovery;
 mod example_client;

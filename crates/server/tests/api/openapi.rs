@@ -19,6 +19,7 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/api/v1/apikeys/{id}/token"),
     ("GET", "/api/preview/teamkeys"),
     ("POST", "/api/preview/teamkeys"),
+    ("GET", "/api/preview/teamkeys/{id}"),
     ("PATCH", "/api/preview/teamkeys/{id}"),
     ("DELETE", "/api/preview/teamkeys/{id}"),
     ("POST", "/api/preview/teamkeys/{id}:revoke"),
@@ -62,6 +63,7 @@ const SERVED: &[(&str, &str)] = &[
     ("PUT", "/api/v1/scopes/{id}"),
     ("DELETE", "/api/v1/scopes/{id}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/{id}"),
 ];
 
 fn documented(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
