@@ -1,11 +1,12 @@
 //! Authentication of every request: `Authorization: Bearer <JWT | API key>`.
 //!
 //! JWTs are verified against the issuer's JWKS (typ `at+jwt`, ES256/RS256 only, `iss`, `aud`,
-//! `exp`/`nbf` with a small leeway). API keys are checked for format and checksum without a
-//! query, then looked up by SHA-256. A JWT whose `jti` was revoked (RFC 7009) is refused; the
-//! check reads an in-memory list kept current by [`crate::revoked`], not the database. Either
-//! way the request's permissions are what the credential grants AND what its principal may do
-//! right now.
+//! `exp`/`nbf` with a small leeway); a token already verified skips the signature check while
+//! its claims still hold ([`crate::token_cache`]). API keys are checked for format and checksum
+//! without a query, then looked up by SHA-256. A JWT whose `jti` was revoked (RFC 7009) is
+//! refused, cached or not; the check reads an in-memory list kept current by
+//! [`crate::revoked`], not the database. Either way the request's permissions are what the
+//! credential grants AND what its principal may do right now.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -14,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 use tessera_core::apikey::{self, KeyFormatError};
 use tessera_store::{access as store_access, queries as q};
@@ -22,6 +24,7 @@ use tessera_token::{JwksVerifier, VerifyOptions};
 use crate::access::{Permissions, effective_permissions};
 use crate::error::ApiError;
 use crate::state::ResourceState;
+use crate::token_cache::{Expected, Verified, VerifiedTokens};
 
 /// What authenticated the request.
 #[derive(Debug, Clone)]
@@ -265,40 +268,40 @@ fn key_principal(
     })
 }
 
-/// The `iss` claim of an unverified token, to find its realm before verifying it.
-fn unverified_issuer(token: &str) -> Option<String> {
+/// The payload of an unverified token, to find its realm before verifying it.
+fn unverified_payload(token: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// The `iss` this resource server accepts for tokens of `realm_name`.
+fn realm_issuer(state: &ResourceState, realm_name: &str) -> String {
+    format!(
+        "{}/realms/{realm_name}",
+        state.settings.issuer_base.trim_end_matches('/')
+    )
 }
 
 async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principal, ApiError> {
-    let issuer = unverified_issuer(token)
-        .ok_or_else(|| ApiError::InvalidToken("the token is not a JWT with an issuer".into()))?;
-    let prefix = format!(
-        "{}/realms/",
-        state.settings.issuer_base.trim_end_matches('/')
-    );
-    let realm_name = issuer
-        .strip_prefix(&prefix)
-        .filter(|r| tessera_core::names::validate_realm_name(r).is_ok())
-        .ok_or_else(|| ApiError::InvalidToken("the token was issued by another issuer".into()))?
-        .to_string();
-    let kid = JwksVerifier::token_kid(token);
-    let verifier = state.jwks.verifier(&realm_name, kid.as_deref()).await?;
     let now = state.now();
-    let claims = verifier
-        .verify_access_token(
-            token,
-            &VerifyOptions {
-                issuer: &issuer,
-                audience: &state.settings.audience,
-                now,
-                leeway_secs: state.settings.leeway_secs,
-            },
-        )
-        .map_err(|e| ApiError::InvalidToken(e.to_string()))?;
+    let cache = state.revoked.verified();
+    let key = VerifiedTokens::key(token);
+    let verified = match still_verified(state, cache.get(&key), now).await? {
+        Some(v) => v,
+        None => match verify_jwt(state, token, now).await {
+            Ok(v) => {
+                let v = Arc::new(v);
+                cache.insert(key, Arc::clone(&v));
+                v
+            }
+            Err(e) => {
+                cache.remove(&key);
+                return Err(e);
+            }
+        },
+    };
+    let claims = &verified.claims;
+    // Checked on every request, cached verification or not.
     if state
         .revoked
         .is_revoked(&state.db, &claims.jti, now)
@@ -311,7 +314,7 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
         Some(p) => p,
         None => {
             let db = state.db.clone();
-            let (sub, name) = (claims.sub.clone(), realm_name.clone());
+            let (sub, name) = (claims.sub.clone(), verified.realm_name.clone());
             let p = web::block(move || jwt_subject(&mut *db.conn()?, &name, &sub)).await??;
             remember(state, cache_key, &p);
             p
@@ -328,10 +331,62 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
         scopes: scopes.into_iter().collect(),
         expires_at: Some(claims.exp),
         credential: Credential::Jwt {
-            client_id: claims.client_id,
+            client_id: claims.client_id.clone(),
         },
         ..base
     })
+}
+
+/// A cached verification that still holds now (see [`crate::token_cache`]); `None` sends the
+/// token to full verification.
+async fn still_verified(
+    state: &ResourceState,
+    cached: Option<Arc<Verified>>,
+    now: i64,
+) -> Result<Option<Arc<Verified>>, ApiError> {
+    let Some(v) = cached else {
+        return Ok(None);
+    };
+    let verifier = state.jwks.verifier(&v.realm_name, v.kid.as_deref()).await?;
+    let valid = v.still_valid(&Expected {
+        verifier: &verifier,
+        issuer: &realm_issuer(state, &v.realm_name),
+        audience: &state.settings.audience,
+        now,
+        leeway_secs: state.settings.leeway_secs,
+    });
+    Ok(valid.then_some(v))
+}
+
+/// Full verification: signature against the realm's key set, then the claims.
+async fn verify_jwt(state: &ResourceState, token: &str, now: i64) -> Result<Verified, ApiError> {
+    let payload = unverified_payload(token);
+    let issuer = payload
+        .as_ref()
+        .and_then(|p| p.get("iss")?.as_str())
+        .ok_or_else(|| ApiError::InvalidToken("the token is not a JWT with an issuer".into()))?;
+    let prefix = realm_issuer(state, "");
+    let realm_name = issuer
+        .strip_prefix(&prefix)
+        .filter(|r| tessera_core::names::validate_realm_name(r).is_ok())
+        .ok_or_else(|| ApiError::InvalidToken("the token was issued by another issuer".into()))?
+        .to_string();
+    let kid = JwksVerifier::token_kid(token);
+    let verifier = state.jwks.verifier(&realm_name, kid.as_deref()).await?;
+    let claims = verifier
+        .verify_access_token(
+            token,
+            &VerifyOptions {
+                issuer,
+                audience: &state.settings.audience,
+                now,
+                leeway_secs: state.settings.leeway_secs,
+            },
+        )
+        .map_err(|e| ApiError::InvalidToken(e.to_string()))?;
+    // Verification accepted `nbf` as absent, null or an integer.
+    let nbf = payload.as_ref().and_then(|p| p.get("nbf")?.as_i64());
+    Ok(Verified::new(realm_name, kid, claims, nbf, &verifier))
 }
 
 /// The live rights of a token's subject (all teams).
@@ -364,4 +419,189 @@ fn jwt_subject(
             client_id: String::new(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::JwksSource;
+    use crate::state::ResourceSettings;
+    use diesel::prelude::*;
+    use std::time::Duration;
+    use tessera_core::password::{Argon2Params, PasswordHasher};
+    use tessera_core::{Clock, ManualClock};
+    use tessera_store::{Database, PoolOptions};
+    use tessera_token::{AccessTokenClaims, KeyPolicy, KeyStore, SigningAlg};
+
+    const BASE: &str = "http://rs.test";
+
+    struct Fixture {
+        dir: std::path::PathBuf,
+        state: ResourceState,
+        keys: Arc<KeyStore>,
+        clock: ManualClock,
+        admin_id: String,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture() -> Fixture {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-auth-{}",
+            tessera_core::id::random_token::<8>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = 1_800_000_000;
+        let db = Database::connect(
+            &format!("sqlite://{}", dir.join("t.db").display()),
+            PoolOptions::default(),
+        )
+        .unwrap();
+        db.migrate().unwrap();
+        let hasher = PasswordHasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let report = tessera_store::provision::bootstrap_realm(
+            &db,
+            "default",
+            Some("admin-password"),
+            &hasher,
+            now,
+        )
+        .unwrap()
+        .unwrap();
+        let admin_id = q::user_by_username(&mut db.conn().unwrap(), &report.realm.id, "admin")
+            .unwrap()
+            .unwrap()
+            .id;
+        let policy = KeyPolicy {
+            activation_delay_secs: 0,
+            retention_secs: 3600,
+        };
+        let keys = Arc::new(KeyStore::open(&dir.join("keys"), policy, now).unwrap().0);
+        let clock = ManualClock::new(now);
+        let state = ResourceState::new(
+            db,
+            Arc::new(clock.clone()),
+            JwksSource::local(Arc::clone(&keys)),
+            ResourceSettings {
+                issuer_base: BASE.into(),
+                audience: BASE.into(),
+                leeway_secs: 30,
+                cache_ttl: Duration::from_secs(5),
+                max_body_bytes: 1 << 16,
+            },
+        );
+        Fixture {
+            dir,
+            state,
+            keys,
+            clock,
+            admin_id,
+        }
+    }
+
+    impl Fixture {
+        fn token(&self, jti: &str, ttl: i64) -> (String, AccessTokenClaims) {
+            let now = self.clock.now();
+            let claims = AccessTokenClaims {
+                iss: format!("{BASE}/realms/default"),
+                sub: self.admin_id.clone(),
+                aud: BASE.into(),
+                client_id: "portal".into(),
+                scope: "user:read".into(),
+                iat: now,
+                exp: now + ttl,
+                jti: jti.into(),
+            };
+            let token = self
+                .keys
+                .current()
+                .sign_access_token(SigningAlg::Es256, &claims)
+                .unwrap();
+            (token, claims)
+        }
+
+        fn cached(&self, token: &str) -> Option<Arc<Verified>> {
+            self.state
+                .revoked
+                .verified()
+                .get(&VerifiedTokens::key(token))
+        }
+    }
+
+    fn refusal(r: Result<Principal, ApiError>) -> String {
+        match r {
+            Err(ApiError::InvalidToken(m)) => m,
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(p) => panic!("accepted as {}", p.subject),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_repeated_token_is_served_from_the_cache() {
+        let f = fixture();
+        let (token, _) = f.token("j1", 300);
+        let first = authenticate_jwt(&f.state, &token).await.unwrap();
+        let entry = f.cached(&token).unwrap();
+        let second = authenticate_jwt(&f.state, &token).await.unwrap();
+        // A miss would have stored a new entry.
+        assert!(Arc::ptr_eq(&entry, &f.cached(&token).unwrap()));
+        assert_eq!(first.subject, second.subject);
+        assert_eq!(second.permissions.iter().collect::<Vec<_>>(), ["user:read"]);
+        assert_eq!(second.expires_at, first.expires_at);
+        // A token that differs in one character is not a hit (and fails its signature).
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(refusal(authenticate_jwt(&f.state, &forged).await).contains("signature"));
+        assert!(f.cached(&forged).is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_cached_token_is_refused_once_expired() {
+        let f = fixture();
+        let (token, claims) = f.token("j1", 300);
+        authenticate_jwt(&f.state, &token).await.unwrap();
+        f.clock.set(claims.exp + 29);
+        authenticate_jwt(&f.state, &token).await.unwrap();
+        assert!(f.cached(&token).is_some());
+        f.clock.set(claims.exp + 30);
+        assert!(refusal(authenticate_jwt(&f.state, &token).await).contains("expired"));
+        assert!(f.cached(&token).is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_cached_token_is_refused_once_revoked() {
+        let f = fixture();
+        let (token, claims) = f.token("j1", 300);
+        authenticate_jwt(&f.state, &token).await.unwrap();
+        assert!(f.cached(&token).is_some());
+        f.state.revoked.note(&claims.jti, claims.exp);
+        assert!(refusal(authenticate_jwt(&f.state, &token).await).contains("revoked"));
+        // Another token of the same subject is not affected.
+        let (other, _) = f.token("j2", 300);
+        authenticate_jwt(&f.state, &other).await.unwrap();
+    }
+
+    #[actix_web::test]
+    async fn a_cached_token_of_a_disabled_subject_is_refused() {
+        use tessera_store::schema::users;
+        let f = fixture();
+        let (token, _) = f.token("j1", 300);
+        authenticate_jwt(&f.state, &token).await.unwrap();
+        diesel::update(users::table.filter(users::id.eq(&f.admin_id)))
+            .set(users::enabled.eq(false))
+            .execute(&mut *f.state.db.conn().unwrap())
+            .unwrap();
+        f.state.invalidate_access();
+        assert!(refusal(authenticate_jwt(&f.state, &token).await).contains("disabled"));
+    }
 }

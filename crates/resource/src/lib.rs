@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod openapi;
 pub mod revoked;
 pub mod state;
+pub mod token_cache;
 
 use actix_web::web;
 use std::sync::Arc;

@@ -12,6 +12,10 @@
 //!
 //! Entries leave the set once their token has expired (plus the leeway), when the token fails
 //! verification on `exp` anyway.
+//!
+//! The set also carries the cache of already-verified tokens ([`crate::token_cache`]): every
+//! hit in it is checked against this set, and resource states that share the set (all-in-one)
+//! share the cache.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +24,7 @@ use tessera_store::Database;
 use tessera_store::revocation as rev;
 
 use crate::error::ApiError;
+use crate::token_cache::VerifiedTokens;
 
 /// Rows revoked up to this long before the newest one seen are read again on each refresh, so
 /// clock differences between issuer replicas and late commits are not missed.
@@ -31,6 +36,7 @@ pub struct RevokedJtis {
     inner: Mutex<Inner>,
     /// Held by the one request that refreshes the set from the database.
     refreshing: tokio::sync::Mutex<()>,
+    verified: VerifiedTokens,
 }
 
 #[derive(Default)]
@@ -49,7 +55,13 @@ impl RevokedJtis {
             leeway_secs,
             inner: Mutex::new(Inner::default()),
             refreshing: tokio::sync::Mutex::new(()),
+            verified: VerifiedTokens::default(),
         }
+    }
+
+    /// Tokens whose signature was already verified; see [`crate::token_cache`].
+    pub fn verified(&self) -> &VerifiedTokens {
+        &self.verified
     }
 
     /// Records a revocation made in this process.
