@@ -154,6 +154,25 @@ describe('the web console in headless Chromium', { timeout: 180_000 }, () => {
     await screenshot(page, 'console-keys.png');
   });
 
+  it('works with the keyboard and fits a phone screen', async () => {
+    await page.goto(`${CONSOLE}/keys`);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    // Every input of the new-key form has a label.
+    await page.goto(`${CONSOLE}/keys/new`);
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea')]
+        .filter((el) => !(el.labels && el.labels.length) && !el.closest('label'))
+        .map((el) => el.name));
+    assert.deepEqual(unlabelled, []);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${CONSOLE}/keys`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone screen`);
+    await screenshot(page, 'console-phone.png');
+    await page.setViewportSize({ width: 1100, height: 720 });
+  });
+
   it('the key authenticates at /v1/auth/test', async () => {
     const { status, body } = await authTest(key.value);
     assert.equal(status, 200);
