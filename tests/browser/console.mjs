@@ -298,6 +298,45 @@ describe('the web console in headless Chromium', { timeout: 180_000 }, () => {
     await Promise.all([page.waitForURL(/\/users\/[0-9a-f-]{36}$/), page.click(`tbody >> text=${MEMBER.name}`)]);
     await screenshot(page, 'console-user.png');
     assert.deepEqual(await page.locator('main table tbody td:nth-child(2)').allTextContents(), ['member']);
+
+    // A new user: a refused name is shown next to its field, then the user is created,
+    // disabled (they can no longer get a token) and given a second team role.
+    await page.goto(`${CONSOLE}/users/new`);
+    await page.fill('#f1-password', 'nia-password-1');
+    await page.click('button:has-text("Add the user")');
+    await page.waitForSelector('#f1-name-error');
+    await page.fill('#f1-name', 'nia');
+    await page.fill('#f1-password', 'nia-password-1');
+    await page.selectOption('#f1-role_id', { label: 'member' });
+    await Promise.all([page.waitForURL(/\/users\/[0-9a-f-]{36}\?done=user-created$/), page.click('button:has-text("Add the user")')]);
+    const token = (password) => fetch(`${BASE}/realms/default/protocol/openid-connect/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', client_id: 'portal', username: 'nia', password }),
+    });
+    assert.equal((await token('nia-password-1')).status, 200, 'the new user can sign in');
+    await Promise.all([page.waitForURL(/done=user-disabled$/), page.click('button:has-text("Disable the user")')]);
+    assert.notEqual((await token('nia-password-1')).status, 200, 'a disabled user gets no token');
+    await page.selectOption('form:has(h2:text("Add a team role")) select[name=role_id]', { label: 'viewer' });
+    await Promise.all([page.waitForURL(/done=memberships$/), page.click('button:has-text("Add")')]);
+    assert.deepEqual((await page.locator('main table tbody td:nth-child(2)').allTextContents()).sort(), ['member', 'viewer']);
+
+    // A confidential client: its secret is shown once and works; rotating replaces it.
+    await page.goto(`${CONSOLE}/clients/new`);
+    await page.fill('#f1-client_id', 'svc-console');
+    await page.click('button:has-text("Add the client")');
+    const first = (await page.textContent('[data-testid=secret-value]')).trim();
+    const grant = (secret) => fetch(`${BASE}/realms/default/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { Authorization: `Basic ${Buffer.from(`svc-console:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    assert.equal((await grant(first)).status, 200);
+    await page.click('text=Done');
+    await page.click('button:has-text("Rotate the secret")');
+    const second = (await page.textContent('[data-testid=secret-value]')).trim();
+    assert.notEqual(second, first);
+    assert.equal((await grant(second)).status, 200);
+    assert.equal((await grant(first)).status, 401);
     await signOut(page);
   });
 });
