@@ -732,26 +732,31 @@ async fn list_team(
     let page = query.page.clone();
     let (rows, names, roles) = with_db(&state, move |conn| {
         let mine = teams_of(conn, &principal)?;
-        let teams: Vec<String> = match (&wanted, principal.is_admin()) {
-            (Some(t), true) => vec![t.clone()],
-            (Some(t), false) if mine.contains_key(t) => vec![t.clone()],
-            (Some(_), false) => Vec::new(),
-            (None, true) => tessera_store::schema::teams::table
-                .filter(tessera_store::schema::teams::realm_id.eq(&principal.realm_id))
-                .select(tessera_store::schema::teams::id)
-                .load(conn)
-                .map_err(tessera_store::StoreError::from)?,
-            (None, false) => mine.keys().cloned().collect(),
+        let teams: Option<Vec<String>> = match (&wanted, principal.is_admin()) {
+            (Some(t), true) => Some(vec![t.clone()]),
+            (Some(t), false) if mine.contains_key(t) => Some(vec![t.clone()]),
+            (Some(_), false) => Some(Vec::new()),
+            // Every team key of the realm, through its own index (not a list of every team).
+            (None, true) => None,
+            (None, false) => Some(mine.keys().cloned().collect()),
+        };
+        let scope = match &teams {
+            Some(t) => KeyScope::TeamKeysOf(t),
+            None => KeyScope::AllTeam,
         };
         let rows = keys::list(
             conn,
             &principal.realm_id,
-            KeyScope::TeamKeysOf(&teams),
+            scope,
             None,
             page.after.as_deref(),
             page.size + 1,
         )?;
-        let names: HashMap<String, String> = keys::team_names(conn, &teams)?.into_iter().collect();
+        let mut page_teams: Vec<String> = rows.iter().filter_map(|k| k.team_id.clone()).collect();
+        page_teams.sort();
+        page_teams.dedup();
+        let names: HashMap<String, String> =
+            keys::team_names(conn, &page_teams)?.into_iter().collect();
         let roles = role_name_map(conn, &rows)?;
         Ok((rows, names, roles))
     })
@@ -798,8 +803,6 @@ async fn get_team(
     .await?;
     Ok(HttpResponse::Ok().json(Value { value: described }))
 }
-
-use diesel::prelude::*;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

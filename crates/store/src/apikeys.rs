@@ -34,6 +34,8 @@ pub enum KeyScope<'a> {
     AllPersonal,
     /// Team keys of these teams.
     TeamKeysOf(&'a [String]),
+    /// Every team key of the realm (admins): read through `(realm_id, kind, id)`.
+    AllTeam,
 }
 
 /// Up to this many teams, a team-key list reads the next ids of each team through that
@@ -99,6 +101,7 @@ pub fn list(
             .filter(api_keys::kind.eq("personal"))
             .filter(api_keys::owner_user_id.eq(owner)),
         KeyScope::AllPersonal => q.filter(api_keys::kind.eq("personal")),
+        KeyScope::AllTeam => q.filter(api_keys::kind.eq("team")),
         // `=` rather than `IN` for one team: a statement diesel can cache.
         KeyScope::TeamKeysOf([one]) => q
             .filter(api_keys::kind.eq("team"))
