@@ -36,7 +36,29 @@ async fn get_only() -> Result<actix_web::HttpResponse, IssuerError> {
 
 /// Registers the issuer's routes. The caller provides `web::Data<IssuerState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The router tries resources in this order, matching each `{realm}` pattern with a regex;
+    // the hot endpoints come first so they are not checked against every other pattern.
     cfg.service(
+        web::resource("/realms/{realm}/protocol/openid-connect/token")
+            .route(web::post().to(token::token))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/certs")
+            .route(web::get().to(discovery::jwks))
+            .default_service(web::to(get_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/.well-known/openid-configuration")
+            .route(web::get().to(discovery::metadata))
+            .default_service(web::to(get_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/protocol/openid-connect/token/introspect")
+            .route(web::post().to(revocation::introspect))
+            .default_service(web::to(post_only)),
+    )
+    .service(
         web::resource("/realms/{realm}/protocol/openid-connect/auth")
             .route(web::get().to(authorize::authorize))
             .route(web::post().to(authorize::authorize))
@@ -76,11 +98,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(get_or_post_only)),
     )
     .service(
-        web::resource("/realms/{realm}/.well-known/openid-configuration")
-            .route(web::get().to(discovery::metadata))
-            .default_service(web::to(get_only)),
-    )
-    .service(
         web::resource("/.well-known/oauth-authorization-server/realms/{realm}")
             .route(web::get().to(discovery::metadata))
             .default_service(web::to(get_only)),
@@ -91,23 +108,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(get_only)),
     )
     .service(
-        web::resource("/realms/{realm}/protocol/openid-connect/certs")
-            .route(web::get().to(discovery::jwks))
-            .default_service(web::to(get_only)),
-    )
-    .service(
-        web::resource("/realms/{realm}/protocol/openid-connect/token")
-            .route(web::post().to(token::token))
-            .default_service(web::to(post_only)),
-    )
-    .service(
         web::resource("/realms/{realm}/protocol/openid-connect/revoke")
             .route(web::post().to(revocation::revoke))
-            .default_service(web::to(post_only)),
-    )
-    .service(
-        web::resource("/realms/{realm}/protocol/openid-connect/token/introspect")
-            .route(web::post().to(revocation::introspect))
             .default_service(web::to(post_only)),
     )
     .service(
