@@ -21,24 +21,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/teamkeys/new", web::post().to(create_team))
         .route("/{kind:(keys|teamkeys)}/{id}", web::get().to(detail))
         .route(
-            "/{kind:(keys|teamkeys)}/{id}/rename",
-            web::post().to(rename),
-        )
-        .route(
-            "/{kind:(keys|teamkeys)}/{id}/revoke",
-            web::post().to(revoke),
-        )
-        .route(
-            "/{kind:(keys|teamkeys)}/{id}/reinstate",
-            web::post().to(reinstate),
-        )
-        .route(
             "/{kind:(keys|teamkeys)}/{id}/delete",
             web::get().to(confirm_delete),
         )
         .route(
-            "/{kind:(keys|teamkeys)}/{id}/delete",
-            web::post().to(delete),
+            "/{kind:(keys|teamkeys)}/{id}/{action:(rename|revoke|reinstate|delete)}",
+            web::post().to(act),
         );
 }
 
@@ -629,16 +617,23 @@ async fn detail(
 /// Runs one key action, then shows the key (or the list) with a confirmation; an API
 /// refusal is shown on the key's page.
 async fn act(
-    state: &ConsoleState,
-    req: &HttpRequest,
-    path: (String, String, String),
-    body: &[u8],
-    action: Action,
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (_realm, segment, id) = path;
+    let (_realm, segment, id, action) = path.into_inner();
     let kind = Kind::from_segment(&segment);
-    let ctx = Context::load(state, req).await?;
-    let form = FormData::parse(body)?;
+    // The route's pattern admits only these four.
+    let action = match action.as_str() {
+        "rename" => Action::Rename,
+        "revoke" => Action::Revoke,
+        "reinstate" => Action::Reinstate,
+        _ => Action::Delete,
+    };
+    let req = &req;
+    let ctx = Context::load(&state, req).await?;
+    let form = FormData::parse(&body)?;
     ctx.session.check_csrf(&form)?;
     let (method, api_path, request, done) = match (action, kind) {
         (Action::Rename, Kind::Personal) => (
@@ -715,42 +710,6 @@ enum Action {
     Revoke,
     Reinstate,
     Delete,
-}
-
-async fn rename(
-    state: web::Data<ConsoleState>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ConsoleError> {
-    act(&state, &req, path.into_inner(), &body, Action::Rename).await
-}
-
-async fn revoke(
-    state: web::Data<ConsoleState>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ConsoleError> {
-    act(&state, &req, path.into_inner(), &body, Action::Revoke).await
-}
-
-async fn reinstate(
-    state: web::Data<ConsoleState>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ConsoleError> {
-    act(&state, &req, path.into_inner(), &body, Action::Reinstate).await
-}
-
-async fn delete(
-    state: web::Data<ConsoleState>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ConsoleError> {
-    act(&state, &req, path.into_inner(), &body, Action::Delete).await
 }
 
 #[derive(Template)]

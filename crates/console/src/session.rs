@@ -121,14 +121,18 @@ impl Session {
 
     /// Checks a form's CSRF field against the session's cookie (double submit).
     pub fn check_csrf(&self, form: &FormData) -> Result<(), ConsoleError> {
-        let sent = form.get("csrf").unwrap_or("");
-        if self.csrf.is_empty() || !constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
-            return Err(ConsoleError::BadRequest(
-                "This form has expired or was not sent from the console. Reload the page and try again."
-                    .into(),
-            ));
-        }
-        Ok(())
+        check_csrf(Some(&self.csrf), form, "This form")
+    }
+}
+
+/// Double submit: the form's `csrf` field must equal the cookie, compared in constant time.
+fn check_csrf(cookie: Option<&str>, form: &FormData, what: &str) -> Result<(), ConsoleError> {
+    let sent = form.get("csrf").unwrap_or("");
+    match cookie {
+        Some(c) if !c.is_empty() && constant_time_eq(sent.as_bytes(), c.as_bytes()) => Ok(()),
+        _ => Err(ConsoleError::BadRequest(format!(
+            "{what} has expired or was not sent from the console. Reload the page and try again."
+        ))),
     }
 }
 
@@ -158,11 +162,7 @@ pub async fn append_renewed_cookies(
     let mut res = next.call(req).await?;
     let cookies = res.request().extensions_mut().remove::<RenewedCookies>();
     if let Some(RenewedCookies(cookies)) = cookies {
-        for c in cookies {
-            if let Ok(v) = header::HeaderValue::from_str(&c.to_string()) {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
-        }
+        append_cookies(res.headers_mut(), cookies);
     }
     Ok(res)
 }
@@ -272,12 +272,16 @@ fn token_cookies(
     out
 }
 
-fn with_cookies(mut resp: HttpResponse, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+fn append_cookies(headers: &mut header::HeaderMap, cookies: Vec<Cookie<'static>>) {
     for c in cookies {
         if let Ok(v) = header::HeaderValue::from_str(&c.to_string()) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
+            headers.append(header::SET_COOKIE, v);
         }
     }
+}
+
+fn with_cookies(mut resp: HttpResponse, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    append_cookies(resp.headers_mut(), cookies);
     resp
 }
 
@@ -459,14 +463,12 @@ async fn logout(
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
     let form = FormData::parse(&body)?;
-    let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
-    let sent = form.get("csrf").unwrap_or("");
-    if !csrf.is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes())) {
-        return Err(ConsoleError::BadRequest(
-            "This sign-out form has expired or was not sent from the console. Reload the page and try again."
-                .into(),
-        ));
-    }
+    let csrf = req.cookie(CSRF_COOKIE);
+    check_csrf(
+        csrf.as_ref().map(|c| c.value()),
+        &form,
+        "This sign-out form",
+    )?;
     if let Some(rt) = req.cookie(REFRESH_COOKIE) {
         // Best effort: the issuer's logout below ends the session either way.
         let url = format!(
