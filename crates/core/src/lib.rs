@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod clock;
 pub mod error;
 pub mod filter;
+pub mod grant;
 pub mod id;
 pub mod import;
 pub mod names;

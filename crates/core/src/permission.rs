@@ -99,6 +99,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         name: "operator",
         description: "Runs the team: manages API keys, including team keys; reads everything else",
+        // oaa:push: operators create the team's `oaa_push` keys, and may only grant what
+        // they hold (crate::grant).
         permissions: &[
             "api_key:read",
             "api_key:create",
@@ -111,6 +113,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             "client:read",
             "scope:read",
             "audit:read",
+            "oaa:push",
         ],
     },
     BuiltinRole {

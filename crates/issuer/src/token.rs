@@ -676,7 +676,7 @@ async fn exchange_api_key(
             .and_then(|id| q::user_by_id(&mut conn, &id).ok().flatten())
             .filter(|u| u.enabled)
             .ok_or_else(|| refused("the API key's owner is disabled or gone"))?;
-        let (_, rights) = tessera_store::access::personal_key_rights(&mut conn, &key, &owner.id)?;
+        let rights = tessera_store::access::personal_key_rights(&mut conn, &key, &owner.id)?.rights;
         Ok((owner.id, rights, key.expires_at))
     })
     .await??;

@@ -1,10 +1,18 @@
 //! Effective permissions (DESIGN.md): the permissions of a user's roles in their teams, plus
 //! policy allows, minus policy denies (a deny always wins). Computed by the store, so the
 //! issuer's token exchange and the resource server agree.
+//!
+//! And the guard every write that can widen rights goes through: the request's [`Principal`]
+//! as a [`tessera_core::grant::Authority`], the store's live-rights sets for the place a grant
+//! takes effect, and [`tessera_core::grant::check_grant`] deciding (docs/security.md, "You can
+//! only grant what you hold").
 
 use std::collections::BTreeSet;
+use tessera_core::grant::{self, Authority, KeyGrant, Reach, Rights};
 use tessera_store::DbConnection;
+use tessera_store::access as store_access;
 
+use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 
 /// A set of permission names.
@@ -17,7 +25,128 @@ pub fn effective_permissions(
     user_id: &str,
     only_team: Option<&str>,
 ) -> Result<Permissions, ApiError> {
-    Ok(tessera_store::access::effective_permissions(
+    Ok(store_access::effective_permissions(
         conn, realm_id, user_id, only_team,
     )?)
+}
+
+/// The acting credential, with what it holds where: built once per write, inside its
+/// transaction.
+pub struct Grantor<'p> {
+    principal: &'p Principal,
+    authority: Authority,
+}
+
+impl<'p> Grantor<'p> {
+    pub fn new(conn: &mut DbConnection, principal: &'p Principal) -> Result<Self, ApiError> {
+        let root_team = tessera_store::queries::root_team(conn, &principal.realm_id)?
+            .ok_or_else(|| ApiError::Internal("the realm has no root team".into()))?
+            .id;
+        // A key without a team (made before keys had one) acts with all its owner's teams,
+        // as a token does.
+        let home_team = match &principal.credential {
+            Credential::ApiKey { team_id, .. } => team_id.clone(),
+            Credential::Jwt { .. } => None,
+        };
+        Ok(Self {
+            principal,
+            authority: Authority {
+                permissions: principal.permissions.clone(),
+                home_team,
+                root_team,
+                ceiling: principal.ceiling.clone(),
+            },
+        })
+    }
+
+    pub fn root_team(&self) -> &str {
+        &self.authority.root_team
+    }
+
+    /// The actor's subject's live rights for a grant in `reach`; a team key is its own subject.
+    fn live(&self, conn: &mut DbConnection, reach: &Reach) -> Result<Permissions, ApiError> {
+        match &self.principal.user_id {
+            Some(user) => Ok(store_access::live_rights_for_grant(
+                conn,
+                &self.principal.realm_id,
+                user,
+                &self.authority.root_team,
+                reach,
+            )?),
+            None => Ok(self.principal.permissions.clone()),
+        }
+    }
+
+    /// 403 naming what would be escalated unless the actor holds all of `granted` in `reach`.
+    pub fn ensure(
+        &self,
+        conn: &mut DbConnection,
+        reach: &Reach,
+        granted: &Permissions,
+    ) -> Result<(), ApiError> {
+        if granted.is_empty() {
+            return Ok(());
+        }
+        let live = self.live(conn, reach)?;
+        Ok(grant::check_grant(&self.authority, reach, &live, granted)?)
+    }
+
+    /// Every gain of one principal between two snapshots of their rights must be held.
+    pub fn ensure_gains(
+        &self,
+        conn: &mut DbConnection,
+        before: &Rights,
+        after: &Rights,
+    ) -> Result<(), ApiError> {
+        for (reach, gained) in grant::gains(before, after) {
+            self.ensure(conn, &reach, &gained)?;
+        }
+        Ok(())
+    }
+
+    /// The grant a personal key of `owner` in `team` may have (see
+    /// [`grant::personal_key_grant`]).
+    pub fn personal_key_grant(
+        &self,
+        conn: &mut DbConnection,
+        owner: &str,
+        team: &str,
+        requested: KeyGrant,
+    ) -> Result<KeyGrant, ApiError> {
+        let reach = Reach::Team(team.to_string());
+        let live = self.live(conn, &reach)?;
+        let owner_live = effective_permissions(conn, &self.principal.realm_id, owner, Some(team))?;
+        Ok(grant::personal_key_grant(
+            &self.authority,
+            team,
+            requested,
+            &live,
+            &owner_live,
+        )?)
+    }
+
+    /// A user's rights now (realm-wide and per team), to compare before and after a write.
+    pub fn user_rights(&self, conn: &mut DbConnection, user: &str) -> Result<Rights, ApiError> {
+        Ok(store_access::user_rights(
+            conn,
+            &self.principal.realm_id,
+            user,
+            &self.authority.root_team,
+        )?)
+    }
+
+    /// 409 when the write would leave the realm without an enabled admin.
+    pub fn ensure_realm_keeps_admin(&self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        if store_access::realm_has_enabled_admin(
+            conn,
+            &self.principal.realm_id,
+            &self.authority.root_team,
+        )? {
+            Ok(())
+        } else {
+            Err(ApiError::Conflict(
+                "this would leave the realm without an enabled admin (an enabled user holding every permission in the root team); make someone else admin first".into(),
+            ))
+        }
+    }
 }

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tessera_core::apikey::{self, ApiKeyKind};
+use tessera_core::grant::{KeyGrant, Reach};
 use tessera_core::id::new_uuid;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
@@ -17,6 +18,7 @@ use tessera_store::apikeys::{self as keys, KeyScope};
 use tessera_store::models::ApiKey;
 use tessera_store::queries as q;
 
+use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 use crate::http::{
@@ -227,6 +229,30 @@ fn find_role(
     found.ok_or_else(|| ApiError::bad("role", format!("no role {role:?} in this realm")))
 }
 
+/// What a personal key asks for: its role's permissions and its scopes, or (neither given)
+/// everything its owner may do in its team.
+fn requested_grant(role: Option<&tessera_store::models::Role>, scopes: &[String]) -> KeyGrant {
+    let mut grant: std::collections::BTreeSet<String> = scopes.iter().cloned().collect();
+    if let Some(r) = role {
+        grant.extend(
+            r.permissions
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if grant.is_empty() {
+        KeyGrant::FollowsOwner
+    } else {
+        KeyGrant::Only(grant)
+    }
+}
+
+/// Whether a key authenticates at `now`: active and not expired.
+fn usable(key: &ApiKey, now: i64) -> bool {
+    key.status == "ACTIVE" && key.expires_at.is_none_or(|e| e > now)
+}
+
 fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
     let t = parse_time(field, value)?;
     if t <= now {
@@ -317,6 +343,15 @@ async fn create_personal(
             }
         };
         let role = body.role.as_deref().map(|r| find_role(conn, &realm, r)).transpose()?;
+        let mut scopes = scopes;
+        let requested = requested_grant(role.as_ref(), &scopes);
+        let follows_owner = requested == KeyGrant::FollowsOwner;
+        let resolved =
+            Grantor::new(conn, &p)?.personal_key_grant(conn, &user, &team_id, requested)?;
+        if let (true, KeyGrant::Only(bounded)) = (follows_owner, resolved) {
+            // Made through a narrowed credential: the key carries that credential's rights.
+            scopes = bounded.into_iter().collect();
+        }
         let key = ApiKey {
             id: new_uuid(),
             realm_id: realm,
@@ -449,17 +484,38 @@ async fn update_personal(
     let addr = source_addr(&req);
     let (key, role) = write(&state, move |conn| {
         let mut key = visible_personal(conn, &principal, &id)?;
+        let was_usable = usable(&key, now);
         if let Some(n) = &body.name {
             key.name = n.trim().to_string();
         }
+        let grantor = Grantor::new(conn, &principal)?;
+        let owner = key.owner_user_id.clone().unwrap_or_default();
+        let team = key
+            .team_id
+            .clone()
+            .unwrap_or_else(|| grantor.root_team().to_string());
         if let Some(r) = &body.role {
-            key.role_id = Some(find_role(conn, &principal.realm_id, r)?.id);
+            let role = find_role(conn, &principal.realm_id, r)?;
+            let scopes = split(&key.scopes);
+            // The key's new grant, checked as if it were made now.
+            grantor.personal_key_grant(
+                conn,
+                &owner,
+                &team,
+                requested_grant(Some(&role), &scopes),
+            )?;
+            key.role_id = Some(role.id);
         }
         if let Some(enabled) = body.enabled {
             key.status = if enabled { "ACTIVE" } else { "INACTIVE" }.into();
         }
         if expires_at.is_some() {
             key.expires_at = expires_at;
+        }
+        if !was_usable && usable(&key, now) {
+            // Reinstating a key gives its rights again.
+            let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
+            grantor.ensure(conn, &Reach::Team(team), &rights)?;
         }
         key.updated_by = principal.actor();
         key.updated_at = now;
@@ -858,6 +914,11 @@ async fn create_team(
             &p.realm_id,
             body.role.as_deref().unwrap_or("oaa_push"),
         )?;
+        let granted = match requested_grant(Some(&role), &[]) {
+            KeyGrant::Only(g) => g,
+            KeyGrant::FollowsOwner => Default::default(),
+        };
+        Grantor::new(conn, p)?.ensure(conn, &Reach::Team(body.team_id.clone()), &granted)?;
         let key = ApiKey {
             id: new_uuid(),
             realm_id: p.realm_id.clone(),
@@ -1070,6 +1131,12 @@ async fn team_action(
     let action = action.to_string();
     write(&state, move |conn| {
         let mut key = manageable_team_key(conn, &principal, &id)?;
+        if status == "ACTIVE" && key.status != "ACTIVE" {
+            // Reinstating a key gives its rights again.
+            let rights = tessera_store::access::team_key_rights(conn, &key)?;
+            let team = key.team_id.clone().unwrap_or_default();
+            Grantor::new(conn, &principal)?.ensure(conn, &Reach::Team(team), &rights)?;
+        }
         key.status = status.into();
         key.updated_by = principal.actor();
         key.updated_at = now;

@@ -53,6 +53,9 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// What the request may do: the credential's grant AND the principal's live rights.
     pub permissions: Permissions,
+    /// What the credential carries by itself, `None` when it carries everything its subject
+    /// may do: the limit on what it may grant ([`tessera_core::grant`]).
+    pub ceiling: Option<Permissions>,
     /// Names of the roles the user holds in any team (`admin` sees everyone's keys).
     pub roles: BTreeSet<String>,
     pub expires_at: Option<i64>,
@@ -207,7 +210,6 @@ fn key_principal(
         return Err(ApiError::InvalidToken("the API key is revoked".into()));
     }
     let realm = store_access::realm_by_id(conn, &key.realm_id)?.ok_or_else(unknown)?;
-    let grant = store_access::key_grant(conn, &key)?;
     let role = match &key.role_id {
         Some(id) => tessera_store::apikeys::role_by_id(conn, &key.realm_id, id)?,
         None => None,
@@ -220,22 +222,14 @@ fn key_principal(
     if key.kind == "team" {
         // A team key acts as its team's service account: its role's permissions, narrowed by
         // deny policies on its team or role.
-        let teams: std::collections::BTreeSet<String> = key.team_id.iter().cloned().collect();
-        let roles: std::collections::BTreeSet<String> = key.role_id.iter().cloned().collect();
-        let mut grant = grant;
-        for policy in store_access::policies_for(conn, &realm.id, "", &roles, &teams)? {
-            if policy.effect == "deny" {
-                for p in policy.permissions.split([' ', ',']) {
-                    grant.remove(p);
-                }
-            }
-        }
+        let grant = store_access::team_key_rights(conn, &key)?;
         return Ok(Principal {
             realm_id: realm.id,
             realm_name: realm.name,
             user_id: None,
             subject: format!("teamkey:{}", key.id),
             scopes: grant.iter().cloned().collect(),
+            ceiling: Some(grant.clone()),
             permissions: grant,
             roles: role.map(|r| r.name).into_iter().collect(),
             expires_at: key.expires_at,
@@ -250,7 +244,10 @@ fn key_principal(
             "the API key's owner is disabled".into(),
         ));
     }
-    let (carried, permissions) = store_access::personal_key_rights(conn, &key, &owner.id)?;
+    let key_rights = store_access::personal_key_rights(conn, &key, &owner.id)?;
+    let carried = key_rights.carried().clone();
+    let ceiling = (!key_rights.grant.is_empty()).then_some(key_rights.grant);
+    let permissions = key_rights.rights;
     let roles = store_access::role_grants(conn, &owner.id, key.team_id.as_deref())?
         .into_iter()
         .map(|g| g.role_name)
@@ -262,6 +259,7 @@ fn key_principal(
         subject: owner.id,
         scopes: carried.into_iter().collect(),
         permissions,
+        ceiling,
         roles,
         expires_at: key.expires_at,
         credential,
@@ -326,8 +324,18 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
+    let carries_everything = tessera_core::permission::CATALOG
+        .iter()
+        .all(|(p, _)| scopes.contains(*p));
     Ok(Principal {
         permissions: base.permissions.intersection(&scopes).cloned().collect(),
+        ceiling: (!carries_everything).then(|| {
+            scopes
+                .iter()
+                .filter(|s| tessera_core::permission::is_permission(s))
+                .cloned()
+                .collect()
+        }),
         scopes: scopes.into_iter().collect(),
         expires_at: Some(claims.exp),
         credential: Credential::Jwt {
@@ -413,6 +421,7 @@ fn jwt_subject(
         subject: user.id,
         scopes: Vec::new(),
         permissions,
+        ceiling: None,
         roles,
         expires_at: None,
         credential: Credential::Jwt {

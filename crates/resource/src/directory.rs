@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
+use tessera_core::grant::{Reach, Rights};
 use tessera_core::id::new_uuid;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
@@ -28,6 +29,7 @@ use tessera_store::models::{Role, Team, User};
 use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 
+use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{
@@ -660,7 +662,19 @@ async fn delete_team(
                 "the root team cannot be deleted: every realm keeps one".into(),
             ));
         }
+        // Leaving a team can lift a deny that the team's policies or roles put on rights
+        // held elsewhere: every member's gains must be held.
+        let grantor = Grantor::new(conn, &principal)?;
+        let members = dir::team_member_ids(conn, &id)?;
+        let mut before = Vec::with_capacity(members.len());
+        for m in &members {
+            before.push(grantor.user_rights(conn, m)?);
+        }
         dir::delete_team(conn, &id)?;
+        for (m, was) in members.iter().zip(&before) {
+            let now_rights = grantor.user_rights(conn, m)?;
+            grantor.ensure_gains(conn, was, &now_rights)?;
+        }
         audit(
             conn,
             &principal,
@@ -975,10 +989,11 @@ fn parse_user(mut body: Body, mode: Mode) -> Result<UserInput, ApiError> {
         }
     }
     let team_roles = match body.list::<TeamRoleIn>("team_roles")? {
-        Field::Absent if mode == Mode::Patch => None,
-        // On create, no team_roles puts the user in the root team as a member (see create).
-        Field::Absent if mode == Mode::Create => None,
-        Field::Absent | Field::Null => Some(Vec::new()),
+        // Memberships change only when team_roles is given, on PUT too: a replace that
+        // omits them must not silently take someone's rights (or delete their keys). On
+        // create, no team_roles puts the user in the root team as a member (see create).
+        Field::Absent => None,
+        Field::Null => Some(Vec::new()),
         Field::Set(list) => {
             let mut pairs = Vec::with_capacity(list.len());
             for (i, tr) in list.into_iter().enumerate() {
@@ -1206,6 +1221,9 @@ async fn create_user(
         };
         q::insert_user(conn, &user)?;
         dir::replace_memberships(conn, &realm_id, &user.id, &pairs, now)?;
+        let grantor = Grantor::new(conn, &principal)?;
+        let rights = grantor.user_rights(conn, &user.id)?;
+        grantor.ensure_gains(conn, &Rights::default(), &rights)?;
         audit(
             conn,
             &principal,
@@ -1294,6 +1312,8 @@ async fn update_user(
         let realm_id = principal.realm_id.clone();
         let before = dir::user_in_realm(conn, &realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
+        let grantor = Grantor::new(conn, &principal)?;
+        let rights_before = grantor.user_rights(conn, &id)?;
         let mut user = before.clone();
         apply(&mut user);
         if user.username != before.username {
@@ -1318,6 +1338,9 @@ async fn update_user(
             check_team_roles(conn, &realm_id, &pairs)?;
             dir::replace_memberships(conn, &realm_id, &id, &pairs, now)?;
         }
+        let rights_after = grantor.user_rights(conn, &id)?;
+        grantor.ensure_gains(conn, &rights_before, &rights_after)?;
+        grantor.ensure_realm_keeps_admin(conn)?;
         audit(
             conn,
             &principal,
@@ -1371,6 +1394,7 @@ async fn delete_user(
             )));
         }
         dir::delete_user(conn, &id)?;
+        Grantor::new(conn, &principal)?.ensure_realm_keeps_admin(conn)?;
         audit(
             conn,
             &principal,
@@ -1396,6 +1420,14 @@ struct RoleJson {
     is_available_in_non_root_team: bool,
     description: String,
     builtin: bool,
+}
+
+fn role_permissions(r: &Role) -> BTreeSet<String> {
+    r.permissions
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn role_json(r: Role) -> RoleJson {
@@ -1581,6 +1613,8 @@ async fn create_role(
     apply_role(&mut role, body, Mode::Create)?;
     let source = source_addr(&req);
     let created = write(&state, move |conn| {
+        // A role can be given in any team: its permissions must be held realm-wide.
+        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &role_permissions(&role))?;
         if q::role_by_name(conn, &principal.realm_id, &role.name)?.is_some() {
             return Err(ApiError::Conflict(format!(
                 "a role named {:?} already exists",
@@ -1688,6 +1722,12 @@ async fn update_role(
                 role.name
             )));
         }
+        let added: BTreeSet<String> = role_permissions(&role)
+            .difference(&role_permissions(&before))
+            .cloned()
+            .collect();
+        // Everyone holding the role, in any team, gains what is added.
+        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &added)?;
         role.updated_at = now;
         dir::update_role(conn, &role)?;
         audit(conn, &principal, &source, "role.update", &format!("role:{id}"), now)?;

@@ -16,6 +16,9 @@ pub enum ApiError {
     InvalidToken(String),
     /// Authenticated, but lacking `permission`: 403 `insufficient_scope`.
     InsufficientScope(String),
+    /// A write that would grant what the credential in use does not hold: 403
+    /// `insufficient_scope` naming those permissions.
+    Escalation(tessera_core::grant::Escalation),
     /// Bad input: 400 `invalid_request`, naming the field.
     BadRequest {
         field: String,
@@ -46,6 +49,7 @@ impl fmt::Display for ApiError {
             Self::MissingToken => write!(f, "missing bearer token"),
             Self::InvalidToken(m) => write!(f, "invalid token: {m}"),
             Self::InsufficientScope(p) => write!(f, "missing permission {p}"),
+            Self::Escalation(e) => write!(f, "{e}"),
             Self::BadRequest { field, message } => write!(f, "{field}: {message}"),
             Self::NotFound(m) => write!(f, "{m} not found"),
             Self::Conflict(m) => write!(f, "conflict: {m}"),
@@ -54,6 +58,12 @@ impl fmt::Display for ApiError {
             Self::IssuerUnreachable(m) => write!(f, "issuer unreachable: {m}"),
             Self::Internal(m) => write!(f, "internal: {m}"),
         }
+    }
+}
+
+impl From<tessera_core::grant::Escalation> for ApiError {
+    fn from(e: tessera_core::grant::Escalation) -> Self {
+        Self::Escalation(e)
     }
 }
 
@@ -104,7 +114,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope(_) | Self::Escalation(_) => StatusCode::FORBIDDEN,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -139,6 +149,16 @@ impl ResponseError for ApiError {
                     format!(
                         "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"{}\"",
                         tessera_core::error::wire_safe(p)
+                    ),
+                )
+            }
+            Self::Escalation(e) => {
+                let missing: Vec<&str> = e.missing.iter().map(String::as_str).collect();
+                with_challenge(
+                    body(status, "insufficient_scope", &e.to_string()),
+                    format!(
+                        "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"{}\"",
+                        tessera_core::error::wire_safe(&missing.join(" "))
                     ),
                 )
             }

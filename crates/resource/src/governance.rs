@@ -12,6 +12,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use tessera_core::grant::Reach;
 use tessera_core::import::{ClientKind, ClientSpec};
 use tessera_core::names;
 use tessera_core::page::Page;
@@ -20,7 +21,7 @@ use tessera_store::governance as g;
 use tessera_store::models::{AuditEvent, Client, Policy, Scope};
 use tessera_store::provision::{self, Actor, PORTAL_CLIENT_ID, UnknownScopes};
 
-use crate::access::effective_permissions;
+use crate::access::{Grantor, effective_permissions};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, ListQuery, Value, Values};
@@ -243,6 +244,62 @@ fn apply_policy_body(
     Ok(())
 }
 
+/// Where a policy on this subject takes effect: a team's policy in that team (the root team's
+/// everywhere), a user's or a role's in every team.
+fn policy_reach(p: &Policy, root_team: &str) -> Reach {
+    match p.subject_type.as_str() {
+        "team" if p.subject_id != root_team => Reach::Team(p.subject_id.clone()),
+        _ => Reach::Realm,
+    }
+}
+
+/// The permissions a policy grants (`effect`) while it applies.
+fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
+    if p.enabled && p.effect == effect {
+        split(&p.permissions).into_iter().collect()
+    } else {
+        BTreeSet::new()
+    }
+}
+
+/// A policy write widens rights in two ways: an allow it adds, and a deny it lifts. Both must be
+/// held where they take effect; adding a deny is narrowing, but must leave the realm an admin.
+fn ensure_policy_change(
+    conn: &mut tessera_store::DbConnection,
+    principal: &Principal,
+    before: Option<&Policy>,
+    after: Option<&Policy>,
+) -> Result<(), ApiError> {
+    let grantor = Grantor::new(conn, principal)?;
+    let root = grantor.root_team().to_string();
+    let same_subject = |a: &Policy, b: &Policy| {
+        a.subject_type == b.subject_type && a.subject_id == b.subject_id
+    };
+    if let Some(old) = before {
+        let still_denied = after
+            .filter(|new| same_subject(old, new))
+            .map(|new| policy_effect(new, "deny"))
+            .unwrap_or_default();
+        let lifted: BTreeSet<String> = policy_effect(old, "deny")
+            .difference(&still_denied)
+            .cloned()
+            .collect();
+        grantor.ensure(conn, &policy_reach(old, &root), &lifted)?;
+    }
+    if let Some(new) = after {
+        let already_allowed = before
+            .filter(|old| same_subject(old, new))
+            .map(|old| policy_effect(old, "allow"))
+            .unwrap_or_default();
+        let added: BTreeSet<String> = policy_effect(new, "allow")
+            .difference(&already_allowed)
+            .cloned()
+            .collect();
+        grantor.ensure(conn, &policy_reach(new, &root), &added)?;
+    }
+    grantor.ensure_realm_keeps_admin(conn)
+}
+
 /// Checks what needs the database: the subject exists, the name is free.
 fn check_policy_refs(conn: &mut tessera_store::DbConnection, p: &Policy) -> Result<(), ApiError> {
     if !g::subject_exists(conn, &p.realm_id, &p.subject_type, &p.subject_id)? {
@@ -369,6 +426,7 @@ async fn create_policy(
     let created = http::write(&state, move |conn| {
         check_policy_refs(conn, &policy)?;
         g::insert_policy(conn, &policy)?;
+        ensure_policy_change(conn, &principal, None, Some(&policy))?;
         http::audit(
             conn,
             &principal,
@@ -454,12 +512,14 @@ async fn update_policy(
     let now = state.now();
     let source = http::source_addr(&req);
     let updated = http::write(&state, move |conn| {
-        let mut policy = g::policy_in_realm(conn, &principal.realm_id, &id)?
+        let before = g::policy_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
+        let mut policy = before.clone();
         apply_policy_body(&mut policy, body, false)?;
         policy.updated_at = now;
         check_policy_refs(conn, &policy)?;
         g::update_policy(conn, &policy)?;
+        ensure_policy_change(conn, &principal, Some(&before), Some(&policy))?;
         http::audit(
             conn,
             &principal,
@@ -503,9 +563,10 @@ async fn delete_policy(
     let now = state.now();
     let source = http::source_addr(&req);
     http::write(&state, move |conn| {
-        g::policy_in_realm(conn, &principal.realm_id, &id)?
+        let before = g::policy_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
         g::delete_policy(conn, &id)?;
+        ensure_policy_change(conn, &principal, Some(&before), None)?;
         http::audit(
             conn,
             &principal,
@@ -812,9 +873,11 @@ async fn create_client(
     let actor = principal.actor();
     let source = http::source_addr(&req);
     let realm = principal.realm_name.clone();
-    let created = provisioning(&state, move |db| {
-        Ok(provision::create_client(
-            db,
+    let created = http::write(&state, move |conn| {
+        // The client's tokens may carry these permissions: they must be held realm-wide.
+        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &permission_scopes(&spec.scopes))?;
+        Ok(provision::create_client_in(
+            conn,
             &realm,
             &spec,
             UnknownScopes::Refuse,
@@ -829,6 +892,27 @@ async fn create_client(
     let mut json = ClientJson::from(created.client);
     json.client_secret = created.generated_secret;
     Ok(HttpResponse::Created().json(Value { value: json }))
+}
+
+/// The permissions among a client's scopes.
+fn permission_scopes(scopes: &[String]) -> BTreeSet<String> {
+    scopes.iter().filter(|s| is_permission(s)).cloned().collect()
+}
+
+/// The console signs in through `portal` with the authorization code, and the seed scripts
+/// with its password grant: it stays enabled and keeps the code grant.
+fn portal_stays_usable(spec: &ClientSpec, enabled: bool) -> Result<(), ApiError> {
+    if !enabled {
+        return Err(ApiError::Conflict(
+            "the portal client cannot be disabled: every sign-in to the console and every token script using client_id=portal would stop working".into(),
+        ));
+    }
+    if !spec.grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(ApiError::Conflict(
+            "the portal client keeps the authorization_code grant: the console signs in with it".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn find_client(
@@ -941,6 +1025,15 @@ async fn update_client(
             first_party: body.first_party.unwrap_or(existing.first_party),
         };
         let enabled = body.enabled.unwrap_or(existing.enabled);
+        if existing.client_id == PORTAL_CLIENT_ID {
+            portal_stays_usable(&spec, enabled)?;
+        }
+        // Permissions its tokens may newly carry (all of them, when it is enabled again) must
+        // be held realm-wide; custom scopes are not rights Tessera grants.
+        let old_scopes = if existing.enabled { permission_scopes(&split(&existing.allowed_scopes)) } else { BTreeSet::new() };
+        let new_scopes = if enabled { permission_scopes(&spec.scopes) } else { BTreeSet::new() };
+        let added: BTreeSet<String> = new_scopes.difference(&old_scopes).cloned().collect();
+        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &added)?;
         let client = g::update_client(conn, &existing, &spec, enabled, now)?;
         http::audit(conn, &principal, &source, "client.update", &format!("client:{client_id}"), now)?;
         Ok(client)

@@ -771,9 +771,9 @@ fn resolve_personal(conn: &mut DbConnection, hash: &str) -> Result<usize, StoreE
         .clone()
         .expect("personal key has an owner");
     let owner = q::user_by_id(conn, &owner_id)?.expect("owner");
-    let (carried, permissions) = access::personal_key_rights(conn, &key, &owner.id)?;
+    let rights = access::personal_key_rights(conn, &key, &owner.id)?;
     let roles = access::role_grants(conn, &owner.id, key.team_id.as_deref())?;
-    Ok(realm.name.len() + carried.len() + permissions.len() + roles.len())
+    Ok(realm.name.len() + rights.carried().len() + rights.rights.len() + roles.len())
 }
 
 /// The figures' store calls on one store: cursors walked, answers checked on every call.

@@ -8,6 +8,7 @@ use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::models::{ApiKey, Policy, Realm};
 use crate::schema::*;
+use tessera_core::grant::{Reach, Rights};
 
 type Conn = DbConnection;
 
@@ -26,6 +27,15 @@ pub fn role_grants(
     user_id: &str,
     only_team: Option<&str>,
 ) -> Result<Vec<RoleGrant>, StoreError> {
+    role_grants_in(conn, user_id, only_team.as_ref().map(std::slice::from_ref))
+}
+
+/// The user's memberships in `teams` (all teams when `None`), with each role's permissions.
+fn role_grants_in(
+    conn: &mut Conn,
+    user_id: &str,
+    teams: Option<&[&str]>,
+) -> Result<Vec<RoleGrant>, StoreError> {
     let mut query = team_memberships::table
         .inner_join(roles::table)
         .filter(team_memberships::user_id.eq(user_id))
@@ -36,8 +46,8 @@ pub fn role_grants(
             roles::permissions,
         ))
         .into_boxed();
-    if let Some(team) = only_team {
-        query = query.filter(team_memberships::team_id.eq(team));
+    if let Some(teams) = teams {
+        query = query.filter(team_memberships::team_id.eq_any(teams.to_vec()));
     }
     Ok(query
         .load::<(String, String, String, String)>(conn)?
@@ -122,7 +132,17 @@ pub fn effective_permissions(
     user_id: &str,
     only_team: Option<&str>,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let grants = role_grants(conn, user_id, only_team)?;
+    effective_permissions_in(conn, realm_id, user_id, only_team.as_ref().map(std::slice::from_ref))
+}
+
+/// [`effective_permissions`] over the user's memberships in `teams` (all when `None`).
+pub fn effective_permissions_in(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    teams: Option<&[&str]>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let grants = role_grants_in(conn, user_id, teams)?;
     let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| split(&g.permissions)).collect();
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
@@ -137,6 +157,87 @@ pub fn effective_permissions(
     }
     allowed.retain(|p| tessera_core::permission::is_permission(p));
     Ok(allowed)
+}
+
+/// What a user may grant in one place, before the credential narrows it (see
+/// [`tessera_core::grant`]): their rights in `team` and in the root team, or in the root team
+/// alone for realm-wide grants.
+pub fn live_rights_for_grant(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    root_team: &str,
+    reach: &Reach,
+) -> Result<BTreeSet<String>, StoreError> {
+    match reach {
+        Reach::Team(team) => {
+            effective_permissions_in(conn, realm_id, user_id, Some(&[team.as_str(), root_team]))
+        }
+        Reach::Realm => effective_permissions_in(conn, realm_id, user_id, Some(&[root_team])),
+    }
+}
+
+/// A user's rights as their credentials see them: realm-wide (tokens) and in each of their
+/// teams and the root team (keys). A disabled or missing user has none.
+pub fn user_rights(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    root_team: &str,
+) -> Result<Rights, StoreError> {
+    let enabled = users::table
+        .find(user_id)
+        .filter(users::realm_id.eq(realm_id))
+        .select(users::enabled)
+        .first::<bool>(conn)
+        .optional()?;
+    if enabled != Some(true) {
+        return Ok(Rights::default());
+    }
+    let mut teams: BTreeSet<String> = team_memberships::table
+        .filter(team_memberships::user_id.eq(user_id))
+        .select(team_memberships::team_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    teams.insert(root_team.to_string());
+    let mut rights = Rights {
+        realm: effective_permissions(conn, realm_id, user_id, None)?,
+        teams: Default::default(),
+    };
+    for team in teams {
+        let in_team = effective_permissions(conn, realm_id, user_id, Some(&team))?;
+        rights.teams.insert(team, in_team);
+    }
+    Ok(rights)
+}
+
+/// Whether the realm still has an enabled person who holds every permission in the root team
+/// (the built-in admin role there, not narrowed by a deny policy): the one who can mend anything.
+pub fn realm_has_enabled_admin(
+    conn: &mut Conn,
+    realm_id: &str,
+    root_team: &str,
+) -> Result<bool, StoreError> {
+    let candidates: BTreeSet<String> = team_memberships::table
+        .inner_join(users::table)
+        .filter(team_memberships::team_id.eq(root_team))
+        .filter(users::enabled.eq(true))
+        .filter(users::is_service_account.eq(false))
+        .select(users::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    for user in candidates {
+        let held = effective_permissions(conn, realm_id, &user, Some(root_team))?;
+        if tessera_core::permission::CATALOG
+            .iter()
+            .all(|(p, _)| held.contains(*p))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// What a key grants by itself: its role's permissions and its scopes. Empty means "whatever
@@ -155,13 +256,51 @@ pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, Stor
     Ok(grant)
 }
 
+/// What a team key may do: its role's permissions, narrowed by deny policies on its team or
+/// role (allow policies are for people, not service accounts).
+pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, StoreError> {
+    let mut rights = key_grant(conn, key)?;
+    let teams: BTreeSet<String> = key.team_id.iter().cloned().collect();
+    let roles: BTreeSet<String> = key.role_id.iter().cloned().collect();
+    for policy in policies_for(conn, &key.realm_id, "", &roles, &teams)? {
+        if policy.effect == "deny" {
+            for p in split(&policy.permissions) {
+                rights.remove(&p);
+            }
+        }
+    }
+    Ok(rights)
+}
+
+/// The rights a personal key carries right now.
+#[derive(Debug, Clone)]
+pub struct PersonalKeyRights {
+    /// The key's own grant (role and scopes); empty when it follows its owner.
+    pub grant: BTreeSet<String>,
+    /// The owner's live permissions in the key's team.
+    pub live: BTreeSet<String>,
+    /// What a request with the key may do: the grant AND the live permissions.
+    pub rights: BTreeSet<String>,
+}
+
+impl PersonalKeyRights {
+    /// What the key carries by itself: its grant, or its owner's rights when it has none.
+    pub fn carried(&self) -> &BTreeSet<String> {
+        if self.grant.is_empty() {
+            &self.live
+        } else {
+            &self.grant
+        }
+    }
+}
+
 /// The rights a personal key carries right now: its grant AND its owner's live permissions in
 /// the key's team (or all the owner's permissions when the key names none).
 pub fn personal_key_rights(
     conn: &mut Conn,
     key: &ApiKey,
     owner_id: &str,
-) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
+) -> Result<PersonalKeyRights, StoreError> {
     let grant = key_grant(conn, key)?;
     let live = effective_permissions(conn, &key.realm_id, owner_id, key.team_id.as_deref())?;
     let rights = if grant.is_empty() {
@@ -169,5 +308,9 @@ pub fn personal_key_rights(
     } else {
         grant.intersection(&live).cloned().collect()
     };
-    Ok((if grant.is_empty() { live } else { grant }, rights))
+    Ok(PersonalKeyRights {
+        grant,
+        live,
+        rights,
+    })
 }

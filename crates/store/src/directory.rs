@@ -101,6 +101,15 @@ pub fn update_team(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The users with a membership in the team.
+pub fn team_member_ids(conn: &mut Conn, team_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(team_memberships::table
+        .filter(team_memberships::team_id.eq(team_id))
+        .select(team_memberships::user_id)
+        .distinct()
+        .load(conn)?)
+}
+
 /// Deletes the team; its memberships and the API keys scoped to it go with it (foreign keys),
 /// and so do the policies written for it.
 pub fn delete_team(conn: &mut Conn, id: &str) -> Result<(), StoreError> {

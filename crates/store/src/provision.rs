@@ -289,7 +289,20 @@ pub fn create_client(
     now: i64,
 ) -> Result<ClientCreated, StoreError> {
     spec.validate()?;
-    db.write_tx(|conn| {
+    db.write_tx(|conn| create_client_in(conn, realm_name, spec, unknown_scopes, actor, now))
+}
+
+/// [`create_client`] inside the caller's transaction.
+pub fn create_client_in(
+    conn: &mut DbConnection,
+    realm_name: &str,
+    spec: &ClientSpec,
+    unknown_scopes: UnknownScopes,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<ClientCreated, StoreError> {
+    spec.validate()?;
+    {
         let realm = require_realm(conn, realm_name)?;
         if q::client_by_client_id(conn, &realm.id, &spec.client_id)?.is_some() {
             return Err(StoreError::Conflict(format!(
@@ -313,7 +326,7 @@ pub fn create_client(
             generated_secret,
             defined_scopes,
         })
-    })
+    }
 }
 
 fn new_client_row(

@@ -1,0 +1,2 @@
+UPDATE roles SET permissions = TRIM(REPLACE(' ' || permissions || ' ', ' oaa:push ', ' '))
+WHERE builtin = 1 AND name = 'operator';
