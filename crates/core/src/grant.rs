@@ -21,15 +21,20 @@ pub type Permissions = BTreeSet<String>;
 pub enum Reach {
     /// One team: a membership there, a key of that team, a policy on that team.
     Team(String),
-    /// Every team: roles, policies on users or roles, clients, the realm-wide rights of a token.
+    /// Every team: roles, policies on users or roles, clients. Held only through the root team.
     Realm,
+    /// A person's rights across all their teams, as their tokens see them. Held where the
+    /// credential in use holds it at all (its own request permissions); each team's part of
+    /// the same grant is checked in that team.
+    Tokens,
 }
 
 impl fmt::Display for Reach {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Team(t) => write!(f, "team {t}"),
-            Self::Realm => f.write_str("the realm (the root team)"),
+            Self::Realm => f.write_str("the whole realm (held through the root team)"),
+            Self::Tokens => f.write_str("tokens valid across the realm"),
         }
     }
 }
@@ -53,7 +58,7 @@ impl Authority {
     /// and keys of the root team everywhere.
     pub fn reaches(&self, reach: &Reach) -> bool {
         match (&self.home_team, reach) {
-            (None, _) => true,
+            (None, _) | (_, Reach::Tokens) => true,
             (Some(home), _) if *home == self.root_team => true,
             (Some(home), Reach::Team(t)) => home == t,
             (Some(_), Reach::Realm) => false,
@@ -61,12 +66,14 @@ impl Authority {
     }
 
     /// What the actor holds in `reach`, given its subject's live rights there (`live`: roles
-    /// in that team and in the root team, with policies; for team keys, their own rights).
+    /// in that team and in the root team, with policies; for team keys, their own rights;
+    /// ignored for [`Reach::Tokens`]).
     pub fn held(&self, reach: &Reach, live: &Permissions) -> Permissions {
-        if !self.reaches(reach) {
-            return Permissions::new();
+        match reach {
+            Reach::Tokens => self.permissions.clone(),
+            _ if !self.reaches(reach) => Permissions::new(),
+            _ => self.permissions.intersection(live).cloned().collect(),
         }
-        self.permissions.intersection(live).cloned().collect()
     }
 
     /// Whether a key created through this credential may simply follow its owner's rights in
@@ -133,7 +140,7 @@ pub fn gains(before: &Rights, after: &Rights) -> Vec<(Reach, Permissions)> {
     let mut out = Vec::new();
     let realm: Permissions = after.realm.difference(&before.realm).cloned().collect();
     if !realm.is_empty() {
-        out.push((Reach::Realm, realm));
+        out.push((Reach::Tokens, realm));
     }
     for (team, now) in &after.teams {
         let was = before.teams.get(team).unwrap_or(&empty);
@@ -271,7 +278,7 @@ mod tests {
         assert_eq!(
             gains(&before, &after),
             vec![
-                (Reach::Realm, set(&["b"])),
+                (Reach::Tokens, set(&["b"])),
                 (Reach::Team("t".into()), set(&["b"])),
                 (Reach::Team("u".into()), set(&["c"])),
             ]

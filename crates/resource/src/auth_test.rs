@@ -10,6 +10,9 @@ struct AuthTest {
     authenticated: bool,
     user_id: String,
     scopes: Vec<String>,
+    /// What a request with this credential may do right now: what it carries AND its
+    /// subject's live rights (for a personal key, in the key's team).
+    permissions: Vec<String>,
     expires_at: Option<String>,
 }
 
@@ -18,7 +21,7 @@ struct AuthTest {
     path = "/v1/auth/test",
     tag = "auth",
     summary = "Who the credential authenticates as",
-    description = "For an access token or an API key (seed 001). Needs no permission.",
+    description = "For an access token or an API key (seed 001): the subject, what the credential carries (`scopes`) and what it may do right now (`permissions`). Needs no permission.",
     responses(
         (status = 200, description = "The authenticated subject", body = AuthTest),
         (status = 401, response = crate::openapi::Unauthorized),
@@ -29,6 +32,7 @@ pub async fn auth_test(principal: Principal) -> HttpResponse {
         authenticated: true,
         user_id: principal.subject,
         scopes: principal.scopes,
+        permissions: principal.permissions.into_iter().collect(),
         expires_at: principal.expires_at.map(tessera_core::clock::rfc3339),
     })
 }

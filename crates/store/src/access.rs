@@ -174,6 +174,7 @@ pub fn live_rights_for_grant(
             effective_permissions_in(conn, realm_id, user_id, Some(&[team.as_str(), root_team]))
         }
         Reach::Realm => effective_permissions_in(conn, realm_id, user_id, Some(&[root_team])),
+        Reach::Tokens => effective_permissions(conn, realm_id, user_id, None),
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use tessera_store::queries as q;
 
-const ALL: &str = "api_key:read api_key:create api_key:update api_key:delete team:read user:read";
+const ALL: &str = EVERY_PERMISSION;
 
 /// A user in `team` with `role`, and a token for them with every API-key scope.
 async fn user_with_token(
@@ -662,7 +662,6 @@ async fn last_access_is_recorded_without_a_write_per_request() {
 #[actix_web::test]
 async fn a_deny_policy_on_the_team_narrows_its_team_keys() {
     let app = spawn_app().await;
-    let team = root_team_id(&app);
     let admin = password_token(
         &app,
         "admin",
@@ -670,6 +669,16 @@ async fn a_deny_policy_on_the_team_narrows_its_team_keys() {
         &format!("{ALL} user:write policy:write"),
     )
     .await;
+    // Not the root team: a deny there would narrow the realm's admin too, which is refused.
+    let (_, team) = call(
+        &app,
+        Method::POST,
+        "/api/v1/teams",
+        &admin,
+        Some(serde_json::json!({"name": "pushers"})),
+    )
+    .await;
+    let team = team["value"]["id"].as_str().unwrap().to_string();
     let (_, created) = call(
         &app,
         Method::POST,

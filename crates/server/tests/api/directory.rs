@@ -6,8 +6,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use tessera_store::models::ApiKey;
 
-const ALL_SCOPES: &str = "team:read team:write user:read user:write role:read role:write \
-                          api_key:read api_key:create api_key:update api_key:delete";
+const ALL_SCOPES: &str = EVERY_PERMISSION;
 
 async fn token_for(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
     app.password_token(username, password, scope).await
@@ -823,6 +822,7 @@ async fn users_patch_changes_given_fields_put_replaces_delete_returns_the_user()
     assert_eq!(u["enabled"], false);
     assert_eq!(u["options"]["has_mfa"], true);
     assert_eq!(u["team_roles"][0]["team_name"], "root");
+    let patched_roles = u["team_roles"].clone();
 
     // A disabled user cannot sign in.
     let resp = app
@@ -852,7 +852,19 @@ async fn users_patch_changes_given_fields_put_replaces_delete_returns_the_user()
     assert_eq!(u["given_name"], Value::Null);
     assert_eq!(u["family_name"], Value::Null);
     assert_eq!(u["enabled"], true);
-    assert_eq!(u["team_roles"], json!([]));
+    // A PUT that does not give team_roles keeps the memberships (issue 10); an explicit
+    // empty list removes them.
+    assert_eq!(u["team_roles"], patched_roles, "{put}");
+    let (status, put) = call(
+        &app,
+        "PUT",
+        &path,
+        Some(&token),
+        Some(json!({"name": "grace.hopper", "team_roles": []})),
+    )
+    .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["value"]["team_roles"], json!([]));
 
     let (status, deleted) = call(&app, "DELETE", &path, Some(&token), None).await;
     assert_eq!(status, 200, "{deleted}");

@@ -6,8 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_store::queries as q;
 
-const ADMIN_SCOPES: &str = "policy:read policy:write client:read client:write scope:read \
-                            scope:write audit:read user:read role:read";
+const ADMIN_SCOPES: &str = EVERY_PERMISSION;
 const PASSWORD: &str = "long enough password";
 
 async fn password_token(app: &TestApp, username: &str, password: &str, scope: &str) -> String {
@@ -725,13 +724,24 @@ async fn an_allow_policy_adds_a_permission_and_users_may_read_their_own() {
         ids_of(&body["permissions"]).contains(&"policy:write".to_string()),
         "{body}"
     );
+    // She may only allow what she holds herself (issue 10): not audit:read...
     let (status, body) = post(&app, "/api/v1/policies", &token, new_policy).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("audit:read"));
+    // ...but policy:read, which her viewer role and her token carry.
+    let (status, body) = post(
+        &app,
+        "/api/v1/policies",
+        &token,
+        json!({"name": "max reads policies", "effect": "allow", "permissions": ["policy:read"],
+               "subject": {"type": "user", "id": max}}),
+    )
+    .await;
     assert_eq!(status, 201, "the allow grants a real endpoint: {body}");
     let (_, body) = get(&app, &format!("/api/v1/users/{max}/permissions"), &admin).await;
-    assert!(
-        ids_of(&body["permissions"]).contains(&"audit:read".to_string()),
-        "{body}"
-    );
+    let max_has = ids_of(&body["permissions"]);
+    assert!(max_has.contains(&"policy:read".to_string()), "{body}");
+    assert!(!max_has.contains(&"audit:read".to_string()), "{body}");
 }
 
 // ---- clients ----

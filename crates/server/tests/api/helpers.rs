@@ -21,6 +21,19 @@ use tessera_store::testing::{PgTestDatabase, postgres_server_url};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
+/// Every permission of the catalog, as a token scope: a credential narrowed to nothing. A
+/// narrower token may only grant what it carries (docs/security.md).
+pub const EVERY_PERMISSION: &str = "api_key:read api_key:create api_key:update api_key:delete \
+    team:read team:write user:read user:write role:read role:write policy:read policy:write \
+    client:read client:write scope:read scope:write audit:read oaa:push";
+
+#[test]
+fn every_permission_is_the_catalog() {
+    let listed: Vec<&str> = EVERY_PERMISSION.split_whitespace().collect();
+    let catalog: Vec<&str> = tessera_core::permission::CATALOG.iter().map(|(p, _)| *p).collect();
+    assert_eq!(listed, catalog);
+}
+
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub base: String,

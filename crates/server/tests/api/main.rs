@@ -14,6 +14,7 @@ mod conformance;
 mod console;
 mod directory;
 mod discovery;
+mod escalation;
 mod example_client;
 mod governance;
 mod keys;
