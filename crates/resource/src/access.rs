@@ -7,7 +7,7 @@
 //! takes effect, and [`tessera_core::grant::check_grant`] deciding (docs/security.md, "You can
 //! only grant what you hold").
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tessera_core::grant::{self, Authority, KeyGrant, Reach, Rights};
 use tessera_store::DbConnection;
 use tessera_store::access as store_access;
@@ -31,10 +31,15 @@ pub fn effective_permissions(
 }
 
 /// The acting credential, with what it holds where: built once per write, inside its
-/// transaction.
+/// transaction and before the write changes anything — what the actor holds is what it held
+/// before, never what the write itself gives it.
 pub struct Grantor<'p> {
     principal: &'p Principal,
     authority: Authority,
+    /// The actor's live rights for a grant in each team it belongs to (with the root team's).
+    live_in_team: BTreeMap<String, Permissions>,
+    /// …and in every other team, and realm-wide: the root team's alone.
+    live_elsewhere: Permissions,
 }
 
 impl<'p> Grantor<'p> {
@@ -48,6 +53,23 @@ impl<'p> Grantor<'p> {
             Credential::ApiKey { team_id, .. } => team_id.clone(),
             Credential::Jwt { .. } => None,
         };
+        let mut live_in_team = BTreeMap::new();
+        let mut live_elsewhere = Permissions::new();
+        if let Some(user) = &principal.user_id {
+            let realm = &principal.realm_id;
+            let teams: BTreeSet<String> = store_access::role_grants(conn, user, None)?
+                .into_iter()
+                .map(|g| g.team_id)
+                .collect();
+            for team in teams {
+                let reach = Reach::Team(team.clone());
+                let live =
+                    store_access::live_rights_for_grant(conn, realm, user, &root_team, &reach)?;
+                live_in_team.insert(team, live);
+            }
+            live_elsewhere =
+                store_access::live_rights_for_grant(conn, realm, user, &root_team, &Reach::Realm)?;
+        }
         Ok(Self {
             principal,
             authority: Authority {
@@ -56,6 +78,8 @@ impl<'p> Grantor<'p> {
                 root_team,
                 ceiling: principal.ceiling.clone(),
             },
+            live_in_team,
+            live_elsewhere,
         })
     }
 
@@ -63,45 +87,35 @@ impl<'p> Grantor<'p> {
         &self.authority.root_team
     }
 
-    /// The actor's subject's live rights for a grant in `reach`; a team key is its own subject.
-    fn live(&self, conn: &mut DbConnection, reach: &Reach) -> Result<Permissions, ApiError> {
-        match &self.principal.user_id {
+    /// The actor's subject's live rights for a grant in `reach`, as they were when the write
+    /// began; a team key is its own subject.
+    fn live(&self, reach: &Reach) -> Permissions {
+        match (reach, &self.principal.user_id) {
             // What the credential may do is all that counts there.
-            _ if *reach == Reach::Tokens => Ok(Permissions::new()),
-            Some(user) => Ok(store_access::live_rights_for_grant(
-                conn,
-                &self.principal.realm_id,
-                user,
-                &self.authority.root_team,
-                reach,
-            )?),
-            None => Ok(self.principal.permissions.clone()),
+            (Reach::Tokens, _) => Permissions::new(),
+            (_, None) => self.principal.permissions.clone(),
+            (Reach::Team(team), Some(_)) => self
+                .live_in_team
+                .get(team)
+                .unwrap_or(&self.live_elsewhere)
+                .clone(),
+            (Reach::Realm, Some(_)) => self.live_elsewhere.clone(),
         }
     }
 
     /// 403 naming what would be escalated unless the actor holds all of `granted` in `reach`.
-    pub fn ensure(
-        &self,
-        conn: &mut DbConnection,
-        reach: &Reach,
-        granted: &Permissions,
-    ) -> Result<(), ApiError> {
+    pub fn ensure(&self, reach: &Reach, granted: &Permissions) -> Result<(), ApiError> {
         if granted.is_empty() {
             return Ok(());
         }
-        let live = self.live(conn, reach)?;
+        let live = self.live(reach);
         Ok(grant::check_grant(&self.authority, reach, &live, granted)?)
     }
 
     /// Every gain of one principal between two snapshots of their rights must be held.
-    pub fn ensure_gains(
-        &self,
-        conn: &mut DbConnection,
-        before: &Rights,
-        after: &Rights,
-    ) -> Result<(), ApiError> {
+    pub fn ensure_gains(&self, before: &Rights, after: &Rights) -> Result<(), ApiError> {
         for (reach, gained) in grant::gains(before, after) {
-            self.ensure(conn, &reach, &gained)?;
+            self.ensure(&reach, &gained)?;
         }
         Ok(())
     }
@@ -115,8 +129,7 @@ impl<'p> Grantor<'p> {
         team: &str,
         requested: KeyGrant,
     ) -> Result<KeyGrant, ApiError> {
-        let reach = Reach::Team(team.to_string());
-        let live = self.live(conn, &reach)?;
+        let live = self.live(&Reach::Team(team.to_string()));
         let owner_live = effective_permissions(conn, &self.principal.realm_id, owner, Some(team))?;
         Ok(grant::personal_key_grant(
             &self.authority,

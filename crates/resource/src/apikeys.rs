@@ -515,7 +515,7 @@ async fn update_personal(
         if !was_usable && usable(&key, now) {
             // Reinstating a key gives its rights again.
             let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
-            grantor.ensure(conn, &Reach::Team(team), &rights)?;
+            grantor.ensure(&Reach::Team(team), &rights)?;
         }
         key.updated_by = principal.actor();
         key.updated_at = now;
@@ -918,7 +918,7 @@ async fn create_team(
             KeyGrant::Only(g) => g,
             KeyGrant::FollowsOwner => Default::default(),
         };
-        Grantor::new(conn, p)?.ensure(conn, &Reach::Team(body.team_id.clone()), &granted)?;
+        Grantor::new(conn, p)?.ensure(&Reach::Team(body.team_id.clone()), &granted)?;
         let key = ApiKey {
             id: new_uuid(),
             realm_id: p.realm_id.clone(),
@@ -1135,7 +1135,7 @@ async fn team_action(
             // Reinstating a key gives its rights again.
             let rights = tessera_store::access::team_key_rights(conn, &key)?;
             let team = key.team_id.clone().unwrap_or_default();
-            Grantor::new(conn, &principal)?.ensure(conn, &Reach::Team(team), &rights)?;
+            Grantor::new(conn, &principal)?.ensure(&Reach::Team(team), &rights)?;
         }
         key.status = status.into();
         key.updated_by = principal.actor();

@@ -673,7 +673,7 @@ async fn delete_team(
         dir::delete_team(conn, &id)?;
         for (m, was) in members.iter().zip(&before) {
             let now_rights = grantor.user_rights(conn, m)?;
-            grantor.ensure_gains(conn, was, &now_rights)?;
+            grantor.ensure_gains(was, &now_rights)?;
         }
         audit(
             conn,
@@ -1219,11 +1219,11 @@ async fn create_user(
                 _ => Vec::new(),
             },
         };
+        let grantor = Grantor::new(conn, &principal)?;
         q::insert_user(conn, &user)?;
         dir::replace_memberships(conn, &realm_id, &user.id, &pairs, now)?;
-        let grantor = Grantor::new(conn, &principal)?;
         let rights = grantor.user_rights(conn, &user.id)?;
-        grantor.ensure_gains(conn, &Rights::default(), &rights)?;
+        grantor.ensure_gains(&Rights::default(), &rights)?;
         audit(
             conn,
             &principal,
@@ -1339,7 +1339,7 @@ async fn update_user(
             dir::replace_memberships(conn, &realm_id, &id, &pairs, now)?;
         }
         let rights_after = grantor.user_rights(conn, &id)?;
-        grantor.ensure_gains(conn, &rights_before, &rights_after)?;
+        grantor.ensure_gains(&rights_before, &rights_after)?;
         grantor.ensure_realm_keeps_admin(conn)?;
         audit(
             conn,
@@ -1614,7 +1614,7 @@ async fn create_role(
     let source = source_addr(&req);
     let created = write(&state, move |conn| {
         // A role can be given in any team: its permissions must be held realm-wide.
-        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &role_permissions(&role))?;
+        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &role_permissions(&role))?;
         if q::role_by_name(conn, &principal.realm_id, &role.name)?.is_some() {
             return Err(ApiError::Conflict(format!(
                 "a role named {:?} already exists",
@@ -1727,7 +1727,7 @@ async fn update_role(
             .cloned()
             .collect();
         // Everyone holding the role, in any team, gains what is added.
-        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &added)?;
+        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &added)?;
         role.updated_at = now;
         dir::update_role(conn, &role)?;
         audit(conn, &principal, &source, "role.update", &format!("role:{id}"), now)?;

@@ -266,11 +266,10 @@ fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
 /// held where they take effect; adding a deny is narrowing, but must leave the realm an admin.
 fn ensure_policy_change(
     conn: &mut tessera_store::DbConnection,
-    principal: &Principal,
+    grantor: &Grantor<'_>,
     before: Option<&Policy>,
     after: Option<&Policy>,
 ) -> Result<(), ApiError> {
-    let grantor = Grantor::new(conn, principal)?;
     let root = grantor.root_team().to_string();
     let same_subject = |a: &Policy, b: &Policy| {
         a.subject_type == b.subject_type && a.subject_id == b.subject_id
@@ -284,7 +283,7 @@ fn ensure_policy_change(
             .difference(&still_denied)
             .cloned()
             .collect();
-        grantor.ensure(conn, &policy_reach(old, &root), &lifted)?;
+        grantor.ensure(&policy_reach(old, &root), &lifted)?;
     }
     if let Some(new) = after {
         let already_allowed = before
@@ -295,7 +294,7 @@ fn ensure_policy_change(
             .difference(&already_allowed)
             .cloned()
             .collect();
-        grantor.ensure(conn, &policy_reach(new, &root), &added)?;
+        grantor.ensure(&policy_reach(new, &root), &added)?;
     }
     grantor.ensure_realm_keeps_admin(conn)
 }
@@ -425,8 +424,9 @@ async fn create_policy(
     let source = http::source_addr(&req);
     let created = http::write(&state, move |conn| {
         check_policy_refs(conn, &policy)?;
+        let grantor = Grantor::new(conn, &principal)?;
         g::insert_policy(conn, &policy)?;
-        ensure_policy_change(conn, &principal, None, Some(&policy))?;
+        ensure_policy_change(conn, &grantor, None, Some(&policy))?;
         http::audit(
             conn,
             &principal,
@@ -518,8 +518,9 @@ async fn update_policy(
         apply_policy_body(&mut policy, body, false)?;
         policy.updated_at = now;
         check_policy_refs(conn, &policy)?;
+        let grantor = Grantor::new(conn, &principal)?;
         g::update_policy(conn, &policy)?;
-        ensure_policy_change(conn, &principal, Some(&before), Some(&policy))?;
+        ensure_policy_change(conn, &grantor, Some(&before), Some(&policy))?;
         http::audit(
             conn,
             &principal,
@@ -565,8 +566,9 @@ async fn delete_policy(
     http::write(&state, move |conn| {
         let before = g::policy_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
+        let grantor = Grantor::new(conn, &principal)?;
         g::delete_policy(conn, &id)?;
-        ensure_policy_change(conn, &principal, Some(&before), None)?;
+        ensure_policy_change(conn, &grantor, Some(&before), None)?;
         http::audit(
             conn,
             &principal,
@@ -875,7 +877,7 @@ async fn create_client(
     let realm = principal.realm_name.clone();
     let created = http::write(&state, move |conn| {
         // The client's tokens may carry these permissions: they must be held realm-wide.
-        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &permission_scopes(&spec.scopes))?;
+        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &permission_scopes(&spec.scopes))?;
         Ok(provision::create_client_in(
             conn,
             &realm,
@@ -1033,7 +1035,7 @@ async fn update_client(
         let old_scopes = if existing.enabled { permission_scopes(&split(&existing.allowed_scopes)) } else { BTreeSet::new() };
         let new_scopes = if enabled { permission_scopes(&spec.scopes) } else { BTreeSet::new() };
         let added: BTreeSet<String> = new_scopes.difference(&old_scopes).cloned().collect();
-        Grantor::new(conn, &principal)?.ensure(conn, &Reach::Realm, &added)?;
+        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &added)?;
         let client = g::update_client(conn, &existing, &spec, enabled, now)?;
         http::audit(conn, &principal, &source, "client.update", &format!("client:{client_id}"), now)?;
         Ok(client)

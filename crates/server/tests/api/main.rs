@@ -15,6 +15,7 @@ mod console;
 mod directory;
 mod discovery;
 mod escalation;
+mod escalation_property;
 mod example_client;
 mod governance;
 mod keys;
