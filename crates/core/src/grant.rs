@@ -66,14 +66,13 @@ impl Authority {
     }
 
     /// What the actor holds in `reach`, given its subject's live rights there (`live`: roles
-    /// in that team and in the root team, with policies; for team keys, their own rights;
-    /// ignored for [`Reach::Tokens`]).
+    /// in that team and in the root team, with policies; across all teams for
+    /// [`Reach::Tokens`]; for team keys, their own rights).
     pub fn held(&self, reach: &Reach, live: &Permissions) -> Permissions {
-        match reach {
-            Reach::Tokens => self.permissions.clone(),
-            _ if !self.reaches(reach) => Permissions::new(),
-            _ => self.permissions.intersection(live).cloned().collect(),
+        if !self.reaches(reach) {
+            return Permissions::new();
         }
+        self.permissions.intersection(live).cloned().collect()
     }
 
     /// Whether a key created through this credential may simply follow its owner's rights in

@@ -40,10 +40,15 @@ pub struct Grantor<'p> {
     live_in_team: BTreeMap<String, Permissions>,
     /// …and in every other team, and realm-wide: the root team's alone.
     live_elsewhere: Permissions,
+    /// …and across all its teams, as its tokens see them.
+    live_anywhere: Permissions,
 }
 
 impl<'p> Grantor<'p> {
+    /// Takes the realm's access lock ([`store_access::lock_realm_access`]) and reads what the
+    /// actor holds: call it first in the write's transaction.
     pub fn new(conn: &mut DbConnection, principal: &'p Principal) -> Result<Self, ApiError> {
+        store_access::lock_realm_access(conn, &principal.realm_id)?;
         let root_team = tessera_store::queries::root_team(conn, &principal.realm_id)?
             .ok_or_else(|| ApiError::Internal("the realm has no root team".into()))?
             .id;
@@ -55,6 +60,7 @@ impl<'p> Grantor<'p> {
         };
         let mut live_in_team = BTreeMap::new();
         let mut live_elsewhere = Permissions::new();
+        let mut live_anywhere = Permissions::new();
         if let Some(user) = &principal.user_id {
             let realm = &principal.realm_id;
             let teams: BTreeSet<String> = store_access::role_grants(conn, user, None)?
@@ -69,6 +75,8 @@ impl<'p> Grantor<'p> {
             }
             live_elsewhere =
                 store_access::live_rights_for_grant(conn, realm, user, &root_team, &Reach::Realm)?;
+            live_anywhere =
+                store_access::live_rights_for_grant(conn, realm, user, &root_team, &Reach::Tokens)?;
         }
         Ok(Self {
             principal,
@@ -80,6 +88,7 @@ impl<'p> Grantor<'p> {
             },
             live_in_team,
             live_elsewhere,
+            live_anywhere,
         })
     }
 
@@ -91,9 +100,8 @@ impl<'p> Grantor<'p> {
     /// began; a team key is its own subject.
     fn live(&self, reach: &Reach) -> Permissions {
         match (reach, &self.principal.user_id) {
-            // What the credential may do is all that counts there.
-            (Reach::Tokens, _) => Permissions::new(),
             (_, None) => self.principal.permissions.clone(),
+            (Reach::Tokens, Some(_)) => self.live_anywhere.clone(),
             (Reach::Team(team), Some(_)) => self
                 .live_in_team
                 .get(team)

@@ -318,6 +318,7 @@ async fn create_personal(
     let addr = source_addr(&req);
     let p = principal.clone();
     let (key, role_name) = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &p)?;
         let realm = p.realm_id.clone();
         let memberships = role_grants(conn, &user, None)?;
         let team_id = match &body.team_id {
@@ -346,8 +347,7 @@ async fn create_personal(
         let mut scopes = scopes;
         let requested = requested_grant(role.as_ref(), &scopes);
         let follows_owner = requested == KeyGrant::FollowsOwner;
-        let resolved =
-            Grantor::new(conn, &p)?.personal_key_grant(conn, &user, &team_id, requested)?;
+        let resolved = grantor.personal_key_grant(conn, &user, &team_id, requested)?;
         if let (true, KeyGrant::Only(bounded)) = (follows_owner, resolved) {
             // Made through a narrowed credential: the key carries that credential's rights.
             scopes = bounded.into_iter().collect();
@@ -483,12 +483,12 @@ async fn update_personal(
         .transpose()?;
     let addr = source_addr(&req);
     let (key, role) = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let mut key = visible_personal(conn, &principal, &id)?;
         let was_usable = usable(&key, now);
         if let Some(n) = &body.name {
             key.name = n.trim().to_string();
         }
-        let grantor = Grantor::new(conn, &principal)?;
         let owner = key.owner_user_id.clone().unwrap_or_default();
         let team = key
             .team_id
@@ -900,6 +900,7 @@ async fn create_team(
     let addr = source_addr(&req);
     let described = write(&state, move |conn| {
         let p = &principal;
+        let grantor = Grantor::new(conn, p)?;
         keys::team_by_id(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
             ApiError::bad("team_id", format!("no team {} in this realm", body.team_id))
         })?;
@@ -918,7 +919,7 @@ async fn create_team(
             KeyGrant::Only(g) => g,
             KeyGrant::FollowsOwner => Default::default(),
         };
-        Grantor::new(conn, p)?.ensure(&Reach::Team(body.team_id.clone()), &granted)?;
+        grantor.ensure(&Reach::Team(body.team_id.clone()), &granted)?;
         let key = ApiKey {
             id: new_uuid(),
             realm_id: p.realm_id.clone(),
@@ -1130,12 +1131,13 @@ async fn team_action(
     let addr = source_addr(&req);
     let action = action.to_string();
     write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let mut key = manageable_team_key(conn, &principal, &id)?;
         if status == "ACTIVE" && key.status != "ACTIVE" {
             // Reinstating a key gives its rights again.
             let rights = tessera_store::access::team_key_rights(conn, &key)?;
             let team = key.team_id.clone().unwrap_or_default();
-            Grantor::new(conn, &principal)?.ensure(&Reach::Team(team), &rights)?;
+            grantor.ensure(&Reach::Team(team), &rights)?;
         }
         key.status = status.into();
         key.updated_by = principal.actor();

@@ -655,6 +655,7 @@ async fn delete_team(
     let now = state.now();
     let source = source_addr(&req);
     write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let team = dir::team_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("team {id}")))?;
         if team.is_root {
@@ -664,7 +665,6 @@ async fn delete_team(
         }
         // Leaving a team can lift a deny that the team's policies or roles put on rights
         // held elsewhere: every member's gains must be held.
-        let grantor = Grantor::new(conn, &principal)?;
         let members = dir::team_member_ids(conn, &id)?;
         let mut before = Vec::with_capacity(members.len());
         for m in &members {
@@ -1196,6 +1196,7 @@ async fn create_user(
     let source = source_addr(&req);
     let (apply, team_roles) = (input.apply, input.team_roles);
     let created = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let realm_id = principal.realm_id.clone();
         let mut user = User::new(&realm_id, "", now);
         apply(&mut user);
@@ -1219,7 +1220,6 @@ async fn create_user(
                 _ => Vec::new(),
             },
         };
-        let grantor = Grantor::new(conn, &principal)?;
         q::insert_user(conn, &user)?;
         dir::replace_memberships(conn, &realm_id, &user.id, &pairs, now)?;
         let rights = grantor.user_rights(conn, &user.id)?;
@@ -1309,10 +1309,10 @@ async fn update_user(
     let source = source_addr(&req);
     let (apply, team_roles) = (input.apply, input.team_roles);
     let updated = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let realm_id = principal.realm_id.clone();
         let before = dir::user_in_realm(conn, &realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
-        let grantor = Grantor::new(conn, &principal)?;
         let rights_before = grantor.user_rights(conn, &id)?;
         let mut user = before.clone();
         apply(&mut user);
@@ -1382,6 +1382,7 @@ async fn delete_user(
     let now = state.now();
     let source = source_addr(&req);
     let deleted = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let user = load_user(conn, &principal.realm_id, &id)?;
         if principal.user_id.as_deref() == Some(id.as_str()) {
             return Err(ApiError::Conflict("you cannot delete yourself".into()));
@@ -1394,7 +1395,7 @@ async fn delete_user(
             )));
         }
         dir::delete_user(conn, &id)?;
-        Grantor::new(conn, &principal)?.ensure_realm_keeps_admin(conn)?;
+        grantor.ensure_realm_keeps_admin(conn)?;
         audit(
             conn,
             &principal,
@@ -1705,6 +1706,7 @@ async fn update_role(
     let now = state.now();
     let source = source_addr(&req);
     let updated = write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let before = find_role(conn, &principal.realm_id, &id)?;
         if before.builtin {
             return Err(ApiError::Conflict(format!(
@@ -1727,7 +1729,7 @@ async fn update_role(
             .cloned()
             .collect();
         // Everyone holding the role, in any team, gains what is added.
-        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &added)?;
+        grantor.ensure(&Reach::Realm, &added)?;
         role.updated_at = now;
         dir::update_role(conn, &role)?;
         audit(conn, &principal, &source, "role.update", &format!("role:{id}"), now)?;

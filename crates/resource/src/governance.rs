@@ -423,8 +423,8 @@ async fn create_policy(
     apply_policy_body(&mut policy, body, true)?;
     let source = http::source_addr(&req);
     let created = http::write(&state, move |conn| {
-        check_policy_refs(conn, &policy)?;
         let grantor = Grantor::new(conn, &principal)?;
+        check_policy_refs(conn, &policy)?;
         g::insert_policy(conn, &policy)?;
         ensure_policy_change(conn, &grantor, None, Some(&policy))?;
         http::audit(
@@ -512,13 +512,13 @@ async fn update_policy(
     let now = state.now();
     let source = http::source_addr(&req);
     let updated = http::write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let before = g::policy_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
         let mut policy = before.clone();
         apply_policy_body(&mut policy, body, false)?;
         policy.updated_at = now;
         check_policy_refs(conn, &policy)?;
-        let grantor = Grantor::new(conn, &principal)?;
         g::update_policy(conn, &policy)?;
         ensure_policy_change(conn, &grantor, Some(&before), Some(&policy))?;
         http::audit(
@@ -564,9 +564,9 @@ async fn delete_policy(
     let now = state.now();
     let source = http::source_addr(&req);
     http::write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let before = g::policy_in_realm(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))?;
-        let grantor = Grantor::new(conn, &principal)?;
         g::delete_policy(conn, &id)?;
         ensure_policy_change(conn, &grantor, Some(&before), None)?;
         http::audit(
@@ -995,6 +995,7 @@ async fn update_client(
     let source = http::source_addr(&req);
     let changed = (principal.realm_id.clone(), client_id.clone());
     let updated = http::write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
         let existing = tessera_store::queries::client_by_client_id(conn, &principal.realm_id, &client_id)?
             .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))?;
         let kind = if existing.confidential { ClientKind::Confidential } else { ClientKind::Public };
@@ -1035,7 +1036,7 @@ async fn update_client(
         let old_scopes = if existing.enabled { permission_scopes(&split(&existing.allowed_scopes)) } else { BTreeSet::new() };
         let new_scopes = if enabled { permission_scopes(&spec.scopes) } else { BTreeSet::new() };
         let added: BTreeSet<String> = new_scopes.difference(&old_scopes).cloned().collect();
-        Grantor::new(conn, &principal)?.ensure(&Reach::Realm, &added)?;
+        grantor.ensure(&Reach::Realm, &added)?;
         let client = g::update_client(conn, &existing, &spec, enabled, now)?;
         http::audit(conn, &principal, &source, "client.update", &format!("client:{client_id}"), now)?;
         Ok(client)

@@ -61,6 +61,19 @@ fn role_grants_in(
         .collect())
 }
 
+/// Serialises the realm's access-changing writes until the transaction ends. Each checks
+/// what its actor holds and that the realm keeps an admin against what the others committed:
+/// without it, PostgreSQL's READ COMMITTED lets two admins demote each other at once. SQLite's
+/// `BEGIN IMMEDIATE` already serialises every write.
+pub fn lock_realm_access(conn: &mut Conn, realm_id: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("realm_access\n{realm_id}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Enabled policies whose subject is the user, one of the roles or one of the teams.
 pub fn policies_for(
     conn: &mut Conn,

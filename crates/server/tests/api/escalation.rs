@@ -595,3 +595,64 @@ async fn the_portal_client_cannot_be_disabled() {
     // Sign-in through portal still works.
     token(&r.app, "admin", ADMIN_PASSWORD, None).await;
 }
+
+/// Whether `user` holds every permission in the root team (is an admin), from the store.
+fn is_admin(r: &Realm, user: &str) -> bool {
+    let mut conn = r.app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(&mut conn, "default").unwrap().unwrap();
+    let enabled = tessera_store::queries::user_by_id(&mut conn, user)
+        .unwrap()
+        .is_some_and(|u| u.enabled);
+    let held = tessera_store::access::effective_permissions(&mut conn, &realm.id, user, Some(&r.root))
+        .unwrap();
+    enabled && held.len() == tessera_core::permission::CATALOG.len()
+}
+
+/// Two admins remove each other at the same moment, twenty times over (demotion, then
+/// deletion): exactly one wins each race and the realm always keeps its admin. Without the
+/// realm's access lock, PostgreSQL's READ COMMITTED lets both checks pass.
+#[actix_web::test]
+async fn two_admins_removing_each_other_at_once_leave_exactly_one() {
+    let r = Realm::new().await;
+    let admin_role = r.role_id("admin").await;
+    let member = r.role_id("member").await;
+    let (_, me) = r.call(Method::GET, "/v1/auth/test", &r.admin, None).await;
+    let me = me["user_id"].as_str().unwrap().to_string();
+    let demote = json!({"team_roles": [{"team_id": r.root, "role_id": member}]});
+    let way = |round: usize, target: &str| {
+        let path = format!("/api/v1/users/{target}");
+        if round % 2 == 0 {
+            (Method::PATCH, path, Some(demote.clone()))
+        } else {
+            (Method::DELETE, path, None)
+        }
+    };
+    let mut survivor = (me, r.admin.clone());
+    for round in 0..20 {
+        let name = format!("admin{round}");
+        let roles = [json!({"team_id": r.root, "role_id": admin_role})];
+        let (s, b) = r
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                &survivor.1,
+                Some(json!({"name": name, "password": PASSWORD, "team_roles": roles})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let challenger = (b["value"]["id"].as_str().unwrap().to_string(), r.token(&name, None).await);
+        let (m1, p1, b1) = way(round, &challenger.0);
+        let (m2, p2, b2) = way(round, &survivor.0);
+        let (first, second) = tokio::join!(
+            r.call(m1, &p1, &survivor.1, b1),
+            r.call(m2, &p2, &challenger.1, b2),
+        );
+        let wins = [first.0, second.0].iter().filter(|s| **s == 200).count();
+        assert_eq!(wins, 1, "round {round}: {} and {}", first.0, second.0);
+        let admins = [is_admin(&r, &survivor.0), is_admin(&r, &challenger.0)];
+        assert_eq!(admins.iter().filter(|a| **a).count(), 1, "round {round}: {admins:?}");
+        if !admins[0] {
+            survivor = challenger;
+        }
+    }
+}
