@@ -78,11 +78,7 @@ impl Authority {
     /// Whether a key created through this credential may simply follow its owner's rights in
     /// `team`: only when the credential itself is unbounded there.
     pub fn may_create_unbounded_key(&self, team: &str) -> bool {
-        self.ceiling.is_none()
-            && self
-                .home_team
-                .as_deref()
-                .is_none_or(|home| home == team)
+        self.ceiling.is_none() && self.home_team.as_deref().is_none_or(|home| home == team)
     }
 }
 
@@ -247,13 +243,26 @@ mod tests {
 
     #[test]
     fn a_key_through_a_bounded_credential_is_bounded_to_it() {
-        let narrowed = token(&["api_key:create", "api_key:read"], Some(&["api_key:create", "api_key:read"]));
+        let narrowed = token(
+            &["api_key:create", "api_key:read"],
+            Some(&["api_key:create", "api_key:read"]),
+        );
         let owner = set(&["api_key:create", "api_key:read", "user:write"]);
-        let got = personal_key_grant(&narrowed, "t", KeyGrant::FollowsOwner, &owner, &owner).unwrap();
-        assert_eq!(got, KeyGrant::Only(set(&["api_key:create", "api_key:read"])));
+        let got =
+            personal_key_grant(&narrowed, "t", KeyGrant::FollowsOwner, &owner, &owner).unwrap();
+        assert_eq!(
+            got,
+            KeyGrant::Only(set(&["api_key:create", "api_key:read"]))
+        );
         // Naming a wider grant is refused even where the owner lacks it today.
-        let e = personal_key_grant(&narrowed, "t", KeyGrant::Only(set(&["api_key:read", "policy:read"])), &owner, &owner)
-            .unwrap_err();
+        let e = personal_key_grant(
+            &narrowed,
+            "t",
+            KeyGrant::Only(set(&["api_key:read", "policy:read"])),
+            &owner,
+            &owner,
+        )
+        .unwrap_err();
         assert_eq!(e.missing, set(&["policy:read"]));
         // An unbounded token may make a key that follows its owner, or any narrowing.
         let full = token(&["api_key:create", "api_key:read", "user:write"], None);
@@ -261,7 +270,16 @@ mod tests {
             personal_key_grant(&full, "t", KeyGrant::FollowsOwner, &owner, &owner).unwrap(),
             KeyGrant::FollowsOwner
         );
-        assert!(personal_key_grant(&full, "t", KeyGrant::Only(set(&["policy:read", "api_key:read"])), &owner, &owner).is_ok());
+        assert!(
+            personal_key_grant(
+                &full,
+                "t",
+                KeyGrant::Only(set(&["policy:read", "api_key:read"])),
+                &owner,
+                &owner
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -272,7 +290,11 @@ mod tests {
         };
         let after = Rights {
             realm: set(&["a", "b"]),
-            teams: [("t".to_string(), set(&["b"])), ("u".to_string(), set(&["c"]))].into(),
+            teams: [
+                ("t".to_string(), set(&["b"])),
+                ("u".to_string(), set(&["c"])),
+            ]
+            .into(),
         };
         assert_eq!(
             gains(&before, &after),

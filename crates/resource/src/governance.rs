@@ -271,9 +271,8 @@ fn ensure_policy_change(
     after: Option<&Policy>,
 ) -> Result<(), ApiError> {
     let root = grantor.root_team().to_string();
-    let same_subject = |a: &Policy, b: &Policy| {
-        a.subject_type == b.subject_type && a.subject_id == b.subject_id
-    };
+    let same_subject =
+        |a: &Policy, b: &Policy| a.subject_type == b.subject_type && a.subject_id == b.subject_id;
     if let Some(old) = before {
         let still_denied = after
             .filter(|new| same_subject(old, new))
@@ -898,7 +897,11 @@ async fn create_client(
 
 /// The permissions among a client's scopes.
 fn permission_scopes(scopes: &[String]) -> BTreeSet<String> {
-    scopes.iter().filter(|s| is_permission(s)).cloned().collect()
+    scopes
+        .iter()
+        .filter(|s| is_permission(s))
+        .cloned()
+        .collect()
 }
 
 /// The console signs in through `portal` with the authorization code, and the seed scripts
@@ -911,7 +914,8 @@ fn portal_stays_usable(spec: &ClientSpec, enabled: bool) -> Result<(), ApiError>
     }
     if !spec.grant_types.iter().any(|g| g == "authorization_code") {
         return Err(ApiError::Conflict(
-            "the portal client keeps the authorization_code grant: the console signs in with it".into(),
+            "the portal client keeps the authorization_code grant: the console signs in with it"
+                .into(),
         ));
     }
     Ok(())

@@ -145,7 +145,12 @@ pub fn effective_permissions(
     user_id: &str,
     only_team: Option<&str>,
 ) -> Result<BTreeSet<String>, StoreError> {
-    effective_permissions_in(conn, realm_id, user_id, only_team.as_ref().map(std::slice::from_ref))
+    effective_permissions_in(
+        conn,
+        realm_id,
+        user_id,
+        only_team.as_ref().map(std::slice::from_ref),
+    )
 }
 
 /// [`effective_permissions`] over the user's memberships in `teams` (all when `None`).

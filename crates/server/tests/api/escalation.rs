@@ -32,13 +32,24 @@ impl Realm {
         Self { app, admin, root }
     }
 
-    pub async fn call(&self, method: Method, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         self.app.call(method, path, Some(bearer), body).await
     }
 
     pub async fn team(&self, name: &str) -> String {
         let (s, b) = self
-            .call(Method::POST, "/api/v1/teams", &self.admin, Some(json!({"name": name})))
+            .call(
+                Method::POST,
+                "/api/v1/teams",
+                &self.admin,
+                Some(json!({"name": name})),
+            )
             .await;
         assert_eq!(s, 200, "{b}");
         b["value"]["id"].as_str().unwrap().to_string()
@@ -109,7 +120,12 @@ impl Realm {
     /// A user's live permissions as the API reports them.
     pub async fn user_permissions(&self, user: &str) -> BTreeSet<String> {
         let (s, b) = self
-            .call(Method::GET, &format!("/api/v1/users/{user}/permissions"), &self.admin, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/users/{user}/permissions"),
+                &self.admin,
+                None,
+            )
             .await;
         assert_eq!(s, 200, "{b}");
         set_of(&b["permissions"])
@@ -135,7 +151,11 @@ pub async fn token(app: &TestApp, name: &str, password: &str, scope: Option<&str
 
 pub fn set_of(list: &Value) -> BTreeSet<String> {
     list.as_array()
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -156,9 +176,16 @@ fn assert_escalation(status: u16, body: &Value, escalated: &[&str]) {
 }
 
 async fn key_count(r: &Realm) -> usize {
-    let (_, personal) = r.call(Method::GET, "/api/v1/apikeys?page_size=100", &r.admin, None).await;
+    let (_, personal) = r
+        .call(Method::GET, "/api/v1/apikeys?page_size=100", &r.admin, None)
+        .await;
     let (_, team) = r
-        .call(Method::GET, "/api/preview/teamkeys?page_size=100", &r.admin, None)
+        .call(
+            Method::GET,
+            "/api/preview/teamkeys?page_size=100",
+            &r.admin,
+            None,
+        )
         .await;
     personal.as_array().unwrap().len() + team["values"].as_array().unwrap().len()
 }
@@ -172,7 +199,12 @@ async fn a_team_operator_cannot_mint_an_admin_team_key_and_make_herself_admin() 
     let olga = r.token("olga", None).await;
     // She cannot create users herself...
     let (s, _) = r
-        .call(Method::POST, "/api/v1/users", &olga, Some(json!({"name": "mallory"})))
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &olga,
+            Some(json!({"name": "mallory"})),
+        )
         .await;
     assert_eq!(s, 403);
     // ...nor a team key with a role beyond hers.
@@ -185,7 +217,11 @@ async fn a_team_operator_cannot_mint_an_admin_team_key_and_make_herself_admin() 
             Some(json!({"name": "k", "team_id": team, "role": "admin"})),
         )
         .await;
-    assert_escalation(s, &b, &["user:write", "role:write", &format!("team {team}")]);
+    assert_escalation(
+        s,
+        &b,
+        &["user:write", "role:write", &format!("team {team}")],
+    );
     assert_eq!(key_count(&r).await, keys_before);
     // The team's default oaa_push key is hers to make (operators hold oaa:push), and it can
     // push but not create an admin.
@@ -217,40 +253,65 @@ async fn a_team_operator_cannot_mint_an_admin_team_key_and_make_herself_admin() 
 #[actix_web::test]
 async fn a_narrowed_credential_cannot_create_a_key_wider_than_itself() {
     let r = Realm::new().await;
-    r.role("developer", &["api_key:read", "api_key:create"]).await;
+    r.role("developer", &["api_key:read", "api_key:create"])
+        .await;
     // Credentials narrowed four ways, all of the realm's admin.
     let mut narrowed: Vec<(&str, String)> = Vec::new();
     for (label, body) in [
-        ("developer role", json!({"name": "dev", "role": "developer"})),
+        (
+            "developer role",
+            json!({"name": "dev", "role": "developer"}),
+        ),
         ("member role", json!({"name": "mem", "role": "member"})),
-        ("scopes", json!({"name": "sc", "scopes": ["api_key:create", "api_key:read"]})),
+        (
+            "scopes",
+            json!({"name": "sc", "scopes": ["api_key:create", "api_key:read"]}),
+        ),
     ] {
-        let (s, b) = r.call(Method::POST, "/api/v1/apikeys", &r.admin, Some(body)).await;
+        let (s, b) = r
+            .call(Method::POST, "/api/v1/apikeys", &r.admin, Some(body))
+            .await;
         assert_eq!(s, 201, "{label}: {b}");
         narrowed.push((label, b["value"].as_str().unwrap().to_string()));
     }
     narrowed.push((
         "token scope",
-        token(&r.app, "admin", ADMIN_PASSWORD, Some("api_key:create api_key:read")).await,
+        token(
+            &r.app,
+            "admin",
+            ADMIN_PASSWORD,
+            Some("api_key:create api_key:read"),
+        )
+        .await,
     ));
     for (label, cred) in &narrowed {
         let held = r.permissions(cred).await;
         assert!(!held.contains("user:write"), "{label}: {held:?}");
         // A key with no role or scopes carries the credential's rights, not the admin's.
         let (s, b) = r
-            .call(Method::POST, "/api/v1/apikeys", cred, Some(json!({"name": "child"})))
+            .call(
+                Method::POST,
+                "/api/v1/apikeys",
+                cred,
+                Some(json!({"name": "child"})),
+            )
             .await;
         assert_eq!(s, 201, "{label}: {b}");
         let child = b["value"].as_str().unwrap().to_string();
         let got = r.permissions(&child).await;
-        assert!(!got.is_empty() && got.is_subset(&held), "{label}: child {got:?} beyond {held:?}");
+        assert!(
+            !got.is_empty() && got.is_subset(&held),
+            "{label}: child {got:?} beyond {held:?}"
+        );
         // Asking for more is refused, and no key is made.
         let before = key_count(&r).await;
         for body in [
             json!({"name": "wide", "role": "admin"}),
             json!({"name": "wide", "scopes": ["user:write"]}),
         ] {
-            let (s, b) = r.call(Method::POST, "/api/v1/apikeys", cred, Some(body)).await;
+            let (s, b) = r
+                .call(Method::POST, "/api/v1/apikeys", cred, Some(body))
+                .await;
             assert_escalation(s, &b, &["user:write"]);
         }
         assert_eq!(key_count(&r).await, before, "{label}");
@@ -260,29 +321,63 @@ async fn a_narrowed_credential_cannot_create_a_key_wider_than_itself() {
 #[actix_web::test]
 async fn a_key_cannot_widen_itself_or_a_sibling() {
     let r = Realm::new().await;
-    r.role("developer", &["api_key:read", "api_key:create", "api_key:update"]).await;
+    r.role(
+        "developer",
+        &["api_key:read", "api_key:create", "api_key:update"],
+    )
+    .await;
     let (_, b) = r
-        .call(Method::POST, "/api/v1/apikeys", &r.admin, Some(json!({"name": "dev", "role": "developer"})))
+        .call(
+            Method::POST,
+            "/api/v1/apikeys",
+            &r.admin,
+            Some(json!({"name": "dev", "role": "developer"})),
+        )
         .await;
-    let (dev_id, dev) = (b["id"].as_str().unwrap().to_string(), b["value"].as_str().unwrap().to_string());
+    let (dev_id, dev) = (
+        b["id"].as_str().unwrap().to_string(),
+        b["value"].as_str().unwrap().to_string(),
+    );
     let (_, b) = r
-        .call(Method::POST, "/api/v1/apikeys", &r.admin, Some(json!({"name": "ro", "role": "viewer"})))
+        .call(
+            Method::POST,
+            "/api/v1/apikeys",
+            &r.admin,
+            Some(json!({"name": "ro", "role": "viewer"})),
+        )
         .await;
     let sibling = b["id"].as_str().unwrap().to_string();
     let before = r.permissions(&dev).await;
     for id in [&dev_id, &sibling] {
         let (s, b) = r
-            .call(Method::PUT, &format!("/api/v1/apikeys/{id}"), &dev, Some(json!({"role": "admin"})))
+            .call(
+                Method::PUT,
+                &format!("/api/v1/apikeys/{id}"),
+                &dev,
+                Some(json!({"role": "admin"})),
+            )
             .await;
         assert_escalation(s, &b, &["user:write"]);
     }
-    let (_, own) = r.call(Method::GET, &format!("/api/v1/apikeys/{dev_id}"), &r.admin, None).await;
+    let (_, own) = r
+        .call(
+            Method::GET,
+            &format!("/api/v1/apikeys/{dev_id}"),
+            &r.admin,
+            None,
+        )
+        .await;
     assert_eq!(own["role"], "developer");
     assert_eq!(r.permissions(&dev).await, before);
     // Narrowing is always allowed.
     r.role("reader", &["api_key:read"]).await;
     let (s, b) = r
-        .call(Method::PUT, &format!("/api/v1/apikeys/{dev_id}"), &dev, Some(json!({"role": "reader"})))
+        .call(
+            Method::PUT,
+            &format!("/api/v1/apikeys/{dev_id}"),
+            &dev,
+            Some(json!({"role": "reader"})),
+        )
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(r.permissions(&dev).await, strs(&["api_key:read"]));
@@ -291,7 +386,9 @@ async fn a_key_cannot_widen_itself_or_a_sibling() {
 #[actix_web::test]
 async fn user_write_cannot_grant_roles_beyond_the_actor_even_to_herself() {
     let r = Realm::new().await;
-    let hr = r.role("hr", &["user:read", "user:write", "team:read", "role:read"]).await;
+    let hr = r
+        .role("hr", &["user:read", "user:write", "team:read", "role:read"])
+        .await;
     let hera = r.user("hera", &[(&r.root, &hr)]).await;
     let token = r.token("hera", None).await;
     let admin_role = r.role_id("admin").await;
@@ -306,7 +403,12 @@ async fn user_write_cannot_grant_roles_beyond_the_actor_even_to_herself() {
         .await;
     assert_escalation(s, &b, &["role:write", "policy:write"]);
     let (_, list) = r
-        .call(Method::GET, "/api/v1/users?filter=name%20eq%20%22crony%22", &r.admin, None)
+        .call(
+            Method::GET,
+            "/api/v1/users?filter=name%20eq%20%22crony%22",
+            &r.admin,
+            None,
+        )
         .await;
     assert!(list["values"].as_array().unwrap().is_empty(), "{list}");
     // Nor to herself.
@@ -350,7 +452,8 @@ async fn an_admin_of_one_team_cannot_grant_in_another() {
     let (a, b_team) = (r.team("alpha").await, r.team("beta").await);
     let admin_role = r.role_id("admin").await;
     let member = r.role_id("member").await;
-    r.user("ada", &[(&a, &admin_role), (&b_team, &member)]).await;
+    r.user("ada", &[(&a, &admin_role), (&b_team, &member)])
+        .await;
     let victim = r.user("vic", &[(&b_team, &member)]).await;
     let ada = r.token("ada", None).await;
     let (s, b) = r
@@ -380,12 +483,27 @@ async fn role_write_cannot_create_or_widen_a_role_beyond_the_actor() {
     let designer = r.role("designer", &["role:read", "role:write"]).await;
     r.user("rob", &[(&r.root, &designer)]).await;
     let rob = r.token("rob", None).await;
-    let everything: Vec<&str> = tessera_core::permission::CATALOG.iter().map(|(p, _)| *p).collect();
+    let everything: Vec<&str> = tessera_core::permission::CATALOG
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
     let (s, b) = r
-        .call(Method::POST, "/api/v1/roles", &rob, Some(json!({"name": "god", "permissions": everything})))
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            &rob,
+            Some(json!({"name": "god", "permissions": everything})),
+        )
         .await;
     assert_escalation(s, &b, &["user:write", "policy:write"]);
-    let (_, list) = r.call(Method::GET, "/api/v1/roles?filter=name%20eq%20%22god%22", &r.admin, None).await;
+    let (_, list) = r
+        .call(
+            Method::GET,
+            "/api/v1/roles?filter=name%20eq%20%22god%22",
+            &r.admin,
+            None,
+        )
+        .await;
     assert!(list["roles"].as_array().unwrap().is_empty());
     // Widening his own role is the same grant.
     let (s, b) = r
@@ -397,11 +515,26 @@ async fn role_write_cannot_create_or_widen_a_role_beyond_the_actor() {
         )
         .await;
     assert_escalation(s, &b, &["user:write"]);
-    let (_, role) = r.call(Method::GET, &format!("/api/v1/roles/{designer}"), &r.admin, None).await;
-    assert_eq!(set_of(&role["value"]["permissions"]), strs(&["role:read", "role:write"]));
+    let (_, role) = r
+        .call(
+            Method::GET,
+            &format!("/api/v1/roles/{designer}"),
+            &r.admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        set_of(&role["value"]["permissions"]),
+        strs(&["role:read", "role:write"])
+    );
     // Roles within his rights, and narrowing, are his to write.
     let (s, b) = r
-        .call(Method::POST, "/api/v1/roles", &rob, Some(json!({"name": "reader", "permissions": ["role:read"]})))
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            &rob,
+            Some(json!({"name": "reader", "permissions": ["role:read"]})),
+        )
         .await;
     assert_eq!(s, 200, "{b}");
 }
@@ -409,13 +542,19 @@ async fn role_write_cannot_create_or_widen_a_role_beyond_the_actor() {
 #[actix_web::test]
 async fn policy_write_cannot_allow_or_lift_what_the_actor_lacks() {
     let r = Realm::new().await;
-    let warden = r.role("warden", &["policy:read", "policy:write", "user:read"]).await;
+    let warden = r
+        .role("warden", &["policy:read", "policy:write", "user:read"])
+        .await;
     let wes = r.user("wes", &[(&r.root, &warden)]).await;
     let member = r.role_id("member").await;
     let target = r.user("tia", &[(&r.root, &member)]).await;
     let token = r.token("wes", None).await;
     // Allowing himself (or anyone) what he lacks.
-    for subject in [json!({"type": "user", "id": wes}), json!({"type": "role", "id": warden}), json!({"type": "team", "id": r.root})] {
+    for subject in [
+        json!({"type": "user", "id": wes}),
+        json!({"type": "role", "id": warden}),
+        json!({"type": "team", "id": r.root}),
+    ] {
         let (s, b) = r
             .call(
                 Method::POST,
@@ -439,10 +578,28 @@ async fn policy_write_cannot_allow_or_lift_what_the_actor_lacks() {
     let id = deny["value"]["id"].as_str().unwrap();
     let before = r.user_permissions(&target).await;
     assert!(!before.contains("api_key:create"));
-    let (s, b) = r.call(Method::DELETE, &format!("/api/v1/policies/{id}"), &token, None).await;
+    let (s, b) = r
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/policies/{id}"),
+            &token,
+            None,
+        )
+        .await;
     assert_escalation(s, &b, &["api_key:create"]);
-    for change in [json!({"enabled": false}), json!({"effect": "allow"}), json!({"subject": {"type": "user", "id": wes}})] {
-        let (s, b) = r.call(Method::PUT, &format!("/api/v1/policies/{id}"), &token, Some(change)).await;
+    for change in [
+        json!({"enabled": false}),
+        json!({"effect": "allow"}),
+        json!({"subject": {"type": "user", "id": wes}}),
+    ] {
+        let (s, b) = r
+            .call(
+                Method::PUT,
+                &format!("/api/v1/policies/{id}"),
+                &token,
+                Some(change),
+            )
+            .await;
         assert_escalation(s, &b, &["api_key:create"]);
     }
     assert_eq!(r.user_permissions(&target).await, before);
@@ -474,7 +631,9 @@ async fn client_write_cannot_give_a_client_permissions_it_lacks() {
         )
         .await;
     assert_escalation(s, &b, &["user:write"]);
-    let (s, _) = r.call(Method::GET, "/api/v1/clients/backdoor", &r.admin, None).await;
+    let (s, _) = r
+        .call(Method::GET, "/api/v1/clients/backdoor", &r.admin, None)
+        .await;
     assert_eq!(s, 404);
     // Within her rights, and custom scopes (not rights Tessera grants), are hers to give.
     let (s, b) = r
@@ -496,11 +655,21 @@ async fn client_write_cannot_give_a_client_permissions_it_lacks() {
         .await;
     assert_eq!(s, 201, "{b}");
     let (s, b) = r
-        .call(Method::PUT, "/api/v1/clients/jobs", &ivy, Some(json!({"scopes": ["jobs:read", "policy:write"]})))
+        .call(
+            Method::PUT,
+            "/api/v1/clients/jobs",
+            &ivy,
+            Some(json!({"scopes": ["jobs:read", "policy:write"]})),
+        )
         .await;
     assert_escalation(s, &b, &["policy:write"]);
-    let (_, c) = r.call(Method::GET, "/api/v1/clients/jobs", &r.admin, None).await;
-    assert_eq!(set_of(&c["value"]["scopes"]), strs(&["client:read", "jobs:read"]));
+    let (_, c) = r
+        .call(Method::GET, "/api/v1/clients/jobs", &r.admin, None)
+        .await;
+    assert_eq!(
+        set_of(&c["value"]["scopes"]),
+        strs(&["client:read", "jobs:read"])
+    );
 }
 
 #[actix_web::test]
@@ -508,7 +677,14 @@ async fn put_on_a_user_without_team_roles_keeps_memberships_and_keys() {
     let r = Realm::new().await;
     let (_, me) = r.call(Method::GET, "/v1/auth/test", &r.admin, None).await;
     let me = me["user_id"].as_str().unwrap().to_string();
-    let (s, key) = r.call(Method::POST, "/api/v1/apikeys", &r.admin, Some(json!({"name": "mine"}))).await;
+    let (s, key) = r
+        .call(
+            Method::POST,
+            "/api/v1/apikeys",
+            &r.admin,
+            Some(json!({"name": "mine"})),
+        )
+        .await;
     assert_eq!(s, 201, "{key}");
     let key = key["value"].as_str().unwrap().to_string();
     let before = r.user_permissions(&me).await;
@@ -524,7 +700,11 @@ async fn put_on_a_user_without_team_roles_keeps_memberships_and_keys() {
     assert_eq!(b["value"]["email"], "admin@example.com");
     assert_eq!(b["value"]["team_roles"].as_array().unwrap().len(), 1, "{b}");
     assert_eq!(r.user_permissions(&me).await, before);
-    assert_eq!(r.permissions(&key).await, before, "the personal key survives");
+    assert_eq!(
+        r.permissions(&key).await,
+        before,
+        "the personal key survives"
+    );
 }
 
 #[actix_web::test]
@@ -545,7 +725,12 @@ async fn the_realm_keeps_an_enabled_admin() {
         )
         .await;
     assert_eq!(s, 409, "{b}");
-    assert!(b["error_description"].as_str().unwrap().contains("without an enabled admin"));
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("without an enabled admin")
+    );
     let (s, b) = r
         .call(
             Method::POST,
@@ -555,7 +740,9 @@ async fn the_realm_keeps_an_enabled_admin() {
         )
         .await;
     assert_eq!(s, 409, "{b}");
-    let (_, list) = r.call(Method::GET, "/api/v1/policies", &r.admin, None).await;
+    let (_, list) = r
+        .call(Method::GET, "/api/v1/policies", &r.admin, None)
+        .await;
     assert!(list["values"].as_array().unwrap().is_empty());
     assert_eq!(r.user_permissions(&me).await.len(), full);
     // With a second admin, the first may step down; then the second cannot be disabled.
@@ -571,7 +758,12 @@ async fn the_realm_keeps_an_enabled_admin() {
         .await;
     assert_eq!(s, 200, "{b}");
     let (s, b) = r
-        .call(Method::DELETE, &format!("/api/v1/users/{me}"), &second_token, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{me}"),
+            &second_token,
+            None,
+        )
         .await;
     assert_eq!(s, 200, "{b}");
     let _ = second;
@@ -582,15 +774,27 @@ async fn the_realm_keeps_an_enabled_admin() {
 async fn the_portal_client_cannot_be_disabled() {
     let r = Realm::new().await;
     let (s, b) = r
-        .call(Method::PUT, "/api/v1/clients/portal", &r.admin, Some(json!({"enabled": false})))
+        .call(
+            Method::PUT,
+            "/api/v1/clients/portal",
+            &r.admin,
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_eq!(s, 409, "{b}");
     assert!(b["error_description"].as_str().unwrap().contains("console"));
     let (s, b) = r
-        .call(Method::PUT, "/api/v1/clients/portal", &r.admin, Some(json!({"grant_types": ["password"]})))
+        .call(
+            Method::PUT,
+            "/api/v1/clients/portal",
+            &r.admin,
+            Some(json!({"grant_types": ["password"]})),
+        )
         .await;
     assert_eq!(s, 409, "{b}");
-    let (_, c) = r.call(Method::GET, "/api/v1/clients/portal", &r.admin, None).await;
+    let (_, c) = r
+        .call(Method::GET, "/api/v1/clients/portal", &r.admin, None)
+        .await;
     assert_eq!(c["value"]["enabled"], true);
     // Sign-in through portal still works.
     token(&r.app, "admin", ADMIN_PASSWORD, None).await;
@@ -599,12 +803,15 @@ async fn the_portal_client_cannot_be_disabled() {
 /// Whether `user` holds every permission in the root team (is an admin), from the store.
 fn is_admin(r: &Realm, user: &str) -> bool {
     let mut conn = r.app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default").unwrap().unwrap();
+    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+        .unwrap()
+        .unwrap();
     let enabled = tessera_store::queries::user_by_id(&mut conn, user)
         .unwrap()
         .is_some_and(|u| u.enabled);
-    let held = tessera_store::access::effective_permissions(&mut conn, &realm.id, user, Some(&r.root))
-        .unwrap();
+    let held =
+        tessera_store::access::effective_permissions(&mut conn, &realm.id, user, Some(&r.root))
+            .unwrap();
     enabled && held.len() == tessera_core::permission::CATALOG.len()
 }
 
@@ -621,7 +828,7 @@ async fn two_admins_removing_each_other_at_once_leave_exactly_one() {
     let demote = json!({"team_roles": [{"team_id": r.root, "role_id": member}]});
     let way = |round: usize, target: &str| {
         let path = format!("/api/v1/users/{target}");
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             (Method::PATCH, path, Some(demote.clone()))
         } else {
             (Method::DELETE, path, None)
@@ -640,7 +847,10 @@ async fn two_admins_removing_each_other_at_once_leave_exactly_one() {
             )
             .await;
         assert_eq!(s, 200, "{b}");
-        let challenger = (b["value"]["id"].as_str().unwrap().to_string(), r.token(&name, None).await);
+        let challenger = (
+            b["value"]["id"].as_str().unwrap().to_string(),
+            r.token(&name, None).await,
+        );
         let (m1, p1, b1) = way(round, &challenger.0);
         let (m2, p2, b2) = way(round, &survivor.0);
         let (first, second) = tokio::join!(
@@ -650,7 +860,11 @@ async fn two_admins_removing_each_other_at_once_leave_exactly_one() {
         let wins = [first.0, second.0].iter().filter(|s| **s == 200).count();
         assert_eq!(wins, 1, "round {round}: {} and {}", first.0, second.0);
         let admins = [is_admin(&r, &survivor.0), is_admin(&r, &challenger.0)];
-        assert_eq!(admins.iter().filter(|a| **a).count(), 1, "round {round}: {admins:?}");
+        assert_eq!(
+            admins.iter().filter(|a| **a).count(),
+            1,
+            "round {round}: {admins:?}"
+        );
         if !admins[0] {
             survivor = challenger;
         }

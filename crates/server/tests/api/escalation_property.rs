@@ -12,7 +12,7 @@
 //! - a refused write changed no one's rights, and no write answered 5xx;
 //! - the realm still has an enabled admin.
 //!
-//! Cases: `TESSERA_PROPERTY_CASES`, else 1,000 on SQLite and 100 on PostgreSQL (every case
+//! Cases: `TESSERA_PROPERTY_CASES`, else 2,000 on SQLite and 200 on PostgreSQL (every case
 //! is a new realm on one server). A failure shrinks to a minimal realm and write list.
 
 use proptest::prelude::*;
@@ -52,7 +52,11 @@ impl Mask {
 fn mask() -> impl Strategy<Value = Mask> {
     prop_oneof![
         // Mostly small sets, where "held" and "granted" often differ by one permission.
-        (0usize..CATALOG.len(), 0usize..CATALOG.len(), 0usize..CATALOG.len())
+        (
+            0usize..CATALOG.len(),
+            0usize..CATALOG.len(),
+            0usize..CATALOG.len()
+        )
             .prop_map(|(a, b, c)| Mask((1 << a) | (1 << b) | (1 << c))),
         any::<u32>().prop_map(|m| Mask(m & ((1 << CATALOG.len()) - 1))),
     ]
@@ -190,14 +194,27 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec((any::<bool>(), mask(), subject()), 0..=2),
         prop::collection::vec(prop::option::of(mask()), 4),
         prop::collection::vec(
-            (any::<usize>(), prop::option::of(any::<usize>()), prop::option::of(mask())),
+            (
+                any::<usize>(),
+                prop::option::of(any::<usize>()),
+                prop::option::of(mask()),
+            ),
             0..=3,
         ),
         prop::collection::vec((any::<usize>(), any::<usize>()), 0..=2),
         prop::collection::vec((any::<usize>(), write()), 1..=6),
     )
         .prop_map(
-            |(extra_teams, roles, users, policies, token_scopes, personal_keys, team_keys, writes)| Case {
+            |(
+                extra_teams,
+                roles,
+                users,
+                policies,
+                token_scopes,
+                personal_keys,
+                team_keys,
+                writes,
+            )| Case {
                 extra_teams,
                 roles,
                 users,
@@ -307,7 +324,13 @@ fn pick<T: Clone>(list: &[T], i: usize) -> Option<T> {
 }
 
 impl<'s> World<'s> {
-    async fn call(&self, method: Method, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .server
             .http
@@ -319,7 +342,10 @@ impl<'s> World<'s> {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn token(&self, user: &str, password: &str, scope: Option<Mask>) -> Option<String> {
@@ -331,12 +357,22 @@ impl<'s> World<'s> {
         ];
         if let Some(m) = scope {
             let names = m.names();
-            form.push(("scope", if names.is_empty() { "profile".into() } else { names.join(" ") }));
+            form.push((
+                "scope",
+                if names.is_empty() {
+                    "profile".into()
+                } else {
+                    names.join(" ")
+                },
+            ));
         }
         let resp = self
             .server
             .http
-            .post(format!("{}/realms/{}/protocol/openid-connect/token", self.server.base, self.realm))
+            .post(format!(
+                "{}/realms/{}/protocol/openid-connect/token",
+                self.server.base, self.realm
+            ))
             .form(&form)
             .send()
             .await
@@ -387,7 +423,13 @@ impl<'s> World<'s> {
         }
     }
 
-    async fn create_personal_key(&mut self, actor: usize, team: Option<usize>, role: Option<usize>, scopes: Option<Mask>) -> (u16, Value) {
+    async fn create_personal_key(
+        &mut self,
+        actor: usize,
+        team: Option<usize>,
+        role: Option<usize>,
+        scopes: Option<Mask>,
+    ) -> (u16, Value) {
         let mut body = json!({"name": "k"});
         if let Some(t) = team.and_then(|t| pick(&self.teams, t)) {
             body["team_id"] = json!(t);
@@ -399,33 +441,55 @@ impl<'s> World<'s> {
             body["scopes"] = json!(m.names());
         }
         let bearer = self.credentials[actor].bearer.clone();
-        let (s, b) = self.call(Method::POST, "/api/v1/apikeys", &bearer, Some(body)).await;
+        let (s, b) = self
+            .call(Method::POST, "/api/v1/apikeys", &bearer, Some(body))
+            .await;
         if s == 201 {
             let user = self.user_of(actor).unwrap();
-            self.personal_keys.push(b["id"].as_str().unwrap().to_string());
+            self.personal_keys
+                .push(b["id"].as_str().unwrap().to_string());
             self.credentials.push(Credential {
                 bearer: b["value"].as_str().unwrap().to_string(),
-                kind: Kind::PersonalKey { user, team: b["team_id"].as_str().unwrap().to_string() },
-                label: format!("personal key {} (role {}, scopes {})", b["id"], b["role"], b["scopes"]),
+                kind: Kind::PersonalKey {
+                    user,
+                    team: b["team_id"].as_str().unwrap().to_string(),
+                },
+                label: format!(
+                    "personal key {} (role {}, scopes {})",
+                    b["id"], b["role"], b["scopes"]
+                ),
             });
         }
         (s, b)
     }
 
-    async fn create_team_key(&mut self, actor: usize, team: usize, role: Option<usize>) -> (u16, Value) {
-        let Some(team) = pick(&self.teams, team) else { return (0, Value::Null) };
+    async fn create_team_key(
+        &mut self,
+        actor: usize,
+        team: usize,
+        role: Option<usize>,
+    ) -> (u16, Value) {
+        let Some(team) = pick(&self.teams, team) else {
+            return (0, Value::Null);
+        };
         let mut body = json!({"name": "t", "team_id": team});
         if let Some(r) = role.and_then(|r| pick(&self.roles, r)) {
             body["role"] = json!(r);
         }
         let bearer = self.credentials[actor].bearer.clone();
-        let (s, b) = self.call(Method::POST, "/api/preview/teamkeys", &bearer, Some(body)).await;
+        let (s, b) = self
+            .call(Method::POST, "/api/preview/teamkeys", &bearer, Some(body))
+            .await;
         if s == 200 {
-            self.team_keys.push(b["value"]["id"].as_str().unwrap().to_string());
+            self.team_keys
+                .push(b["value"]["id"].as_str().unwrap().to_string());
             self.credentials.push(Credential {
                 bearer: b["value"]["access_key"].as_str().unwrap().to_string(),
                 kind: Kind::TeamKey { team },
-                label: format!("team key {} (role {})", b["value"]["id"], b["value"]["role"]),
+                label: format!(
+                    "team key {} (role {})",
+                    b["value"]["id"], b["value"]["role"]
+                ),
             });
         }
         (s, b)
@@ -439,23 +503,51 @@ impl<'s> World<'s> {
                 self.create_personal_key(actor, *team, *role, *scopes).await
             }
             Write::SetPersonalKeyRole { key, role } => {
-                let (Some(k), Some(r)) = (pick(&self.personal_keys, *key), pick(&self.roles, *role)) else { return (0, String::new()) };
-                self.call(Method::PUT, &format!("/api/v1/apikeys/{k}"), &bearer, Some(json!({"role": r}))).await
+                let (Some(k), Some(r)) =
+                    (pick(&self.personal_keys, *key), pick(&self.roles, *role))
+                else {
+                    return (0, String::new());
+                };
+                self.call(
+                    Method::PUT,
+                    &format!("/api/v1/apikeys/{k}"),
+                    &bearer,
+                    Some(json!({"role": r})),
+                )
+                .await
             }
             Write::SetPersonalKeyEnabled { key, enabled } => {
-                let Some(k) = pick(&self.personal_keys, *key) else { return (0, String::new()) };
-                self.call(Method::PUT, &format!("/api/v1/apikeys/{k}"), &bearer, Some(json!({"enabled": enabled}))).await
+                let Some(k) = pick(&self.personal_keys, *key) else {
+                    return (0, String::new());
+                };
+                self.call(
+                    Method::PUT,
+                    &format!("/api/v1/apikeys/{k}"),
+                    &bearer,
+                    Some(json!({"enabled": enabled})),
+                )
+                .await
             }
             Write::CreateTeamKey { team, role } => self.create_team_key(actor, *team, *role).await,
             Write::SetTeamKeyActive { key, active } => {
-                let Some(k) = pick(&self.team_keys, *key) else { return (0, String::new()) };
+                let Some(k) = pick(&self.team_keys, *key) else {
+                    return (0, String::new());
+                };
                 let action = if *active { "reinstate" } else { "revoke" };
-                self.call(Method::POST, &format!("/api/preview/teamkeys/{k}:{action}"), &bearer, None).await
+                self.call(
+                    Method::POST,
+                    &format!("/api/preview/teamkeys/{k}:{action}"),
+                    &bearer,
+                    None,
+                )
+                .await
             }
             Write::CreateUser { memberships } => {
                 let name = self.name("u");
                 let body = json!({"name": name, "password": PASSWORD, "team_roles": self.team_roles(memberships)});
-                let (s, b) = self.call(Method::POST, "/api/v1/users", &bearer, Some(body)).await;
+                let (s, b) = self
+                    .call(Method::POST, "/api/v1/users", &bearer, Some(body))
+                    .await;
                 if s == 200 {
                     let id = b["value"]["id"].as_str().unwrap().to_string();
                     self.users.push(id.clone());
@@ -464,45 +556,95 @@ impl<'s> World<'s> {
                 (s, b)
             }
             Write::SetUserRoles { user, memberships } => {
-                let Some(u) = pick(&self.users, *user) else { return (0, String::new()) };
+                let Some(u) = pick(&self.users, *user) else {
+                    return (0, String::new());
+                };
                 let body = json!({"team_roles": self.team_roles(memberships)});
-                self.call(Method::PATCH, &format!("/api/v1/users/{u}"), &bearer, Some(body)).await
+                self.call(
+                    Method::PATCH,
+                    &format!("/api/v1/users/{u}"),
+                    &bearer,
+                    Some(body),
+                )
+                .await
             }
             Write::SetUserEnabled { user, enabled } => {
-                let Some(u) = pick(&self.users, *user) else { return (0, String::new()) };
-                self.call(Method::PATCH, &format!("/api/v1/users/{u}"), &bearer, Some(json!({"enabled": enabled}))).await
+                let Some(u) = pick(&self.users, *user) else {
+                    return (0, String::new());
+                };
+                self.call(
+                    Method::PATCH,
+                    &format!("/api/v1/users/{u}"),
+                    &bearer,
+                    Some(json!({"enabled": enabled})),
+                )
+                .await
             }
             Write::DeleteUser { user } => {
-                let Some(u) = pick(&self.users, *user) else { return (0, String::new()) };
-                self.call(Method::DELETE, &format!("/api/v1/users/{u}"), &bearer, None).await
+                let Some(u) = pick(&self.users, *user) else {
+                    return (0, String::new());
+                };
+                self.call(Method::DELETE, &format!("/api/v1/users/{u}"), &bearer, None)
+                    .await
             }
             Write::CreateRole { perms } => {
                 let name = self.name("r");
                 let (s, b) = self
-                    .call(Method::POST, "/api/v1/roles", &bearer, Some(json!({"name": name, "permissions": perms.names()})))
+                    .call(
+                        Method::POST,
+                        "/api/v1/roles",
+                        &bearer,
+                        Some(json!({"name": name, "permissions": perms.names()})),
+                    )
                     .await;
                 if s == 200 {
-                    self.roles.push(b["value"]["id"].as_str().unwrap().to_string());
+                    self.roles
+                        .push(b["value"]["id"].as_str().unwrap().to_string());
                 }
                 (s, b)
             }
             Write::SetRolePermissions { role, perms } => {
-                let Some(r) = pick(&self.roles, *role) else { return (0, String::new()) };
-                self.call(Method::PATCH, &format!("/api/v1/roles/{r}"), &bearer, Some(json!({"permissions": perms.names()}))).await
+                let Some(r) = pick(&self.roles, *role) else {
+                    return (0, String::new());
+                };
+                self.call(
+                    Method::PATCH,
+                    &format!("/api/v1/roles/{r}"),
+                    &bearer,
+                    Some(json!({"permissions": perms.names()})),
+                )
+                .await
             }
-            Write::CreatePolicy { allow, perms, subject } => {
-                let Some(subject) = self.subject(subject) else { return (0, String::new()) };
+            Write::CreatePolicy {
+                allow,
+                perms,
+                subject,
+            } => {
+                let Some(subject) = self.subject(subject) else {
+                    return (0, String::new());
+                };
                 let name = self.name("p");
                 let body = json!({"name": name, "effect": if *allow { "allow" } else { "deny" },
                                   "permissions": perms.names(), "subject": subject});
-                let (s, b) = self.call(Method::POST, "/api/v1/policies", &bearer, Some(body)).await;
+                let (s, b) = self
+                    .call(Method::POST, "/api/v1/policies", &bearer, Some(body))
+                    .await;
                 if s == 201 {
-                    self.policies.push(b["value"]["id"].as_str().unwrap().to_string());
+                    self.policies
+                        .push(b["value"]["id"].as_str().unwrap().to_string());
                 }
                 (s, b)
             }
-            Write::UpdatePolicy { policy, allow, perms, enabled, subject } => {
-                let Some(p) = pick(&self.policies, *policy) else { return (0, String::new()) };
+            Write::UpdatePolicy {
+                policy,
+                allow,
+                perms,
+                enabled,
+                subject,
+            } => {
+                let Some(p) = pick(&self.policies, *policy) else {
+                    return (0, String::new());
+                };
                 let mut body = json!({});
                 if let Some(a) = allow {
                     body["effect"] = json!(if *a { "allow" } else { "deny" });
@@ -516,26 +658,55 @@ impl<'s> World<'s> {
                 if let Some(s) = subject.as_ref().and_then(|s| self.subject(s)) {
                     body["subject"] = s;
                 }
-                self.call(Method::PUT, &format!("/api/v1/policies/{p}"), &bearer, Some(body)).await
+                self.call(
+                    Method::PUT,
+                    &format!("/api/v1/policies/{p}"),
+                    &bearer,
+                    Some(body),
+                )
+                .await
             }
             Write::DeletePolicy { policy } => {
-                let Some(p) = pick(&self.policies, *policy) else { return (0, String::new()) };
-                self.call(Method::DELETE, &format!("/api/v1/policies/{p}"), &bearer, None).await
+                let Some(p) = pick(&self.policies, *policy) else {
+                    return (0, String::new());
+                };
+                self.call(
+                    Method::DELETE,
+                    &format!("/api/v1/policies/{p}"),
+                    &bearer,
+                    None,
+                )
+                .await
             }
             Write::DeleteTeam { team } => {
-                let Some(t) = pick(&self.teams, *team) else { return (0, String::new()) };
-                self.call(Method::DELETE, &format!("/api/v1/teams/{t}"), &bearer, None).await
+                let Some(t) = pick(&self.teams, *team) else {
+                    return (0, String::new());
+                };
+                self.call(Method::DELETE, &format!("/api/v1/teams/{t}"), &bearer, None)
+                    .await
             }
         };
-        (status, format!("{w:?} by {} -> {status} {body}", self.credentials[actor].label))
+        (
+            status,
+            format!(
+                "{w:?} by {} -> {status} {body}",
+                self.credentials[actor].label
+            ),
+        )
     }
 
     /// Everyone's rights now: credentials over HTTP, users per team from the store.
     async fn snapshot(&self) -> Snapshot {
         let mut credentials = Vec::with_capacity(self.credentials.len());
         for c in &self.credentials {
-            let (s, b) = self.call(Method::GET, "/v1/auth/test", &c.bearer, None).await;
-            credentials.push(if s == 200 { set_of(&b["permissions"]) } else { Perms::new() });
+            let (s, b) = self
+                .call(Method::GET, "/v1/auth/test", &c.bearer, None)
+                .await;
+            credentials.push(if s == 200 {
+                set_of(&b["permissions"])
+            } else {
+                Perms::new()
+            });
         }
         let mut conn = self.server.db.conn().unwrap();
         let (users, teams) = realm_members(&mut conn, &self.realm_id);
@@ -545,25 +716,42 @@ impl<'s> World<'s> {
             scopes.push(None);
             for team in scopes {
                 let perms = if enabled {
-                    tessera_store::access::effective_permissions(&mut conn, &self.realm_id, &user, team.as_deref()).unwrap()
+                    tessera_store::access::effective_permissions(
+                        &mut conn,
+                        &self.realm_id,
+                        &user,
+                        team.as_deref(),
+                    )
+                    .unwrap()
                 } else {
                     Perms::new()
                 };
                 rights.insert((user.clone(), team), perms);
             }
         }
-        Snapshot { credentials, users: rights, teams }
+        Snapshot {
+            credentials,
+            users: rights,
+            teams,
+        }
     }
 }
 
 fn set_of(v: &Value) -> Perms {
     v.as_array()
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The realm's users (with whether they are enabled) and teams, from the store.
-fn realm_members(conn: &mut tessera_store::DbConnection, realm_id: &str) -> (Vec<(String, bool)>, Vec<String>) {
+fn realm_members(
+    conn: &mut tessera_store::DbConnection,
+    realm_id: &str,
+) -> (Vec<(String, bool)>, Vec<String>) {
     use diesel::prelude::*;
     use tessera_store::schema::{teams, users};
     let u = users::table
@@ -584,7 +772,13 @@ fn realm_members(conn: &mut tessera_store::DbConnection, realm_id: &str) -> (Vec
 /// What `actor` held in `team` (`None`: anywhere) before the write, by the rule's statement:
 /// the credential's rights, within its subject's rights in that team or the root team; a key
 /// acts only in its own team, or everywhere if that is the root team.
-fn held(world: &World<'_>, before: &Snapshot, actor: &Credential, own: &Perms, team: Option<&str>) -> Perms {
+fn held(
+    world: &World<'_>,
+    before: &Snapshot,
+    actor: &Credential,
+    own: &Perms,
+    team: Option<&str>,
+) -> Perms {
     let root = world.teams[0].as_str();
     let Some(team) = team else { return own.clone() };
     let home = match &actor.kind {
@@ -604,12 +798,29 @@ fn held(world: &World<'_>, before: &Snapshot, actor: &Credential, own: &Perms, t
     }
 }
 
-fn check_write(world: &World<'_>, actor: usize, before: &Snapshot, after: &Snapshot, status: u16, what: &str) -> Result<(), TestCaseError> {
+fn check_write(
+    world: &World<'_>,
+    actor: usize,
+    before: &Snapshot,
+    after: &Snapshot,
+    status: u16,
+    what: &str,
+) -> Result<(), TestCaseError> {
     prop_assert!(status < 500, "a write answered {status}: {what}");
     if !(200..300).contains(&status) {
         // Refused: nothing changed (credentials made by the refused write do not exist).
-        prop_assert_eq!(&after.users, &before.users, "a refused write changed rights: {}", what);
-        prop_assert_eq!(&after.credentials[..before.credentials.len()], &before.credentials[..], "a refused write changed rights: {}", what);
+        prop_assert_eq!(
+            &after.users,
+            &before.users,
+            "a refused write changed rights: {}",
+            what
+        );
+        prop_assert_eq!(
+            &after.credentials[..before.credentials.len()],
+            &before.credentials[..],
+            "a refused write changed rights: {}",
+            what
+        );
         return Ok(());
     }
     let actor_cred = &world.credentials[actor];
@@ -625,7 +836,11 @@ fn check_write(world: &World<'_>, actor: usize, before: &Snapshot, after: &Snaps
         prop_assert!(
             gained.is_subset(&bound),
             "{} gained {:?} beyond what {} held there ({:?}): {}",
-            c.label, gained.difference(&bound).collect::<Vec<_>>(), actor_cred.label, bound, what
+            c.label,
+            gained.difference(&bound).collect::<Vec<_>>(),
+            actor_cred.label,
+            bound,
+            what
         );
     }
     for ((user, team), now) in &after.users {
@@ -635,7 +850,10 @@ fn check_write(world: &World<'_>, actor: usize, before: &Snapshot, after: &Snaps
         prop_assert!(
             gained.is_subset(&bound),
             "user {user} gained {:?} in {team:?} beyond what {} held there ({:?}): {}",
-            gained.difference(&bound).collect::<Vec<_>>(), actor_cred.label, bound, what
+            gained.difference(&bound).collect::<Vec<_>>(),
+            actor_cred.label,
+            bound,
+            what
         );
     }
     let every: Perms = CATALOG.iter().map(|(p, _)| p.to_string()).collect();
@@ -652,24 +870,42 @@ fn check_write(world: &World<'_>, actor: usize, before: &Snapshot, after: &Snaps
 async fn run_case(server: &'static Server, case: Case) -> Result<(), TestCaseError> {
     let n = server.realms.fetch_add(1, Ordering::SeqCst);
     let realm = format!("prop{n}");
-    let hasher = tessera_core::password::PasswordHasher::new(tessera_core::password::Argon2Params {
-        memory_kib: 256,
-        iterations: 1,
-        parallelism: 1,
-    })
-    .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let report = tessera_store::provision::bootstrap_realm(&server.db, &realm, Some(ADMIN_PASSWORD), &hasher, now)
-        .unwrap()
+    let hasher =
+        tessera_core::password::PasswordHasher::new(tessera_core::password::Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
         .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let report = tessera_store::provision::bootstrap_realm(
+        &server.db,
+        &realm,
+        Some(ADMIN_PASSWORD),
+        &hasher,
+        now,
+    )
+    .unwrap()
+    .unwrap();
     let mut conn = server.db.conn().unwrap();
     let realm_id = report.realm.id.clone();
-    let root = tessera_store::queries::root_team(&mut conn, &realm_id).unwrap().unwrap().id;
+    let root = tessera_store::queries::root_team(&mut conn, &realm_id)
+        .unwrap()
+        .unwrap()
+        .id;
     let mut roles = Vec::new();
     for name in BUILTIN_ROLES {
-        roles.push(tessera_store::queries::role_by_name(&mut conn, &realm_id, name).unwrap().unwrap().id);
+        roles.push(
+            tessera_store::queries::role_by_name(&mut conn, &realm_id, name)
+                .unwrap()
+                .unwrap()
+                .id,
+        );
     }
-    let admin_id = tessera_store::queries::user_by_username(&mut conn, &realm_id, "admin").unwrap().unwrap().id;
+    let admin_id = tessera_store::queries::user_by_username(&mut conn, &realm_id, "admin")
+        .unwrap()
+        .unwrap()
+        .id;
     drop(conn);
     let mut world = World {
         server,
@@ -689,35 +925,61 @@ async fn run_case(server: &'static Server, case: Case) -> Result<(), TestCaseErr
     // The realm, built by its admin (who may grant anything).
     for _ in 0..case.extra_teams {
         let name = world.name("t");
-        let (s, b) = world.call(Method::POST, "/api/v1/teams", &admin, Some(json!({"name": name}))).await;
+        let (s, b) = world
+            .call(
+                Method::POST,
+                "/api/v1/teams",
+                &admin,
+                Some(json!({"name": name})),
+            )
+            .await;
         prop_assert_eq!(s, 200, "{}", b);
-        world.teams.push(b["value"]["id"].as_str().unwrap().to_string());
+        world
+            .teams
+            .push(b["value"]["id"].as_str().unwrap().to_string());
     }
     for perms in &case.roles {
         let name = world.name("r");
         let (s, b) = world
-            .call(Method::POST, "/api/v1/roles", &admin, Some(json!({"name": name, "permissions": perms.names()})))
+            .call(
+                Method::POST,
+                "/api/v1/roles",
+                &admin,
+                Some(json!({"name": name, "permissions": perms.names()})),
+            )
             .await;
         prop_assert_eq!(s, 200, "{}", b);
-        world.roles.push(b["value"]["id"].as_str().unwrap().to_string());
+        world
+            .roles
+            .push(b["value"]["id"].as_str().unwrap().to_string());
     }
     let mut usernames = vec!["admin".to_string()];
     for m in &case.users {
         let name = world.name("u");
         let body = json!({"name": name, "password": PASSWORD, "team_roles": world.team_roles(m)});
-        let (s, b) = world.call(Method::POST, "/api/v1/users", &admin, Some(body)).await;
+        let (s, b) = world
+            .call(Method::POST, "/api/v1/users", &admin, Some(body))
+            .await;
         prop_assert_eq!(s, 200, "{}", b);
-        world.users.push(b["value"]["id"].as_str().unwrap().to_string());
+        world
+            .users
+            .push(b["value"]["id"].as_str().unwrap().to_string());
         usernames.push(name);
     }
     for (allow, perms, subject) in &case.policies {
-        let Some(subject) = world.subject(subject) else { continue };
+        let Some(subject) = world.subject(subject) else {
+            continue;
+        };
         let name = world.name("p");
         let body = json!({"name": name, "effect": if *allow { "allow" } else { "deny" },
                           "permissions": perms.names(), "subject": subject});
-        let (s, b) = world.call(Method::POST, "/api/v1/policies", &admin, Some(body)).await;
+        let (s, b) = world
+            .call(Method::POST, "/api/v1/policies", &admin, Some(body))
+            .await;
         if s == 201 {
-            world.policies.push(b["value"]["id"].as_str().unwrap().to_string());
+            world
+                .policies
+                .push(b["value"]["id"].as_str().unwrap().to_string());
         }
     }
     // Credentials: a token per person (the admin's with every permission), then keys.
@@ -728,12 +990,16 @@ async fn run_case(server: &'static Server, case: Case) -> Result<(), TestCaseErr
     });
     for (i, name) in usernames.iter().enumerate().skip(1) {
         let scope = case.token_scopes.get(i).copied().flatten();
-        world.add_user_credential(world.users[i].clone(), name, scope).await;
+        world
+            .add_user_credential(world.users[i].clone(), name, scope)
+            .await;
     }
     let people = world.credentials.len();
     for (owner, role, scopes) in &case.personal_keys {
         // Made by the owner's token (so with its ceiling); a refusal here is fine.
-        world.create_personal_key(owner % people, None, *role, *scopes).await;
+        world
+            .create_personal_key(owner % people, None, *role, *scopes)
+            .await;
     }
     for (team, role) in &case.team_keys {
         world.create_team_key(0, *team, Some(*role)).await;
@@ -763,7 +1029,7 @@ fn no_write_grants_more_than_its_credential_holds() {
     let cases = std::env::var("TESSERA_PROPERTY_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(if postgres { 100 } else { 1000 });
+        .unwrap_or(if postgres { 200 } else { 2000 });
     let server = server();
     let mut runner = TestRunner::new(Config {
         cases,

@@ -727,7 +727,12 @@ async fn an_allow_policy_adds_a_permission_and_users_may_read_their_own() {
     // She may only allow what she holds herself (issue 10): not audit:read...
     let (status, body) = post(&app, "/api/v1/policies", &token, new_policy).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("audit:read"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("audit:read")
+    );
     // ...but policy:read, which her viewer role and her token carry.
     let (status, body) = post(
         &app,

@@ -30,7 +30,10 @@ pub const EVERY_PERMISSION: &str = "api_key:read api_key:create api_key:update a
 #[test]
 fn every_permission_is_the_catalog() {
     let listed: Vec<&str> = EVERY_PERMISSION.split_whitespace().collect();
-    let catalog: Vec<&str> = tessera_core::permission::CATALOG.iter().map(|(p, _)| *p).collect();
+    let catalog: Vec<&str> = tessera_core::permission::CATALOG
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
     assert_eq!(listed, catalog);
 }
 
