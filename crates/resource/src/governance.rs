@@ -262,6 +262,19 @@ fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
     }
 }
 
+/// What `p` does with `effect` that `other`, on the same subject, does not: the deny a write
+/// lifts (`p` before, `other` after) or the allow it adds (`p` after, `other` before).
+fn beyond(p: &Policy, other: Option<&Policy>, effect: &str) -> BTreeSet<String> {
+    let same = other
+        .filter(|o| o.subject_type == p.subject_type && o.subject_id == p.subject_id)
+        .map(|o| policy_effect(o, effect))
+        .unwrap_or_default();
+    policy_effect(p, effect)
+        .difference(&same)
+        .cloned()
+        .collect()
+}
+
 /// A policy write widens rights in two ways: an allow it adds, and a deny it lifts. Both must be
 /// held where they take effect; adding a deny is narrowing, but must leave the realm an admin.
 fn ensure_policy_change(
@@ -271,29 +284,11 @@ fn ensure_policy_change(
     after: Option<&Policy>,
 ) -> Result<(), ApiError> {
     let root = grantor.root_team().to_string();
-    let same_subject =
-        |a: &Policy, b: &Policy| a.subject_type == b.subject_type && a.subject_id == b.subject_id;
     if let Some(old) = before {
-        let still_denied = after
-            .filter(|new| same_subject(old, new))
-            .map(|new| policy_effect(new, "deny"))
-            .unwrap_or_default();
-        let lifted: BTreeSet<String> = policy_effect(old, "deny")
-            .difference(&still_denied)
-            .cloned()
-            .collect();
-        grantor.ensure(&policy_reach(old, &root), &lifted)?;
+        grantor.ensure(&policy_reach(old, &root), &beyond(old, after, "deny"))?;
     }
     if let Some(new) = after {
-        let already_allowed = before
-            .filter(|old| same_subject(old, new))
-            .map(|old| policy_effect(old, "allow"))
-            .unwrap_or_default();
-        let added: BTreeSet<String> = policy_effect(new, "allow")
-            .difference(&already_allowed)
-            .cloned()
-            .collect();
-        grantor.ensure(&policy_reach(new, &root), &added)?;
+        grantor.ensure(&policy_reach(new, &root), &beyond(new, before, "allow"))?;
     }
     grantor.ensure_realm_keeps_admin(conn)
 }

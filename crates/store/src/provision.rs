@@ -288,7 +288,6 @@ pub fn create_client(
     actor: &Actor<'_>,
     now: i64,
 ) -> Result<ClientCreated, StoreError> {
-    spec.validate()?;
     db.write_tx(|conn| create_client_in(conn, realm_name, spec, unknown_scopes, actor, now))
 }
 

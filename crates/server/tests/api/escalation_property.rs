@@ -495,6 +495,82 @@ impl<'s> World<'s> {
         (s, b)
     }
 
+    /// The request of a write that only changes what exists (`None`: nothing to change).
+    fn request(&self, w: &Write) -> Option<(Method, String, Option<Value>)> {
+        let key = |i: &usize| pick(&self.personal_keys, *i).map(|k| format!("/api/v1/apikeys/{k}"));
+        let user = |i: &usize| pick(&self.users, *i).map(|u| format!("/api/v1/users/{u}"));
+        let policy = |i: &usize| pick(&self.policies, *i).map(|p| format!("/api/v1/policies/{p}"));
+        Some(match w {
+            Write::SetPersonalKeyRole { key: k, role } => (
+                Method::PUT,
+                key(k)?,
+                Some(json!({"role": pick(&self.roles, *role)?})),
+            ),
+            Write::SetPersonalKeyEnabled { key: k, enabled } => {
+                (Method::PUT, key(k)?, Some(json!({"enabled": enabled})))
+            }
+            Write::SetTeamKeyActive { key: k, active } => {
+                let action = if *active { "reinstate" } else { "revoke" };
+                let k = pick(&self.team_keys, *k)?;
+                (
+                    Method::POST,
+                    format!("/api/preview/teamkeys/{k}:{action}"),
+                    None,
+                )
+            }
+            Write::SetUserRoles {
+                user: u,
+                memberships,
+            } => (
+                Method::PATCH,
+                user(u)?,
+                Some(json!({"team_roles": self.team_roles(memberships)})),
+            ),
+            Write::SetUserEnabled { user: u, enabled } => {
+                (Method::PATCH, user(u)?, Some(json!({"enabled": enabled})))
+            }
+            Write::DeleteUser { user: u } => (Method::DELETE, user(u)?, None),
+            Write::SetRolePermissions { role, perms } => (
+                Method::PATCH,
+                format!("/api/v1/roles/{}", pick(&self.roles, *role)?),
+                Some(json!({"permissions": perms.names()})),
+            ),
+            Write::UpdatePolicy {
+                policy: p,
+                allow,
+                perms,
+                enabled,
+                subject,
+            } => {
+                let mut body = json!({});
+                if let Some(a) = allow {
+                    body["effect"] = json!(if *a { "allow" } else { "deny" });
+                }
+                if let Some(m) = perms {
+                    body["permissions"] = json!(m.names());
+                }
+                if let Some(e) = enabled {
+                    body["enabled"] = json!(e);
+                }
+                if let Some(s) = subject.as_ref().and_then(|s| self.subject(s)) {
+                    body["subject"] = s;
+                }
+                (Method::PUT, policy(p)?, Some(body))
+            }
+            Write::DeletePolicy { policy: p } => (Method::DELETE, policy(p)?, None),
+            Write::DeleteTeam { team } => (
+                Method::DELETE,
+                format!("/api/v1/teams/{}", pick(&self.teams, *team)?),
+                None,
+            ),
+            Write::CreatePersonalKey { .. }
+            | Write::CreateTeamKey { .. }
+            | Write::CreateUser { .. }
+            | Write::CreateRole { .. }
+            | Write::CreatePolicy { .. } => return None,
+        })
+    }
+
     /// Sends one write; returns its status (0: nothing to send) and a description.
     async fn send(&mut self, actor: usize, w: &Write) -> (u16, String) {
         let bearer = self.credentials[actor].bearer.clone();
@@ -502,46 +578,7 @@ impl<'s> World<'s> {
             Write::CreatePersonalKey { team, role, scopes } => {
                 self.create_personal_key(actor, *team, *role, *scopes).await
             }
-            Write::SetPersonalKeyRole { key, role } => {
-                let (Some(k), Some(r)) =
-                    (pick(&self.personal_keys, *key), pick(&self.roles, *role))
-                else {
-                    return (0, String::new());
-                };
-                self.call(
-                    Method::PUT,
-                    &format!("/api/v1/apikeys/{k}"),
-                    &bearer,
-                    Some(json!({"role": r})),
-                )
-                .await
-            }
-            Write::SetPersonalKeyEnabled { key, enabled } => {
-                let Some(k) = pick(&self.personal_keys, *key) else {
-                    return (0, String::new());
-                };
-                self.call(
-                    Method::PUT,
-                    &format!("/api/v1/apikeys/{k}"),
-                    &bearer,
-                    Some(json!({"enabled": enabled})),
-                )
-                .await
-            }
             Write::CreateTeamKey { team, role } => self.create_team_key(actor, *team, *role).await,
-            Write::SetTeamKeyActive { key, active } => {
-                let Some(k) = pick(&self.team_keys, *key) else {
-                    return (0, String::new());
-                };
-                let action = if *active { "reinstate" } else { "revoke" };
-                self.call(
-                    Method::POST,
-                    &format!("/api/preview/teamkeys/{k}:{action}"),
-                    &bearer,
-                    None,
-                )
-                .await
-            }
             Write::CreateUser { memberships } => {
                 let name = self.name("u");
                 let body = json!({"name": name, "password": PASSWORD, "team_roles": self.team_roles(memberships)});
@@ -555,65 +592,17 @@ impl<'s> World<'s> {
                 }
                 (s, b)
             }
-            Write::SetUserRoles { user, memberships } => {
-                let Some(u) = pick(&self.users, *user) else {
-                    return (0, String::new());
-                };
-                let body = json!({"team_roles": self.team_roles(memberships)});
-                self.call(
-                    Method::PATCH,
-                    &format!("/api/v1/users/{u}"),
-                    &bearer,
-                    Some(body),
-                )
-                .await
-            }
-            Write::SetUserEnabled { user, enabled } => {
-                let Some(u) = pick(&self.users, *user) else {
-                    return (0, String::new());
-                };
-                self.call(
-                    Method::PATCH,
-                    &format!("/api/v1/users/{u}"),
-                    &bearer,
-                    Some(json!({"enabled": enabled})),
-                )
-                .await
-            }
-            Write::DeleteUser { user } => {
-                let Some(u) = pick(&self.users, *user) else {
-                    return (0, String::new());
-                };
-                self.call(Method::DELETE, &format!("/api/v1/users/{u}"), &bearer, None)
-                    .await
-            }
             Write::CreateRole { perms } => {
                 let name = self.name("r");
+                let body = json!({"name": name, "permissions": perms.names()});
                 let (s, b) = self
-                    .call(
-                        Method::POST,
-                        "/api/v1/roles",
-                        &bearer,
-                        Some(json!({"name": name, "permissions": perms.names()})),
-                    )
+                    .call(Method::POST, "/api/v1/roles", &bearer, Some(body))
                     .await;
                 if s == 200 {
                     self.roles
                         .push(b["value"]["id"].as_str().unwrap().to_string());
                 }
                 (s, b)
-            }
-            Write::SetRolePermissions { role, perms } => {
-                let Some(r) = pick(&self.roles, *role) else {
-                    return (0, String::new());
-                };
-                self.call(
-                    Method::PATCH,
-                    &format!("/api/v1/roles/{r}"),
-                    &bearer,
-                    Some(json!({"permissions": perms.names()})),
-                )
-                .await
             }
             Write::CreatePolicy {
                 allow,
@@ -635,55 +624,11 @@ impl<'s> World<'s> {
                 }
                 (s, b)
             }
-            Write::UpdatePolicy {
-                policy,
-                allow,
-                perms,
-                enabled,
-                subject,
-            } => {
-                let Some(p) = pick(&self.policies, *policy) else {
+            other => {
+                let Some((method, path, body)) = self.request(other) else {
                     return (0, String::new());
                 };
-                let mut body = json!({});
-                if let Some(a) = allow {
-                    body["effect"] = json!(if *a { "allow" } else { "deny" });
-                }
-                if let Some(m) = perms {
-                    body["permissions"] = json!(m.names());
-                }
-                if let Some(e) = enabled {
-                    body["enabled"] = json!(e);
-                }
-                if let Some(s) = subject.as_ref().and_then(|s| self.subject(s)) {
-                    body["subject"] = s;
-                }
-                self.call(
-                    Method::PUT,
-                    &format!("/api/v1/policies/{p}"),
-                    &bearer,
-                    Some(body),
-                )
-                .await
-            }
-            Write::DeletePolicy { policy } => {
-                let Some(p) = pick(&self.policies, *policy) else {
-                    return (0, String::new());
-                };
-                self.call(
-                    Method::DELETE,
-                    &format!("/api/v1/policies/{p}"),
-                    &bearer,
-                    None,
-                )
-                .await
-            }
-            Write::DeleteTeam { team } => {
-                let Some(t) = pick(&self.teams, *team) else {
-                    return (0, String::new());
-                };
-                self.call(Method::DELETE, &format!("/api/v1/teams/{t}"), &bearer, None)
-                    .await
+                self.call(method, &path, &bearer, body).await
             }
         };
         (
