@@ -236,6 +236,10 @@ async fn password(
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code is single-use, bound to its client and
 /// redirect URI, and expires; a replayed code revokes what the first redemption issued.
+///
+/// Two database calls: the code is read, then spent and its tokens recorded in one
+/// transaction under the grant's lock, so a concurrent replay either finds them and revokes
+/// them, or comes first and leaves the winner nothing ([`tessera_store::browser::redeem_code`]).
 async fn authorization_code(
     state: &IssuerState,
     realm: &Realm,
@@ -243,123 +247,45 @@ async fn authorization_code(
     form: &Form,
 ) -> Result<TokenResponse, IssuerError> {
     use tessera_store::browser;
-    let code = form.require("code")?.to_string();
-    let redirect_uri = form.get("redirect_uri").map(str::to_string);
-    let verifier = form.get("code_verifier").map(str::to_string);
+    let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+    let code = form.require("code")?;
     let now = state.now();
     let db = state.db.clone();
-    let realm_id = realm.id.clone();
-    let client_id = client.client_id.clone();
-    let registered = client.redirect_uris();
-    let redeemed = web::block(move || -> Result<Redeemed, IssuerError> {
-        let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
-        let mut conn = db.conn()?;
-        let hash = tessera_core::secret::sha256_hex(&code);
-        let row = browser::code_by_hash(&mut conn, &hash)?
-            .filter(|r| r.realm_id == realm_id)
-            .ok_or_else(|| bad("the authorization code is not valid"))?;
-        if row.client_id != client_id {
-            return Err(bad("the authorization code was issued to another client"));
-        }
-        let first_use = row.consumed_at.is_none()
-            && tessera_store::queries::consume_authorization_code(&mut conn, &hash, now)?;
-        if !first_use {
-            return Ok(Redeemed::Replayed(
-                tessera_store::revocation::revoke_refresh_family(
-                    &mut conn,
-                    &row.realm_id,
-                    &row.grant_id,
-                    now,
-                )?,
-            ));
-        }
-        if row.expires_at <= now {
-            return Err(bad("the authorization code has expired"));
-        }
-        let redirect_ok = match (row.redirect_uri.as_str(), redirect_uri.as_deref()) {
-            ("", None) => true,
-            ("", Some(given)) => registered.len() == 1 && registered[0] == given,
-            (sent, Some(given)) => sent == given,
-            (_, None) => false,
-        };
-        if !redirect_ok {
-            return Err(bad("redirect_uri does not match the authorization request"));
-        }
-        match (&row.code_challenge, verifier.as_deref()) {
-            (Some(challenge), Some(v)) => {
-                use base64::Engine;
-                let digest = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
-                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-                let well_formed = (43..=128).contains(&v.len())
-                    && v.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-                    });
-                if !well_formed
-                    || !tessera_core::secret::constant_time_eq(
-                        computed.as_bytes(),
-                        challenge.as_bytes(),
-                    )
-                {
-                    return Err(bad("code_verifier does not match the code_challenge"));
-                }
-            }
-            (Some(_), None) => return Err(bad("code_verifier is missing")),
-            // A verifier for a code issued without a challenge: a downgrade attempt.
-            (None, Some(_)) => return Err(bad("this code was issued without PKCE")),
-            (None, None) => {}
-        }
-        let user = tessera_store::queries::user_by_id(&mut conn, &row.user_id)?
-            .filter(|u| u.enabled)
-            .ok_or_else(|| bad("the user is disabled"))?;
-        Ok(Redeemed::Fresh(Box::new((row, user))))
+    let hash = tessera_core::secret::sha256_hex(code);
+    let row = web::block(move || browser::code_by_hash(&mut *db.conn()?, &hash))
+        .await??
+        .filter(|r| r.realm_id == realm.id)
+        .ok_or_else(|| bad("the authorization code is not valid"))?;
+    if row.client_id != client.client_id {
+        return Err(bad("the authorization code was issued to another client"));
+    }
+    // Refused requests still spend the code (a wrong verifier may be a guess).
+    let refusal = code_refusal(&row, client, form, now).err();
+    let scope = ScopeSet::from_stored(&row.scope);
+    let mut response = mint(state, realm, client, &row.user_id, &scope)?;
+    let refresh = client.allows_grant("refresh_token").then(|| {
+        refresh_row(state, realm, client, &row.user_id, &row.grant_id, &row.scope, row.auth_time, None)
+    });
+    let issued = browser::Issued {
+        access_jti: response.jti.clone(),
+        access_expires_at: now + response.expires_in,
+        refresh: refresh.as_ref().map(|(_, r)| r.clone()),
+    };
+    let db = state.db.clone();
+    let (spent, refused) = (row.clone(), refusal.is_some());
+    let outcome = web::block(move || {
+        browser::redeem_code(&mut *db.conn()?, &spent, now, refused, &issued)
     })
     .await??;
-    let (row, user) = match redeemed {
-        Redeemed::Fresh(pair) => *pair,
-        Redeemed::Replayed(revoked) => {
-            for (jti, exp) in &revoked {
-                state.access_token_revoked(jti, *exp);
-            }
-            return Err(IssuerError::oauth(
-                OAuthCode::InvalidGrant,
-                "the authorization code was already used; the tokens issued for it are revoked",
-            ));
-        }
-    };
-    let scope = ScopeSet::from_stored(&row.scope);
-    let mut response = mint(state, realm, client, &user.id, &scope)?;
-    // Remember the token under its grant, so a replayed code can revoke it.
-    let jti = response.jti.clone();
-    let db = state.db.clone();
-    let (grant, realm_id, exp) = (
-        row.grant_id.clone(),
-        realm.id.clone(),
-        now + response.expires_in,
-    );
-    web::block(move || browser::record_grant_token(&mut *db.conn()?, &jti, &grant, &realm_id, exp))
-        .await??;
-    if client.allows_grant("refresh_token") {
-        response.refresh_token = Some(
-            new_refresh_token(
-                state,
-                realm,
-                client,
-                &user.id,
-                &row.grant_id,
-                &row.scope,
-                row.auth_time,
-                None,
-            )
-            .await?,
-        );
-    }
+    settle(state, outcome, refusal, "the authorization code was already used; the tokens issued for it are revoked")?;
+    response.refresh_token = refresh.map(|(value, _)| value);
     if scope.contains("openid") {
         response.id_token = Some(crate::oidc::mint_id_token(
             state,
             realm,
             client,
             &crate::oidc::IdTokenInput {
-                user_id: &user.id,
+                user_id: &row.user_id,
                 nonce: row.nonce.as_deref(),
                 auth_time: row.auth_time,
                 access_token: &response.access_token,
@@ -369,22 +295,80 @@ async fn authorization_code(
     Ok(response)
 }
 
-/// What redeeming a code found.
-enum Redeemed {
-    Fresh(
-        Box<(
-            tessera_store::browser::AuthorizationCode,
-            tessera_store::models::User,
-        )>,
-    ),
-    /// The code was used before: these access tokens of its grant are now revoked.
-    Replayed(Vec<(String, i64)>),
+/// Why a code may not be redeemed by this request: expired, another redirect URI, or a
+/// verifier that does not match its challenge.
+fn code_refusal(
+    row: &tessera_store::browser::AuthorizationCode,
+    client: &Client,
+    form: &Form,
+    now: i64,
+) -> Result<(), IssuerError> {
+    let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+    if row.expires_at <= now {
+        return Err(bad("the authorization code has expired"));
+    }
+    let registered = client.redirect_uris();
+    let redirect_ok = match (row.redirect_uri.as_str(), form.get("redirect_uri")) {
+        ("", None) => true,
+        ("", Some(given)) => registered.len() == 1 && registered[0] == given,
+        (sent, Some(given)) => sent == given,
+        (_, None) => false,
+    };
+    if !redirect_ok {
+        return Err(bad("redirect_uri does not match the authorization request"));
+    }
+    match (&row.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(v)) => {
+            use base64::Engine;
+            let digest = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            let well_formed = (43..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            if !well_formed
+                || !tessera_core::secret::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+            {
+                return Err(bad("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(bad("code_verifier is missing")),
+        // A verifier for a code issued without a challenge: a downgrade attempt.
+        (None, Some(_)) => return Err(bad("this code was issued without PKCE")),
+        (None, None) => {}
+    }
+    Ok(())
 }
 
-/// Stores a new refresh token of `family` and returns its value. Its idle lifetime never
+/// Turns what a redemption did into the answer: `Ok` only when the tokens were recorded. A
+/// replay's revoked access tokens are reported to the resource server in this process.
+fn settle(
+    state: &IssuerState,
+    outcome: tessera_store::browser::Redemption,
+    refusal: Option<IssuerError>,
+    replayed: &str,
+) -> Result<(), IssuerError> {
+    use tessera_store::browser::Redemption;
+    match outcome {
+        Redemption::Issued => Ok(()),
+        Redemption::Spent => Err(refusal
+            .unwrap_or_else(|| IssuerError::Internal("a spent redemption without a reason".into()))),
+        Redemption::UserDisabled => Err(IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "the user is disabled",
+        )),
+        Redemption::Replayed(revoked) => {
+            for (jti, exp) in &revoked {
+                state.access_token_revoked(jti, *exp);
+            }
+            Err(IssuerError::oauth(OAuthCode::InvalidGrant, replayed))
+        }
+    }
+}
+
+/// A new refresh token of `family` (its value, and its row to store). Its idle lifetime never
 /// reaches past the family's absolute end (`family_expires_at`, set by the first token).
 #[allow(clippy::too_many_arguments)]
-async fn new_refresh_token(
+fn refresh_row(
     state: &IssuerState,
     realm: &Realm,
     client: &Client,
@@ -393,7 +377,7 @@ async fn new_refresh_token(
     scope: &str,
     auth_time: i64,
     family_expires_at: Option<i64>,
-) -> Result<String, IssuerError> {
+) -> (String, tessera_store::browser::RefreshToken) {
     let now = state.now();
     let value = random_token::<32>();
     let family_end =
@@ -413,14 +397,14 @@ async fn new_refresh_token(
         revoked_at: None,
         created_at: now,
     };
-    let db = state.db.clone();
-    web::block(move || tessera_store::browser::insert_refresh_token(&mut *db.conn()?, &row))
-        .await??;
-    Ok(value)
+    (value, row)
 }
 
 /// RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every refresh returns a new refresh token
 /// and retires the presented one; presenting a retired one again revokes the whole grant.
+///
+/// Two database calls: the token is read, then retired and its successor recorded in one
+/// transaction under the family's lock ([`tessera_store::browser::rotate_refresh`]).
 async fn refresh(
     state: &IssuerState,
     realm: &Realm,
@@ -428,36 +412,32 @@ async fn refresh(
     form: &Form,
 ) -> Result<TokenResponse, IssuerError> {
     use tessera_store::browser;
-    let presented = form.require("refresh_token")?.to_string();
-    let requested = form.get("scope").map(str::to_string);
-    let requested_in_closure = requested.clone();
+    let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
+    let presented = form.require("refresh_token")?;
     let now = state.now();
     let db = state.db.clone();
-    let (realm_id, client_id) = (realm.id.clone(), client.client_id.clone());
-    enum Refreshed {
-        Rotated(Box<(browser::RefreshToken, tessera_store::models::User)>),
-        Reused(Vec<(String, i64)>),
+    let hash = tessera_core::secret::sha256_hex(presented);
+    let token = web::block(move || browser::refresh_token(&mut *db.conn()?, &hash))
+        .await??
+        .filter(|t| t.realm_id == realm.id)
+        .ok_or_else(|| bad("the refresh token is not valid"))?;
+    if token.client_id != client.client_id {
+        return Err(bad("the refresh token was issued to another client"));
     }
-    let outcome = web::block(move || -> Result<Refreshed, IssuerError> {
-        let requested = requested_in_closure;
-        let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
-        let mut conn = db.conn()?;
-        let hash = tessera_core::secret::sha256_hex(&presented);
-        let token = browser::refresh_token(&mut conn, &hash)?
-            .filter(|t| t.realm_id == realm_id)
-            .ok_or_else(|| bad("the refresh token is not valid"))?;
-        if token.client_id != client_id {
-            return Err(bad("the refresh token was issued to another client"));
+    if token.revoked_at.is_some() {
+        return Err(bad("the refresh token has been revoked"));
+    }
+    let scope = if token.rotated_at.is_some() {
+        // A retired token came back: the rotation below finds it retired and ends the grant.
+        ScopeSet::from_stored(&token.scope)
+    } else {
+        // Refuse what can be refused without retiring the token.
+        if token.expires_at <= now || token.family_expires_at <= now {
+            return Err(bad("the refresh token has expired; sign in again"));
         }
-        if token.revoked_at.is_some() {
-            return Err(bad("the refresh token has been revoked"));
-        }
-        if token.rotated_at.is_none() {
-            // Refuse what can be refused without retiring the token.
-            if token.expires_at <= now || token.family_expires_at <= now {
-                return Err(bad("the refresh token has expired; sign in again"));
-            }
-            if let Some(r) = &requested {
+        match form.get("scope") {
+            None => ScopeSet::from_stored(&token.scope),
+            Some(r) => {
                 let asked = ScopeSet::parse(r)
                     .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
                 let wider = asked.not_in(&ScopeSet::from_stored(&token.scope));
@@ -467,72 +447,40 @@ async fn refresh(
                         format!("the grant does not include: {}", wider.join(" ")),
                     ));
                 }
+                asked
             }
         }
-        if token.rotated_at.is_some() || !browser::rotate_refresh_token(&mut conn, &hash, now)? {
-            // A retired token came back: someone holds a copy. End the whole grant.
-            return Ok(Refreshed::Reused(
-                tessera_store::revocation::revoke_refresh_family(
-                    &mut conn,
-                    &token.realm_id,
-                    &token.family_id,
-                    now,
-                )?,
-            ));
-        }
-        let user = tessera_store::queries::user_by_id(&mut conn, &token.user_id)?
-            .filter(|u| u.enabled)
-            .ok_or_else(|| bad("the user is disabled"))?;
-        Ok(Refreshed::Rotated(Box::new((token, user))))
-    })
-    .await??;
-    let (token, user) = match outcome {
-        Refreshed::Rotated(pair) => *pair,
-        Refreshed::Reused(revoked) => {
-            for (jti, exp) in &revoked {
-                state.access_token_revoked(jti, *exp);
-            }
-            return Err(IssuerError::oauth(
-                OAuthCode::InvalidGrant,
-                "the refresh token was already used; the grant is revoked",
-            ));
-        }
     };
-    // Checked against the grant above, before the token was retired.
-    let scope = match &requested {
-        None => ScopeSet::from_stored(&token.scope),
-        Some(r) => ScopeSet::from_stored(r),
+    let mut response = mint(state, realm, client, &token.user_id, &scope)?;
+    let (value, successor) = refresh_row(
+        state,
+        realm,
+        client,
+        &token.user_id,
+        &token.family_id,
+        &token.scope,
+        token.auth_time,
+        Some(token.family_expires_at),
+    );
+    let issued = browser::Issued {
+        access_jti: response.jti.clone(),
+        access_expires_at: now + response.expires_in,
+        refresh: Some(successor),
     };
-    let mut response = mint(state, realm, client, &user.id, &scope)?;
     let db = state.db.clone();
-    let (jti, family, rid, exp) = (
-        response.jti.clone(),
-        token.family_id.clone(),
-        realm.id.clone(),
-        now + response.expires_in,
-    );
-    web::block(move || browser::record_grant_token(&mut *db.conn()?, &jti, &family, &rid, exp))
-        .await??;
-    response.refresh_token = Some(
-        new_refresh_token(
-            state,
-            realm,
-            client,
-            &user.id,
-            &token.family_id,
-            &token.scope,
-            token.auth_time,
-            Some(token.family_expires_at),
-        )
-        .await?,
-    );
+    let retired = token.clone();
+    let outcome =
+        web::block(move || browser::rotate_refresh(&mut *db.conn()?, &retired, now, &issued))
+            .await??;
+    settle(state, outcome, None, "the refresh token was already used; the grant is revoked")?;
+    response.refresh_token = Some(value);
     if scope.contains("openid") {
         response.id_token = Some(crate::oidc::mint_id_token(
             state,
             realm,
             client,
             &crate::oidc::IdTokenInput {
-                user_id: &user.id,
+                user_id: &token.user_id,
                 nonce: None,
                 auth_time: token.auth_time,
                 access_token: &response.access_token,

@@ -186,20 +186,121 @@ pub fn refresh_token(
         .optional()?)
 }
 
-/// Marks the token rotated unless it already was (or was revoked): exactly one of several
-/// concurrent refreshes with the same token gets `true`.
-pub fn rotate_refresh_token(
+/// Holds the grant (a code and the refresh-token family it starts) until the transaction ends:
+/// its redemptions, rotations and revocations run one at a time. PostgreSQL takes an advisory
+/// lock; SQLite's `BEGIN IMMEDIATE` already serialises every write.
+pub fn lock_grant(conn: &mut Conn, grant_id: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("grant\n{grant_id}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// What a redemption issues, recorded in its transaction.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The access token's `jti` and expiry, recorded under the grant so a replay revokes it.
+    pub access_jti: String,
+    pub access_expires_at: i64,
+    /// The new refresh token, if the client gets one.
+    pub refresh: Option<RefreshToken>,
+}
+
+/// What redeeming a code or a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the tokens are recorded and may be handed out.
+    Issued,
+    /// First use, but the request was refused: the code or token is spent, nothing issued.
+    Spent,
+    /// The user is disabled: spent, nothing issued.
+    UserDisabled,
+    /// Used before: the whole grant is revoked, with these access tokens (`jti`, `exp`).
+    Replayed(Vec<(String, i64)>),
+}
+
+/// Redeems a code in one transaction under its grant's lock: spends it (exactly one caller
+/// can), then — unless `refused` — records `issued`. A code spent before revokes its grant,
+/// including tokens a concurrent winner recorded, since the lock orders the two.
+pub fn redeem_code(
     conn: &mut Conn,
-    token_sha256: &str,
+    code: &AuthorizationCode,
     now: i64,
-) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::token_sha256.eq(token_sha256))
-            .filter(refresh_tokens::rotated_at.is_null())
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::rotated_at.eq(now))
-    .execute(conn)?;
-    Ok(n == 1)
+    refused: bool,
+    issued: &Issued,
+) -> Result<Redemption, StoreError> {
+    crate::db::write_tx(conn, |conn| {
+        lock_grant(conn, &code.grant_id)?;
+        let spent = diesel::update(
+            authorization_codes::table
+                .filter(authorization_codes::code_sha256.eq(&code.code_sha256))
+                .filter(authorization_codes::consumed_at.is_null()),
+        )
+        .set(authorization_codes::consumed_at.eq(now))
+        .execute(conn)?;
+        if spent == 0 {
+            let revoked =
+                crate::revocation::revoke_family_in(conn, &code.realm_id, &code.grant_id, now)?;
+            return Ok(Redemption::Replayed(revoked));
+        }
+        issue(conn, &code.realm_id, &code.grant_id, &code.user_id, refused, issued)
+    })
+}
+
+/// Rotates a refresh token in one transaction under its family's lock: retires it (exactly one
+/// caller can), then records `issued`. A retired or revoked token revokes
+/// the whole family, including what a concurrent rotation recorded.
+pub fn rotate_refresh(
+    conn: &mut Conn,
+    token: &RefreshToken,
+    now: i64,
+    issued: &Issued,
+) -> Result<Redemption, StoreError> {
+    crate::db::write_tx(conn, |conn| {
+        lock_grant(conn, &token.family_id)?;
+        let rotated = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_sha256.eq(&token.token_sha256))
+                .filter(refresh_tokens::rotated_at.is_null())
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::rotated_at.eq(now))
+        .execute(conn)?;
+        if rotated == 0 {
+            let revoked =
+                crate::revocation::revoke_family_in(conn, &token.realm_id, &token.family_id, now)?;
+            return Ok(Redemption::Replayed(revoked));
+        }
+        issue(conn, &token.realm_id, &token.family_id, &token.user_id, false, issued)
+    })
+}
+
+/// The second half of a first use: the user must still be enabled; then the access token is
+/// recorded under the grant and the new refresh token stored.
+fn issue(
+    conn: &mut Conn,
+    realm_id: &str,
+    grant_id: &str,
+    user_id: &str,
+    refused: bool,
+    issued: &Issued,
+) -> Result<Redemption, StoreError> {
+    if refused {
+        return Ok(Redemption::Spent);
+    }
+    let enabled = users::table
+        .find(user_id)
+        .select(users::enabled)
+        .first::<bool>(conn)
+        .optional()?;
+    if enabled != Some(true) {
+        return Ok(Redemption::UserDisabled);
+    }
+    record_grant_token(conn, &issued.access_jti, grant_id, realm_id, issued.access_expires_at)?;
+    if let Some(t) = &issued.refresh {
+        insert_refresh_token(conn, t)?;
+    }
+    Ok(Redemption::Issued)
 }

@@ -461,19 +461,3 @@ fn conflict_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreE
 
 // ---- authorization codes ----
 
-/// Marks the code consumed unless it already was. The conditional UPDATE is atomic on both
-/// backends, so when several requests race to redeem one code exactly one gets `true`.
-pub fn consume_authorization_code(
-    conn: &mut Conn,
-    code_sha256: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let updated = diesel::update(
-        authorization_codes::table
-            .filter(authorization_codes::code_sha256.eq(code_sha256))
-            .filter(authorization_codes::consumed_at.is_null()),
-    )
-    .set(authorization_codes::consumed_at.eq(now))
-    .execute(conn)?;
-    Ok(updated == 1)
-}

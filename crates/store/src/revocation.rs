@@ -114,8 +114,9 @@ pub fn revoked_since(conn: &mut Conn, since: i64, now: i64) -> Result<Vec<Revoke
 }
 
 /// Revokes every refresh token of `family_id` that is not revoked yet, and every access token
-/// recorded under the family (`grant_access_tokens.grant_id = family_id`). One transaction.
-/// Returns the access-token ids it revoked, with their expiry.
+/// recorded under the family (`grant_access_tokens.grant_id = family_id`). One transaction,
+/// under the grant's lock ([`crate::browser::lock_grant`]), so it never interleaves with a
+/// redemption of the same grant. Returns the access-token ids it revoked, with their expiry.
 pub fn revoke_refresh_family(
     conn: &mut Conn,
     realm_id: &str,
@@ -123,25 +124,36 @@ pub fn revoke_refresh_family(
     now: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     write_tx(conn, |conn| {
-        diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::realm_id.eq(realm_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)?;
-        let issued: Vec<(String, i64)> = grant_access_tokens::table
-            .filter(grant_access_tokens::grant_id.eq(family_id))
-            .filter(grant_access_tokens::realm_id.eq(realm_id))
-            .filter(grant_access_tokens::expires_at.gt(now))
-            .select((grant_access_tokens::jti, grant_access_tokens::expires_at))
-            .load(conn)?;
-        for (jti, exp) in &issued {
-            revoke_jti(conn, jti, realm_id, *exp, now)?;
-        }
-        Ok(issued)
+        crate::browser::lock_grant(conn, family_id)?;
+        revoke_family_in(conn, realm_id, family_id, now)
     })
+}
+
+/// [`revoke_refresh_family`] inside the caller's transaction, which holds the grant's lock.
+pub(crate) fn revoke_family_in(
+    conn: &mut Conn,
+    realm_id: &str,
+    family_id: &str,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::realm_id.eq(realm_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    let issued: Vec<(String, i64)> = grant_access_tokens::table
+        .filter(grant_access_tokens::grant_id.eq(family_id))
+        .filter(grant_access_tokens::realm_id.eq(realm_id))
+        .filter(grant_access_tokens::expires_at.gt(now))
+        .select((grant_access_tokens::jti, grant_access_tokens::expires_at))
+        .load(conn)?;
+    for (jti, exp) in &issued {
+        revoke_jti(conn, jti, realm_id, *exp, now)?;
+    }
+    Ok(issued)
 }
 
 /// Deletes revoked ids whose tokens have expired (they fail verification on `exp` anyway);

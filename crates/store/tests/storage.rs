@@ -24,6 +24,7 @@ use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
 use tessera_store::queries::{self as q, ThrottleRule};
+use tessera_store::browser;
 use tessera_store::schema::*;
 use tessera_store::{Database, StoreError};
 
@@ -71,7 +72,8 @@ storage_tests!(
     throttle_locks_on_the_third_failure_and_clears,
     throttle_starts_a_new_count_after_the_window,
     concurrent_throttle_failures_all_succeed,
-    exactly_one_concurrent_redemption_of_a_code_wins,
+    exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant,
+    exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family,
     audit_events_record_bootstrap_and_client_creation,
 );
 
@@ -866,62 +868,138 @@ fn concurrent_throttle_failures_all_succeed(db: &Database) {
 
 // ---- authorization codes ----
 
-fn exactly_one_concurrent_redemption_of_a_code_wins(db: &Database) {
-    let realm = bootstrap(db, "acme");
-    let code_sha256 = secret::sha256_hex("the-code");
-    {
-        let conn = &mut *db.conn().unwrap();
-        let admin = q::user_by_username(conn, &realm.id, "admin")
-            .unwrap()
-            .unwrap();
-        diesel::insert_into(authorization_codes::table)
-            .values((
-                authorization_codes::code_sha256.eq(&code_sha256),
-                authorization_codes::realm_id.eq(&realm.id),
-                authorization_codes::client_id.eq("portal"),
-                authorization_codes::user_id.eq(&admin.id),
-                authorization_codes::redirect_uri.eq("https://app.example.com/cb"),
-                authorization_codes::scope.eq("openid"),
-                authorization_codes::code_challenge
-                    .eq("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-                authorization_codes::code_challenge_method.eq("S256"),
-                authorization_codes::auth_time.eq(NOW),
-                authorization_codes::grant_id.eq(tessera_core::id::new_uuid()),
-                authorization_codes::expires_at.eq(NOW + 60),
-                authorization_codes::created_at.eq(NOW),
-            ))
-            .execute(conn)
-            .unwrap();
+/// A refresh token of `family` for `user`, as the issuer would store it.
+fn refresh_row(realm: &Realm, family: &str, user: &str, value: &str) -> browser::RefreshToken {
+    browser::RefreshToken {
+        token_sha256: secret::sha256_hex(value),
+        realm_id: realm.id.clone(),
+        family_id: family.into(),
+        client_id: "portal".into(),
+        user_id: user.into(),
+        scope: "openid".into(),
+        session_id_sha256: None,
+        auth_time: NOW,
+        expires_at: NOW + 3600,
+        family_expires_at: NOW + 86_400,
+        rotated_at: None,
+        revoked_at: None,
+        created_at: NOW,
     }
+}
 
+/// What each of THREADS concurrent redemptions would issue: its own access token id and
+/// refresh token.
+fn issues(realm: &Realm, family: &str, user: &str) -> Vec<browser::Issued> {
+    (0..THREADS)
+        .map(|i| browser::Issued {
+            access_jti: format!("jti-{i}"),
+            access_expires_at: NOW + 300,
+            refresh: Some(refresh_row(realm, family, user, &format!("successor-{i}"))),
+        })
+        .collect()
+}
+
+/// Runs `redeem` on THREADS threads released together.
+fn race(
+    db: &Database,
+    redeem: impl Fn(&mut tessera_store::DbConnection, usize) -> browser::Redemption + Sync,
+) -> Vec<browser::Redemption> {
     let barrier = Arc::new(Barrier::new(THREADS));
-    let wins: Vec<bool> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|i| {
-                let barrier = Arc::clone(&barrier);
-                let code = code_sha256.as_str();
+                let (barrier, redeem) = (Arc::clone(&barrier), &redeem);
                 s.spawn(move || {
                     let mut conn = db.conn().unwrap();
                     barrier.wait();
-                    q::consume_authorization_code(&mut conn, code, NOW + 1 + i as i64).unwrap()
+                    redeem(&mut conn, i)
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    })
+}
 
+/// After a race with replays, nothing of the family works: every refresh token is revoked
+/// (the winner's successor included) and so is every access token the winner recorded.
+fn assert_family_dead(db: &Database, family: &str, outcomes: &[browser::Redemption]) {
     let conn = &mut *db.conn().unwrap();
-    let consumed_at: Option<i64> = authorization_codes::table
-        .find(&code_sha256)
-        .select(authorization_codes::consumed_at)
-        .first(conn)
+    let live: i64 = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .count()
+        .get_result(conn)
         .unwrap();
-    let winner = wins.iter().position(|w| *w).unwrap() as i64;
-    assert_eq!(consumed_at, Some(NOW + 1 + winner));
-    // Later attempts, and unknown codes, never win.
-    assert!(!q::consume_authorization_code(conn, &code_sha256, NOW + 30).unwrap());
-    assert!(!q::consume_authorization_code(conn, &secret::sha256_hex("other"), NOW).unwrap());
+    assert_eq!(live, 0, "{outcomes:?}");
+    let winner = outcomes
+        .iter()
+        .position(|o| *o == browser::Redemption::Issued)
+        .unwrap();
+    let recorded: Vec<String> = grant_access_tokens::table
+        .filter(grant_access_tokens::grant_id.eq(family))
+        .select(grant_access_tokens::jti)
+        .load(conn)
+        .unwrap();
+    assert_eq!(recorded, vec![format!("jti-{winner}")]);
+    assert!(tessera_store::revocation::is_jti_revoked(conn, &recorded[0]).unwrap());
+}
+
+fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let mut pooled = db.conn().unwrap();
+    let conn = &mut *pooled;
+    let admin = q::user_by_username(conn, &realm.id, "admin").unwrap().unwrap();
+    let code = browser::AuthorizationCode {
+        code_sha256: secret::sha256_hex("the-code"),
+        realm_id: realm.id.clone(),
+        client_id: "portal".into(),
+        user_id: admin.id.clone(),
+        session_id_sha256: None,
+        redirect_uri: "https://app.example.com/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: NOW,
+        grant_id: tessera_core::id::new_uuid(),
+        expires_at: NOW + 60,
+        consumed_at: None,
+        created_at: NOW,
+    };
+    browser::insert_code(conn, &code).unwrap();
+    let issued = issues(&realm, &code.grant_id, &admin.id);
+    // Every racer needs a connection of the pool.
+    drop(pooled);
+    let outcomes = race(db, |conn, i| {
+        browser::redeem_code(conn, &code, NOW + 1, false, &issued[i]).unwrap()
+    });
+    let wins = outcomes.iter().filter(|o| **o == browser::Redemption::Issued).count();
+    assert_eq!(wins, 1, "{outcomes:?}");
+    assert_family_dead(db, &code.grant_id, &outcomes);
+    // A later attempt is a replay too.
+    let conn = &mut *db.conn().unwrap();
+    let later = browser::redeem_code(conn, &code, NOW + 30, false, &issued[0]).unwrap();
+    assert!(matches!(later, browser::Redemption::Replayed(_)), "{later:?}");
+}
+
+fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family(
+    db: &Database,
+) {
+    let realm = bootstrap(db, "acme");
+    let mut pooled = db.conn().unwrap();
+    let admin = q::user_by_username(&mut pooled, &realm.id, "admin").unwrap().unwrap();
+    let family = tessera_core::id::new_uuid();
+    let presented = refresh_row(&realm, &family, &admin.id, "presented");
+    browser::insert_refresh_token(&mut pooled, &presented).unwrap();
+    // Every racer needs a connection of the pool.
+    drop(pooled);
+    let issued = issues(&realm, &family, &admin.id);
+    let outcomes = race(db, |conn, i| {
+        browser::rotate_refresh(conn, &presented, NOW + 1, &issued[i]).unwrap()
+    });
+    let wins = outcomes.iter().filter(|o| **o == browser::Redemption::Issued).count();
+    assert_eq!(wins, 1, "{outcomes:?}");
+    assert_family_dead(db, &family, &outcomes);
 }
 
 // ---- audit ----
