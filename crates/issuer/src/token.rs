@@ -264,7 +264,16 @@ async fn authorization_code(
     let scope = ScopeSet::from_stored(&row.scope);
     let mut response = mint(state, realm, client, &row.user_id, &scope)?;
     let refresh = client.allows_grant("refresh_token").then(|| {
-        refresh_row(state, realm, client, &row.user_id, &row.grant_id, &row.scope, row.auth_time, None)
+        refresh_row(
+            state,
+            realm,
+            client,
+            &row.user_id,
+            &row.grant_id,
+            &row.scope,
+            row.auth_time,
+            None,
+        )
     });
     let issued = browser::Issued {
         access_jti: response.jti.clone(),
@@ -273,11 +282,15 @@ async fn authorization_code(
     };
     let db = state.db.clone();
     let (spent, refused) = (row.clone(), refusal.is_some());
-    let outcome = web::block(move || {
-        browser::redeem_code(&mut *db.conn()?, &spent, now, refused, &issued)
-    })
-    .await??;
-    settle(state, outcome, refusal, "the authorization code was already used; the tokens issued for it are revoked")?;
+    let outcome =
+        web::block(move || browser::redeem_code(&mut *db.conn()?, &spent, now, refused, &issued))
+            .await??;
+    settle(
+        state,
+        outcome,
+        refusal,
+        "the authorization code was already used; the tokens issued for it are revoked",
+    )?;
     response.refresh_token = refresh.map(|(value, _)| value);
     if scope.contains("openid") {
         response.id_token = Some(crate::oidc::mint_id_token(
@@ -326,7 +339,10 @@ fn code_refusal(
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
             if !well_formed
-                || !tessera_core::secret::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+                || !tessera_core::secret::constant_time_eq(
+                    computed.as_bytes(),
+                    challenge.as_bytes(),
+                )
             {
                 return Err(bad("code_verifier does not match the code_challenge"));
             }
@@ -350,8 +366,9 @@ fn settle(
     use tessera_store::browser::Redemption;
     match outcome {
         Redemption::Issued => Ok(()),
-        Redemption::Spent => Err(refusal
-            .unwrap_or_else(|| IssuerError::Internal("a spent redemption without a reason".into()))),
+        Redemption::Spent => Err(refusal.unwrap_or_else(|| {
+            IssuerError::Internal("a spent redemption without a reason".into())
+        })),
         Redemption::UserDisabled => Err(IssuerError::oauth(
             OAuthCode::InvalidGrant,
             "the user is disabled",
@@ -472,7 +489,12 @@ async fn refresh(
     let outcome =
         web::block(move || browser::rotate_refresh(&mut *db.conn()?, &retired, now, &issued))
             .await??;
-    settle(state, outcome, None, "the refresh token was already used; the grant is revoked")?;
+    settle(
+        state,
+        outcome,
+        None,
+        "the refresh token was already used; the grant is revoked",
+    )?;
     response.refresh_token = Some(value);
     if scope.contains("openid") {
         response.id_token = Some(crate::oidc::mint_id_token(

@@ -245,7 +245,14 @@ pub fn redeem_code(
                 crate::revocation::revoke_family_in(conn, &code.realm_id, &code.grant_id, now)?;
             return Ok(Redemption::Replayed(revoked));
         }
-        issue(conn, &code.realm_id, &code.grant_id, &code.user_id, refused, issued)
+        issue(
+            conn,
+            &code.realm_id,
+            &code.grant_id,
+            &code.user_id,
+            refused,
+            issued,
+        )
     })
 }
 
@@ -273,7 +280,14 @@ pub fn rotate_refresh(
                 crate::revocation::revoke_family_in(conn, &token.realm_id, &token.family_id, now)?;
             return Ok(Redemption::Replayed(revoked));
         }
-        issue(conn, &token.realm_id, &token.family_id, &token.user_id, false, issued)
+        issue(
+            conn,
+            &token.realm_id,
+            &token.family_id,
+            &token.user_id,
+            false,
+            issued,
+        )
     })
 }
 
@@ -298,7 +312,13 @@ fn issue(
     if enabled != Some(true) {
         return Ok(Redemption::UserDisabled);
     }
-    record_grant_token(conn, &issued.access_jti, grant_id, realm_id, issued.access_expires_at)?;
+    record_grant_token(
+        conn,
+        &issued.access_jti,
+        grant_id,
+        realm_id,
+        issued.access_expires_at,
+    )?;
     if let Some(t) = &issued.refresh {
         insert_refresh_token(conn, t)?;
     }

@@ -460,4 +460,3 @@ fn conflict_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreE
 }
 
 // ---- authorization codes ----
-

@@ -19,12 +19,12 @@ use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
+use tessera_store::browser;
 use tessera_store::models::{Client, Realm};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
 use tessera_store::queries::{self as q, ThrottleRule};
-use tessera_store::browser;
 use tessera_store::schema::*;
 use tessera_store::{Database, StoreError};
 
@@ -948,7 +948,9 @@ fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_gran
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
     let conn = &mut *pooled;
-    let admin = q::user_by_username(conn, &realm.id, "admin").unwrap().unwrap();
+    let admin = q::user_by_username(conn, &realm.id, "admin")
+        .unwrap()
+        .unwrap();
     let code = browser::AuthorizationCode {
         code_sha256: secret::sha256_hex("the-code"),
         realm_id: realm.id.clone(),
@@ -973,13 +975,19 @@ fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_gran
     let outcomes = race(db, |conn, i| {
         browser::redeem_code(conn, &code, NOW + 1, false, &issued[i]).unwrap()
     });
-    let wins = outcomes.iter().filter(|o| **o == browser::Redemption::Issued).count();
+    let wins = outcomes
+        .iter()
+        .filter(|o| **o == browser::Redemption::Issued)
+        .count();
     assert_eq!(wins, 1, "{outcomes:?}");
     assert_family_dead(db, &code.grant_id, &outcomes);
     // A later attempt is a replay too.
     let conn = &mut *db.conn().unwrap();
     let later = browser::redeem_code(conn, &code, NOW + 30, false, &issued[0]).unwrap();
-    assert!(matches!(later, browser::Redemption::Replayed(_)), "{later:?}");
+    assert!(
+        matches!(later, browser::Redemption::Replayed(_)),
+        "{later:?}"
+    );
 }
 
 fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family(
@@ -987,7 +995,9 @@ fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_i
 ) {
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
-    let admin = q::user_by_username(&mut pooled, &realm.id, "admin").unwrap().unwrap();
+    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+        .unwrap()
+        .unwrap();
     let family = tessera_core::id::new_uuid();
     let presented = refresh_row(&realm, &family, &admin.id, "presented");
     browser::insert_refresh_token(&mut pooled, &presented).unwrap();
@@ -997,7 +1007,10 @@ fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_i
     let outcomes = race(db, |conn, i| {
         browser::rotate_refresh(conn, &presented, NOW + 1, &issued[i]).unwrap()
     });
-    let wins = outcomes.iter().filter(|o| **o == browser::Redemption::Issued).count();
+    let wins = outcomes
+        .iter()
+        .filter(|o| **o == browser::Redemption::Issued)
+        .count();
     assert_eq!(wins, 1, "{outcomes:?}");
     assert_family_dead(db, &family, &outcomes);
 }

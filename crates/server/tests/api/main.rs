@@ -21,6 +21,7 @@ mod governance;
 mod keys;
 mod openapi;
 mod password;
+mod redemption_races;
 mod resource_auth;
 mod revocation;
 mod split;
