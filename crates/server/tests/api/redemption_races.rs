@@ -28,7 +28,7 @@ fn new_code(app: &TestApp, realm_id: &str, user_id: &str) -> String {
     let value = tessera_core::id::random_token::<32>();
     let now = tessera_core::Clock::now(&app.clock);
     browser::insert_code(
-        &mut *app.db.conn().unwrap(),
+        &mut app.db.conn().unwrap(),
         &browser::AuthorizationCode {
             code_sha256: tessera_core::secret::sha256_hex(&value),
             realm_id: realm_id.into(),
