@@ -37,48 +37,36 @@ pub fn password_keys(
     keys
 }
 
-/// Refuses with 429 while any key is locked.
-pub fn check_password_throttle(
+/// Admits one password attempt (counted at once), or refuses with 429 while a key is locked
+/// or as many attempts as its limit allows are already being checked.
+pub fn admit_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
     keys: &[(String, ThrottleRule)],
     now: i64,
 ) -> Result<(), IssuerError> {
-    for (key, _) in keys {
-        if let Some(entry) = q::throttle_entry(conn, realm_id, key)?
-            && let Some(until) = entry.locked_until
-            && until > now
-        {
-            return Err(IssuerError::Throttled {
-                code: OAuthCode::InvalidGrant,
-                retry_after_secs: until - now,
-            });
-        }
+    match q::throttle_admit(conn, realm_id, keys, now)? {
+        None => Ok(()),
+        Some(retry_after_secs) => Err(IssuerError::Throttled {
+            code: OAuthCode::InvalidGrant,
+            retry_after_secs,
+        }),
     }
-    Ok(())
 }
 
-/// Counts a failed password attempt under every key.
-pub fn record_password_failure(
+/// Settles an admitted attempt: a success clears the username's count and takes the attempt
+/// back from the address (one good password does not excuse the address's other failures);
+/// a failure stays counted and locks a key at its limit.
+pub fn settle_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
     keys: &[(String, ThrottleRule)],
-    now: i64,
-) -> Result<(), IssuerError> {
-    for (key, rule) in keys {
-        q::throttle_record_failure(conn, realm_id, key, now, *rule)?;
-    }
-    Ok(())
-}
-
-/// A success clears the username's count (not the address's: one good password from an
-/// address does not excuse its other failures).
-pub fn clear_user_throttle(
-    conn: &mut DbConnection,
-    realm_id: &str,
     username: &str,
+    success: bool,
+    now: i64,
 ) -> Result<(), IssuerError> {
-    q::throttle_clear(conn, realm_id, &format!("user:{}", username.to_lowercase()))?;
+    let user_key = format!("user:{}", username.to_lowercase());
+    q::throttle_settle(conn, realm_id, keys, &user_key, success, now)?;
     Ok(())
 }
 

@@ -531,7 +531,7 @@ pub(crate) async fn check_password(
     let (lookup_keys, lookup_name) = (keys.clone(), username.clone());
     let user = web::block(move || -> Result<_, IssuerError> {
         let mut conn = db.conn()?;
-        throttle::check_password_throttle(&mut conn, &realm_id, &lookup_keys, now)?;
+        throttle::admit_password_attempt(&mut conn, &realm_id, &lookup_keys, now)?;
         Ok(q::user_by_username(&mut conn, &realm_id, &lookup_name)?)
     })
     .await??;
@@ -555,13 +555,12 @@ pub(crate) async fn check_password(
     let user_id = user.as_ref().map(|u| u.id.clone());
     web::block(move || -> Result<(), IssuerError> {
         let mut conn = db.conn()?;
+        throttle::settle_password_attempt(&mut conn, &realm_id, &keys, &username, verified, now)?;
         if verified {
-            throttle::clear_user_throttle(&mut conn, &realm_id, &username)?;
             if let Some(id) = &user_id {
                 q::record_login_success(&mut conn, id, now)?;
             }
         } else {
-            throttle::record_password_failure(&mut conn, &realm_id, &keys, now)?;
             if let Some(id) = &user_id {
                 q::record_login_failure(&mut conn, id)?;
             }

@@ -360,55 +360,107 @@ pub struct ThrottleRule {
     pub lockout_secs: i64,
 }
 
-/// Counts one failure for `key` in the window that started within `window_secs`; a stale or
-/// missing entry starts a new window. When the count reaches `max_failures` the key is locked
-/// until `now + lockout_secs`. Returns the entry as it now stands.
-pub fn throttle_record_failure(
+/// Takes a key's throttle lock until the transaction ends (PostgreSQL; SQLite's write
+/// transactions are serialised already).
+fn lock_throttle_key(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("login_throttle\n{realm_id}\n{key}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+fn put_throttle_entry(conn: &mut Conn, entry: &ThrottleEntry) -> Result<(), StoreError> {
+    diesel::delete(login_throttle::table.find((&entry.realm_id, &entry.throttle_key)))
+        .execute(conn)?;
+    diesel::insert_into(login_throttle::table)
+        .values(entry)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Admits one password attempt under every key, or says how many seconds to wait. Count and
+/// decision are one step: an admitted attempt is counted as a failure at once (a success
+/// takes it back, [`throttle_settle`]), so of many attempts at the same moment no more than
+/// `max_failures` are let through to the password hash.
+pub fn throttle_admit(
     conn: &mut Conn,
     realm_id: &str,
-    key: &str,
+    keys: &[(String, ThrottleRule)],
     now: i64,
-    rule: ThrottleRule,
-) -> Result<ThrottleEntry, StoreError> {
-    let ThrottleRule {
-        window_secs,
-        max_failures,
-        lockout_secs,
-    } = rule;
+) -> Result<Option<i64>, StoreError> {
     crate::db::write_tx(conn, |conn| {
-        // PostgreSQL runs this at READ COMMITTED: unlocked, concurrent failures read the same
-        // entry, so counts are lost or the re-insert hits the primary key. Serialise per key
-        // for the transaction; SQLite's BEGIN IMMEDIATE already serialises writers.
-        if let DbConnection::Postgres(pg) = conn {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind::<diesel::sql_types::Text, _>(format!("login_throttle\n{realm_id}\n{key}"))
-                .execute(pg)?;
-        }
-        let current = throttle_entry(conn, realm_id, key)?;
-        let mut entry = match current {
-            Some(e) if e.window_started_at > now - window_secs => ThrottleEntry {
-                failures: e.failures + 1,
-                ..e
-            },
-            _ => ThrottleEntry {
-                realm_id: realm_id.into(),
-                throttle_key: key.into(),
-                failures: 1,
-                window_started_at: now,
+        let mut sorted: Vec<&(String, ThrottleRule)> = keys.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut counted = Vec::with_capacity(keys.len());
+        for (key, rule) in sorted {
+            lock_throttle_key(conn, realm_id, key)?;
+            let entry = match throttle_entry(conn, realm_id, key)? {
+                Some(e) if e.locked_until.is_some_and(|until| until > now) => {
+                    return Ok(Some(e.locked_until.unwrap_or(now) - now));
+                }
+                Some(e) if e.window_started_at > now - rule.window_secs => e,
+                _ => ThrottleEntry {
+                    realm_id: realm_id.into(),
+                    throttle_key: key.clone(),
+                    failures: 0,
+                    window_started_at: now,
+                    locked_until: None,
+                },
+            };
+            if entry.failures >= rule.max_failures {
+                // As many attempts as the limit allows are still being checked.
+                return Ok(Some(1));
+            }
+            counted.push(ThrottleEntry {
+                failures: entry.failures + 1,
                 locked_until: None,
-            },
-        };
-        if entry.failures >= max_failures {
-            entry.locked_until = Some(now + lockout_secs);
-            // A new window starts with the lock, so the next lock needs a fresh run of failures.
-            entry.failures = 0;
-            entry.window_started_at = now;
+                ..entry
+            });
         }
-        diesel::delete(login_throttle::table.find((realm_id, key))).execute(conn)?;
-        diesel::insert_into(login_throttle::table)
-            .values(&entry)
-            .execute(conn)?;
-        Ok(entry)
+        for entry in &counted {
+            put_throttle_entry(conn, entry)?;
+        }
+        Ok(None)
+    })
+}
+
+/// Settles an admitted attempt. A success clears `clear_on_success` (the username's count)
+/// and takes the attempt back from the other keys; a failure stays counted, and a key at its
+/// limit is locked for `lockout_secs` (a new window starts with the lock).
+pub fn throttle_settle(
+    conn: &mut Conn,
+    realm_id: &str,
+    keys: &[(String, ThrottleRule)],
+    clear_on_success: &str,
+    success: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    crate::db::write_tx(conn, |conn| {
+        let mut sorted: Vec<&(String, ThrottleRule)> = keys.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, rule) in sorted {
+            lock_throttle_key(conn, realm_id, key)?;
+            if success && key == clear_on_success {
+                throttle_clear(conn, realm_id, key)?;
+                continue;
+            }
+            let Some(mut entry) = throttle_entry(conn, realm_id, key)? else {
+                continue;
+            };
+            if success {
+                entry.failures = (entry.failures - 1).max(0);
+            } else if entry.failures >= rule.max_failures {
+                entry.locked_until = Some(now + rule.lockout_secs);
+                entry.failures = 0;
+                entry.window_started_at = now;
+            } else {
+                continue;
+            }
+            put_throttle_entry(conn, &entry)?;
+        }
+        Ok(())
     })
 }
 

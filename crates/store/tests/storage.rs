@@ -70,8 +70,8 @@ storage_tests!(
     import_failing_in_the_database_leaves_no_realm_behind,
     import_turning_a_public_client_confidential_generates_its_secret,
     throttle_locks_on_the_third_failure_and_clears,
-    throttle_starts_a_new_count_after_the_window,
-    concurrent_throttle_failures_all_succeed,
+    throttle_starts_a_new_count_after_the_window_and_a_success_takes_back_its_attempt,
+    concurrent_throttle_attempts_are_all_counted_and_never_exceed_the_limit,
     exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant,
     exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family,
     audit_events_record_bootstrap_and_client_creation,
@@ -784,23 +784,37 @@ const RULE: ThrottleRule = ThrottleRule {
     lockout_secs: 60,
 };
 
+/// One admitted attempt that failed, as the issuer records it; the entry as it now stands.
+fn fail(
+    conn: &mut tessera_store::DbConnection,
+    realm: &str,
+    key: &str,
+    now: i64,
+) -> tessera_store::models::ThrottleEntry {
+    let keys = [(key.to_string(), RULE)];
+    assert_eq!(q::throttle_admit(conn, realm, &keys, now).unwrap(), None);
+    q::throttle_settle(conn, realm, &keys, "user:nobody", false, now).unwrap();
+    q::throttle_entry(conn, realm, key).unwrap().expect("entry")
+}
+
 fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
     let realm = bootstrap(db, "acme");
     let conn = &mut *db.conn().unwrap();
     let key = "user:ada";
+    let keys = [(key.to_string(), RULE)];
 
-    let first = q::throttle_record_failure(conn, &realm.id, key, NOW, RULE).unwrap();
+    let first = fail(conn, &realm.id, key, NOW);
     assert_eq!((first.failures, first.locked_until), (1, None));
-    let second = q::throttle_record_failure(conn, &realm.id, key, NOW + 10, RULE).unwrap();
+    let second = fail(conn, &realm.id, key, NOW + 10);
     assert_eq!((second.failures, second.locked_until), (2, None));
     assert_eq!(second.window_started_at, NOW);
-    let third = q::throttle_record_failure(conn, &realm.id, key, NOW + 20, RULE).unwrap();
+    let third = fail(conn, &realm.id, key, NOW + 20);
     assert_eq!(third.locked_until, Some(NOW + 20 + 60));
-
-    let stored = q::throttle_entry(conn, &realm.id, key)
-        .unwrap()
-        .expect("entry");
-    assert_eq!(stored.locked_until, Some(NOW + 80));
+    // Locked: the next attempt is refused before it counts, with the time left.
+    assert_eq!(
+        q::throttle_admit(conn, &realm.id, &keys, NOW + 30).unwrap(),
+        Some(50)
+    );
     // Other keys are untouched.
     assert!(
         q::throttle_entry(conn, &realm.id, "user:bob")
@@ -808,62 +822,90 @@ fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
             .is_none()
     );
 
-    q::throttle_clear(conn, &realm.id, key).unwrap();
+    // A success clears the username's key.
+    let later = NOW + 81;
+    assert_eq!(
+        q::throttle_admit(conn, &realm.id, &keys, later).unwrap(),
+        None
+    );
+    q::throttle_settle(conn, &realm.id, &keys, key, true, later).unwrap();
     assert!(q::throttle_entry(conn, &realm.id, key).unwrap().is_none());
-    let fresh = q::throttle_record_failure(conn, &realm.id, key, NOW + 30, RULE).unwrap();
+    let fresh = fail(conn, &realm.id, key, later + 1);
     assert_eq!((fresh.failures, fresh.locked_until), (1, None));
 }
 
-fn throttle_starts_a_new_count_after_the_window(db: &Database) {
+fn throttle_starts_a_new_count_after_the_window_and_a_success_takes_back_its_attempt(
+    db: &Database,
+) {
     let realm = bootstrap(db, "acme");
     let conn = &mut *db.conn().unwrap();
-    let key = "ip:192.0.2.1";
-    q::throttle_record_failure(conn, &realm.id, key, NOW, RULE).unwrap();
-    let second = q::throttle_record_failure(conn, &realm.id, key, NOW + 299, RULE).unwrap();
+    let key = "addr:192.0.2.1";
+    fail(conn, &realm.id, key, NOW);
+    let second = fail(conn, &realm.id, key, NOW + 299);
     assert_eq!(second.failures, 2);
     // The window started at NOW; at NOW + 300 it is over, so this failure starts a new count
     // instead of locking.
-    let later = q::throttle_record_failure(conn, &realm.id, key, NOW + 300, RULE).unwrap();
+    let later = fail(conn, &realm.id, key, NOW + 300);
     assert_eq!(later.failures, 1);
     assert_eq!(later.window_started_at, NOW + 300);
     assert_eq!(later.locked_until, None);
+    // A success through this address is not one of its failures.
+    let keys = [(key.to_string(), RULE)];
+    assert_eq!(
+        q::throttle_admit(conn, &realm.id, &keys, NOW + 301).unwrap(),
+        None
+    );
+    q::throttle_settle(conn, &realm.id, &keys, "user:ada", true, NOW + 301).unwrap();
     let stored = q::throttle_entry(conn, &realm.id, key).unwrap().unwrap();
     assert_eq!((stored.failures, stored.window_started_at), (1, NOW + 300));
 }
 
 const THREADS: usize = 8;
 
-fn concurrent_throttle_failures_all_succeed(db: &Database) {
-    let realm = bootstrap(db, "acme");
-    let lenient = ThrottleRule {
-        max_failures: 1_000,
+/// THREADS attempts at once under a limit of `max`: how many were admitted, and the entry.
+fn concurrent_admissions(
+    db: &Database,
+    realm: &Realm,
+    max: i64,
+) -> (usize, tessera_store::models::ThrottleEntry) {
+    let rule = ThrottleRule {
+        max_failures: max,
         ..RULE
     };
+    let keys = [("user:ada".to_string(), rule)];
     let barrier = Arc::new(Barrier::new(THREADS));
-    let results: Vec<Result<i64, String>> = std::thread::scope(|s| {
+    let admitted: Vec<bool> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                let realm_id = realm.id.as_str();
+                let (barrier, keys, realm_id) = (Arc::clone(&barrier), &keys, realm.id.as_str());
                 s.spawn(move || {
-                    let mut conn = db.conn().map_err(|e| e.to_string())?;
+                    let mut conn = db.conn().unwrap();
                     barrier.wait();
-                    q::throttle_record_failure(&mut conn, realm_id, "user:ada", NOW, lenient)
-                        .map(|e| e.failures)
-                        .map_err(|e| e.to_string())
+                    q::throttle_admit(&mut conn, realm_id, keys, NOW)
+                        .unwrap()
+                        .is_none()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(errors.is_empty(), "concurrent failures errored: {errors:?}");
     let entry = q::throttle_entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
         .unwrap()
         .expect("entry");
-    // Every failure counts: a lost update would hand a password guesser free attempts.
+    (admitted.iter().filter(|a| **a).count(), entry)
+}
+
+fn concurrent_throttle_attempts_are_all_counted_and_never_exceed_the_limit(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    // Every attempt counts: a lost update would hand a password guesser free attempts.
+    let (admitted, entry) = concurrent_admissions(db, &realm, 1_000);
+    assert_eq!(admitted, THREADS);
     assert_eq!(entry.failures, THREADS as i64, "{entry:?}");
-    assert_eq!(entry.locked_until, None);
+    // Under a limit of 3, exactly 3 of THREADS simultaneous attempts get through.
+    let other = bootstrap(db, "other");
+    let (admitted, entry) = concurrent_admissions(db, &other, 3);
+    assert_eq!(admitted, 3);
+    assert_eq!(entry.failures, 3, "{entry:?}");
 }
 
 // ---- authorization codes ----

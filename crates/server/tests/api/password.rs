@@ -279,3 +279,63 @@ async fn the_example_scripts_print_tokens() {
         verify_independently(token.trim(), &app.jwks().await);
     }
 }
+
+/// Sixty wrong passwords for one user at the same moment (issue 11): counting and deciding
+/// are one step, so no more attempts than the limit (5) reach the password hash; the rest are
+/// 429, and afterwards the user is locked even for the right password.
+#[actix_web::test]
+async fn a_concurrent_burst_of_wrong_passwords_is_throttled_at_the_limit() {
+    let app = spawn_app().await;
+    app.provision_user("burst", "the right password", "root", "member");
+    let mut handles = Vec::new();
+    for _ in 0..60 {
+        let (http, url) = (app.http.clone(), app.token_url());
+        handles.push(actix_web::rt::spawn(async move {
+            let form = [
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", "burst"),
+                ("password", "a wrong password"),
+            ];
+            http.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for h in handles {
+        statuses.push(h.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 400).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, 60, "{statuses:?}");
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} attempts reached the hash: {statuses:?}"
+    );
+    // The state: the user's key is locked now.
+    let resp = app
+        .post_form(
+            &app.token_url(),
+            &[
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", "burst"),
+                ("password", "the right password"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 429);
+    let conn = &mut *app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(conn, "default")
+        .unwrap()
+        .unwrap();
+    let entry = tessera_store::queries::throttle_entry(conn, &realm.id, "user:burst")
+        .unwrap()
+        .unwrap();
+    assert!(entry.locked_until.is_some(), "{entry:?}");
+}
