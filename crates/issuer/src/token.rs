@@ -191,6 +191,9 @@ fn mint_until(
     })
 }
 
+/// Scopes that need an end user, which client_credentials has not.
+const END_USER_SCOPES: [&str; 2] = ["openid", "offline_access"];
+
 /// RFC 6749 §4.4: confidential clients only; the subject is the client's service account.
 /// No refresh token, no ID token, and no database write.
 fn client_credentials(
@@ -205,10 +208,18 @@ fn client_credentials(
             "client_credentials needs a confidential client",
         ));
     }
-    let mut scope = granted_scope(client, form.get("scope"))?;
-    // An ID token or offline access makes no sense without an end user (OIDC Core §3.1.3.3).
-    scope.remove("openid");
-    scope.remove("offline_access");
+    // An ID token or offline access makes no sense without an end user (OIDC Core §3.1.3.3):
+    // asked for (python-keycloak sends `openid` by default), they are dropped, never refused.
+    let requested = form.get("scope").map(|s| {
+        s.split([' ', ','])
+            .filter(|n| !n.is_empty() && !END_USER_SCOPES.contains(n))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let mut scope = granted_scope(client, requested.as_deref().filter(|s| !s.is_empty()))?;
+    for s in END_USER_SCOPES {
+        scope.remove(s);
+    }
     let subject = client.service_account_user_id.as_deref().ok_or_else(|| {
         IssuerError::Internal(format!(
             "client {} has no service account",

@@ -233,3 +233,28 @@ async fn seed_001_client_credentials_curl_works_unchanged() {
     assert_eq!(body["scope"], "jobs:read");
     verify_independently(body["access_token"].as_str().unwrap(), &app.jwks().await);
 }
+
+/// python-keycloak asks for `scope=openid` by default (issue 11): a client that is not
+/// allowed `openid` gets its token without it, never `invalid_scope`; other scopes it may not
+/// have are still refused.
+#[actix_web::test]
+async fn openid_asked_of_a_client_that_may_not_have_it_is_dropped_not_refused() {
+    let app = spawn_app().await;
+    let secret = app.create_svc();
+    for scope in ["openid", "openid jobs:read", "openid,offline_access"] {
+        let resp = app
+            .post_basic("svc", &secret, &[("grant_type", "client_credentials"), ("scope", scope)])
+            .await;
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "{scope}: {body}");
+        let granted = body["scope"].as_str().unwrap();
+        assert!(!granted.contains("openid") && !granted.contains("offline_access"), "{body}");
+        assert!(granted.contains("jobs:read"), "{body}");
+        assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
+    }
+    let resp = app
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials"), ("scope", "openid user:write")])
+        .await;
+    assert_eq!(resp.status(), 400);
+}
