@@ -22,6 +22,13 @@ impl Form {
             if !seen.insert(k.to_string()) {
                 return Err(duplicate(&k));
             }
+            // No name or value is stored with a NUL (PostgreSQL text refuses it): say so.
+            if k.contains('\0') || v.contains('\0') {
+                return Err(IssuerError::invalid_request(format!(
+                    "the {} parameter contains a NUL character",
+                    k.replace('\0', "")
+                )));
+            }
             // Present without a value: treated as omitted (RFC 6749 §3.1).
             if !v.is_empty() {
                 map.insert(k.into_owned(), v.into_owned());
@@ -109,6 +116,8 @@ mod tests {
         for twice in [&b"scope=&scope=a"[..], b"scope=a&scope="] {
             assert!(Form::parse(twice).is_err(), "{twice:?}");
         }
+        let err = Form::parse(b"username=ad%00min").unwrap_err().to_string();
+        assert!(err.contains("username parameter contains a NUL"), "{err}");
         let f = Form::parse(b"scope=&grant_type=password").unwrap();
         assert!(f.get("scope").is_none());
         assert!(

@@ -120,6 +120,10 @@ impl IssuerState {
         if let Some(r) = self.realms.get(&name.to_string()) {
             return Ok(r);
         }
+        // A name no realm can have (a NUL, say) is not looked up.
+        if tessera_core::names::validate_realm_name(name).is_err() {
+            return Err(IssuerError::NotFound(format!("realm {name:?}")));
+        }
         let db = self.db.clone();
         let owned = name.to_string();
         let found =
@@ -135,6 +139,10 @@ impl IssuerState {
         realm: &Realm,
         client_id: &str,
     ) -> Result<Option<Arc<Client>>, IssuerError> {
+        if client_id.contains('\0') {
+            // No client has one, and PostgreSQL text refuses it.
+            return Ok(None);
+        }
         let key = (realm.id.clone(), client_id.to_string());
         if let Some(c) = self.clients.get(&key) {
             return Ok(Some(c));

@@ -44,6 +44,13 @@ pub async fn json_body<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
+    // JSON may spell a NUL (`\u0000`); no stored text may hold one (PostgreSQL refuses it).
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::bad(
+            "body",
+            "text may not contain the NUL character (\\u0000)",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         // The path names the field ("name", "team_roles[0].role_id"); serde's message says
@@ -102,6 +109,15 @@ impl ListQuery {
         let raw: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        if let Some((k, _)) = raw
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::bad(
+                k.replace('\0', ""),
+                "contains a NUL character, which no value can hold",
+            ));
+        }
         let get = |name: &str| raw.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let page = PageRequest::parse(get("page_size"), get("page_token"))?;
         let filter = match get("filter") {

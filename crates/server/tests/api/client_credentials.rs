@@ -243,18 +243,32 @@ async fn openid_asked_of_a_client_that_may_not_have_it_is_dropped_not_refused() 
     let secret = app.create_svc();
     for scope in ["openid", "openid jobs:read", "openid,offline_access"] {
         let resp = app
-            .post_basic("svc", &secret, &[("grant_type", "client_credentials"), ("scope", scope)])
+            .post_basic(
+                "svc",
+                &secret,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
             .await;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "{scope}: {body}");
         let granted = body["scope"].as_str().unwrap();
-        assert!(!granted.contains("openid") && !granted.contains("offline_access"), "{body}");
+        assert!(
+            !granted.contains("openid") && !granted.contains("offline_access"),
+            "{body}"
+        );
         assert!(granted.contains("jobs:read"), "{body}");
         assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
     }
     let resp = app
-        .post_basic("svc", &secret, &[("grant_type", "client_credentials"), ("scope", "openid user:write")])
+        .post_basic(
+            "svc",
+            &secret,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "openid user:write"),
+            ],
+        )
         .await;
     assert_eq!(resp.status(), 400);
 }

@@ -316,3 +316,83 @@ async fn malformed_input_never_gets_a_5xx() {
         );
     }
 }
+
+/// A NUL byte in a username, a client id, a realm name, a filter or a JSON body is bad input
+/// (PostgreSQL text cannot hold one): a 4xx that says so, never a 5xx (issue 11).
+#[actix_web::test]
+async fn a_nul_byte_anywhere_is_a_4xx_never_a_5xx() {
+    let app = spawn_app().await;
+    let base = app.base.clone();
+    let form_cases: Vec<(String, String)> = vec![
+        (
+            app.token_url(),
+            "client_id=portal&grant_type=password&username=ad%00min&password=x".into(),
+        ),
+        (
+            app.token_url(),
+            "client_id=por%00tal&grant_type=password&username=admin&password=x".into(),
+        ),
+        (
+            app.token_url(),
+            "client_id=portal&grant_type=pass%00word".into(),
+        ),
+        (
+            format!("{base}/realms/de%00fault/protocol/openid-connect/token"),
+            "client_id=portal&grant_type=password&username=a&password=b".into(),
+        ),
+        (
+            format!("{base}/realms/default/protocol/openid-connect/token/introspect"),
+            "token=a%00b&client_id=portal".into(),
+        ),
+    ];
+    for (url, body) in &form_cases {
+        let resp = app
+            .http
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert!(
+            (400..500).contains(&status),
+            "{url} {body}: {status} {text}"
+        );
+    }
+    let admin = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/users?filter=name%20eq%20%22a%00b%22",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(serde_json::json!({"name": "nul\u{0}user"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("NUL"),
+        "{body}"
+    );
+    for path in [
+        "/realms/de%00fault/.well-known/openid-configuration",
+        "/api/v1/clients/por%00tal",
+    ] {
+        let (status, body) = app
+            .call(reqwest::Method::GET, path, Some(&admin), None)
+            .await;
+        assert!((400..500).contains(&status), "{path}: {status} {body}");
+    }
+}
