@@ -10,6 +10,7 @@ pub mod grant;
 pub mod id;
 pub mod import;
 pub mod names;
+pub mod net;
 pub mod page;
 pub mod password;
 pub mod permission;

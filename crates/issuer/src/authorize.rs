@@ -640,7 +640,7 @@ pub async fn authenticate(
             Some("Enter your username and password."),
         );
     }
-    let addr = req.peer_addr().map(|a| a.ip());
+    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
     let user = match crate::token::check_password(&state, &realm, username.clone(), password, addr)
         .await
     {

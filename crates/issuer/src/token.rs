@@ -666,20 +666,11 @@ async fn exchange_api_key(
     Ok(response)
 }
 
-/// The client's address for throttling: the TCP peer, or — when the operator said a trusted
-/// proxy sits in front — the last address in `X-Forwarded-For`, the one that proxy appended
-/// (earlier entries are the client's to forge).
+/// The client's address ([`tessera_core::net::client_address`]).
 pub(crate) fn client_addr(req: &HttpRequest, trust_forwarded: bool) -> Option<IpAddr> {
-    if trust_forwarded
-        && let Some(forwarded) = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-        && let Ok(ip) = forwarded.trim().parse::<IpAddr>()
-    {
-        return Some(ip);
-    }
-    req.peer_addr().map(|a| a.ip())
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    tessera_core::net::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trust_forwarded)
 }

@@ -504,6 +504,7 @@ mod tests {
                 issuer_base: BASE.into(),
                 audience: BASE.into(),
                 leeway_secs: 30,
+                trust_forwarded_headers: false,
                 cache_ttl: Duration::from_secs(5),
                 max_body_bytes: 1 << 16,
             },

@@ -237,9 +237,17 @@ pub fn audit(
     Ok(())
 }
 
-/// The client's address for the audit log.
+/// The client's address for the audit log, by the same rule as the issuer's throttles
+/// ([`tessera_core::net::client_address`]).
 pub fn source_addr(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    let trust = req
+        .app_data::<web::Data<ResourceState>>()
+        .is_some_and(|s| s.settings.trust_forwarded_headers);
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    tessera_core::net::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trust)
+        .map(|a| a.to_string())
         .unwrap_or_default()
 }

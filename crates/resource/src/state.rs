@@ -19,6 +19,9 @@ pub struct ResourceSettings {
     pub audience: String,
     /// Clock skew tolerated on `exp`/`nbf`/`iat`.
     pub leeway_secs: i64,
+    /// Behind a trusted proxy, the audit log records the `X-Forwarded-For` address
+    /// (`issuer.trust_forwarded_headers`, one setting for the whole server).
+    pub trust_forwarded_headers: bool,
     /// How long an API key or a user's permissions may be served from memory; the bound on
     /// how long a revocation on another replica takes to apply here.
     pub cache_ttl: Duration,

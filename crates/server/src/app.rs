@@ -333,6 +333,7 @@ fn resource_settings(config: &Config, issuer_base: String, audience: String) -> 
         issuer_base,
         audience,
         leeway_secs: RESOURCE_LEEWAY_SECS,
+        trust_forwarded_headers: config.issuer.trust_forwarded_headers,
         cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
         max_body_bytes: 64 * 1024,
     }
