@@ -240,19 +240,12 @@ pub fn redeem_code(
         )
         .set(authorization_codes::consumed_at.eq(now))
         .execute(conn)?;
-        if spent == 0 {
-            let revoked =
-                crate::revocation::revoke_family_in(conn, &code.realm_id, &code.grant_id, now)?;
-            return Ok(Redemption::Replayed(revoked));
-        }
-        issue(
-            conn,
-            &code.realm_id,
-            &code.grant_id,
-            &code.user_id,
-            refused,
-            issued,
-        )
+        let grant = Grant {
+            realm_id: &code.realm_id,
+            id: &code.grant_id,
+            user_id: &code.user_id,
+        };
+        settle(conn, &grant, spent == 1, refused, issued, now)
     })
 }
 
@@ -275,32 +268,42 @@ pub fn rotate_refresh(
         )
         .set(refresh_tokens::rotated_at.eq(now))
         .execute(conn)?;
-        if rotated == 0 {
-            let revoked =
-                crate::revocation::revoke_family_in(conn, &token.realm_id, &token.family_id, now)?;
-            return Ok(Redemption::Replayed(revoked));
-        }
-        issue(
-            conn,
-            &token.realm_id,
-            &token.family_id,
-            &token.user_id,
-            false,
-            issued,
-        )
+        let grant = Grant {
+            realm_id: &token.realm_id,
+            id: &token.family_id,
+            user_id: &token.user_id,
+        };
+        settle(conn, &grant, rotated == 1, false, issued, now)
     })
 }
 
-/// The second half of a first use: the user must still be enabled; then the access token is
-/// recorded under the grant and the new refresh token stored.
-fn issue(
+/// The grant a code or refresh token belongs to.
+struct Grant<'a> {
+    realm_id: &'a str,
+    id: &'a str,
+    user_id: &'a str,
+}
+
+/// The second half of a redemption, under the grant's lock. Not the first use: the whole
+/// grant is revoked. The first: unless refused, and while the user is still enabled, the
+/// access token is recorded under the grant and the new refresh token stored.
+fn settle(
     conn: &mut Conn,
-    realm_id: &str,
-    grant_id: &str,
-    user_id: &str,
+    grant: &Grant<'_>,
+    first_use: bool,
     refused: bool,
     issued: &Issued,
+    now: i64,
 ) -> Result<Redemption, StoreError> {
+    let Grant {
+        realm_id,
+        id: grant_id,
+        user_id,
+    } = *grant;
+    if !first_use {
+        let revoked = crate::revocation::revoke_family_in(conn, realm_id, grant_id, now)?;
+        return Ok(Redemption::Replayed(revoked));
+    }
     if refused {
         return Ok(Redemption::Spent);
     }
