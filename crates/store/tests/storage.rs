@@ -74,6 +74,7 @@ storage_tests!(
     concurrent_throttle_attempts_are_all_counted_and_never_exceed_the_limit,
     exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant,
     exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family,
+    ending_a_session_during_rotations_leaves_none_of_its_grants_alive,
     audit_events_record_bootstrap_and_client_creation,
 );
 
@@ -1055,6 +1056,90 @@ fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_i
         .count();
     assert_eq!(wins, 1, "{outcomes:?}");
     assert_family_dead(db, &family, &outcomes);
+}
+
+/// Logout racing refreshes: one thread ends the browser session while the others rotate a
+/// refresh token of one of its grants. Whatever the order, afterwards no token of the
+/// session's grants works, the session has ended, and a grant outside it is untouched.
+fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let mut pooled = db.conn().unwrap();
+    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    let session = secret::sha256_hex("the-session-cookie");
+    browser::insert_session(
+        &mut pooled,
+        &browser::BrowserSession {
+            id_sha256: session.clone(),
+            realm_id: realm.id.clone(),
+            user_id: admin.id.clone(),
+            auth_time: NOW,
+            last_seen_at: NOW,
+            expires_at: NOW + 3600,
+            ended_at: None,
+            created_at: NOW,
+        },
+    )
+    .unwrap();
+    let in_session = |family: &str, value: &str| browser::RefreshToken {
+        session_id_sha256: Some(session.clone()),
+        ..refresh_row(&realm, family, &admin.id, value)
+    };
+    let (racing, quiet, outside) = (
+        tessera_core::id::new_uuid(),
+        tessera_core::id::new_uuid(),
+        tessera_core::id::new_uuid(),
+    );
+    let presented = in_session(&racing, "presented");
+    browser::insert_refresh_token(&mut pooled, &presented).unwrap();
+    browser::insert_refresh_token(&mut pooled, &in_session(&quiet, "quiet")).unwrap();
+    browser::insert_refresh_token(
+        &mut pooled,
+        &refresh_row(&realm, &outside, &admin.id, "outside"),
+    )
+    .unwrap();
+    drop(pooled);
+    let issued: Vec<browser::Issued> = (0..THREADS)
+        .map(|i| browser::Issued {
+            access_jti: format!("jti-{i}"),
+            access_expires_at: NOW + 300,
+            refresh: Some(in_session(&racing, &format!("successor-{i}"))),
+        })
+        .collect();
+    let outcomes = race(db, |conn, i| {
+        if i == 0 {
+            let ended = browser::end_session(conn, &realm.id, &session, NOW + 1).unwrap();
+            assert_eq!(ended.user_id.as_deref(), Some(admin.id.as_str()));
+            assert_eq!(ended.client_ids, vec!["portal".to_string()]);
+            browser::Redemption::Spent
+        } else {
+            browser::rotate_refresh(conn, &presented, NOW + 1, &issued[i]).unwrap()
+        }
+    });
+    let conn = &mut *db.conn().unwrap();
+    let live: Vec<String> = refresh_tokens::table
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::family_id)
+        .load(conn)
+        .unwrap();
+    assert_eq!(live, vec![outside.clone()], "{outcomes:?}");
+    let recorded: Vec<String> = grant_access_tokens::table
+        .filter(grant_access_tokens::grant_id.eq(&racing))
+        .select(grant_access_tokens::jti)
+        .load(conn)
+        .unwrap();
+    for jti in &recorded {
+        assert!(
+            tessera_store::revocation::is_jti_revoked(conn, jti).unwrap(),
+            "{jti} of {outcomes:?}"
+        );
+    }
+    assert!(
+        browser::live_session(conn, &realm.id, &session, NOW + 2)
+            .unwrap()
+            .is_none()
+    );
 }
 
 // ---- audit ----

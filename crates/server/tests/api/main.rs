@@ -25,6 +25,6 @@ mod password;
 mod redemption_races;
 mod resource_auth;
 mod revocation;
-mod split;
 mod session_logout;
+mod split;
 mod token_errors;
