@@ -91,7 +91,7 @@ pub enum RealmCommand {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is generated and printed once.
-    Create(ClientCreateArgs),
+    Create(Box<ClientCreateArgs>),
     /// List a realm's clients.
     List {
         #[arg(long, default_value = "default")]

@@ -167,7 +167,7 @@ pub async fn cors(
                 .request()
                 .extensions()
                 .get::<AllowedOrigins>()
-                .is_some_and(|a| a.0.iter().any(|o| *o == origin));
+                .is_some_and(|a| a.0.contains(&origin));
             let h = res.headers_mut();
             h.append(header::VARY, HeaderValue::from_static("Origin"));
             if allowed && let Ok(value) = HeaderValue::from_str(&origin) {
