@@ -23,6 +23,7 @@ mod openapi;
 mod password;
 mod redemption_races;
 mod resource_auth;
+mod response_mode;
 mod revocation;
 mod split;
 mod token_errors;
