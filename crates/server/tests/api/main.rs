@@ -21,6 +21,7 @@ mod governance;
 mod keys;
 mod openapi;
 mod password;
+mod python_clients;
 mod redemption_races;
 mod resource_auth;
 mod response_mode;
