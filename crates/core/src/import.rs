@@ -114,6 +114,19 @@ pub struct ClientSpec {
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     pub first_party: bool,
+    /// Browser origins that may call the token, userinfo and REST endpoints from script (CORS);
+    /// `+` adds the redirect URIs' origins ([`crate::client::ClientSettings`]).
+    #[serde(default)]
+    pub web_origins: Vec<String>,
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<i64>,
+    #[serde(default)]
+    pub refresh_token_idle_ttl_secs: Option<i64>,
+    #[serde(default)]
+    pub refresh_token_absolute_ttl_secs: Option<i64>,
+    /// OIDC Back-Channel Logout 1.0 endpoint of the client.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 fn yes() -> bool {
@@ -134,7 +147,19 @@ pub const GRANT_TYPES: &[&str] = &[
 ];
 
 impl ClientSpec {
+    /// The settings stored beside the registration.
+    pub fn settings(&self) -> crate::client::ClientSettings {
+        crate::client::ClientSettings {
+            web_origins: self.web_origins.clone(),
+            access_token_ttl_secs: self.access_token_ttl_secs,
+            refresh_token_idle_ttl_secs: self.refresh_token_idle_ttl_secs,
+            refresh_token_absolute_ttl_secs: self.refresh_token_absolute_ttl_secs,
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.settings().validate()?;
         names::validate_client_id(&self.client_id)?;
         if let Some(name) = &self.name {
             names::validate_display_name("name", name)?;

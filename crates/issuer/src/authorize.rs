@@ -950,10 +950,7 @@ async fn finish_logout(
     request: &LogoutRequest,
 ) -> Result<HttpResponse, IssuerError> {
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        let hash = sha256_hex(cookie.value());
-        let db = state.db.clone();
-        let now = state.now();
-        web::block(move || browser::end_session(&mut *db.conn()?, &hash, now)).await??;
+        crate::logout::end_session(state, realm, &sha256_hex(cookie.value())).await?;
     }
     let mut resp = match &request.reply {
         Some((uri, st)) => {
@@ -1006,6 +1003,12 @@ pub async fn logout(
     } else {
         req.query_string().to_string()
     };
+    if req.method() == actix_web::http::Method::POST {
+        let form = Form::parse(raw.as_bytes())?;
+        if form.get("refresh_token").is_some() {
+            return crate::logout::refresh_token_logout(&state, &realm, &req, &form).await;
+        }
+    }
     let request = match check_logout(&state, &realm, &raw).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),

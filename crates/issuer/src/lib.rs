@@ -7,6 +7,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod logout;
 pub mod oidc;
 pub mod revocation;
 pub mod state;

@@ -4,12 +4,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
+    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    CoreRsaPrivateSigningKey,
 };
 use openidconnect::{
-    AccessToken, Audience, AuthenticationContextClass, EmptyAdditionalClaims, IssuerUrl,
-    JsonWebKeyId, Nonce, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, AuthenticationContextClass, IdToken, IdTokenClaims,
+    IssuerUrl, JsonWebKeyId, Nonce, StandardClaims, SubjectIdentifier,
 };
+use serde::{Deserialize, Serialize};
 use tessera_store::models::{Client, Realm, User};
 use tessera_store::queries as q;
 use tessera_token::{SigningAlg, VerifyOptions};
@@ -23,6 +25,36 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub access_token: &'a str,
+    /// The browser session the sign-in belongs to (the hash of its cookie), if any.
+    pub session: Option<&'a str>,
+}
+
+/// Claims beyond OIDC Core's: `sid` (OIDC Front-/Back-Channel Logout §2.1), which names the
+/// browser session so a relying party can match a logout token to its own session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionClaims {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+impl AdditionalClaims for SessionClaims {}
+
+type SessionIdToken = IdToken<
+    SessionClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// The `sid` of a browser session: derived from the hash of its cookie (never the cookie),
+/// so ID tokens and logout tokens agree without storing another value.
+pub fn session_sid(session_sha256: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("tessera-sid:{session_sha256}").as_bytes(),
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18])
 }
 
 fn utc(t: i64) -> Result<chrono::DateTime<chrono::Utc>, IssuerError> {
@@ -49,13 +81,15 @@ pub fn mint_id_token(
     let now = state.now();
     let issuer = IssuerUrl::new(state.issuer_url(&realm.name))
         .map_err(|e| IssuerError::Internal(e.to_string()))?;
-    let mut claims = CoreIdTokenClaims::new(
+    let mut claims = IdTokenClaims::<SessionClaims, CoreGenderClaim>::new(
         issuer,
         vec![Audience::new(client.client_id.clone())],
-        utc(now + state.settings.access_token_ttl_secs)?,
+        utc(now + state.access_token_ttl(client))?,
         utc(now)?,
         StandardClaims::new(SubjectIdentifier::new(input.user_id.to_string())),
-        EmptyAdditionalClaims {},
+        SessionClaims {
+            sid: input.session.map(session_sid),
+        },
     )
     .set_auth_time(Some(utc(input.auth_time)?))
     .set_authorized_party(Some(openidconnect::ClientId::new(client.client_id.clone())))
@@ -63,7 +97,7 @@ pub fn mint_id_token(
     if let Some(n) = input.nonce {
         claims = claims.set_nonce(Some(Nonce::new(n.to_string())));
     }
-    let token = CoreIdToken::new(
+    let token = SessionIdToken::new(
         claims,
         &signer,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,

@@ -33,6 +33,8 @@ pub struct IssuerState {
     /// Told of every access token revoked here, so a resource server in this process refuses
     /// it at once (other replicas: within their revocation refresh interval).
     revocation_hook: Option<RevocationHook>,
+    /// Delivers back-channel logout tokens; built on first use.
+    backchannel: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// The JWKS bytes a verifier was built from, and the verifier.
@@ -66,12 +68,22 @@ impl IssuerState {
             discovery: TtlCache::new(ttl),
             own_verifier: Mutex::new(None),
             revocation_hook: None,
+            backchannel: std::sync::OnceLock::new(),
         }
     }
 
     pub fn with_revocation_hook(mut self, hook: RevocationHook) -> Self {
         self.revocation_hook = Some(hook);
         self
+    }
+
+    /// The HTTP client for back-channel logout ([`crate::logout::backchannel_client`]).
+    pub fn backchannel_http(&self) -> Result<reqwest::Client, IssuerError> {
+        if let Some(c) = self.backchannel.get() {
+            return Ok(c.clone());
+        }
+        let built = crate::logout::backchannel_client()?;
+        Ok(self.backchannel.get_or_init(|| built).clone())
     }
 
     /// Reports a revoked access token to the hook, if any.
@@ -103,6 +115,25 @@ impl IssuerState {
     }
 
     /// `{public_url}/realms/{realm}`: the `iss` of the realm's tokens.
+    /// The client's access-token lifetime, or the server's.
+    pub fn access_token_ttl(&self, client: &Client) -> i64 {
+        client
+            .settings()
+            .access_token_ttl_secs
+            .unwrap_or(self.settings.access_token_ttl_secs)
+    }
+
+    /// The client's refresh-token lifetimes (idle, absolute), or the server's.
+    pub fn refresh_token_ttls(&self, client: &Client) -> (i64, i64) {
+        let s = client.settings();
+        (
+            s.refresh_token_idle_ttl_secs
+                .unwrap_or(self.settings.refresh_token_idle_ttl_secs),
+            s.refresh_token_absolute_ttl_secs
+                .unwrap_or(self.settings.refresh_token_absolute_ttl_secs),
+        )
+    }
+
     pub fn issuer_url(&self, realm: &str) -> String {
         format!("{}/realms/{realm}", self.public_url)
     }

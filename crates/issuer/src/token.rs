@@ -165,8 +165,8 @@ fn mint_until(
 ) -> Result<TokenResponse, IssuerError> {
     let now = state.now();
     let ttl = match not_after {
-        Some(end) => state.settings.access_token_ttl_secs.min(end - now),
-        None => state.settings.access_token_ttl_secs,
+        Some(end) => state.access_token_ttl(client).min(end - now),
+        None => state.access_token_ttl(client),
     };
     let claims = AccessTokenClaims {
         iss: state.issuer_url(&realm.name),
@@ -245,7 +245,55 @@ async fn password(
     let password = form.require("password")?.to_string();
     let scope = granted_scope(client, form.get("scope"))?;
     let user = check_password(state, realm, username, password, addr).await?;
-    mint(state, realm, client, &user.id, &scope)
+    let mut response = mint(state, realm, client, &user.id, &scope)?;
+    if !client.allows_grant("refresh_token") {
+        return Ok(response);
+    }
+    // As Keycloak does: a client registered for refresh gets a refresh token (and, with
+    // `openid`, an ID token), so libraries can refresh and log out after `token()`.
+    let now = state.now();
+    let grant_id = tessera_core::id::new_uuid();
+    let stored_scope = scope.to_string();
+    let (value, row) = refresh_row(
+        state,
+        realm,
+        client,
+        &GrantOf {
+            family: &grant_id,
+            user_id: &user.id,
+            scope: &stored_scope,
+            auth_time: now,
+            session: None,
+            family_expires_at: None,
+        },
+    );
+    let issued = tessera_store::browser::Issued {
+        access_jti: response.jti.clone(),
+        access_expires_at: now + response.expires_in,
+        refresh: Some(row),
+    };
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    web::block(move || {
+        tessera_store::browser::start_grant(&mut *db.conn()?, &realm_id, &grant_id, &issued)
+    })
+    .await??;
+    response.refresh_token = Some(value);
+    if scope.contains("openid") {
+        response.id_token = Some(crate::oidc::mint_id_token(
+            state,
+            realm,
+            client,
+            &crate::oidc::IdTokenInput {
+                user_id: &user.id,
+                nonce: None,
+                auth_time: now,
+                access_token: &response.access_token,
+                session: None,
+            },
+        )?);
+    }
+    Ok(response)
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code is single-use, bound to its client and
@@ -282,11 +330,14 @@ async fn authorization_code(
             state,
             realm,
             client,
-            &row.user_id,
-            &row.grant_id,
-            &row.scope,
-            row.auth_time,
-            None,
+            &GrantOf {
+                family: &row.grant_id,
+                user_id: &row.user_id,
+                scope: &row.scope,
+                auth_time: row.auth_time,
+                session: row.session_id_sha256.as_deref(),
+                family_expires_at: None,
+            },
         )
     });
     let issued = browser::Issued {
@@ -316,6 +367,7 @@ async fn authorization_code(
                 nonce: row.nonce.as_deref(),
                 auth_time: row.auth_time,
                 access_token: &response.access_token,
+                session: row.session_id_sha256.as_deref(),
             },
         )?);
     }
@@ -396,33 +448,39 @@ fn settle(
     }
 }
 
-/// A new refresh token of `family` (its value, and its row to store). Its idle lifetime never
-/// reaches past the family's absolute end (`family_expires_at`, set by the first token).
-#[allow(clippy::too_many_arguments)]
+/// The grant a new refresh token continues: its family, who signed in when, within which
+/// browser session, and the family's absolute end once the first token set it.
+struct GrantOf<'a> {
+    family: &'a str,
+    user_id: &'a str,
+    scope: &'a str,
+    auth_time: i64,
+    session: Option<&'a str>,
+    family_expires_at: Option<i64>,
+}
+
+/// A new refresh token of `grant.family` (its value, and its row to store). Its idle lifetime
+/// never reaches past the family's absolute end (`family_expires_at`, set by the first token).
 fn refresh_row(
     state: &IssuerState,
     realm: &Realm,
     client: &Client,
-    user_id: &str,
-    family: &str,
-    scope: &str,
-    auth_time: i64,
-    family_expires_at: Option<i64>,
+    grant: &GrantOf<'_>,
 ) -> (String, tessera_store::browser::RefreshToken) {
     let now = state.now();
     let value = random_token::<32>();
-    let family_end =
-        family_expires_at.unwrap_or(now + state.settings.refresh_token_absolute_ttl_secs);
+    let (idle, absolute) = state.refresh_token_ttls(client);
+    let family_end = grant.family_expires_at.unwrap_or(now + absolute);
     let row = tessera_store::browser::RefreshToken {
         token_sha256: tessera_core::secret::sha256_hex(&value),
         realm_id: realm.id.clone(),
-        family_id: family.to_string(),
+        family_id: grant.family.to_string(),
         client_id: client.client_id.clone(),
-        user_id: user_id.to_string(),
-        scope: scope.to_string(),
-        session_id_sha256: None,
-        auth_time,
-        expires_at: (now + state.settings.refresh_token_idle_ttl_secs).min(family_end),
+        user_id: grant.user_id.to_string(),
+        scope: grant.scope.to_string(),
+        session_id_sha256: grant.session.map(str::to_string),
+        auth_time: grant.auth_time,
+        expires_at: (now + idle).min(family_end),
         family_expires_at: family_end,
         rotated_at: None,
         revoked_at: None,
@@ -487,11 +545,14 @@ async fn refresh(
         state,
         realm,
         client,
-        &token.user_id,
-        &token.family_id,
-        &token.scope,
-        token.auth_time,
-        Some(token.family_expires_at),
+        &GrantOf {
+            family: &token.family_id,
+            user_id: &token.user_id,
+            scope: &token.scope,
+            auth_time: token.auth_time,
+            session: token.session_id_sha256.as_deref(),
+            family_expires_at: Some(token.family_expires_at),
+        },
     );
     let issued = browser::Issued {
         access_jti: response.jti.clone(),
@@ -520,6 +581,7 @@ async fn refresh(
                 nonce: None,
                 auth_time: token.auth_time,
                 access_token: &response.access_token,
+                session: token.session_id_sha256.as_deref(),
             },
         )?);
     }

@@ -699,6 +699,19 @@ struct ClientJson {
     first_party: bool,
     enabled: bool,
     service_account_user_id: Option<String>,
+    /// Browser origins that may call Tessera from script (CORS); `+` stands for the redirect
+    /// URIs' origins.
+    web_origins: Vec<String>,
+    /// This client's access-token lifetime; absent: the server's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token_ttl_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token_idle_ttl_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token_absolute_ttl_secs: Option<i64>,
+    /// OIDC Back-Channel Logout 1.0 endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<String>,
     created_at: String,
     updated_at: String,
     /// Only in the responses of create and rotate-secret.
@@ -708,7 +721,13 @@ struct ClientJson {
 
 impl From<Client> for ClientJson {
     fn from(c: Client) -> Self {
+        let settings = c.settings();
         Self {
+            web_origins: settings.web_origins,
+            access_token_ttl_secs: settings.access_token_ttl_secs,
+            refresh_token_idle_ttl_secs: settings.refresh_token_idle_ttl_secs,
+            refresh_token_absolute_ttl_secs: settings.refresh_token_absolute_ttl_secs,
+            backchannel_logout_uri: settings.backchannel_logout_uri,
             redirect_uris: c.redirect_uris(),
             post_logout_redirect_uris: c.post_logout_redirect_uris(),
             grant_types: split(&c.grant_types),
@@ -757,6 +776,22 @@ struct NewClientBody {
     redirect_uris: Option<Vec<String>>,
     post_logout_redirect_uris: Option<Vec<String>>,
     first_party: Option<bool>,
+    /// Browser origins allowed to call Tessera from script (CORS): `scheme://host[:port]`,
+    /// or `+` for the redirect URIs' origins. `*` is refused.
+    web_origins: Option<Vec<String>>,
+    /// 10 to 86400; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    access_token_ttl_secs: Option<Option<i64>>,
+    /// 60 to 31536000; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    refresh_token_idle_ttl_secs: Option<Option<i64>>,
+    /// 60 to 31536000; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    refresh_token_absolute_ttl_secs: Option<Option<i64>>,
+    /// https URL (plain http for loopback) receiving OIDC back-channel logout tokens; `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "explicit")]
+    backchannel_logout_uri: Option<Option<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -771,7 +806,32 @@ struct ClientUpdateBody {
     redirect_uris: Option<Vec<String>>,
     post_logout_redirect_uris: Option<Vec<String>>,
     first_party: Option<bool>,
+    /// Browser origins allowed to call Tessera from script (CORS): `scheme://host[:port]`,
+    /// or `+` for the redirect URIs' origins. `*` is refused.
+    web_origins: Option<Vec<String>>,
+    /// 10 to 86400; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    access_token_ttl_secs: Option<Option<i64>>,
+    /// 60 to 31536000; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    refresh_token_idle_ttl_secs: Option<Option<i64>>,
+    /// 60 to 31536000; `null` for the server's default.
+    #[serde(default, deserialize_with = "explicit")]
+    refresh_token_absolute_ttl_secs: Option<Option<i64>>,
+    /// https URL (plain http for loopback) receiving OIDC back-channel logout tokens; `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "explicit")]
+    backchannel_logout_uri: Option<Option<String>>,
     enabled: Option<bool>,
+}
+
+/// Tells `null` (`Some(None)`: back to the default) from an absent field (`None`: unchanged).
+fn explicit<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Runs a provisioning call (which opens its own transaction) on the blocking pool.
@@ -863,6 +923,11 @@ async fn create_client(
         redirect_uris: body.redirect_uris.unwrap_or_default(),
         post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
         first_party: body.first_party.unwrap_or(false),
+        web_origins: body.web_origins.unwrap_or_default(),
+        access_token_ttl_secs: body.access_token_ttl_secs.flatten(),
+        refresh_token_idle_ttl_secs: body.refresh_token_idle_ttl_secs.flatten(),
+        refresh_token_absolute_ttl_secs: body.refresh_token_absolute_ttl_secs.flatten(),
+        backchannel_logout_uri: body.backchannel_logout_uri.flatten(),
     };
     spec.validate()?;
     let now = state.now();
@@ -1012,6 +1077,7 @@ async fn update_client(
                 .filter(|d| scopes.contains(d))
                 .collect()
         });
+        let kept = existing.settings();
         let spec = ClientSpec {
             client_id: existing.client_id.clone(),
             name: Some(body.name.unwrap_or_else(|| existing.name.clone())),
@@ -1025,6 +1091,15 @@ async fn update_client(
                 .post_logout_redirect_uris
                 .unwrap_or_else(|| existing.post_logout_redirect_uris()),
             first_party: body.first_party.unwrap_or(existing.first_party),
+            web_origins: body.web_origins.unwrap_or(kept.web_origins),
+            access_token_ttl_secs: body.access_token_ttl_secs.unwrap_or(kept.access_token_ttl_secs),
+            refresh_token_idle_ttl_secs: body
+                .refresh_token_idle_ttl_secs
+                .unwrap_or(kept.refresh_token_idle_ttl_secs),
+            refresh_token_absolute_ttl_secs: body
+                .refresh_token_absolute_ttl_secs
+                .unwrap_or(kept.refresh_token_absolute_ttl_secs),
+            backchannel_logout_uri: body.backchannel_logout_uri.unwrap_or(kept.backchannel_logout_uri),
         };
         let enabled = body.enabled.unwrap_or(existing.enabled);
         if existing.client_id == PORTAL_CLIENT_ID {

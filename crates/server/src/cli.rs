@@ -142,6 +142,22 @@ pub struct ClientCreateArgs {
     /// Skip the consent page for this client (Tessera's own apps).
     #[arg(long)]
     pub first_party: bool,
+    /// Browser origins allowed to call Tessera from script (CORS); `+` for the redirect
+    /// URIs' origins.
+    #[arg(long = "web-origin")]
+    pub web_origins: Vec<String>,
+    /// Access-token lifetime for this client, in seconds (default: the issuer's).
+    #[arg(long)]
+    pub access_token_ttl_secs: Option<i64>,
+    /// Refresh-token idle lifetime for this client, in seconds.
+    #[arg(long)]
+    pub refresh_token_idle_ttl_secs: Option<i64>,
+    /// Refresh-token absolute lifetime for this client, in seconds.
+    #[arg(long)]
+    pub refresh_token_absolute_ttl_secs: Option<i64>,
+    /// OIDC back-channel logout URI of the client.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +307,11 @@ pub fn run_command(
                 redirect_uris: args.redirect_uris.clone(),
                 post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
                 first_party: args.first_party,
+                web_origins: args.web_origins.clone(),
+                access_token_ttl_secs: args.access_token_ttl_secs,
+                refresh_token_idle_ttl_secs: args.refresh_token_idle_ttl_secs,
+                refresh_token_absolute_ttl_secs: args.refresh_token_absolute_ttl_secs,
+                backchannel_logout_uri: args.backchannel_logout_uri.clone(),
             };
             let created = provision::create_client(
                 &db,

@@ -66,11 +66,81 @@ pub fn live_session(
         .optional()?)
 }
 
-pub fn end_session(conn: &mut Conn, id_sha256: &str, now: i64) -> Result<(), StoreError> {
-    diesel::update(browser_sessions::table.find(id_sha256))
+/// What ending a browser session ended.
+#[derive(Debug, Default)]
+pub struct SessionEnded {
+    /// The session's user, when the session existed in the realm.
+    pub user_id: Option<String>,
+    /// Access-token ids revoked with the session's grants, with their expiry.
+    pub revoked: Vec<(String, i64)>,
+    /// Clients that received tokens within the session (for back-channel logout), sorted.
+    pub client_ids: Vec<String>,
+}
+
+/// Ends a browser session and everything issued within it, in one transaction: the session
+/// row, its unredeemed codes, and every grant (refresh family and recorded access tokens) that
+/// came from it, each under the grant's lock so a redemption in flight cannot outlive it.
+pub fn end_session(
+    conn: &mut Conn,
+    realm_id: &str,
+    id_sha256: &str,
+    now: i64,
+) -> Result<SessionEnded, StoreError> {
+    crate::db::write_tx(conn, |conn| {
+        let codes: Vec<(String, String)> = authorization_codes::table
+            .filter(authorization_codes::session_id_sha256.eq(id_sha256))
+            .filter(authorization_codes::realm_id.eq(realm_id))
+            .select((authorization_codes::grant_id, authorization_codes::client_id))
+            .load(conn)?;
+        let families: Vec<(String, String)> = refresh_tokens::table
+            .filter(refresh_tokens::session_id_sha256.eq(id_sha256))
+            .filter(refresh_tokens::realm_id.eq(realm_id))
+            .select((refresh_tokens::family_id, refresh_tokens::client_id))
+            .distinct()
+            .load(conn)?;
+        let mut grants: Vec<(String, String)> = codes.into_iter().chain(families).collect();
+        grants.sort();
+        grants.dedup();
+        // Grant locks first, in one order, as redemptions take them before touching rows.
+        for (grant_id, _) in &grants {
+            lock_grant(conn, grant_id)?;
+        }
+        let user_id = browser_sessions::table
+            .find(id_sha256)
+            .filter(browser_sessions::realm_id.eq(realm_id))
+            .select(browser_sessions::user_id)
+            .first::<String>(conn)
+            .optional()?;
+        diesel::update(
+            browser_sessions::table
+                .find(id_sha256)
+                .filter(browser_sessions::realm_id.eq(realm_id))
+                .filter(browser_sessions::ended_at.is_null()),
+        )
         .set(browser_sessions::ended_at.eq(now))
         .execute(conn)?;
-    Ok(())
+        diesel::update(
+            authorization_codes::table
+                .filter(authorization_codes::session_id_sha256.eq(id_sha256))
+                .filter(authorization_codes::realm_id.eq(realm_id))
+                .filter(authorization_codes::consumed_at.is_null()),
+        )
+        .set(authorization_codes::consumed_at.eq(now))
+        .execute(conn)?;
+        let mut ended = SessionEnded {
+            user_id,
+            ..SessionEnded::default()
+        };
+        for (grant_id, client_id) in grants {
+            ended.revoked.extend(crate::revocation::revoke_family_in(
+                conn, realm_id, &grant_id, now,
+            )?);
+            ended.client_ids.push(client_id);
+        }
+        ended.client_ids.sort();
+        ended.client_ids.dedup();
+        Ok(ended)
+    })
 }
 
 pub fn insert_code(conn: &mut Conn, code: &AuthorizationCode) -> Result<(), StoreError> {
@@ -315,6 +385,16 @@ fn settle(
     if enabled != Some(true) {
         return Ok(Redemption::UserDisabled);
     }
+    record_issued(conn, realm_id, grant_id, issued)?;
+    Ok(Redemption::Issued)
+}
+
+fn record_issued(
+    conn: &mut Conn,
+    realm_id: &str,
+    grant_id: &str,
+    issued: &Issued,
+) -> Result<(), StoreError> {
     record_grant_token(
         conn,
         &issued.access_jti,
@@ -325,5 +405,16 @@ fn settle(
     if let Some(t) = &issued.refresh {
         insert_refresh_token(conn, t)?;
     }
-    Ok(Redemption::Issued)
+    Ok(())
+}
+
+/// Records the first tokens of a new grant (the password grant's): the access token under the
+/// grant, so revoking the refresh family revokes it too, and the refresh token.
+pub fn start_grant(
+    conn: &mut Conn,
+    realm_id: &str,
+    grant_id: &str,
+    issued: &Issued,
+) -> Result<(), StoreError> {
+    crate::db::write_tx(conn, |conn| record_issued(conn, realm_id, grant_id, issued))
 }

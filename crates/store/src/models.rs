@@ -86,9 +86,15 @@ pub struct Client {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON of [`tessera_core::client::ClientSettings`].
+    pub settings: String,
 }
 
 impl Client {
+    pub fn settings(&self) -> tessera_core::client::ClientSettings {
+        tessera_core::client::ClientSettings::from_stored(&self.settings)
+    }
+
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.split(' ').any(|g| g == grant_type)
     }

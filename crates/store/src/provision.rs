@@ -259,6 +259,7 @@ fn portal_client(realm_id: &str, now: i64) -> Client {
         enabled: true,
         created_at: now,
         updated_at: now,
+        settings: "{}".into(),
     }
 }
 
@@ -359,6 +360,7 @@ fn new_client_row(
         enabled: true,
         created_at: now,
         updated_at: now,
+        settings: "{}".into(),
     };
     apply_client_spec(conn, &mut client, spec, now)?;
     Ok((client, generated))
@@ -386,6 +388,7 @@ pub fn apply_client_spec(
     client.post_logout_redirect_uris = serde_json::to_string(&spec.post_logout_redirect_uris)
         .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
     client.first_party = spec.first_party;
+    client.settings = spec.settings().to_stored();
     if spec.grant_types.iter().any(|g| g == "client_credentials")
         && client.service_account_user_id.is_none()
     {
@@ -845,6 +848,7 @@ pub fn import_realm(
                         &wanted.post_logout_redirect_uris,
                         wanted.first_party,
                         &wanted.service_account_user_id,
+                        &wanted.settings,
                     ) != (
                         &existing.name,
                         existing.confidential,
@@ -855,6 +859,7 @@ pub fn import_realm(
                         &existing.post_logout_redirect_uris,
                         existing.first_party,
                         &existing.service_account_user_id,
+                        &existing.settings,
                     );
                     if registration_changed {
                         q::update_client_registration(

@@ -80,6 +80,7 @@ pub fn update_client_registration(conn: &mut Conn, c: &Client) -> Result<(), Sto
             clients::service_account_user_id.eq(&c.service_account_user_id),
             clients::enabled.eq(c.enabled),
             clients::updated_at.eq(c.updated_at),
+            clients::settings.eq(&c.settings),
         ))
         .execute(conn)?;
     Ok(())

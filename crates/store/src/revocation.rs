@@ -26,6 +26,8 @@ pub struct RefreshTokenState {
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
+    /// The browser session the grant came from (the hash of its cookie), if any.
+    pub session_id_sha256: Option<String>,
     pub expires_at: i64,
     pub family_expires_at: i64,
     pub rotated_at: Option<i64>,

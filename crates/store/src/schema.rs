@@ -52,6 +52,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        settings -> Text,
     }
 }
 

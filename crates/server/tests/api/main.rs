@@ -27,4 +27,5 @@ mod resource_auth;
 mod response_mode;
 mod revocation;
 mod split;
+mod session_logout;
 mod token_errors;
