@@ -11,6 +11,11 @@ pub const ACCESS_TOKEN_TTL_RANGE: (i64, i64) = (10, 24 * 3600);
 /// Shortest and longest refresh-token lifetime (idle or absolute) a client may ask for.
 pub const REFRESH_TOKEN_TTL_RANGE: (i64, i64) = (60, 365 * 86_400);
 
+/// The browser origins a response may be shared with (CORS), decided by the handler once it
+/// knows the client, and read by the server's CORS layer when the response goes out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedOrigins(pub Vec<String>);
+
 /// Stands for "the origins of the client's redirect URIs" in `web_origins`, as in Keycloak.
 pub const REDIRECT_ORIGINS: &str = "+";
 

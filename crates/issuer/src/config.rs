@@ -30,6 +30,8 @@ pub struct IssuerSettings {
     /// `max-age` of the JWKS response. With the key reload interval it must fit in the key
     /// activation delay, so a verifier's cached JWKS always holds the key that signs.
     pub jwks_max_age_secs: u32,
+    /// Clock skew allowed when checking `exp`/`iat`/`nbf` of access tokens (userinfo).
+    pub token_leeway_secs: i64,
 }
 
 impl Default for IssuerSettings {
@@ -46,6 +48,7 @@ impl Default for IssuerSettings {
             refresh_token_idle_ttl_secs: 7 * 86_400,
             refresh_token_absolute_ttl_secs: 30 * 86_400,
             jwks_max_age_secs: 240,
+            token_leeway_secs: 30,
         }
     }
 }

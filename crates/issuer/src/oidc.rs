@@ -233,12 +233,17 @@ pub async fn userinfo(
             issuer: &issuer,
             audience: state.audience(),
             now: state.now(),
-            leeway_secs: 30,
+            leeway_secs: state.settings.token_leeway_secs,
         },
     ) {
         Ok(c) => c,
         Err(e) => return Ok(invalid(&e.to_string())),
     };
+    if req.headers().contains_key(header::ORIGIN)
+        && let Some(client) = state.client(&realm, &claims.client_id).await?
+    {
+        crate::state::share_with_origins(&req, &client);
+    }
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Ok(userinfo_error(
             StatusCode::FORBIDDEN,

@@ -56,6 +56,7 @@ async fn authenticated_request(
     let form = read_form(req, payload, state.settings.max_form_bytes).await?;
     let addr = client_addr(req, state.settings.trust_forwarded_headers);
     let client = client_auth::authenticate(state, req, &form, realm, addr).await?;
+    crate::state::share_with_origins(req, &client);
     Ok((form, client))
 }
 

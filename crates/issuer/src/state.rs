@@ -43,6 +43,16 @@ type BuiltVerifier = (Arc<[u8]>, Arc<JwksVerifier>);
 /// Called with (`jti`, `exp`) of each access token this issuer revoked.
 pub type RevocationHook = Box<dyn Fn(&str, i64) + Send + Sync>;
 
+/// Lets the server's CORS layer share this response with the client's web origins.
+pub fn share_with_origins(req: &actix_web::HttpRequest, client: &Client) {
+    use actix_web::HttpMessage;
+    if req.headers().contains_key(actix_web::http::header::ORIGIN) {
+        let origins = client.settings().origins(&client.redirect_uris());
+        req.extensions_mut()
+            .insert(tessera_core::client::AllowedOrigins(origins));
+    }
+}
+
 impl IssuerState {
     pub fn new(
         db: Database,

@@ -91,6 +91,7 @@ async fn token_for_realm(
     }
     let addr = client_addr(req, state.settings.trust_forwarded_headers);
     let client = client_auth::authenticate(state, req, &form, &realm, addr).await?;
+    crate::state::share_with_origins(req, &client);
     if !client.allows_grant(grant_type) {
         return Err(IssuerError::oauth(
             OAuthCode::UnauthorizedClient,

@@ -101,10 +101,41 @@ impl FromRequest for Principal {
             if apikey::looks_like_api_key(&token) || !token.contains('.') {
                 authenticate_key(&state, &token).await
             } else {
-                authenticate_jwt(&state, &token).await
+                let principal = authenticate_jwt(&state, &token).await?;
+                share_with_client_origins(&state, &req, &principal).await?;
+                Ok(principal)
             }
         })
     }
+}
+
+/// A browser call with a token: the response may be shared with the token's client's web
+/// origins (read by the server's CORS layer). API keys are for scripts and servers: never.
+async fn share_with_client_origins(
+    state: &ResourceState,
+    req: &HttpRequest,
+    principal: &Principal,
+) -> Result<(), ApiError> {
+    use actix_web::HttpMessage;
+    let Credential::Jwt { client_id } = &principal.credential else {
+        return Ok(());
+    };
+    if !req.headers().contains_key(actix_web::http::header::ORIGIN) {
+        return Ok(());
+    }
+    let db = state.db.clone();
+    let (realm_id, client_id) = (principal.realm_id.clone(), client_id.clone());
+    let client = web::block(move || {
+        tessera_store::queries::client_by_client_id(&mut *db.conn()?, &realm_id, &client_id)
+    })
+    .await??;
+    if let Some(c) = client {
+        req.extensions_mut()
+            .insert(tessera_core::client::AllowedOrigins(
+                c.settings().origins(&c.redirect_uris()),
+            ));
+    }
+    Ok(())
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).

@@ -162,7 +162,7 @@ pub fn start_mode(
     // Revoked access tokens: filled at once by the issuer when both run in this process.
     let revoked = Arc::new(RevokedJtis::new(
         Duration::from_secs(config.issuer.cache_ttl_secs),
-        RESOURCE_LEEWAY_SECS,
+        config.issuer.token_leeway_secs,
     ));
     let issuer = match mode {
         Mode::Resource { .. } => None,
@@ -180,6 +180,7 @@ pub fn start_mode(
                 prepared.db.clone(),
                 Arc::clone(&clock),
                 config.issuer.throttle.window_secs,
+                config.issuer.token_leeway_secs,
             );
             let state = IssuerState::new(
                 prepared.db.clone(),
@@ -243,6 +244,10 @@ pub fn start_mode(
     }
     let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
     let db = prepared.db.clone();
+    let known_origins = web::Data::new(crate::cors::KnownOrigins::new(
+        prepared.db.clone(),
+        Duration::from_secs(config.issuer.cache_ttl_secs),
+    ));
     let mut server = HttpServer::new(move || {
         let issuer = issuer.clone();
         let resource = resource.clone();
@@ -250,6 +255,8 @@ pub fn start_mode(
         App::new()
             .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
+            .app_data(known_origins.clone())
+            .wrap(middleware::from_fn(crate::cors::cors))
             .wrap(
                 // Responses carry tokens, secrets and per-user data; the public documents
                 // (discovery, JWKS) set their own Cache-Control, which DefaultHeaders keeps.
@@ -325,14 +332,11 @@ fn console_settings(
     })
 }
 
-/// Clock skew the resource server tolerates on `exp`/`nbf`/`iat`.
-const RESOURCE_LEEWAY_SECS: i64 = 30;
-
 fn resource_settings(config: &Config, issuer_base: String, audience: String) -> ResourceSettings {
     ResourceSettings {
         issuer_base,
         audience,
-        leeway_secs: RESOURCE_LEEWAY_SECS,
+        leeway_secs: config.issuer.token_leeway_secs,
         trust_forwarded_headers: config.issuer.trust_forwarded_headers,
         cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
         max_body_bytes: 64 * 1024,
@@ -357,7 +361,7 @@ fn spawn_key_refresh(keys: Arc<KeyStore>, clock: Arc<dyn Clock>, every: Duration
 /// Every ten minutes: deletes stale sign-in throttle entries, so guessed usernames do not
 /// accumulate, and revoked token ids whose tokens have expired (a revoked id is only needed
 /// while its token could still verify).
-fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64) {
+fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64, leeway_secs: i64) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {
@@ -368,7 +372,7 @@ fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64) {
                 let mut conn = db.conn()?;
                 let throttle = tessera_store::queries::throttle_prune(&mut conn, now, window_secs)?;
                 let revoked =
-                    tessera_store::revocation::prune_revoked(&mut conn, now, RESOURCE_LEEWAY_SECS)?;
+                    tessera_store::revocation::prune_revoked(&mut conn, now, leeway_secs)?;
                 Ok::<_, tessera_store::StoreError>((throttle, revoked))
             })
             .await;

@@ -195,6 +195,9 @@ impl Config {
         if !(1..=86_400).contains(&i.access_token_ttl_secs) {
             return bad("issuer.access_token_ttl_secs must be between 1 and 86400".into());
         }
+        if !(0..=300).contains(&i.token_leeway_secs) {
+            return bad("issuer.token_leeway_secs must be between 0 and 300".into());
+        }
         if self.keys.activation_delay_secs < 0 {
             return bad("keys.activation_delay_secs must not be negative".into());
         }
@@ -231,10 +234,14 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(format!("argon2: {}", e.message)))
     }
 
-    /// Seconds a retired key stays published: the longest lifetime of a token it signed, plus
-    /// a minute of clock skew.
+    /// Seconds a retired key stays published: the longest lifetime of a token it signed (a
+    /// client may set its own, up to a day), plus the verifiers' leeway and a minute.
     pub fn key_retention_secs(&self) -> i64 {
-        self.issuer.access_token_ttl_secs + 60
+        self.issuer
+            .access_token_ttl_secs
+            .max(tessera_core::client::ACCESS_TOKEN_TTL_RANGE.1)
+            + self.issuer.token_leeway_secs
+            + 60
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod error;
 
 pub use config::Config;

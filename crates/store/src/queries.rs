@@ -65,6 +65,25 @@ pub fn insert_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Every origin some enabled client allows (CORS preflights, which name no client).
+pub fn all_web_origins(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String, String)> = clients::table
+        .filter(clients::enabled.eq(true))
+        .filter(clients::settings.like("%web_origins%"))
+        .select((clients::settings, clients::redirect_uris))
+        .load(conn)?;
+    let mut origins: Vec<String> = rows
+        .iter()
+        .flat_map(|(settings, redirects)| {
+            let redirects: Vec<String> = serde_json::from_str(redirects).unwrap_or_default();
+            tessera_core::client::ClientSettings::from_stored(settings).origins(&redirects)
+        })
+        .collect();
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
+}
+
 /// Replaces the registration (everything but ids, secret and creation time).
 pub fn update_client_registration(conn: &mut Conn, c: &Client) -> Result<(), StoreError> {
     diesel::update(clients::table.filter(clients::id.eq(&c.id)))

@@ -12,6 +12,7 @@ mod cli;
 mod client_credentials;
 mod conformance;
 mod console;
+mod cors;
 mod directory;
 mod discovery;
 mod escalation;
