@@ -98,9 +98,8 @@ impl ClientSettings {
             ));
         }
         if let Some(uri) = &self.backchannel_logout_uri {
-            crate::names::validate_redirect_uri(uri).map_err(|e| {
-                ValidationError::new("backchannel_logout_uri", e.message.clone())
-            })?;
+            crate::names::validate_redirect_uri(uri)
+                .map_err(|e| ValidationError::new("backchannel_logout_uri", e.message.clone()))?;
             if !(uri.starts_with("https://") || uri.starts_with("http://")) {
                 return Err(ValidationError::new(
                     "backchannel_logout_uri",
@@ -140,11 +139,17 @@ impl ClientSettings {
     }
 }
 
-fn in_range(field: &str, value: Option<i64>, (min, max): (i64, i64)) -> Result<(), ValidationError> {
+fn in_range(
+    field: &str,
+    value: Option<i64>,
+    (min, max): (i64, i64),
+) -> Result<(), ValidationError> {
     match value {
         Some(v) if !(min..=max).contains(&v) => Err(ValidationError::new(
             field,
-            format!("{v} is out of range; use {min} to {max} seconds, or leave it out for the server's default"),
+            format!(
+                "{v} is out of range; use {min} to {max} seconds, or leave it out for the server's default"
+            ),
         )),
         _ => Ok(()),
     }

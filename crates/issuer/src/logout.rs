@@ -35,8 +35,7 @@ pub async fn end_session(
     let db = state.db.clone();
     let (realm_id, hash, now) = (realm.id.clone(), session_sha256.to_string(), state.now());
     let ended =
-        web::block(move || browser::end_session(&mut *db.conn()?, &realm_id, &hash, now))
-            .await??;
+        web::block(move || browser::end_session(&mut *db.conn()?, &realm_id, &hash, now)).await??;
     for (jti, exp) in &ended.revoked {
         state.access_token_revoked(jti, *exp);
     }

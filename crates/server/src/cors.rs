@@ -167,7 +167,7 @@ pub async fn cors(
                 .request()
                 .extensions()
                 .get::<AllowedOrigins>()
-                .is_some_and(|a| a.0.iter().any(|o| *o == origin));
+                .is_some_and(|a| a.0.contains(&origin));
             let h = res.headers_mut();
             h.append(header::VARY, HeaderValue::from_static("Origin"));
             if allowed && let Ok(value) = HeaderValue::from_str(&origin) {
@@ -214,13 +214,28 @@ mod tests {
             kind_of("/realms/x/protocol/openid-connect/token/introspect"),
             Kind::PerClient("POST")
         );
-        assert_eq!(kind_of("/api/v1/users"), Kind::PerClient("GET, POST, PUT, PATCH, DELETE"));
-        assert_eq!(kind_of("/realms/x/protocol/openid-connect/certs"), Kind::Public);
-        assert_eq!(kind_of("/realms/x/.well-known/openid-configuration"), Kind::Public);
+        assert_eq!(
+            kind_of("/api/v1/users"),
+            Kind::PerClient("GET, POST, PUT, PATCH, DELETE")
+        );
+        assert_eq!(
+            kind_of("/realms/x/protocol/openid-connect/certs"),
+            Kind::Public
+        );
+        assert_eq!(
+            kind_of("/realms/x/.well-known/openid-configuration"),
+            Kind::Public
+        );
         assert_eq!(kind_of("/realms/x"), Kind::Public);
-        assert_eq!(kind_of("/realms/x/protocol/openid-connect/auth"), Kind::None);
+        assert_eq!(
+            kind_of("/realms/x/protocol/openid-connect/auth"),
+            Kind::None
+        );
         assert_eq!(kind_of("/oauth/authorize"), Kind::None);
-        assert_eq!(kind_of("/realms/x/protocol/openid-connect/logout"), Kind::None);
+        assert_eq!(
+            kind_of("/realms/x/protocol/openid-connect/logout"),
+            Kind::None
+        );
         assert_eq!(kind_of("/realms/x/login-actions/authenticate"), Kind::None);
         assert_eq!(kind_of("/realms/x/console/"), Kind::None);
     }

@@ -90,7 +90,10 @@ pub fn end_session(
         let codes: Vec<(String, String)> = authorization_codes::table
             .filter(authorization_codes::session_id_sha256.eq(id_sha256))
             .filter(authorization_codes::realm_id.eq(realm_id))
-            .select((authorization_codes::grant_id, authorization_codes::client_id))
+            .select((
+                authorization_codes::grant_id,
+                authorization_codes::client_id,
+            ))
             .load(conn)?;
         let families: Vec<(String, String)> = refresh_tokens::table
             .filter(refresh_tokens::session_id_sha256.eq(id_sha256))

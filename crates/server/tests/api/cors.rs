@@ -26,7 +26,10 @@ async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response
         .request(reqwest::Method::OPTIONS, format!("{}{path}", app.base))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type, authorization")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
         .send()
         .await
         .unwrap()
@@ -63,7 +66,9 @@ async fn preflights_are_answered_for_known_origins_only_and_never_on_the_browser
         let resp = preflight(&app, token_path, origin).await;
         assert_eq!(resp.status(), 204, "{origin}");
         assert_eq!(allow_origin(&resp).as_deref(), Some(origin));
-        let methods = resp.headers()["access-control-allow-methods"].to_str().unwrap();
+        let methods = resp.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
         assert!(methods.contains("POST"), "{methods}");
         let headers = resp.headers()["access-control-allow-headers"]
             .to_str()
@@ -140,8 +145,16 @@ async fn responses_are_shared_only_with_the_clients_own_origins() {
 
     // userinfo and the REST API: shared with the token's client's origins.
     for (path, origin, shared) in [
-        ("/realms/default/protocol/openid-connect/userinfo", APP, true),
-        ("/realms/default/protocol/openid-connect/userinfo", EVIL, false),
+        (
+            "/realms/default/protocol/openid-connect/userinfo",
+            APP,
+            true,
+        ),
+        (
+            "/realms/default/protocol/openid-connect/userinfo",
+            EVIL,
+            false,
+        ),
         ("/v1/auth/test", DEV, true),
         ("/v1/auth/test", EVIL, false),
         ("/api/v1/apikeys", APP, true),

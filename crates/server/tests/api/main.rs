@@ -27,6 +27,6 @@ mod redemption_races;
 mod resource_auth;
 mod response_mode;
 mod revocation;
-mod split;
 mod session_logout;
+mod split;
 mod token_errors;

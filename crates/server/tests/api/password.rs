@@ -94,7 +94,11 @@ async fn password_grant_issues_a_token_for_the_user_and_counts_the_login() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["scope"], "api_key:read profile");
     // portal is registered for refresh: a refresh token, but no ID token without openid.
-    assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() >= 40));
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 40)
+    );
     assert!(body.get("id_token").is_none());
     let jwt = verify_independently(body["access_token"].as_str().unwrap(), &app.jwks().await);
     assert_eq!(jwt.claims["sub"], id.as_str());

@@ -49,7 +49,10 @@ async fn refresh_status(app: &TestApp, secret: &str, refresh: &str) -> (u16, ser
 async fn introspect_active(app: &TestApp, secret: &str, token: &str) -> bool {
     let resp = app
         .http
-        .post(format!("{}/protocol/openid-connect/token/introspect", app.issuer))
+        .post(format!(
+            "{}/protocol/openid-connect/token/introspect",
+            app.issuer
+        ))
         .basic_auth("web", Some(secret))
         .form(&[("token", token)])
         .send()
@@ -93,7 +96,10 @@ async fn rp_initiated_logout_revokes_every_grant_of_the_session() {
         "the sid is not the cookie"
     );
     for grant in [&first, &second] {
-        assert_eq!(bearer_status(&app, grant["access_token"].as_str().unwrap()).await, 200);
+        assert_eq!(
+            bearer_status(&app, grant["access_token"].as_str().unwrap()).await,
+            200
+        );
         assert!(introspect_active(&app, &secret, grant["refresh_token"].as_str().unwrap()).await);
     }
 
@@ -108,10 +114,20 @@ async fn rp_initiated_logout_revokes_every_grant_of_the_session() {
         let refresh = grant["refresh_token"].as_str().unwrap();
         assert!(!introspect_active(&app, &secret, refresh).await);
         let (status, body) = refresh_status(&app, &secret, refresh).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-        assert_eq!(bearer_status(&app, grant["access_token"].as_str().unwrap()).await, 401);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        assert_eq!(
+            bearer_status(&app, grant["access_token"].as_str().unwrap()).await,
+            401
+        );
     }
-    assert_eq!(bearer_status(&app, &outside).await, 200, "other grants live on");
+    assert_eq!(
+        bearer_status(&app, &outside).await,
+        200,
+        "other grants live on"
+    );
     // The store agrees: no live refresh token of this user's browser grants.
     let live: i64 = {
         use diesel::prelude::*;
@@ -159,7 +175,10 @@ async fn password_grant_gives_refresh_and_id_tokens_and_post_logout_ends_them_wi
     };
     let body = token("openid profile api_key:read").await;
     let refresh = body["refresh_token"].as_str().expect("a refresh token");
-    let id = verify_independently(body["id_token"].as_str().expect("an ID token"), &app.jwks().await);
+    let id = verify_independently(
+        body["id_token"].as_str().expect("an ID token"),
+        &app.jwks().await,
+    );
     assert_eq!(id.claims["aud"], serde_json::json!(["portal"]));
     assert!(id.claims.get("sid").is_none(), "no browser session, no sid");
     let jwt = verify_independently(body["access_token"].as_str().unwrap(), &app.jwks().await);
@@ -190,7 +209,13 @@ async fn password_grant_gives_refresh_and_id_tokens_and_post_logout_ends_them_wi
     let logout = |form: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
-            let resp = app.http.post(logout_url(app)).form(&form).send().await.unwrap();
+            let resp = app
+                .http
+                .post(logout_url(app))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             let status = resp.status().as_u16();
             (status, resp.text().await.unwrap())
         }
@@ -231,7 +256,10 @@ async fn password_grant_gives_refresh_and_id_tokens_and_post_logout_ends_them_wi
     let (status, text) = logout(vec![
         ("client_id", "web".into()),
         ("client_secret", secret),
-        ("refresh_token", other["refresh_token"].as_str().unwrap().into()),
+        (
+            "refresh_token",
+            other["refresh_token"].as_str().unwrap().into(),
+        ),
     ])
     .await;
     assert_eq!(status, 400, "{text}");
@@ -244,7 +272,10 @@ async fn password_grant_gives_refresh_and_id_tokens_and_post_logout_ends_them_wi
     assert_eq!(status, 401);
     let (status, _) = logout(vec![
         ("client_id", "web".into()),
-        ("refresh_token", other["refresh_token"].as_str().unwrap().into()),
+        (
+            "refresh_token",
+            other["refresh_token"].as_str().unwrap().into(),
+        ),
     ])
     .await;
     assert_eq!(status, 401, "a confidential client must authenticate");
@@ -272,7 +303,10 @@ async fn logout_by_refresh_token_of_a_browser_grant_ends_the_browser_session() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    assert!(!signed_in(&app, &mut jar).await, "the SSO session ended too");
+    assert!(
+        !signed_in(&app, &mut jar).await,
+        "the SSO session ended too"
+    );
     assert_eq!(
         bearer_status(&app, tokens["access_token"].as_str().unwrap()).await,
         401
@@ -341,7 +375,10 @@ async fn back_channel_logout_sends_a_signed_logout_token_with_the_sessions_sid()
     assert_eq!(jwt.claims["sub"], id.claims["sub"]);
     assert_eq!(jwt.claims["sid"], id.claims["sid"]);
     assert!(jwt.claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
-    assert!(jwt.claims.get("nonce").is_none(), "§2.4: a logout token has no nonce");
+    assert!(
+        jwt.claims.get("nonce").is_none(),
+        "§2.4: a logout token has no nonce"
+    );
     assert!(
         jwt.claims["events"]
             .get("http://schemas.openid.net/event/backchannel-logout")
@@ -371,19 +408,33 @@ async fn per_client_lifetimes_apply_and_bad_settings_are_refused() {
     let create = |body: serde_json::Value| {
         let (app, admin) = (&app, admin.clone());
         async move {
-            app.call(reqwest::Method::POST, "/api/v1/clients", Some(&admin), Some(body))
-                .await
+            app.call(
+                reqwest::Method::POST,
+                "/api/v1/clients",
+                Some(&admin),
+                Some(body),
+            )
+            .await
         }
     };
     for (body, field) in [
-        (serde_json::json!({"access_token_ttl_secs": 5}), "access_token_ttl_secs"),
+        (
+            serde_json::json!({"access_token_ttl_secs": 5}),
+            "access_token_ttl_secs",
+        ),
         (
             serde_json::json!({"refresh_token_idle_ttl_secs": 7200, "refresh_token_absolute_ttl_secs": 3600}),
             "refresh_token_idle_ttl_secs",
         ),
         (serde_json::json!({"web_origins": ["*"]}), "web_origins"),
-        (serde_json::json!({"web_origins": ["https://app.example/path"]}), "web_origins"),
-        (serde_json::json!({"backchannel_logout_uri": "http://rp.example/bc"}), "backchannel_logout_uri"),
+        (
+            serde_json::json!({"web_origins": ["https://app.example/path"]}),
+            "web_origins",
+        ),
+        (
+            serde_json::json!({"backchannel_logout_uri": "http://rp.example/bc"}),
+            "backchannel_logout_uri",
+        ),
     ] {
         let mut spec = serde_json::json!({
             "client_id": "short",
@@ -399,7 +450,12 @@ async fn per_client_lifetimes_apply_and_bad_settings_are_refused() {
         assert!(err.to_string().contains(field), "{err}");
     }
     let (status, _) = app
-        .call(reqwest::Method::GET, "/api/v1/clients/short", Some(&admin), None)
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/clients/short",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "refused creations change nothing");
 
@@ -455,7 +511,13 @@ async fn per_client_lifetimes_apply_and_bad_settings_are_refused() {
         .await;
     assert_eq!(resp.status(), 400);
     let err: serde_json::Value = resp.json().await.unwrap();
-    assert!(err["error_description"].as_str().unwrap().contains("expired"), "{err}");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{err}"
+    );
 
     // null puts a lifetime back to the server's default.
     let admin = app
@@ -471,5 +533,8 @@ async fn per_client_lifetimes_apply_and_bad_settings_are_refused() {
         .await;
     assert_eq!(status, 200, "{updated}");
     assert!(updated["value"].get("access_token_ttl_secs").is_none());
-    assert_eq!(updated["value"]["refresh_token_idle_ttl_secs"], 120, "others kept");
+    assert_eq!(
+        updated["value"]["refresh_token_idle_ttl_secs"], 120,
+        "others kept"
+    );
 }
