@@ -83,23 +83,129 @@ fn error_page(message: &str) -> Result<HttpResponse, IssuerError> {
     ))
 }
 
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Type
+/// Encoding Practices §2.1, OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    /// Parameters in the redirect URI's query: the default for `response_type=code`.
+    Query,
+    /// An HTML page that POSTs the parameters to the redirect URI, so they never appear in a
+    /// URL (browser history, proxy and server logs, `Referer`).
+    FormPost,
+}
+
+/// The `response_mode` values accepted; discovery lists exactly these.
+pub const RESPONSE_MODES: [&str; 2] = ["query", "form_post"];
+
+impl ResponseMode {
+    fn parse(value: Option<&str>) -> Option<Self> {
+        match value {
+            None | Some("query") => Some(Self::Query),
+            Some("form_post") => Some(Self::FormPost),
+            Some(_) => None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    action: &'a str,
+    fields: &'a [(&'a str, &'a str)],
+    script: &'a str,
+}
+
+/// The form_post page's only script. The page's CSP allows it by its hash, so no other
+/// script can run there.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// `'sha256-…'` of [`FORM_POST_SCRIPT`] for the CSP's `script-src`.
+static FORM_POST_SCRIPT_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, FORM_POST_SCRIPT.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+});
+
+/// The CSP source expression that lets a form post to `uri`: its origin, or only its scheme
+/// when the host cannot be written as a CSP host-source (an IPv6 literal, say) or the URI is
+/// a native app's private-use scheme (`com.example.app:/cb`).
+fn form_action_source(uri: &str) -> String {
+    let scheme_ok = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return "'none'".into();
+    };
+    if !scheme_ok(scheme) {
+        return "'none'".into();
+    }
+    let Some(rest) = rest.strip_prefix("//") else {
+        return format!("{scheme}:");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let plain = !host_port.is_empty()
+        && host_port
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if plain {
+        format!("{scheme}://{host_port}")
+    } else {
+        format!("{scheme}:")
+    }
+}
+
+/// The form_post response: a page that submits itself to the redirect URI, with a visible
+/// button for browsers that run no script.
+fn form_post_page(redirect_uri: &str, fields: &[(&str, &str)]) -> HttpResponse {
+    let html = match render(&FormPostPage {
+        action: redirect_uri,
+        fields,
+        script: FORM_POST_SCRIPT,
+    }) {
+        Ok(html) => html,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    let csp = format!(
+        "default-src 'none'; script-src {}; style-src 'unsafe-inline'; form-action {}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        *FORM_POST_SCRIPT_HASH,
+        form_action_source(redirect_uri)
+    );
+    let mut resp = page(actix_web::http::StatusCode::OK, html);
+    if let Ok(v) = header::HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
 /// Where and how to answer the client once its redirect URI is trusted.
 struct Reply {
     redirect_uri: String,
     state: Option<String>,
     iss: String,
+    mode: ResponseMode,
 }
 
 impl Reply {
     fn with(&self, params: &[(&str, &str)]) -> HttpResponse {
-        let mut out = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in params {
-            out.append_pair(k, v);
-        }
+        let mut fields: Vec<(&str, &str)> = params.to_vec();
         if let Some(s) = &self.state {
-            out.append_pair("state", s);
+            fields.push(("state", s));
         }
-        out.append_pair("iss", &self.iss);
+        fields.push(("iss", &self.iss));
+        if self.mode == ResponseMode::FormPost {
+            return form_post_page(&self.redirect_uri, &fields);
+        }
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let sep = if self.redirect_uri.contains('?') {
             '&'
         } else {
@@ -109,13 +215,14 @@ impl Reply {
         HttpResponse::SeeOther()
             .insert_header((
                 header::LOCATION,
-                format!("{}{sep}{}", self.redirect_uri, out.finish()),
+                format!("{}{sep}{query}", self.redirect_uri),
             ))
             .finish()
     }
 
     fn error(&self, error: &str, description: &str) -> HttpResponse {
-        self.with(&[("error", error), ("error_description", description)])
+        let description = tessera_core::error::wire_safe(description);
+        self.with(&[("error", error), ("error_description", &description)])
     }
 }
 
@@ -205,13 +312,26 @@ async fn check(state: &IssuerState, realm: &Realm, raw: &str) -> Result<Checked,
         return error_page("The redirect_uri is not registered for this application.")
             .map(Checked::Answer);
     };
+    let mode = ResponseMode::parse(form.get("response_mode"));
     let reply = Reply {
         redirect_uri,
         state: form.get("state").map(str::to_string),
         iss: state.issuer_url(&realm.name),
+        mode: mode.unwrap_or(ResponseMode::Query),
     };
     let fail =
         |error: &str, description: &str| Ok(Checked::Answer(reply.error(error, description)));
+
+    if let (None, Some(asked)) = (mode, form.get("response_mode")) {
+        let asked: String = asked.chars().take(40).collect();
+        return fail(
+            "invalid_request",
+            &format!(
+                "response_mode {asked} is not supported; use one of: {}",
+                RESPONSE_MODES.join(", ")
+            ),
+        );
+    }
 
     match form.get("response_type") {
         None => return fail("invalid_request", "response_type is missing"),
@@ -967,6 +1087,45 @@ mod tests {
             "http://127.0.0.1/cb",
             "http://localhost:53123/cb"
         ));
+    }
+
+    #[test]
+    fn form_action_allows_the_redirect_uris_origin() {
+        assert_eq!(
+            form_action_source("https://rp.example/cb?x=1"),
+            "https://rp.example"
+        );
+        assert_eq!(
+            form_action_source("http://127.0.0.1:5000/callback"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            form_action_source("https://user@rp.example:8443/cb"),
+            "https://rp.example:8443"
+        );
+        // Not writable as a CSP host-source: the scheme alone.
+        assert_eq!(form_action_source("http://[::1]:8080/cb"), "http:");
+        assert_eq!(
+            form_action_source("com.example.app:/cb"),
+            "com.example.app:"
+        );
+        assert_eq!(form_action_source("no scheme"), "'none'");
+    }
+
+    #[test]
+    fn response_modes_are_query_by_default_and_form_post() {
+        assert_eq!(
+            ResponseMode::parse(Some("form_post")),
+            Some(ResponseMode::FormPost)
+        );
+        assert_eq!(ResponseMode::parse(None), Some(ResponseMode::Query));
+        assert_eq!(
+            ResponseMode::parse(Some("query")),
+            Some(ResponseMode::Query)
+        );
+        for refused in ["fragment", "jwt", "query.jwt", "FORM_POST", ""] {
+            assert_eq!(ResponseMode::parse(Some(refused)), None, "{refused}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tessera_store::queries as q;
 use crate::error::IssuerError;
 use crate::revocation::{INTROSPECTION_AUTH_METHODS, REVOCATION_AUTH_METHODS};
 use crate::state::IssuerState;
-use crate::token::GRANT_TYPES;
+use crate::token::{ACCESS_TOKEN_ALG, GRANT_TYPES};
 
 /// Client authentication methods the token endpoint accepts.
 pub const TOKEN_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
@@ -27,7 +27,7 @@ struct Metadata<'a> {
     jwks_uri: String,
     grant_types_supported: &'a [&'a str],
     response_types_supported: [&'a str; 1],
-    response_modes_supported: [&'a str; 1],
+    response_modes_supported: [&'a str; 2],
     code_challenge_methods_supported: [&'a str; 1],
     id_token_signing_alg_values_supported: [&'a str; 1],
     /// RFC 9207: every authorization response carries `iss`.
@@ -72,7 +72,7 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
         authorization_endpoint: format!("{issuer}/protocol/openid-connect/auth"),
         userinfo_endpoint: format!("{issuer}/protocol/openid-connect/userinfo"),
         end_session_endpoint: format!("{issuer}/protocol/openid-connect/logout"),
-        response_modes_supported: ["query"],
+        response_modes_supported: crate::authorize::RESPONSE_MODES,
         code_challenge_methods_supported: ["S256"],
         id_token_signing_alg_values_supported: ["RS256"],
         authorization_response_iss_parameter_supported: true,
@@ -148,4 +148,48 @@ pub async fn jwks(
         state.keys.current().jwks_json(),
         state.settings.jwks_max_age_secs,
     ))
+}
+
+/// Keycloak's realm document (`GET /realms/{realm}`), for clients that read the realm's public
+/// key from it: python-keycloak's `KeycloakOpenID.public_key()`, and code that wraps that key
+/// in PEM to verify access tokens.
+#[derive(Serialize)]
+struct RealmInfo<'a> {
+    realm: &'a str,
+    /// Base64 DER SubjectPublicKeyInfo, without PEM armour, of the key that signs access
+    /// tokens now. After a rotation it is the new key, while tokens signed by the previous one
+    /// still verify only with the JWKS.
+    public_key: String,
+    #[serde(rename = "token-service")]
+    token_service: String,
+    #[serde(rename = "account-service")]
+    account_service: String,
+    /// Keycloak's "not before" revocation time; Tessera revokes per token, never by time.
+    #[serde(rename = "tokens-not-before")]
+    tokens_not_before: i64,
+}
+
+/// `GET /realms/{realm}`: Keycloak's realm info document.
+pub async fn realm_info(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+) -> Result<HttpResponse, IssuerError> {
+    use base64::Engine;
+    let realm = state.realm(&realm).await?;
+    let keys = state.keys.current();
+    let key = keys
+        .signing_key(ACCESS_TOKEN_ALG)
+        .ok_or_else(|| IssuerError::Internal(format!("no {} key", ACCESS_TOKEN_ALG.jose_name())))?;
+    let issuer = state.issuer_url(&realm.name);
+    let doc = RealmInfo {
+        realm: &realm.name,
+        public_key: base64::engine::general_purpose::STANDARD.encode(key.public_key_der()),
+        token_service: format!("{issuer}/protocol/openid-connect"),
+        account_service: format!("{issuer}/account"),
+        tokens_not_before: 0,
+    };
+    let bytes: Arc<[u8]> = serde_json::to_vec(&doc)
+        .map_err(|e| IssuerError::Internal(e.to_string()))?
+        .into();
+    Ok(public_json(bytes, state.settings.jwks_max_age_secs))
 }

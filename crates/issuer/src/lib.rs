@@ -109,6 +109,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(get_only)),
     )
     .service(
+        web::resource("/realms/{realm}")
+            .route(web::get().to(discovery::realm_info))
+            .default_service(web::to(get_only)),
+    )
+    .service(
         web::resource("/realms/{realm}/protocol/openid-connect/revoke")
             .route(web::post().to(revocation::revoke))
             .default_service(web::to(post_only)),

@@ -15,6 +15,9 @@ use crate::form::{Form, read_form};
 use crate::state::IssuerState;
 use crate::throttle;
 
+/// The algorithm of every access token; the realm info document publishes this key.
+pub const ACCESS_TOKEN_ALG: SigningAlg = SigningAlg::Es256;
+
 /// Grant types this server implements; discovery lists exactly these.
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -179,7 +182,7 @@ fn mint_until(
     let access_token = state
         .keys
         .current()
-        .sign_access_token(SigningAlg::Es256, &claims)?;
+        .sign_access_token(ACCESS_TOKEN_ALG, &claims)?;
     Ok(TokenResponse {
         access_token,
         issued_token_type: None,

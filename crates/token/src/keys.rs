@@ -73,6 +73,8 @@ pub struct SigningKey {
     pub path: PathBuf,
     signer: Box<dyn JwsSigner>,
     public_jwk: serde_json::Map<String, serde_json::Value>,
+    /// The public key as DER SubjectPublicKeyInfo (Keycloak's realm document publishes it).
+    public_der: Vec<u8>,
     /// PKCS#1 PEM of an RSA key, for signers that need it (the openidconnect ID-token signer).
     rsa_pkcs1_pem: Option<String>,
 }
@@ -88,26 +90,33 @@ impl SigningKey {
                 alg.jose_name()
             ))
         };
-        let (jwk, signer, rsa_pkcs1_pem): (josekit::jwk::Jwk, Box<dyn JwsSigner>, Option<String>) =
-            match alg {
-                SigningAlg::Es256 => {
-                    let pair = ES256.key_pair_from_pem(&pem).map_err(bad)?;
-                    (
-                        pair.to_jwk_public_key(),
-                        Box::new(ES256.signer_from_pem(&pem).map_err(bad)?),
-                        None,
-                    )
-                }
-                SigningAlg::Rs256 => {
-                    let pair = RS256.key_pair_from_pem(&pem).map_err(bad)?;
-                    let pkcs1 = String::from_utf8(pair.to_traditional_pem_private_key()).ok();
-                    (
-                        pair.to_jwk_public_key(),
-                        Box::new(RS256.signer_from_pem(&pem).map_err(bad)?),
-                        pkcs1,
-                    )
-                }
-            };
+        type Loaded = (
+            josekit::jwk::Jwk,
+            Vec<u8>,
+            Box<dyn JwsSigner>,
+            Option<String>,
+        );
+        let (jwk, public_der, signer, rsa_pkcs1_pem): Loaded = match alg {
+            SigningAlg::Es256 => {
+                let pair = ES256.key_pair_from_pem(&pem).map_err(bad)?;
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_der_public_key(),
+                    Box::new(ES256.signer_from_pem(&pem).map_err(bad)?),
+                    None,
+                )
+            }
+            SigningAlg::Rs256 => {
+                let pair = RS256.key_pair_from_pem(&pem).map_err(bad)?;
+                let pkcs1 = String::from_utf8(pair.to_traditional_pem_private_key()).ok();
+                (
+                    pair.to_jwk_public_key(),
+                    pair.to_der_public_key(),
+                    Box::new(RS256.signer_from_pem(&pem).map_err(bad)?),
+                    pkcs1,
+                )
+            }
+        };
         let map: &serde_json::Map<String, serde_json::Value> = jwk.as_ref();
         let kid = thumbprint(map)?;
         let public_jwk = public_jwk(map, &kid, alg.jose_name());
@@ -118,8 +127,14 @@ impl SigningKey {
             path: path.to_path_buf(),
             signer,
             public_jwk,
+            public_der,
             rsa_pkcs1_pem,
         })
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_der
     }
 
     /// The private key as PKCS#1 PEM (RSA keys only).

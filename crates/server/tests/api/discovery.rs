@@ -250,3 +250,133 @@ async fn jwks_kids_are_rfc7638_thumbprints() {
         assert_eq!(k["kid"].as_str().unwrap(), thumbprint);
     }
 }
+
+/// One DER element: (tag, contents, the rest after it). Short and long definite lengths.
+fn der(input: &[u8]) -> (u8, &[u8], &[u8]) {
+    let tag = input[0];
+    let (len, header) = match input[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (input[2] as usize, 3),
+        0x82 => (((input[2] as usize) << 8) | input[3] as usize, 4),
+        other => panic!("unexpected DER length byte {other:#x}"),
+    };
+    (tag, &input[header..header + len], &input[header + len..])
+}
+
+/// python-keycloak's `public_key()` reads `public_key` from `GET /realms/{realm}` and wraps it
+/// in PEM to verify access tokens: it must be the SPKI of the key that signs them.
+#[actix_web::test]
+async fn realm_info_publishes_the_access_token_key_as_keycloak_does() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/realms/default", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let info: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(info["realm"], "default");
+    assert_eq!(
+        info["token-service"],
+        format!("{}/protocol/openid-connect", app.issuer)
+    );
+    assert_eq!(info["account-service"], format!("{}/account", app.issuer));
+    assert_eq!(info["tokens-not-before"], 0);
+    let b64 = info["public_key"].as_str().unwrap();
+    assert!(
+        !b64.contains("BEGIN") && !b64.contains('\n'),
+        "no PEM armour"
+    );
+
+    // SubjectPublicKeyInfo { AlgorithmIdentifier { id-ecPublicKey, prime256v1 }, BIT STRING }.
+    let spki = STANDARD.decode(b64).unwrap();
+    let (tag, body, rest) = der(&spki);
+    assert_eq!((tag, rest.len()), (0x30, 0));
+    let (tag, algorithm, rest) = der(body);
+    assert_eq!(tag, 0x30);
+    let (tag, oid, params) = der(algorithm);
+    assert_eq!(tag, 0x06);
+    assert_eq!(
+        oid,
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+        "id-ecPublicKey"
+    );
+    let (tag, curve, _) = der(params);
+    assert_eq!(tag, 0x06);
+    assert_eq!(
+        curve,
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        "prime256v1"
+    );
+    let (tag, bits, _) = der(rest);
+    assert_eq!(tag, 0x03);
+    assert_eq!(bits[0], 0, "no unused bits");
+    let point = &bits[1..];
+    assert_eq!(
+        (point.len(), point[0]),
+        (65, 0x04),
+        "an uncompressed P-256 point"
+    );
+
+    // A real access token verifies with exactly this key, and it is the JWKS key of its kid.
+    let secret = app.create_svc();
+    let resp = app
+        .post_basic("svc", &secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .expect("the access token verifies with the realm's public_key");
+    let mut tampered = signature.clone();
+    tampered[10] ^= 1;
+    assert!(
+        key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &tampered)
+            .is_err()
+    );
+    let jwks = app.jwks().await;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("the token's kid is published");
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap(),
+        &point[1..33]
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap(),
+        &point[33..]
+    );
+
+    // Unknown realm: 404 like every realm endpoint; GET only.
+    let resp = app
+        .http
+        .get(format!("{}/realms/nope", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let resp = app
+        .http
+        .post(format!("{}/realms/default", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET");
+}

@@ -1,0 +1,172 @@
+//! Real Python client libraries against the real server: python-keycloak's `KeycloakOpenID`
+//! (`tests/python/keycloak_client.py`) and a relying party written with authlib that signs in
+//! by `response_mode=form_post` in headless Chromium (`tests/python/authlib_form_post.py`,
+//! driven by `tests/browser/authlib.mjs`).
+//!
+//! `.ci/python.sh` builds the venv (`tests/python/.venv`) and `.ci/browser.sh` installs Chromium
+//! and playwright-core. Without them these tests say "skipped: …" and pass, so `cargo test`
+//! works anywhere — except under CI (`CI` set), where a missing tool fails the test: CI must
+//! never skip silently.
+
+use crate::helpers::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two levels below the repository root")
+        .to_path_buf()
+}
+
+fn venv_python(root: &Path) -> PathBuf {
+    root.join("tests/python/.venv/bin/python")
+}
+
+/// Whether every tool in `missing` is present; otherwise says "skipped: …", or panics under
+/// CI.
+fn available(missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let what = missing.join(", ");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} missing, and CI is set: CI must run this test, not skip it"
+    );
+    println!("skipped: {what}");
+    false
+}
+
+fn python_missing(root: &Path) -> Vec<String> {
+    let python = venv_python(root);
+    if python.exists() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{} not found (run .ci/python.sh)",
+            python.display()
+        )]
+    }
+}
+
+fn browser_missing(root: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        missing.push(format!("{CHROMIUM} not found (run .ci/browser.sh)"));
+    }
+    if !root
+        .join("tests/browser/node_modules/playwright-core")
+        .is_dir()
+    {
+        missing.push("playwright-core not installed (run .ci/browser.sh)".into());
+    }
+    missing
+}
+
+/// A port that was free a moment ago, for the relying party's callback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `cmd`, prints its output, and fails with it unless it exits 0.
+async fn run_and_check(what: &str, cmd: Command) {
+    let out = output_of(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--- {what}: stdout\n{stdout}");
+    if !stderr.trim().is_empty() {
+        println!("--- {what}: stderr\n{stderr}");
+    }
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+/// python-keycloak 7: password grant, certs, decode_token (JWKS and the realm's public key),
+/// userinfo, introspect, refresh, logout (then the refresh token is refused), and
+/// client_credentials with its default `scope=openid`.
+#[actix_web::test]
+async fn python_keycloak_openid_client_against_tessera() {
+    let root = repo_root();
+    if !available(&python_missing(&root)) {
+        return;
+    }
+    let app = spawn_app().await;
+    app.provision_user("kc-user", "kc-user-password-1", "root", "member");
+    let secret = app
+        .create_client(serde_json::json!({
+            "client_id": "kc",
+            "name": "python-keycloak",
+            "grant_types": ["password", "refresh_token", "client_credentials"],
+            "scopes": ["openid", "profile", "email"],
+        }))
+        .expect("a confidential client gets a secret");
+
+    let mut python = Command::new(venv_python(&root));
+    python
+        .current_dir(&root)
+        .arg("tests/python/keycloak_client.py")
+        .env("TESSERA_URL", &app.base)
+        .env("TESSERA_REALM", "default")
+        .env("CLIENT_ID", "kc")
+        .env("CLIENT_SECRET", secret)
+        .env("USERNAME", "kc-user")
+        .env("PASSWORD", "kc-user-password-1")
+        .env("TESSERA_AUDIENCE", app.base.as_str())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_and_check("keycloak_client.py", python).await;
+}
+
+/// A relying party written with authlib (PKCE S256, `response_mode=form_post`, ID token checked
+/// by authlib) and a person signing in through Tessera's pages in headless Chromium: with
+/// script, without script (the page's Continue button), and cancelling (the error is posted).
+#[actix_web::test]
+async fn authlib_relying_party_signs_in_by_form_post_in_headless_chromium() {
+    let root = repo_root();
+    let mut missing = python_missing(&root);
+    missing.extend(browser_missing(&root));
+    if !available(&missing) {
+        return;
+    }
+    let app = spawn_app().await;
+    app.provision_user("rp-user", "rp-user-password-1", "root", "member");
+    let port = free_port();
+    let secret = app
+        .create_client(serde_json::json!({
+            "client_id": "authlib-rp",
+            "name": "Authlib RP",
+            "grant_types": ["authorization_code"],
+            "scopes": ["openid", "profile", "email"],
+            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        }))
+        .expect("a confidential client gets a secret");
+
+    let mut node = Command::new("node");
+    node.current_dir(&root)
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "tests/browser/authlib.mjs",
+        ])
+        .env("CHROMIUM", CHROMIUM)
+        .env("NO_COLOR", "1")
+        .env("PYTHON", venv_python(&root))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("TESSERA_URL", &app.base)
+        .env("CLIENT_ID", "authlib-rp")
+        .env("CLIENT_SECRET", secret)
+        .env("RP_PORT", port.to_string())
+        .env("USERNAME", "rp-user")
+        .env("PASSWORD", "rp-user-password-1");
+    run_and_check("node --test tests/browser/authlib.mjs", node).await;
+}
