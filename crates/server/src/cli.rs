@@ -88,8 +88,6 @@ pub enum RealmCommand {
     List,
 }
 
-// Parsed once per run, so the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is generated and printed once.
