@@ -22,20 +22,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
+import { WAIT_MS, freshBrowser, repoRoot, required } from './chromium.mjs';
 
 const BASE = required('TESSERA_URL').replace(/\/+$/, '');
 const REALM = process.env.TESSERA_REALM || 'default';
@@ -45,21 +33,7 @@ const RP = `http://127.0.0.1:${RP_PORT}`;
 const USERNAME = required('USERNAME');
 const PASSWORD = required('PASSWORD');
 const PYTHON = process.env.PYTHON || path.join(repoRoot, 'tests/python/.venv/bin/python');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT_MS = 20_000;
 
-// The same flags as the other browser tests: no GPU, no sandbox (root), nothing that reaches
-// out to the network on its own.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Starts the RP; resolves once it prints that it listens. Its output is kept for failures. */
 function startRelyingParty() {
@@ -88,16 +62,8 @@ function startRelyingParty() {
 }
 
 /** A browser in a fresh profile; `javaScriptEnabled: false` for a browser without script. */
-async function freshBrowser(javaScriptEnabled) {
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-authlib-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    javaScriptEnabled,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(WAIT_MS);
+async function browserFor(javaScriptEnabled) {
+  const { page, close } = await freshBrowser({ javaScriptEnabled });
   // Everything that reaches the RP's callback, and any CSP complaint on the way.
   const callbacks = [];
   page.on('request', (req) => {
@@ -109,10 +75,6 @@ async function freshBrowser(javaScriptEnabled) {
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
   });
-  const close = async () => {
-    await context.close().catch(() => {});
-    await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-  };
   return { page, callbacks, cspViolations, close };
 }
 
@@ -169,7 +131,7 @@ describe('authlib relying party, response_mode=form_post, headless Chromium', { 
   });
 
   it('signs in: the form_post page submits itself under its CSP and the RP shows the user', async () => {
-    const b = await freshBrowser(true);
+    const b = await browserFor(true);
     try {
       await startSignIn(b.page);
       await signIn(b.page);
@@ -189,7 +151,7 @@ describe('authlib relying party, response_mode=form_post, headless Chromium', { 
   });
 
   it('without script, the Continue button posts the code', async () => {
-    const b = await freshBrowser(false);
+    const b = await browserFor(false);
     try {
       await startSignIn(b.page);
       await signIn(b.page);
@@ -210,7 +172,7 @@ describe('authlib relying party, response_mode=form_post, headless Chromium', { 
   });
 
   it('a cancelled sign-in posts access_denied to the RP', async () => {
-    const b = await freshBrowser(true);
+    const b = await browserFor(true);
     try {
       await startSignIn(b.page);
       await b.page.click('button[value=cancel]');

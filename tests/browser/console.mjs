@@ -20,39 +20,16 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
+import { freshBrowser, repoRoot, required } from './chromium.mjs';
 
 const BASE = required('TESSERA_URL').replace(/\/+$/, '');
 const MEMBER = { name: process.env.MEMBER_USERNAME || 'mia', password: required('MEMBER_PASSWORD') };
 const VIEWER = { name: process.env.VIEWER_USERNAME || 'vic', password: required('VIEWER_PASSWORD') };
 const ADMIN = { name: 'admin', password: required('TESSERA_ADMIN_PASSWORD') };
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOTS = process.env.TESSERA_SCREENSHOTS === '1';
 const CONSOLE = `${BASE}/realms/default/console`;
-const WAIT_MS = 20_000;
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 async function screenshot(page, name) {
   if (!SCREENSHOTS) return;
@@ -86,21 +63,14 @@ async function signOut(page) {
 }
 
 describe('the web console in headless Chromium', { timeout: 180_000 }, () => {
-  let userDataDir;
+  let browser;
   let context;
   let page;
   const key = {};
 
   before(async () => {
-    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 1100, height: 720 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT_MS);
+    browser = await freshBrowser({ viewport: { width: 1100, height: 720 } });
+    ({ context, page } = browser);
     // Diagnostics: every refused page load, with the start of its text.
     page.on('response', async (r) => {
       if (r.status() >= 400 && r.request().resourceType() === 'document') {
@@ -111,8 +81,7 @@ describe('the web console in headless Chromium', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+    await browser?.close();
   });
 
   it('sends a visitor through Tessera sign-in and lands a member on their keys', async () => {

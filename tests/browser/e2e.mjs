@@ -34,22 +34,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as client from 'openid-client';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
+import { WAIT_MS, freshBrowser, repoRoot, required } from './chromium.mjs';
 
 const BASE = required('TESSERA_URL').replace(/\/+$/, '');
 const ADMIN_PASSWORD = required('TESSERA_ADMIN_PASSWORD');
@@ -58,26 +47,12 @@ const CLIENT_ID = required('CLIENT_ID');
 const CLIENT_SECRET = required('CLIENT_SECRET');
 const CALLBACK_PORT = Number(process.env.CALLBACK_PORT || 0);
 const REALM = process.env.TESSERA_REALM || 'default';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOTS = process.env.TESSERA_SCREENSHOTS === '1';
 const ISSUER = `${BASE}/realms/${REALM}`;
 const AUTH_URL = `${ISSUER}/protocol/openid-connect/auth`;
 const SCOPE = 'openid profile email';
 const SESSION_COOKIE = 'tessera_session';
-const WAIT_MS = 20_000;
 
-// The flags CI's Chromium runs with: no GPU, no sandbox (root), and nothing that reaches out
-// to the network on its own (this machine's network is closed).
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 const sha256 = (data) => createHash('sha256').update(data).digest();
@@ -148,7 +123,7 @@ async function screenshot(page, name) {
 
 describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
   let callback;
-  let userDataDir;
+  let browser;
   let context;
   let page;
   /** The openid-client Configuration: server metadata from discovery plus our client. */
@@ -158,21 +133,12 @@ describe('browser sign-in in headless Chromium', { timeout: 120_000 }, () => {
 
   before(async () => {
     callback = await startCallbackServer(CALLBACK_PORT);
-    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-chromium-'));
-    // A fresh profile in a temp dir (Playwright passes it as --user-data-dir).
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 900, height: 700 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT_MS);
+    browser = await freshBrowser({ viewport: { width: 900, height: 700 } });
+    ({ context, page } = browser);
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+    await browser?.close();
     await new Promise((resolve) => (callback ? callback.server.close(resolve) : resolve()));
     callback?.server.closeAllConnections?.();
   });

@@ -3,32 +3,14 @@
 //! Debian's `/usr/bin/chromium`) signs in through the login and consent pages, lands on a local
 //! callback, exchanges the code, checks the ID token, calls userinfo, refreshes and logs out.
 //!
-//! `.ci/browser.sh` installs Chromium and playwright-core; without them this test says so and
-//! passes, so `cargo test` works on a machine that has neither.
+//! `.ci/browser.sh` installs Chromium and playwright-core; without them these tests skip as
+//! [`crate::external::available`] says (and fail under CI).
 
+use crate::external::*;
 use crate::helpers::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const CLIENT_ID: &str = "e2e";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the crate sits two levels below the repository root")
-        .to_path_buf()
-}
-
-/// A port that was free a moment ago, for the callback server node starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Registers the confidential client `e2e` for `redirect` (also as its post-logout redirect
 /// URI); returns its secret.
@@ -44,40 +26,18 @@ fn register_client(app: &TestApp, redirect: &str) -> String {
     .expect("a confidential client gets a secret")
 }
 
-/// Whether Chromium and playwright-core are installed; says so when they are not.
+/// Whether Chromium and playwright-core are installed.
 fn browser_available(root: &Path) -> bool {
-    let available = Path::new(CHROMIUM).exists()
-        && root
-            .join("tests/browser/node_modules/playwright-core")
-            .is_dir();
-    if !available {
-        println!("skipped: chromium/playwright-core not installed (run .ci/browser.sh)");
-    }
-    available
+    available(&browser_missing(root))
 }
 
 /// Runs one node test file of `tests/browser` and fails with its output when it fails.
 async fn run_node_test(root: &Path, file: &str, env: &[(&str, String)]) {
-    let mut node = Command::new("node");
-    node.current_dir(root)
-        .args(["--test", "--test-reporter=spec", file])
-        .env("CHROMIUM", CHROMIUM)
-        .env("NO_COLOR", "1");
+    let mut node = node_test(root, file);
     for (k, v) in env {
         node.env(k, v);
     }
-    let out = output_of(node).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("--- node --test {file}: stdout\n{stdout}");
-    if !stderr.trim().is_empty() {
-        println!("--- stderr\n{stderr}");
-    }
-    assert!(
-        out.status.success(),
-        "the browser test failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    run_and_check(&format!("node --test {file}"), node).await;
 }
 
 #[actix_web::test]

@@ -9,6 +9,7 @@
 //! nested cargo that waits on the build lock. Its output lines arrive over a channel.
 
 use crate::authorize::{Jar, get, hidden, post};
+use crate::external::free_port;
 use crate::helpers::*;
 use clap::Parser;
 use tessera_example_oidc_client::{Args, Outcome, run};
@@ -35,15 +36,6 @@ impl std::io::Write for Lines {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// A free port on 127.0.0.1 (bound, read and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 type Running = (

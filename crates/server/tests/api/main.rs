@@ -18,6 +18,7 @@ mod discovery;
 mod escalation;
 mod escalation_property;
 mod example_client;
+mod external;
 mod governance;
 mod keys;
 mod openapi;

@@ -4,41 +4,15 @@
 //! driven by `tests/browser/authlib.mjs`).
 //!
 //! `.ci/python.sh` builds the venv (`tests/python/.venv`) and `.ci/browser.sh` installs Chromium
-//! and playwright-core. Without them these tests say "skipped: …" and pass, so `cargo test`
-//! works anywhere — except under CI (`CI` set), where a missing tool fails the test: CI must
-//! never skip silently.
+//! and playwright-core; without them these tests skip as [`crate::external::available`] says.
 
+use crate::external::*;
 use crate::helpers::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the crate sits two levels below the repository root")
-        .to_path_buf()
-}
-
 fn venv_python(root: &Path) -> PathBuf {
     root.join("tests/python/.venv/bin/python")
-}
-
-/// Whether every tool in `missing` is present; otherwise says "skipped: …", or panics under
-/// CI.
-fn available(missing: &[String]) -> bool {
-    if missing.is_empty() {
-        return true;
-    }
-    let what = missing.join(", ");
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} missing, and CI is set: CI must run this test, not skip it"
-    );
-    println!("skipped: {what}");
-    false
 }
 
 fn python_missing(root: &Path) -> Vec<String> {
@@ -51,45 +25,6 @@ fn python_missing(root: &Path) -> Vec<String> {
             python.display()
         )]
     }
-}
-
-fn browser_missing(root: &Path) -> Vec<String> {
-    let mut missing = Vec::new();
-    if !Path::new(CHROMIUM).exists() {
-        missing.push(format!("{CHROMIUM} not found (run .ci/browser.sh)"));
-    }
-    if !root
-        .join("tests/browser/node_modules/playwright-core")
-        .is_dir()
-    {
-        missing.push("playwright-core not installed (run .ci/browser.sh)".into());
-    }
-    missing
-}
-
-/// A port that was free a moment ago, for the relying party's callback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `cmd`, prints its output, and fails with it unless it exits 0.
-async fn run_and_check(what: &str, cmd: Command) {
-    let out = output_of(cmd).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("--- {what}: stdout\n{stdout}");
-    if !stderr.trim().is_empty() {
-        println!("--- {what}: stderr\n{stderr}");
-    }
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
 }
 
 /// python-keycloak 7: password grant, certs, decode_token (JWKS and the realm's public key),
@@ -151,16 +86,8 @@ async fn authlib_relying_party_signs_in_by_form_post_in_headless_chromium() {
         }))
         .expect("a confidential client gets a secret");
 
-    let mut node = Command::new("node");
-    node.current_dir(&root)
-        .args([
-            "--test",
-            "--test-reporter=spec",
-            "tests/browser/authlib.mjs",
-        ])
-        .env("CHROMIUM", CHROMIUM)
-        .env("NO_COLOR", "1")
-        .env("PYTHON", venv_python(&root))
+    let mut node = node_test(&root, "tests/browser/authlib.mjs");
+    node.env("PYTHON", venv_python(&root))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("TESSERA_URL", &app.base)
         .env("CLIENT_ID", "authlib-rp")
