@@ -24,7 +24,6 @@ pub struct IdTokenInput<'a> {
     pub user_id: &'a str,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
-    pub access_token: &'a str,
     /// The browser session the sign-in belongs to (the hash of its cookie), if any.
     pub session: Option<&'a str>,
 }
@@ -68,6 +67,7 @@ pub fn mint_id_token(
     realm: &Realm,
     client: &Client,
     input: &IdTokenInput<'_>,
+    access_token: &str,
 ) -> Result<String, IssuerError> {
     let keys = state.keys.current();
     let key = keys
@@ -101,7 +101,7 @@ pub fn mint_id_token(
         claims,
         &signer,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        Some(&AccessToken::new(input.access_token.to_string())),
+        Some(&AccessToken::new(access_token.to_string())),
         None,
     )
     .map_err(|e| IssuerError::Internal(format!("cannot sign the ID token: {e}")))?;

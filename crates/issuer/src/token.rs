@@ -195,6 +195,27 @@ fn mint_until(
     })
 }
 
+/// Adds an ID token for this sign-in when `openid` was granted.
+fn add_id_token(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    scope: &ScopeSet,
+    response: &mut TokenResponse,
+    sign_in: &crate::oidc::IdTokenInput<'_>,
+) -> Result<(), IssuerError> {
+    if scope.contains("openid") {
+        response.id_token = Some(crate::oidc::mint_id_token(
+            state,
+            realm,
+            client,
+            sign_in,
+            &response.access_token,
+        )?);
+    }
+    Ok(())
+}
+
 /// Scopes that need an end user, which client_credentials has not.
 const END_USER_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
@@ -280,20 +301,19 @@ async fn password(
     })
     .await??;
     response.refresh_token = Some(value);
-    if scope.contains("openid") {
-        response.id_token = Some(crate::oidc::mint_id_token(
-            state,
-            realm,
-            client,
-            &crate::oidc::IdTokenInput {
-                user_id: &user.id,
-                nonce: None,
-                auth_time: now,
-                access_token: &response.access_token,
-                session: None,
-            },
-        )?);
-    }
+    add_id_token(
+        state,
+        realm,
+        client,
+        &scope,
+        &mut response,
+        &crate::oidc::IdTokenInput {
+            user_id: &user.id,
+            nonce: None,
+            auth_time: now,
+            session: None,
+        },
+    )?;
     Ok(response)
 }
 
@@ -358,20 +378,19 @@ async fn authorization_code(
         "the authorization code was already used; the tokens issued for it are revoked",
     )?;
     response.refresh_token = refresh.map(|(value, _)| value);
-    if scope.contains("openid") {
-        response.id_token = Some(crate::oidc::mint_id_token(
-            state,
-            realm,
-            client,
-            &crate::oidc::IdTokenInput {
-                user_id: &row.user_id,
-                nonce: row.nonce.as_deref(),
-                auth_time: row.auth_time,
-                access_token: &response.access_token,
-                session: row.session_id_sha256.as_deref(),
-            },
-        )?);
-    }
+    add_id_token(
+        state,
+        realm,
+        client,
+        &scope,
+        &mut response,
+        &crate::oidc::IdTokenInput {
+            user_id: &row.user_id,
+            nonce: row.nonce.as_deref(),
+            auth_time: row.auth_time,
+            session: row.session_id_sha256.as_deref(),
+        },
+    )?;
     Ok(response)
 }
 
@@ -572,20 +591,19 @@ async fn refresh(
         "the refresh token was already used; the grant is revoked",
     )?;
     response.refresh_token = Some(value);
-    if scope.contains("openid") {
-        response.id_token = Some(crate::oidc::mint_id_token(
-            state,
-            realm,
-            client,
-            &crate::oidc::IdTokenInput {
-                user_id: &token.user_id,
-                nonce: None,
-                auth_time: token.auth_time,
-                access_token: &response.access_token,
-                session: token.session_id_sha256.as_deref(),
-            },
-        )?);
-    }
+    add_id_token(
+        state,
+        realm,
+        client,
+        &scope,
+        &mut response,
+        &crate::oidc::IdTokenInput {
+            user_id: &token.user_id,
+            nonce: None,
+            auth_time: token.auth_time,
+            session: token.session_id_sha256.as_deref(),
+        },
+    )?;
     Ok(response)
 }
 

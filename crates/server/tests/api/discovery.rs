@@ -33,15 +33,7 @@ async fn disc_01_02_metadata_is_json_with_the_exact_issuer() {
 #[actix_web::test]
 async fn disc_03_rfc8414_path_serves_the_same_metadata() {
     let app = spawn_app().await;
-    let oidc: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let oidc = app.discovery().await;
     let resp = app
         .http
         .get(format!(
@@ -62,15 +54,7 @@ async fn disc_05_06_advertises_exactly_what_is_implemented() {
     app.create_client(serde_json::json!({
         "client_id": "jobs", "grant_types": ["client_credentials"], "scopes": ["jobs:read"]
     }));
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.discovery().await;
     assert_eq!(
         doc["grant_types_supported"],
         serde_json::json!([

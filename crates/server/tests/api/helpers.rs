@@ -249,6 +249,18 @@ impl TestApp {
         (status, json)
     }
 
+    /// The default realm's OpenID Provider metadata.
+    pub async fn discovery(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn jwks(&self) -> serde_json::Value {
         self.http
             .get(format!("{}/protocol/openid-connect/certs", self.issuer))

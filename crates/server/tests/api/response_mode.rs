@@ -289,15 +289,7 @@ async fn query_is_the_default_and_may_be_named() {
     let reply = query_of(silent.headers()["location"].to_str().unwrap());
     assert!(reply.contains_key("code"), "{reply:?}");
 
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.discovery().await;
     assert_eq!(
         doc["response_modes_supported"],
         serde_json::json!(["query", "form_post"])

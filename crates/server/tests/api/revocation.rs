@@ -667,15 +667,7 @@ async fn a_public_client_may_revoke_its_own_tokens() {
 #[actix_web::test]
 async fn discovery_advertises_revocation_and_introspection() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.discovery().await;
     assert_eq!(doc["revocation_endpoint"], revoke_url(&app).as_str());
     assert_eq!(doc["introspection_endpoint"], introspect_url(&app).as_str());
     assert_eq!(

@@ -386,15 +386,7 @@ async fn back_channel_logout_sends_a_signed_logout_token_with_the_sessions_sid()
     );
     assert_eq!(received.lock().unwrap().len(), 1, "one token per client");
 
-    let meta: serde_json::Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = app.discovery().await;
     assert_eq!(meta["backchannel_logout_supported"], true);
     assert_eq!(meta["backchannel_logout_session_supported"], true);
 }
