@@ -50,13 +50,21 @@ impl Default for IssuerSettings {
     }
 }
 
-/// Brute-force limits. A username or address that fails `max_failures` times within
-/// `window_secs` is refused for `lockout_secs` without its credentials being checked.
+/// Brute-force limits (docs/operations.md, "Brute-force throttling").
+///
+/// Password failures are counted per username *and client address* (`user_max_failures`
+/// locks only that pair, so an attacker cannot lock the real user out from elsewhere), per
+/// address (`address_max_failures`, across usernames), and per username across all addresses
+/// (`user_global_max_failures`: no lock, a growing wait between attempts, at most
+/// `user_global_max_delay_secs`). Client-secret failures are counted per address
+/// (`client_max_failures`). A lock lasts `lockout_secs`; failures add up within `window_secs`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleSettings {
     pub window_secs: i64,
     pub user_max_failures: i64,
+    pub user_global_max_failures: i64,
+    pub user_global_max_delay_secs: i64,
     pub address_max_failures: i64,
     pub client_max_failures: i64,
     pub lockout_secs: i64,
@@ -67,6 +75,8 @@ impl Default for ThrottleSettings {
         Self {
             window_secs: 900,
             user_max_failures: 5,
+            user_global_max_failures: 50,
+            user_global_max_delay_secs: 60,
             address_max_failures: 20,
             client_max_failures: 20,
             lockout_secs: 300,

@@ -218,6 +218,8 @@ impl Config {
         if t.window_secs < 1
             || t.lockout_secs < 1
             || t.user_max_failures < 1
+            || t.user_global_max_failures < 1
+            || t.user_global_max_delay_secs < 1
             || t.address_max_failures < 1
             || t.client_max_failures < 1
         {
