@@ -238,11 +238,22 @@ pub fn audit(
 }
 
 /// The client's address for the audit log, by the same rule as the issuer's throttles
-/// ([`tessera_core::net::client_address`]).
+/// ([`tessera_core::net::client_address`]). A request the console of this process relays
+/// carries the browser's address, determined by the console with the same rule, and the
+/// process's relay secret; without that secret the relayed address is ignored, so no other
+/// caller can choose the address it is audited with.
 pub fn source_addr(req: &HttpRequest) -> String {
-    let trust = req
-        .app_data::<web::Data<ResourceState>>()
-        .is_some_and(|s| s.settings.trust_forwarded_headers);
+    let state = req.app_data::<web::Data<ResourceState>>();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(secret) = state.and_then(|s| s.settings.relay_secret.as_ref())
+        && let Some(addr) = secret.relayed_address(
+            header(tessera_core::net::RELAY_SECRET_HEADER),
+            header(tessera_core::net::RELAYED_CLIENT_HEADER),
+        )
+    {
+        return addr.to_string();
+    }
+    let trust = state.is_some_and(|s| s.settings.trust_forwarded_headers);
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
