@@ -46,6 +46,8 @@ pub struct ConsoleSettings {
     /// Shared with this process's resource API: the console sends it with the browser's
     /// address on every API call, so the audit log records the browser, not loopback.
     pub relay_secret: tessera_core::net::RelaySecret,
+    /// How long a form body may take to arrive in full: then 408 and the connection closes.
+    pub body_read_timeout: Duration,
 }
 
 /// Shared by every console request.

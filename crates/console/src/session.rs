@@ -472,10 +472,10 @@ async fn callback(
 async fn logout(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     let csrf = req.cookie(CSRF_COOKIE);
     check_csrf(
         csrf.as_ref().map(|c| c.value()),

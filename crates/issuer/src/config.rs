@@ -12,6 +12,10 @@ pub struct IssuerSettings {
     pub access_token_audience: String,
     /// Largest token-endpoint request body, in bytes.
     pub max_form_bytes: usize,
+    /// Seconds a client has to send a request's head (the first on a connection), and then
+    /// again to send its body (issuer forms, API JSON, console forms): after that 408 and the
+    /// connection is closed, so a client that stops sending does not hold a connection.
+    pub read_timeout_secs: u64,
     /// Behind a reverse proxy, take the client address from `X-Forwarded-For`/`Forwarded`.
     /// Off by default: without a proxy those headers are the client's to forge.
     pub trust_forwarded_headers: bool,
@@ -38,6 +42,7 @@ impl Default for IssuerSettings {
             access_token_ttl_secs: 300,
             access_token_audience: String::new(),
             max_form_bytes: 16 * 1024,
+            read_timeout_secs: 10,
             trust_forwarded_headers: false,
             throttle: ThrottleSettings::default(),
             cache_ttl_secs: 5,
@@ -47,6 +52,13 @@ impl Default for IssuerSettings {
             refresh_token_absolute_ttl_secs: 30 * 86_400,
             jwks_max_age_secs: 240,
         }
+    }
+}
+
+impl IssuerSettings {
+    /// [`Self::read_timeout_secs`] as a duration.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.read_timeout_secs)
     }
 }
 

@@ -75,7 +75,7 @@ async fn token_for_realm(
             "send every parameter in the form body; the token endpoint takes no URL query",
         ));
     }
-    let form = read_form(req, payload, state.settings.max_form_bytes).await?;
+    let form = read_form(req, payload, &state.settings).await?;
     let grant_type = form.require("grant_type")?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(IssuerError::oauth(

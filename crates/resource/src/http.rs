@@ -16,8 +16,9 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::ResourceState;
 
-/// Reads a JSON body (Content-Type application/json, at most the configured size) into `T`.
-/// Unknown fields and wrong types are 400s whose message names the field.
+/// Reads a JSON body (Content-Type application/json, at most the configured size, all of it
+/// within the configured time, else 408) into `T`. Unknown fields and wrong types are 400s
+/// whose message names the field.
 pub async fn json_body<T: DeserializeOwned>(
     state: &ResourceState,
     req: &HttpRequest,
@@ -36,14 +37,21 @@ pub async fn json_body<T: DeserializeOwned>(
         ));
     }
     let limit = state.settings.max_body_bytes;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad("body", format!("cannot read it: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let timeout = state.settings.body_read_timeout;
+    let read = async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad("body", format!("cannot read it: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = actix_web::rt::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
     // JSON may spell a NUL (`\u0000`); no stored text may hold one (PostgreSQL refuses it).
     if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         return Err(ApiError::bad(

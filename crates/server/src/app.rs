@@ -282,6 +282,11 @@ pub fn start_mode(
             })
             .default_service(web::to(not_found))
     })
+    // A client that does not send the head of its first request in time gets 408 and the
+    // connection closes; bodies have the same time, enforced where they are read.
+    .client_request_timeout(config.issuer.read_timeout())
+    // How long a closing connection may take to flush before it is dropped.
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(10);
     if config.workers > 0 {
         server = server.workers(config.workers);
@@ -333,6 +338,7 @@ fn console_settings(
         default_realm: tessera_issuer::DEFAULT_REALM.to_string(),
         trust_forwarded_headers: config.issuer.trust_forwarded_headers,
         relay_secret: relay_secret.clone(),
+        body_read_timeout: config.issuer.read_timeout(),
     })
 }
 
@@ -352,6 +358,7 @@ fn resource_settings(
         trust_forwarded_headers: config.issuer.trust_forwarded_headers,
         cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
         max_body_bytes: 64 * 1024,
+        body_read_timeout: config.issuer.read_timeout(),
         relay_secret: Some(relay_secret.clone()),
     }
 }

@@ -25,4 +25,5 @@ mod redemption_races;
 mod resource_auth;
 mod revocation;
 mod split;
+mod timeouts;
 mod token_errors;
