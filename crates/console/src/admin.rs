@@ -268,10 +268,10 @@ async fn new_user(
 async fn create_user(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let mut request = json!({"name": form.get("name").unwrap_or("")});
     for field in ["password", "email", "display_name"] {
@@ -475,11 +475,11 @@ async fn set_user_enabled(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = path.1.as_str();
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let enabled = match form.get("enabled") {
         Some("true") => true,
@@ -502,11 +502,11 @@ async fn change_membership(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = path.1.as_str();
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let (Some(team_id), Some(role_id)) = (form.text("team_id"), form.text("role_id")) else {
         return render_user(
@@ -637,10 +637,10 @@ async fn teams(
 async fn create_team(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let request = json!({
         "name": form.get("name").unwrap_or(""),
@@ -1029,10 +1029,10 @@ fn secret_page(
 async fn create_client(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let mut request = json!({
         "type": form.get("type").unwrap_or("confidential"),
@@ -1168,11 +1168,11 @@ async fn rotate_secret(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = path.1.as_str();
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     match ctx
         .api()

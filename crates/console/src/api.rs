@@ -97,6 +97,15 @@ impl<'a> Api<'a> {
             .http
             .request(method, &url)
             .bearer_auth(&self.session.access_token);
+        if let Some(addr) = self.session.client_addr {
+            // Whose action this is, for the API's audit log; believed only with the secret.
+            request = request
+                .header(
+                    tessera_core::net::RELAY_SECRET_HEADER,
+                    self.state.settings.relay_secret.value(),
+                )
+                .header(tessera_core::net::RELAYED_CLIENT_HEADER, addr.to_string());
+        }
         if let Some(b) = body {
             request = request.json(b);
         }

@@ -23,6 +23,9 @@ pub enum ConsoleError {
     /// `retry` starts a new one.
     #[error("{message}")]
     SignInFailed { message: String, retry: String },
+    /// The form did not all arrive within this many seconds: 408, and the connection closes.
+    #[error("the form did not arrive within {0} seconds")]
+    BodyTimeout(u64),
     /// The API or the issuer could not be reached.
     #[error("{0}")]
     Upstream(String),
@@ -45,6 +48,7 @@ impl ResponseError for ConsoleError {
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
             Self::Api(p) => p.status,
             Self::BadRequest(_) | Self::SignInFailed { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -62,6 +66,12 @@ impl ResponseError for ConsoleError {
             Self::Api(p) => ("The request was refused", p.description.clone()),
             Self::BadRequest(m) => ("The request was refused", m.clone()),
             Self::SignInFailed { message, .. } => ("Sign-in failed", message.clone()),
+            Self::BodyTimeout(secs) => (
+                "The form did not arrive",
+                format!(
+                    "The form did not arrive within {secs} seconds. Check your connection and send it again."
+                ),
+            ),
             Self::Upstream(m) => {
                 tracing::warn!(error = %m, "console: upstream failure");
                 ("Temporarily unavailable", m.clone())
@@ -85,6 +95,12 @@ impl ResponseError for ConsoleError {
         }
         .render()
         .unwrap_or_else(|_| message.clone());
-        view::html(self.status_code(), html)
+        let mut resp = view::html(self.status_code(), html);
+        if matches!(self, Self::BodyTimeout(_)) {
+            // The rest of the body may still come: it must not be read as a request.
+            resp.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
+        resp
     }
 }

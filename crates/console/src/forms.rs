@@ -2,6 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::web;
+use futures_util::StreamExt;
+
+use crate::ConsoleState;
 use crate::api::ApiProblem;
 use crate::error::ConsoleError;
 
@@ -15,11 +19,35 @@ pub struct FormData {
 }
 
 impl FormData {
+    /// Reads and parses a form body: at most [`MAX_FORM_BYTES`], and all of it within the
+    /// configured time (else 408, and the connection closes).
+    pub async fn read(
+        state: &ConsoleState,
+        mut payload: web::Payload,
+    ) -> Result<Self, ConsoleError> {
+        let timeout = state.settings.body_read_timeout;
+        let read = async move {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ConsoleError::BadRequest(format!("The form could not be read: {e}"))
+                })?;
+                if body.len() + chunk.len() > MAX_FORM_BYTES {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        let body = actix_web::rt::time::timeout(timeout, read)
+            .await
+            .map_err(|_| ConsoleError::BodyTimeout(timeout.as_secs()))??;
+        Self::parse(&body)
+    }
+
     pub fn parse(body: &[u8]) -> Result<Self, ConsoleError> {
         if body.len() > MAX_FORM_BYTES {
-            return Err(ConsoleError::BadRequest(format!(
-                "The form is larger than {MAX_FORM_BYTES} bytes."
-            )));
+            return Err(too_large());
         }
         Ok(Self {
             fields: form_urlencoded::parse(body)
@@ -52,6 +80,10 @@ impl FormData {
             .map(|(_, v)| v.trim().to_string())
             .collect()
     }
+}
+
+fn too_large() -> ConsoleError {
+    ConsoleError::BadRequest(format!("The form is larger than {MAX_FORM_BYTES} bytes."))
 }
 
 /// Errors to show on a form: per field, and one for the form as a whole.

@@ -452,10 +452,10 @@ struct CreatedPage {
 async fn create_personal(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let mut request = json!({
         "name": form.get("name").unwrap_or(""),
@@ -510,10 +510,10 @@ async fn create_personal(
 async fn create_team(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let mut request = json!({
         "name": form.get("name").unwrap_or(""),
@@ -620,7 +620,7 @@ async fn act(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
     path: web::Path<(String, String, String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let (_realm, segment, id, action) = path.into_inner();
     let kind = Kind::from_segment(&segment);
@@ -633,7 +633,7 @@ async fn act(
     };
     let req = &req;
     let ctx = Context::load(&state, req).await?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     ctx.session.check_csrf(&form)?;
     let (method, api_path, request, done) = match (action, kind) {
         (Action::Rename, Kind::Personal) => (

@@ -40,6 +40,14 @@ pub struct ConsoleSettings {
     pub api_internal_url: String,
     /// The realm `/console` opens.
     pub default_realm: String,
+    /// Behind a trusted proxy, the browser's address is the last `X-Forwarded-For` entry
+    /// (`issuer.trust_forwarded_headers`, one rule for the whole server).
+    pub trust_forwarded_headers: bool,
+    /// Shared with this process's resource API: the console sends it with the browser's
+    /// address on every API call, so the audit log records the browser, not loopback.
+    pub relay_secret: tessera_core::net::RelaySecret,
+    /// How long a form body may take to arrive in full: then 408 and the connection closes.
+    pub body_read_timeout: Duration,
 }
 
 /// Shared by every console request.

@@ -49,6 +49,9 @@ pub struct Session {
     pub access_token: String,
     /// The double-submit token every form carries.
     pub csrf: String,
+    /// The browser's address ([`tessera_core::net::client_address`]), relayed to the API for
+    /// its audit log.
+    pub client_addr: Option<std::net::IpAddr>,
     /// Where to come back to after a new sign-in: this page for a GET, the console home
     /// otherwise (a form cannot be replayed through a redirect).
     return_to: String,
@@ -69,11 +72,21 @@ impl Session {
         };
         let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
         let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string());
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        let client_addr = tessera_core::net::client_address(
+            req.peer_addr().map(|a| a.ip()),
+            forwarded,
+            state.settings.trust_forwarded_headers,
+        );
         let mut session = Self {
             realm,
             base,
             access_token: String::new(),
             csrf: csrf.clone().unwrap_or_default(),
+            client_addr,
             return_to,
         };
         let Some(csrf) = csrf else {
@@ -459,10 +472,10 @@ async fn callback(
 async fn logout(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
-    let form = FormData::parse(&body)?;
+    let form = FormData::read(&state, payload).await?;
     let csrf = req.cookie(CSRF_COOKIE);
     check_csrf(
         csrf.as_ref().map(|c| c.value()),

@@ -1,6 +1,7 @@
 //! Where a request comes from, behind an optional trusted proxy.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The client's address: the TCP peer, or — when the operator said a trusted proxy sits in
 /// front — the last address in `X-Forwarded-For`, the one that proxy appended (earlier entries
@@ -18,6 +19,48 @@ pub fn client_address<'a>(
         return Some(ip);
     }
     peer
+}
+
+/// The header in which the in-process console tells the resource API whose request it is
+/// relaying: the browser's address, as the console determined it by [`client_address`].
+pub const RELAYED_CLIENT_HEADER: &str = "x-tessera-relayed-client";
+/// The header carrying the [`RelaySecret`] that makes [`RELAYED_CLIENT_HEADER`] believed.
+pub const RELAY_SECRET_HEADER: &str = "x-tessera-relay-secret";
+
+/// A random secret made at start-up and known only to the console and the resource API of
+/// one process (the console calls that API over loopback, ADR 0011). A request carrying it was
+/// sent by the console, so its relayed client address can be believed; any other caller
+/// cannot name an address. Never logged: `Debug` does not show it.
+#[derive(Clone)]
+pub struct RelaySecret(Arc<str>);
+
+impl RelaySecret {
+    /// 256 fresh random bits.
+    pub fn generate() -> Self {
+        Self(crate::id::random_token::<32>().into())
+    }
+
+    /// The value to send in [`RELAY_SECRET_HEADER`].
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+
+    /// The address relayed by a request: `relayed` when `sent` is this secret (compared in
+    /// constant time) and `relayed` is a bare IP address; `None` otherwise, and the caller
+    /// uses the request's own address.
+    pub fn relayed_address(&self, sent: Option<&str>, relayed: Option<&str>) -> Option<IpAddr> {
+        let sent = sent?;
+        if !crate::secret::constant_time_eq(sent.as_bytes(), self.0.as_bytes()) {
+            return None;
+        }
+        relayed?.trim().parse().ok()
+    }
+}
+
+impl std::fmt::Debug for RelaySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RelaySecret(…)")
+    }
 }
 
 #[cfg(test)]
@@ -38,5 +81,24 @@ mod tests {
             client_address(peer, ["1.1.1.1", "203.0.113.9"], true),
             proxied
         );
+    }
+
+    #[test]
+    fn a_relayed_address_is_believed_only_with_the_secret() {
+        let secret = RelaySecret::generate();
+        let other = RelaySecret::generate();
+        let relayed: Option<IpAddr> = "198.51.100.4".parse().ok();
+        let value = Some(secret.value());
+        assert_eq!(secret.relayed_address(value, Some("198.51.100.4")), relayed);
+        assert_eq!(
+            secret.relayed_address(Some(other.value()), Some("198.51.100.4")),
+            None
+        );
+        assert_eq!(secret.relayed_address(None, Some("198.51.100.4")), None);
+        assert_eq!(secret.relayed_address(Some(""), Some("198.51.100.4")), None);
+        assert_eq!(secret.relayed_address(value, Some("not an address")), None);
+        assert_eq!(secret.relayed_address(value, None), None);
+        assert_eq!(secret.value().len(), 43);
+        assert!(!format!("{secret:?}").contains(secret.value()));
     }
 }

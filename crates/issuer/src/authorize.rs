@@ -693,7 +693,7 @@ async fn authorize_in(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(realm_name).await?;
     let raw = if req.method() == actix_web::http::Method::POST {
-        read_raw_form(&req, payload, state.settings.max_form_bytes).await?
+        read_raw_form(&req, payload, &state.settings).await?
     } else {
         req.query_string().to_string()
     };
@@ -707,9 +707,9 @@ async fn authorize_in(
 async fn read_raw_form(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    settings: &crate::config::IssuerSettings,
 ) -> Result<String, IssuerError> {
-    let form = read_form(req, payload, limit).await?;
+    let form = read_form(req, payload, settings).await?;
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form.pairs() {
         out.append_pair(k, v);
@@ -733,7 +733,7 @@ pub async fn authenticate(
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
-    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    let form = read_form(&req, payload, &state.settings).await?;
     if !csrf_ok(&req, &form) {
         return error_page(
             "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
@@ -828,7 +828,7 @@ pub async fn consent(
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
-    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    let form = read_form(&req, payload, &state.settings).await?;
     if !csrf_ok(&req, &form) {
         return error_page(
             "The consent form expired or was not sent from this site. Go back to the application and start again.",
@@ -999,7 +999,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
     let raw = if req.method() == actix_web::http::Method::POST {
-        read_raw_form(&req, payload, state.settings.max_form_bytes).await?
+        read_raw_form(&req, payload, &state.settings).await?
     } else {
         req.query_string().to_string()
     };
@@ -1043,7 +1043,7 @@ pub async fn confirm_logout(
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
-    let form = read_form(&req, payload, state.settings.max_form_bytes).await?;
+    let form = read_form(&req, payload, &state.settings).await?;
     if !csrf_ok(&req, &form) {
         return error_page("The sign-out form expired or was not sent from this site.");
     }

@@ -12,6 +12,10 @@ pub struct IssuerSettings {
     pub access_token_audience: String,
     /// Largest token-endpoint request body, in bytes.
     pub max_form_bytes: usize,
+    /// Seconds a client has to send a request's head (the first on a connection), and then
+    /// again to send its body (issuer forms, API JSON, console forms): after that 408 and the
+    /// connection is closed, so a client that stops sending does not hold a connection.
+    pub read_timeout_secs: u64,
     /// Behind a reverse proxy, take the client address from `X-Forwarded-For`/`Forwarded`.
     /// Off by default: without a proxy those headers are the client's to forge.
     pub trust_forwarded_headers: bool,
@@ -40,6 +44,7 @@ impl Default for IssuerSettings {
             access_token_ttl_secs: 300,
             access_token_audience: String::new(),
             max_form_bytes: 16 * 1024,
+            read_timeout_secs: 10,
             trust_forwarded_headers: false,
             throttle: ThrottleSettings::default(),
             cache_ttl_secs: 5,
@@ -53,13 +58,28 @@ impl Default for IssuerSettings {
     }
 }
 
-/// Brute-force limits. A username or address that fails `max_failures` times within
-/// `window_secs` is refused for `lockout_secs` without its credentials being checked.
+impl IssuerSettings {
+    /// [`Self::read_timeout_secs`] as a duration.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.read_timeout_secs)
+    }
+}
+
+/// Brute-force limits (docs/operations.md, "Brute-force throttling").
+///
+/// Password failures are counted per username *and client address* (`user_max_failures`
+/// locks only that pair, so an attacker cannot lock the real user out from elsewhere), per
+/// address (`address_max_failures`, across usernames), and per username across all addresses
+/// (`user_global_max_failures`: no lock, a growing wait between attempts, at most
+/// `user_global_max_delay_secs`). Client-secret failures are counted per address
+/// (`client_max_failures`). A lock lasts `lockout_secs`; failures add up within `window_secs`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleSettings {
     pub window_secs: i64,
     pub user_max_failures: i64,
+    pub user_global_max_failures: i64,
+    pub user_global_max_delay_secs: i64,
     pub address_max_failures: i64,
     pub client_max_failures: i64,
     pub lockout_secs: i64,
@@ -70,6 +90,8 @@ impl Default for ThrottleSettings {
         Self {
             window_secs: 900,
             user_max_failures: 5,
+            user_global_max_failures: 50,
+            user_global_max_delay_secs: 60,
             address_max_failures: 20,
             client_max_failures: 20,
             lockout_secs: 300,

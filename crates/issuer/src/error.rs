@@ -49,6 +49,8 @@ pub enum IssuerError {
     NotFound(String),
     MethodNotAllowed(&'static str),
     PayloadTooLarge(usize),
+    /// The body did not all arrive within this many seconds: 408, and the connection closes.
+    BodyTimeout(u64),
     /// The database cannot be reached: 503, the client may retry.
     Unavailable(String),
     /// A bug or an environment failure: logged in full, answered without detail.
@@ -91,6 +93,7 @@ impl fmt::Display for IssuerError {
             Self::NotFound(what) => write!(f, "not found: {what}"),
             Self::MethodNotAllowed(allowed) => write!(f, "method not allowed; use {allowed}"),
             Self::PayloadTooLarge(limit) => write!(f, "body over {limit} bytes"),
+            Self::BodyTimeout(secs) => write!(f, "body not received within {secs}s"),
             Self::Unavailable(m) => write!(f, "unavailable: {m}"),
             Self::Internal(m) => write!(f, "internal: {m}"),
         }
@@ -142,6 +145,7 @@ impl ResponseError for IssuerError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -198,6 +202,19 @@ impl ResponseError for IssuerError {
                 "invalid_request",
                 &format!("the request body is larger than {limit} bytes"),
             ),
+            Self::BodyTimeout(secs) => {
+                let mut resp = json_error(
+                    status,
+                    "invalid_request",
+                    &format!(
+                        "the request body did not arrive within {secs} seconds; send all of it (as many bytes as Content-Length says) at once"
+                    ),
+                );
+                // The rest of the body may still come: it must not be read as a request.
+                resp.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                resp
+            }
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");
                 json_error(

@@ -7,6 +7,7 @@ use actix_web::web;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
+use crate::config::IssuerSettings;
 use crate::error::IssuerError;
 
 /// The parameters of one request, each at most once.
@@ -56,12 +57,14 @@ fn duplicate(name: &str) -> IssuerError {
     IssuerError::invalid_request(format!("the {name} parameter appears more than once"))
 }
 
-/// Checks the content type and reads the body up to `limit` bytes, answering 413 beyond it.
+/// Checks the content type and reads the body up to `settings.max_form_bytes`, answering 413
+/// beyond it, and 408 when it has not all arrived within `settings.read_timeout_secs`.
 pub async fn read_form(
     req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
+    payload: web::Payload,
+    settings: &IssuerSettings,
 ) -> Result<Form, IssuerError> {
+    let limit = settings.max_form_bytes;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,6 +84,13 @@ pub async fn read_form(
     if declared.is_some_and(|len| len > limit) {
         return Err(IssuerError::PayloadTooLarge(limit));
     }
+    let body = actix_web::rt::time::timeout(settings.read_timeout(), read_body(payload, limit))
+        .await
+        .map_err(|_| IssuerError::BodyTimeout(settings.read_timeout_secs))??;
+    Form::parse(&body)
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, IssuerError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk
@@ -90,7 +100,7 @@ pub async fn read_form(
         }
         body.extend_from_slice(&chunk);
     }
-    Form::parse(&body)
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ pub async fn userinfo(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
     {
-        crate::form::read_form(&req, payload, state.settings.max_form_bytes)
+        crate::form::read_form(&req, payload, &state.settings)
             .await?
             .get("access_token")
             .map(str::to_string)

@@ -1,51 +1,101 @@
 //! Brute-force throttling.
 //!
-//! Password failures are counted in the database per username and per client address, so
-//! every replica sees the same counts. Client-secret failures are counted per address in this
-//! process only: secrets are 256-bit random values, so the limit exists to shed noise, and it
-//! must cost nothing on the client_credentials hot path.
+//! Password failures are counted in the database, so every replica sees the same counts,
+//! under three keys (docs/operations.md, "Brute-force throttling"):
+//!
+//! - `pair:<address>/<username>`: one username from one client address, locked at
+//!   `user_max_failures`. The attacker's address is locked for that user; the real user,
+//!   elsewhere, is not.
+//! - `addr:<address>`: one address across usernames, locked at `address_max_failures`.
+//! - `user:<username>`: one username across addresses. Never locked: from
+//!   `user_global_max_failures` on, each attempt must wait a growing delay after the one
+//!   before, which slows guessing spread over many addresses without handing the attacker
+//!   a lockout of the real user.
+//!
+//! Usernames are lowercased. Client-secret failures are counted per address in this process
+//! only: secrets are 256-bit random values, so the limit exists to shed noise, and it must
+//! cost nothing on the client_credentials hot path.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use tessera_store::DbConnection;
-use tessera_store::queries::{self as q, ThrottleRule};
+use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 
 use crate::config::ThrottleSettings;
 use crate::error::{IssuerError, OAuthCode};
 
-/// The keys a password attempt is counted under, each with its limit: the username
-/// (case-insensitive) and the client address.
+/// The key of one username from one client address.
+pub fn pair_key(username: &str, addr: Option<IpAddr>) -> String {
+    match addr {
+        Some(a) => format!("pair:{a}/{}", username.to_lowercase()),
+        None => format!("pair:unknown/{}", username.to_lowercase()),
+    }
+}
+
+/// The key of one username across every address.
+pub fn user_key(username: &str) -> String {
+    format!("user:{}", username.to_lowercase())
+}
+
+/// The key of one client address across usernames.
+pub fn address_key(addr: IpAddr) -> String {
+    format!("addr:{addr}")
+}
+
+/// The keys a password attempt is counted under, each with its rule, and the one a success
+/// clears (the pair's).
+#[derive(Debug, Clone)]
+pub struct PasswordKeys {
+    pub keys: Vec<(String, ThrottleRule)>,
+    pub clear_on_success: String,
+}
+
 pub fn password_keys(
     username: &str,
     addr: Option<IpAddr>,
     settings: &ThrottleSettings,
-) -> Vec<(String, ThrottleRule)> {
-    let rule = |max_failures| ThrottleRule {
+) -> PasswordKeys {
+    let lock = |max_failures| ThrottleRule {
         window_secs: settings.window_secs,
         max_failures,
-        lockout_secs: settings.lockout_secs,
+        at_limit: AtLimit::Lock {
+            secs: settings.lockout_secs,
+        },
     };
-    let mut keys = vec![(
-        format!("user:{}", username.to_lowercase()),
-        rule(settings.user_max_failures),
-    )];
+    let pair = pair_key(username, addr);
+    let mut keys = vec![
+        (pair.clone(), lock(settings.user_max_failures)),
+        (
+            user_key(username),
+            ThrottleRule {
+                window_secs: settings.window_secs,
+                max_failures: settings.user_global_max_failures,
+                at_limit: AtLimit::Backoff {
+                    max_delay_secs: settings.user_global_max_delay_secs,
+                },
+            },
+        ),
+    ];
     if let Some(a) = addr {
-        keys.push((format!("addr:{a}"), rule(settings.address_max_failures)));
+        keys.push((address_key(a), lock(settings.address_max_failures)));
     }
-    keys
+    PasswordKeys {
+        keys,
+        clear_on_success: pair,
+    }
 }
 
-/// Admits one password attempt (counted at once), or refuses with 429 while a key is locked
-/// or as many attempts as its limit allows are already being checked.
+/// Admits one password attempt (counted at once), or refuses with 429 while a key is locked,
+/// its backoff wait runs, or as many attempts as its limit allows are already being checked.
 pub fn admit_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
-    keys: &[(String, ThrottleRule)],
+    keys: &PasswordKeys,
     now: i64,
 ) -> Result<(), IssuerError> {
-    match q::throttle_admit(conn, realm_id, keys, now)? {
+    match q::throttle_admit(conn, realm_id, &keys.keys, now)? {
         None => Ok(()),
         Some(retry_after_secs) => Err(IssuerError::Throttled {
             code: OAuthCode::InvalidGrant,
@@ -54,20 +104,85 @@ pub fn admit_password_attempt(
     }
 }
 
-/// Settles an admitted attempt: a success clears the username's count and takes the attempt
-/// back from the address (one good password does not excuse the address's other failures);
-/// a failure stays counted and locks a key at its limit.
+/// Settles an admitted attempt. A success clears the pair's count (that address proved it
+/// knows the password) and takes the attempt back from the address and the username (their
+/// other failures stay: one good password does not excuse the address's guesses at other
+/// usernames, nor the guesses at this username from elsewhere). A failure stays counted and
+/// locks a key at its limit.
 pub fn settle_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
-    keys: &[(String, ThrottleRule)],
-    username: &str,
+    keys: &PasswordKeys,
     success: bool,
     now: i64,
 ) -> Result<(), IssuerError> {
-    let user_key = format!("user:{}", username.to_lowercase());
-    q::throttle_settle(conn, realm_id, keys, &user_key, success, now)?;
+    q::throttle_settle(
+        conn,
+        realm_id,
+        &keys.keys,
+        &keys.clear_on_success,
+        success,
+        now,
+    )?;
     Ok(())
+}
+
+/// The operator's unlock: deletes the throttle entries of a username (from every address, or
+/// only from `addr`), or of an address (across usernames, and its pairs). Returns the keys
+/// deleted. The next attempt starts a fresh count on every replica.
+pub fn unlock(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    username: Option<&str>,
+    addr: Option<IpAddr>,
+) -> Result<Vec<String>, IssuerError> {
+    let candidates = match (username, addr) {
+        (Some(u), Some(a)) => vec![pair_key(u, Some(a))],
+        (Some(u), None) => {
+            let name = u.to_lowercase();
+            let pattern = format!("pair:%/{}", like_literal(&name));
+            let mut keys = q::throttle_keys_like(conn, realm_id, &pattern)?;
+            // `%` may have swallowed a `/` of a longer username; addresses have none.
+            keys.retain(|k| {
+                k.strip_prefix("pair:")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(_, n)| n == name)
+            });
+            keys.push(user_key(u));
+            keys
+        }
+        (None, Some(a)) => {
+            let pattern = format!("pair:{}/%", like_literal(&a.to_string()));
+            let mut keys = q::throttle_keys_like(conn, realm_id, &pattern)?;
+            keys.push(address_key(a));
+            keys
+        }
+        (None, None) => {
+            return Err(IssuerError::invalid_request(
+                "name a username, an address, or both to unlock",
+            ));
+        }
+    };
+    let mut deleted = Vec::new();
+    for key in candidates {
+        if q::throttle_entry(conn, realm_id, &key)?.is_some() {
+            q::throttle_clear(conn, realm_id, &key)?;
+            deleted.push(key);
+        }
+    }
+    Ok(deleted)
+}
+
+/// `s` matched literally by SQL LIKE with `\` as the escape character.
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +241,28 @@ impl ClientAuthThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_literal_escapes_the_wildcards() {
+        assert_eq!(like_literal("a_b%c\\d"), "a\\_b\\%c\\\\d");
+        assert_eq!(like_literal("ada"), "ada");
+    }
+
+    #[test]
+    fn password_keys_name_the_pair_the_username_and_the_address() {
+        let s = ThrottleSettings::default();
+        let keys = password_keys("Ada", "192.0.2.1".parse().ok(), &s);
+        let names: Vec<&str> = keys.keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["pair:192.0.2.1/ada", "user:ada", "addr:192.0.2.1"]);
+        assert_eq!(keys.clear_on_success, "pair:192.0.2.1/ada");
+        assert_eq!(
+            keys.keys[1].1.at_limit,
+            AtLimit::Backoff {
+                max_delay_secs: s.user_global_max_delay_secs
+            }
+        );
+        assert_eq!(password_keys("ada", None, &s).keys.len(), 2);
+    }
 
     #[test]
     fn client_throttle_locks_after_max_failures_then_expires() {

@@ -78,7 +78,7 @@ async fn token_for_realm(
             "send every parameter in the form body; the token endpoint takes no URL query",
         ));
     }
-    let form = read_form(req, payload, state.settings.max_form_bytes).await?;
+    let form = read_form(req, payload, &state.settings).await?;
     let grant_type = form.require("grant_type")?;
     if !GRANT_TYPES.contains(&grant_type) {
         return Err(IssuerError::oauth(
@@ -607,7 +607,8 @@ async fn refresh(
     Ok(response)
 }
 
-/// Checks a username and password: throttled per username and address before any hashing,
+/// Checks a username and password: throttled per username and address, per address and per
+/// username ([`throttle::password_keys`]) before any hashing,
 /// argon2 on the bounded blocking pool, a dummy hash for unknown users, failures counted.
 /// Errors are `invalid_grant` ("invalid username or password", or a disabled account) or
 /// `Throttled`; the sign-in page shows the same words.
@@ -650,7 +651,7 @@ pub(crate) async fn check_password(
     let user_id = user.as_ref().map(|u| u.id.clone());
     web::block(move || -> Result<(), IssuerError> {
         let mut conn = db.conn()?;
-        throttle::settle_password_attempt(&mut conn, &realm_id, &keys, &username, verified, now)?;
+        throttle::settle_password_attempt(&mut conn, &realm_id, &keys, verified, now)?;
         if verified {
             if let Some(id) = &user_id {
                 q::record_login_success(&mut conn, id, now)?;

@@ -538,6 +538,8 @@ mod tests {
                 trust_forwarded_headers: false,
                 cache_ttl: Duration::from_secs(5),
                 max_body_bytes: 1 << 16,
+                body_read_timeout: Duration::from_secs(10),
+                relay_secret: None,
             },
         );
         Fixture {

@@ -28,6 +28,9 @@ pub enum ApiError {
     Conflict(String),
     /// A body over the limit: 413.
     PayloadTooLarge(usize),
+    /// A body that did not all arrive within this many seconds: 408, and the connection
+    /// closes.
+    BodyTimeout(u64),
     Unavailable(String),
     /// The issuer (its JWKS or token endpoint) cannot be reached: 503.
     IssuerUnreachable(String),
@@ -54,6 +57,7 @@ impl fmt::Display for ApiError {
             Self::NotFound(m) => write!(f, "{m} not found"),
             Self::Conflict(m) => write!(f, "conflict: {m}"),
             Self::PayloadTooLarge(n) => write!(f, "body over {n} bytes"),
+            Self::BodyTimeout(secs) => write!(f, "body not received within {secs}s"),
             Self::Unavailable(m) => write!(f, "unavailable: {m}"),
             Self::IssuerUnreachable(m) => write!(f, "issuer unreachable: {m}"),
             Self::Internal(m) => write!(f, "internal: {m}"),
@@ -119,6 +123,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) | Self::IssuerUnreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -172,6 +177,19 @@ impl ResponseError for ApiError {
                 "invalid_request",
                 &format!("the request body is larger than {n} bytes"),
             ),
+            Self::BodyTimeout(secs) => {
+                let mut resp = body(
+                    status,
+                    "invalid_request",
+                    &format!(
+                        "body: did not arrive within {secs} seconds; send all of it (as many bytes as Content-Length says) at once"
+                    ),
+                );
+                // The rest of the body may still come: it must not be read as a request.
+                resp.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                resp
+            }
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");
                 body(

@@ -16,8 +16,9 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::ResourceState;
 
-/// Reads a JSON body (Content-Type application/json, at most the configured size) into `T`.
-/// Unknown fields and wrong types are 400s whose message names the field.
+/// Reads a JSON body (Content-Type application/json, at most the configured size, all of it
+/// within the configured time, else 408) into `T`. Unknown fields and wrong types are 400s
+/// whose message names the field.
 pub async fn json_body<T: DeserializeOwned>(
     state: &ResourceState,
     req: &HttpRequest,
@@ -36,14 +37,21 @@ pub async fn json_body<T: DeserializeOwned>(
         ));
     }
     let limit = state.settings.max_body_bytes;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad("body", format!("cannot read it: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let timeout = state.settings.body_read_timeout;
+    let read = async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad("body", format!("cannot read it: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = actix_web::rt::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
     // JSON may spell a NUL (`\u0000`); no stored text may hold one (PostgreSQL refuses it).
     if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         return Err(ApiError::bad(
@@ -238,11 +246,22 @@ pub fn audit(
 }
 
 /// The client's address for the audit log, by the same rule as the issuer's throttles
-/// ([`tessera_core::net::client_address`]).
+/// ([`tessera_core::net::client_address`]). A request the console of this process relays
+/// carries the browser's address, determined by the console with the same rule, and the
+/// process's relay secret; without that secret the relayed address is ignored, so no other
+/// caller can choose the address it is audited with.
 pub fn source_addr(req: &HttpRequest) -> String {
-    let trust = req
-        .app_data::<web::Data<ResourceState>>()
-        .is_some_and(|s| s.settings.trust_forwarded_headers);
+    let state = req.app_data::<web::Data<ResourceState>>();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(secret) = state.and_then(|s| s.settings.relay_secret.as_ref())
+        && let Some(addr) = secret.relayed_address(
+            header(tessera_core::net::RELAY_SECRET_HEADER),
+            header(tessera_core::net::RELAYED_CLIENT_HEADER),
+        )
+    {
+        return addr.to_string();
+    }
+    let trust = state.is_some_and(|s| s.settings.trust_forwarded_headers);
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")

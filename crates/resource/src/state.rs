@@ -27,6 +27,11 @@ pub struct ResourceSettings {
     pub cache_ttl: Duration,
     /// Largest JSON body accepted.
     pub max_body_bytes: usize,
+    /// How long a body may take to arrive in full: then 408 and the connection is closed.
+    pub body_read_timeout: Duration,
+    /// Shared with the console of this process: a request carrying it is the console relaying
+    /// a browser's action, and the audit log records the browser's address it names.
+    pub relay_secret: Option<tessera_core::net::RelaySecret>,
 }
 
 pub struct ResourceState {

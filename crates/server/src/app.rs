@@ -138,7 +138,9 @@ pub fn start_mode(
     } else {
         config.public_url.trim_end_matches('/').to_string()
     };
-    let console = console_settings(mode, &public_url, addr)
+    // Known to this process's console and resource API only (see RelaySecret).
+    let relay_secret = tessera_core::net::RelaySecret::generate();
+    let console = console_settings(config, mode, &public_url, addr, &relay_secret)
         .map(|settings| {
             // The console signs in as `portal`; its callback must be registered there.
             let realms = provision::register_console_uris(
@@ -214,7 +216,7 @@ pub fn start_mode(
                 prepared.db.clone(),
                 Arc::clone(&clock),
                 jwks,
-                resource_settings(config, issuer_url, audience),
+                resource_settings(config, issuer_url, audience, &relay_secret),
             ))
         }
         (Mode::AllInOne, Some(issuer)) => {
@@ -228,7 +230,12 @@ pub fn start_mode(
                     prepared.db.clone(),
                     Arc::clone(&clock),
                     JwksSource::local(Arc::clone(keys)),
-                    resource_settings(config, public_url.clone(), issuer.audience().to_string()),
+                    resource_settings(
+                        config,
+                        public_url.clone(),
+                        issuer.audience().to_string(),
+                        &relay_secret,
+                    ),
                 )
                 .with_client_change_hook(Box::new(move |realm_id, client_id| {
                     hook_issuer.invalidate_client(realm_id, client_id)
@@ -282,6 +289,11 @@ pub fn start_mode(
             })
             .default_service(web::to(not_found))
     })
+    // A client that does not send the head of its first request in time gets 408 and the
+    // connection closes; bodies have the same time, enforced where they are read.
+    .client_request_timeout(config.issuer.read_timeout())
+    // How long a closing connection may take to flush before it is dropped.
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(10);
     if config.workers > 0 {
         server = server.workers(config.workers);
@@ -301,9 +313,11 @@ pub fn start_mode(
 /// Where the console (served with the resource API) finds the issuer and the API. It calls
 /// this process over loopback, so the public URL need not be reachable from inside.
 fn console_settings(
+    config: &Config,
     mode: &Mode,
     public_url: &str,
     addr: SocketAddr,
+    relay_secret: &tessera_core::net::RelaySecret,
 ) -> Option<tessera_console::ConsoleSettings> {
     let ip = match addr.ip() {
         std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
@@ -329,10 +343,18 @@ fn console_settings(
         issuer_internal_url,
         api_internal_url: loopback,
         default_realm: tessera_issuer::DEFAULT_REALM.to_string(),
+        trust_forwarded_headers: config.issuer.trust_forwarded_headers,
+        relay_secret: relay_secret.clone(),
+        body_read_timeout: config.issuer.read_timeout(),
     })
 }
 
-fn resource_settings(config: &Config, issuer_base: String, audience: String) -> ResourceSettings {
+fn resource_settings(
+    config: &Config,
+    issuer_base: String,
+    audience: String,
+    relay_secret: &tessera_core::net::RelaySecret,
+) -> ResourceSettings {
     ResourceSettings {
         issuer_base,
         audience,
@@ -340,6 +362,8 @@ fn resource_settings(config: &Config, issuer_base: String, audience: String) -> 
         trust_forwarded_headers: config.issuer.trust_forwarded_headers,
         cache_ttl: Duration::from_secs(config.issuer.cache_ttl_secs),
         max_body_bytes: 64 * 1024,
+        body_read_timeout: config.issuer.read_timeout(),
+        relay_secret: Some(relay_secret.clone()),
     }
 }
 

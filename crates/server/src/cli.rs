@@ -1,4 +1,4 @@
-//! The command line: `tessera [serve|migrate|realm|client|user|keys|import|config]`.
+//! The command line: `tessera [serve|migrate|realm|client|user|keys|unlock|import|config]`.
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -65,6 +65,18 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// End sign-in throttle locks and waits (docs/operations.md, "Brute-force throttling"):
+    /// of a username from every address, of a username from one address, or of an address.
+    Unlock {
+        #[arg(long, default_value = "default")]
+        realm: String,
+        /// The username (case does not matter).
+        #[arg(long)]
+        user: Option<String>,
+        /// The client address, as the server sees it (behind a trusted proxy: the forwarded one).
+        #[arg(long)]
+        address: Option<std::net::IpAddr>,
+    },
     /// Make a realm match a declarative file (TOML or JSON): scopes, roles, teams, users,
     /// clients. Importing the same file again changes nothing.
     Import {
@@ -464,6 +476,52 @@ pub fn run_command(
                         k.alg.jose_name(),
                         if signing { "signing" } else { "published" },
                         tessera_core::clock::rfc3339(k.created_at)
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Unlock {
+            realm,
+            user,
+            address,
+        } => {
+            if user.is_none() && address.is_none() {
+                return Err(ServerError::Input(
+                    "name what to unlock: --user USERNAME, --address ADDRESS, or both".into(),
+                ));
+            }
+            let db = migrated(config)?;
+            let conn = &mut *db.conn()?;
+            let r = q::realm_by_name(conn, realm)?
+                .ok_or_else(|| ServerError::Input(format!("there is no realm {realm}")))?;
+            let cleared = tessera_issuer::throttle::unlock(conn, &r.id, user.as_deref(), *address)
+                .map_err(|e| ServerError::Input(e.to_string()))?;
+            let target = match (user, address) {
+                (Some(u), Some(a)) => format!("user:{} from {a}", u.to_lowercase()),
+                (Some(u), None) => format!("user:{}", u.to_lowercase()),
+                (None, Some(a)) => format!("addr:{a}"),
+                (None, None) => String::new(),
+            };
+            provision::audit(
+                conn,
+                &r.id,
+                &Actor::CLI,
+                "throttle.unlock",
+                &target,
+                clock.now(),
+            )?;
+            if cleared.is_empty() {
+                w(
+                    out,
+                    format!("Nothing to unlock for {target} in realm {realm}."),
+                )?;
+            } else {
+                w(
+                    out,
+                    format!(
+                        "Unlocked {target} in realm {realm}: cleared {}.",
+                        cleared.join(", ")
                     ),
                 )?;
             }

@@ -217,10 +217,15 @@ impl Config {
                 self.log.level
             ));
         }
+        if !(1..=3600).contains(&i.read_timeout_secs) {
+            return bad("issuer.read_timeout_secs must be between 1 and 3600".into());
+        }
         let t = &i.throttle;
         if t.window_secs < 1
             || t.lockout_secs < 1
             || t.user_max_failures < 1
+            || t.user_global_max_failures < 1
+            || t.user_global_max_delay_secs < 1
             || t.address_max_failures < 1
             || t.client_max_failures < 1
         {
@@ -401,6 +406,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("public_url"), "{err}");
+
+        for (name, value, says) in [
+            (
+                "TESSERA_ISSUER_READ_TIMEOUT_SECS",
+                "0",
+                "issuer.read_timeout_secs",
+            ),
+            (
+                "TESSERA_ISSUER_THROTTLE_USER_GLOBAL_MAX_FAILURES",
+                "0",
+                "issuer.throttle",
+            ),
+            (
+                "TESSERA_ISSUER_THROTTLE_USER_GLOBAL_MAX_DELAY_SECS",
+                "0",
+                "issuer.throttle",
+            ),
+        ] {
+            let err = Config::load(None, &env_of(&[(name, value)]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{name}: {err}");
+        }
     }
 
     #[test]

@@ -372,12 +372,34 @@ pub fn throttle_entry(
         .optional()?)
 }
 
-/// How many failures within how long lock a throttle key, and for how long.
+/// How many failures within how long a throttle key allows, and what happens at the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleRule {
     pub window_secs: i64,
     pub max_failures: i64,
-    pub lockout_secs: i64,
+    pub at_limit: AtLimit,
+}
+
+/// What a throttle key at its limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtLimit {
+    /// The key is locked for `secs` and its count starts again with the lock.
+    Lock { secs: i64 },
+    /// A slowdown instead of a lock: the attempt that reaches the limit, and every one after
+    /// it, makes the next wait 1 s, then 2, 4, 8 … s, at most `max_delay_secs`. The count keeps
+    /// growing and each such attempt starts the window again, so the slowdown lasts until a
+    /// whole window passes without an attempt being admitted.
+    Backoff { max_delay_secs: i64 },
+}
+
+/// The wait after the attempt that brought a backoff key to `failures` (≥ its limit).
+pub fn backoff_delay(failures: i64, max_failures: i64, max_delay_secs: i64) -> i64 {
+    let over = (failures - max_failures).max(0);
+    if over >= 62 {
+        max_delay_secs
+    } else {
+        (1_i64 << over).min(max_delay_secs)
+    }
 }
 
 /// Takes a key's throttle lock until the transaction ends (PostgreSQL; SQLite's write
@@ -403,7 +425,9 @@ fn put_throttle_entry(conn: &mut Conn, entry: &ThrottleEntry) -> Result<(), Stor
 /// Admits one password attempt under every key, or says how many seconds to wait. Count and
 /// decision are one step: an admitted attempt is counted as a failure at once (a success
 /// takes it back, [`throttle_settle`]), so of many attempts at the same moment no more than
-/// `max_failures` are let through to the password hash.
+/// `max_failures` of a [`AtLimit::Lock`] key are let through to the password hash, and no
+/// more than one per wait of an [`AtLimit::Backoff`] key at its limit (the admission itself
+/// starts the next wait). A refused attempt counts nowhere.
 pub fn throttle_admit(
     conn: &mut Conn,
     realm_id: &str,
@@ -429,15 +453,28 @@ pub fn throttle_admit(
                     locked_until: None,
                 },
             };
-            if entry.failures >= rule.max_failures {
-                // As many attempts as the limit allows are still being checked.
-                return Ok(Some(1));
+            let failures = entry.failures + 1;
+            match rule.at_limit {
+                AtLimit::Lock { .. } if entry.failures >= rule.max_failures => {
+                    // As many attempts as the limit allows are still being checked.
+                    return Ok(Some(1));
+                }
+                AtLimit::Backoff { max_delay_secs } if failures >= rule.max_failures => {
+                    counted.push(ThrottleEntry {
+                        failures,
+                        window_started_at: now,
+                        locked_until: Some(
+                            now + backoff_delay(failures, rule.max_failures, max_delay_secs),
+                        ),
+                        ..entry
+                    });
+                }
+                _ => counted.push(ThrottleEntry {
+                    failures,
+                    locked_until: None,
+                    ..entry
+                }),
             }
-            counted.push(ThrottleEntry {
-                failures: entry.failures + 1,
-                locked_until: None,
-                ..entry
-            });
         }
         for entry in &counted {
             put_throttle_entry(conn, entry)?;
@@ -446,9 +483,10 @@ pub fn throttle_admit(
     })
 }
 
-/// Settles an admitted attempt. A success clears `clear_on_success` (the username's count)
-/// and takes the attempt back from the other keys; a failure stays counted, and a key at its
-/// limit is locked for `lockout_secs` (a new window starts with the lock).
+/// Settles an admitted attempt. A success clears `clear_on_success` and takes the attempt
+/// back from the other keys (and lifts the wait its admission started on a backoff key,
+/// unless a later admission has started another); a failure stays counted, and a
+/// [`AtLimit::Lock`] key at its limit is locked (a new window starts with the lock).
 pub fn throttle_settle(
     conn: &mut Conn,
     realm_id: &str,
@@ -469,14 +507,23 @@ pub fn throttle_settle(
             let Some(mut entry) = throttle_entry(conn, realm_id, key)? else {
                 continue;
             };
-            if success {
-                entry.failures = (entry.failures - 1).max(0);
-            } else if entry.failures >= rule.max_failures {
-                entry.locked_until = Some(now + rule.lockout_secs);
-                entry.failures = 0;
-                entry.window_started_at = now;
-            } else {
-                continue;
+            match (success, rule.at_limit) {
+                (true, AtLimit::Backoff { max_delay_secs }) => {
+                    // `now` is the admission's time: the wait it started ends exactly here.
+                    let started =
+                        now + backoff_delay(entry.failures, rule.max_failures, max_delay_secs);
+                    if entry.failures >= rule.max_failures && entry.locked_until == Some(started) {
+                        entry.locked_until = None;
+                    }
+                    entry.failures = (entry.failures - 1).max(0);
+                }
+                (true, AtLimit::Lock { .. }) => entry.failures = (entry.failures - 1).max(0),
+                (false, AtLimit::Lock { secs }) if entry.failures >= rule.max_failures => {
+                    entry.locked_until = Some(now + secs);
+                    entry.failures = 0;
+                    entry.window_started_at = now;
+                }
+                (false, _) => continue,
             }
             put_throttle_entry(conn, &entry)?;
         }
@@ -496,6 +543,20 @@ pub fn throttle_prune(conn: &mut Conn, now: i64, window_secs: i64) -> Result<usi
             ),
     )
     .execute(conn)?)
+}
+
+/// A realm's throttle keys matching the SQL LIKE `pattern` (`\` escapes `%`, `_` and itself).
+pub fn throttle_keys_like(
+    conn: &mut Conn,
+    realm_id: &str,
+    pattern: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(login_throttle::table
+        .filter(login_throttle::realm_id.eq(realm_id))
+        .filter(login_throttle::throttle_key.like(pattern).escape('\\'))
+        .select(login_throttle::throttle_key)
+        .order(login_throttle::throttle_key)
+        .load(conn)?)
 }
 
 pub fn throttle_clear(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), StoreError> {

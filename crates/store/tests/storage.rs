@@ -24,7 +24,7 @@ use tessera_store::models::{Client, Realm};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
-use tessera_store::queries::{self as q, ThrottleRule};
+use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 use tessera_store::schema::*;
 use tessera_store::{Database, StoreError};
 
@@ -72,6 +72,9 @@ storage_tests!(
     throttle_locks_on_the_third_failure_and_clears,
     throttle_starts_a_new_count_after_the_window_and_a_success_takes_back_its_attempt,
     concurrent_throttle_attempts_are_all_counted_and_never_exceed_the_limit,
+    backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its_own_wait,
+    a_refused_attempt_counts_under_no_key,
+    concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait,
     exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant,
     exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family,
     ending_a_session_during_rotations_leaves_none_of_its_grants_alive,
@@ -782,7 +785,14 @@ fn import_turning_a_public_client_confidential_generates_its_secret(db: &Databas
 const RULE: ThrottleRule = ThrottleRule {
     window_secs: 300,
     max_failures: 3,
-    lockout_secs: 60,
+    at_limit: AtLimit::Lock { secs: 60 },
+};
+
+/// A username across addresses: from the third failure on, a wait of 1, 2, 4 … at most 8 s.
+const BACKOFF: ThrottleRule = ThrottleRule {
+    window_secs: 300,
+    max_failures: 3,
+    at_limit: AtLimit::Backoff { max_delay_secs: 8 },
 };
 
 /// One admitted attempt that failed, as the issuer records it; the entry as it now stands.
@@ -907,6 +917,147 @@ fn concurrent_throttle_attempts_are_all_counted_and_never_exceed_the_limit(db: &
     let (admitted, entry) = concurrent_admissions(db, &other, 3);
     assert_eq!(admitted, 3);
     assert_eq!(entry.failures, 3, "{entry:?}");
+}
+
+fn backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its_own_wait(
+    db: &Database,
+) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    let keys = [("user:ada".to_string(), BACKOFF)];
+    let attempt = |conn: &mut tessera_store::DbConnection, now: i64, success: bool| {
+        let admitted = q::throttle_admit(conn, &realm.id, &keys, now).unwrap();
+        if admitted.is_none() {
+            q::throttle_settle(conn, &realm.id, &keys, "pair:x/ada", success, now).unwrap();
+        }
+        admitted
+    };
+    // Below the limit: no wait.
+    assert_eq!(attempt(conn, NOW, false), None);
+    assert_eq!(attempt(conn, NOW, false), None);
+    // The third attempt reaches the limit: admitted, and the next one waits 1 s.
+    assert_eq!(attempt(conn, NOW, false), None);
+    assert_eq!(attempt(conn, NOW, false), Some(1));
+    // Then 2, 4, 8, 8 s: the wait doubles up to its cap, the key is never locked for long.
+    let mut now = NOW + 1;
+    for wait in [2, 4, 8, 8] {
+        assert_eq!(attempt(conn, now, false), None, "at {now}");
+        assert_eq!(attempt(conn, now + wait - 1, false), Some(1));
+        now += wait;
+    }
+    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+        .unwrap()
+        .unwrap();
+    // Refused attempts were not counted; each admitted one restarted the window.
+    assert_eq!(entry.failures, 7, "{entry:?}");
+    assert_eq!(entry.window_started_at, now - 8);
+    // A success lifts the wait its own admission started and takes its attempt back.
+    assert_eq!(attempt(conn, now, true), None);
+    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.failures, entry.locked_until), (7, None));
+    // The failures before it still count: the next attempt starts a wait again.
+    assert_eq!(attempt(conn, now, false), None);
+    assert_eq!(attempt(conn, now, false), Some(8));
+    // A whole window without an admitted attempt ends the slowdown.
+    let later = now + 300;
+    assert_eq!(attempt(conn, later, false), None);
+    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.failures, entry.locked_until), (1, None));
+}
+
+fn a_refused_attempt_counts_under_no_key(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    for _ in 0..3 {
+        fail(conn, &realm.id, "pair:192.0.2.1/ada", NOW);
+    }
+    // The pair is locked: the attempt counts neither for the address nor the username.
+    let keys = [
+        ("pair:192.0.2.1/ada".to_string(), RULE),
+        ("addr:192.0.2.1".to_string(), RULE),
+        ("user:ada".to_string(), BACKOFF),
+    ];
+    assert_eq!(
+        q::throttle_admit(conn, &realm.id, &keys, NOW + 1).unwrap(),
+        Some(59)
+    );
+    for key in ["addr:192.0.2.1", "user:ada"] {
+        assert!(q::throttle_entry(conn, &realm.id, key).unwrap().is_none());
+    }
+    // A success from another address clears that pair only.
+    let elsewhere = [
+        ("pair:192.0.2.2/ada".to_string(), RULE),
+        ("addr:192.0.2.2".to_string(), RULE),
+        ("user:ada".to_string(), BACKOFF),
+    ];
+    assert_eq!(
+        q::throttle_admit(conn, &realm.id, &elsewhere, NOW + 1).unwrap(),
+        None
+    );
+    q::throttle_settle(
+        conn,
+        &realm.id,
+        &elsewhere,
+        "pair:192.0.2.2/ada",
+        true,
+        NOW + 1,
+    )
+    .unwrap();
+    let locked = q::throttle_entry(conn, &realm.id, "pair:192.0.2.1/ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!(locked.locked_until, Some(NOW + 60));
+    assert!(
+        q::throttle_entry(conn, &realm.id, "pair:192.0.2.2/ada")
+            .unwrap()
+            .is_none()
+    );
+    let user = q::throttle_entry(conn, &realm.id, "user:ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.failures, 0);
+}
+
+fn concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let keys = [("user:ada".to_string(), BACKOFF)];
+    {
+        let conn = &mut *db.conn().unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                q::throttle_admit(conn, &realm.id, &keys, NOW).unwrap(),
+                None
+            );
+            q::throttle_settle(conn, &realm.id, &keys, "pair:x/ada", false, NOW).unwrap();
+        }
+        // Dropped here: the racing threads need every pooled connection.
+    }
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let admitted: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (barrier, keys, realm_id) = (Arc::clone(&barrier), &keys, realm.id.as_str());
+                s.spawn(move || {
+                    let mut conn = db.conn().unwrap();
+                    barrier.wait();
+                    q::throttle_admit(&mut conn, realm_id, keys, NOW)
+                        .unwrap()
+                        .is_none()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // The one that reached the limit started the wait; every other one was refused.
+    assert_eq!(admitted.iter().filter(|a| **a).count(), 1, "{admitted:?}");
+    let entry = q::throttle_entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
+        .unwrap()
+        .unwrap();
+    assert_eq!((entry.failures, entry.locked_until), (3, Some(NOW + 1)));
 }
 
 // ---- authorization codes ----

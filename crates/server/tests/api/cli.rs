@@ -382,3 +382,84 @@ async fn set_password_and_rotate_secret_take_effect_and_print_only_once() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("service account"));
 }
+
+/// The operator's unlock (issue 11): `tessera unlock` ends a username's lock from one address,
+/// or its locks and slowdown everywhere, at once on the running server; nothing named is an
+/// error that changes nothing.
+#[actix_web::test]
+async fn unlock_ends_a_lock_from_one_address_or_everywhere() {
+    let app = spawn_app_with(|c| {
+        c.issuer.trust_forwarded_headers = true;
+        c.issuer.throttle.user_max_failures = 2;
+        c.issuer.throttle.user_global_max_failures = 5;
+    })
+    .await;
+    let grant = |addr: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.token_url())
+                .header("x-forwarded-for", addr)
+                .form(&[
+                    ("client_id", "portal"),
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let unlock = |args: &[&str]| {
+        let mut cmd = tessera(app.dir.path(), app.database_url());
+        cmd.arg("unlock").args(args);
+        output_of(cmd)
+    };
+    for _ in 0..2 {
+        assert_eq!(grant("203.0.113.1", "wrong").await, 400);
+    }
+    assert_eq!(grant("203.0.113.1", ADMIN_PASSWORD).await, 429);
+
+    let nothing = unlock(&[]).await;
+    assert!(!nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("--user USERNAME"));
+    assert_eq!(grant("203.0.113.1", ADMIN_PASSWORD).await, 429);
+
+    let out = unlock(&["--user", "ADMIN", "--address", "203.0.113.1"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("cleared pair:203.0.113.1/admin"),
+        "{stdout}"
+    );
+    assert_eq!(grant("203.0.113.1", ADMIN_PASSWORD).await, 200);
+
+    // Three more failures from three addresses, five in all: the username waits before every
+    // attempt.
+    for addr in ["203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        assert_eq!(grant(addr, "wrong").await, 400);
+    }
+    assert_eq!(grant("203.0.113.5", ADMIN_PASSWORD).await, 429);
+    let out = unlock(&["--user", "admin"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("user:admin"), "{stdout}");
+    assert!(stdout.contains("pair:203.0.113.2/admin"), "{stdout}");
+    assert_eq!(grant("203.0.113.5", ADMIN_PASSWORD).await, 200);
+    let conn = &mut *app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(conn, "default")
+        .unwrap()
+        .unwrap();
+    let events = tessera_store::queries::audit_events_of_realm(conn, &realm.id).unwrap();
+    let mut unlocks: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == "throttle.unlock")
+        .map(|e| e.target.as_str())
+        .collect();
+    // Both in the same second: their order in the log is not defined.
+    unlocks.sort();
+    assert_eq!(unlocks, ["user:admin", "user:admin from 203.0.113.1"]);
+}

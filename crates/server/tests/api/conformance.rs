@@ -626,6 +626,17 @@ async fn bear_02_03_tokens_in_the_url_or_in_a_get_or_json_body_are_not_accepted(
 
 /// One sign-in at the form, from a client at `addr` behind the (trusted) proxy; the status.
 async fn sign_in_from(app: &TestApp, addr: &str, username: &str, password: &str) -> u16 {
+    sign_in_page_from(app, addr, username, password).await.0
+}
+
+/// One sign-in at the form, from a client at `addr` behind the (trusted) proxy; the status
+/// and the page.
+async fn sign_in_page_from(
+    app: &TestApp,
+    addr: &str,
+    username: &str,
+    password: &str,
+) -> (u16, String) {
     let mut jar = Jar::default();
     let html = get(app, &mut jar, &auth_url(app, &[]))
         .await
@@ -653,7 +664,57 @@ async fn sign_in_from(app: &TestApp, addr: &str, username: &str, password: &str)
         .send()
         .await
         .unwrap();
-    resp.status().as_u16()
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+/// The sign-in form follows the password grant's rule (issue 11): failures from one address
+/// lock the username from that address only, the real user signs in from another at once,
+/// and guessing spread over addresses makes every address wait, with the page saying how long.
+#[actix_web::test]
+async fn the_sign_in_form_locks_the_guessing_address_not_the_user() {
+    let app = spawn_app_with(|c| {
+        c.issuer.trust_forwarded_headers = true;
+        c.issuer.throttle.user_max_failures = 2;
+        c.issuer.throttle.user_global_max_failures = 4;
+    })
+    .await;
+    web_client(&app);
+    let signed_in = |status: u16| status == 200 || (300..400).contains(&status);
+    for _ in 0..2 {
+        let (status, html) = sign_in_page_from(&app, "203.0.113.1", "admin", "wrong").await;
+        assert_eq!(status, 401);
+        assert!(html.contains("Invalid username or password."));
+    }
+    let (status, html) = sign_in_page_from(&app, "203.0.113.1", "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(html.contains("Too many failed attempts"), "{html}");
+    let other = sign_in_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
+    assert!(signed_in(other), "{other}");
+    // Two more failures from two more addresses: four for admin in all, the global limit.
+    for addr in ["203.0.113.3", "203.0.113.4"] {
+        assert_eq!(sign_in_from(&app, addr, "admin", "wrong").await, 401);
+    }
+    let (status, html) = sign_in_page_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(html.contains("Try again in 1 seconds"), "{html}");
+    app.clock.advance(1);
+    let after = sign_in_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
+    assert!(signed_in(after), "{after}");
+    // The state: the guessing address is locked for admin; the username is not locked.
+    let conn = &mut *app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(conn, "default")
+        .unwrap()
+        .unwrap();
+    let mut entry =
+        |key: &str| tessera_store::queries::throttle_entry(conn, &realm.id, key).unwrap();
+    let pair = entry("pair:203.0.113.1/admin").unwrap();
+    assert!(
+        pair.locked_until
+            .is_some_and(|t| t > tessera_core::Clock::now(&app.clock))
+    );
+    let user = entry("user:admin").unwrap();
+    assert_eq!((user.failures, user.locked_until), (4, None), "{user:?}");
 }
 
 /// Behind a trusted proxy the sign-in form counts failures per forwarded client address, as

@@ -188,3 +188,64 @@ async fn callbacks_that_belong_to_no_sign_in_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+/// The newest audit event, read through the API.
+async fn newest_audit_event(app: &TestApp, token: &str) -> serde_json::Value {
+    let (status, events) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?order=newest&page_size=1",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
+    events["values"][0].clone()
+}
+
+/// Console actions are audited with the browser's address (issue 11), not the loopback
+/// address the console calls the API from: the console relays the address it determined
+/// (here the trusted proxy's forwarded one) with this process's relay secret. A direct API
+/// call naming an address without that secret is audited with its own address.
+#[actix_web::test]
+async fn console_actions_are_audited_with_the_browsers_address() {
+    let app = spawn_app_with(|c| c.issuer.trust_forwarded_headers = true).await;
+    let token = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    // A signed-in console session: its access token and double-submit cookies.
+    let resp = no_redirects()
+        .post(format!("{}/realms/default/console/teams", app.base))
+        .header(
+            "cookie",
+            format!("tessera_console_at={token}; tessera_console_csrf=c5rf"),
+        )
+        .header("x-forwarded-for", "192.0.2.99, 198.51.100.4")
+        .form(&[("csrf", "c5rf"), ("name", "from-console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let event = newest_audit_event(&app, &token).await;
+    assert_eq!(event["action"], "team.create", "{event}");
+    assert_eq!(event["source_addr"], "198.51.100.4", "{event}");
+
+    // Straight to the API, naming an address: without the secret, or with a wrong one, the
+    // name is ignored and the caller's own address (here the TCP peer) is recorded.
+    for secret in [None, Some("guessed")] {
+        let mut req = app
+            .http
+            .post(format!("{}/api/v1/teams", app.base))
+            .bearer_auth(&token)
+            .header("x-tessera-relayed-client", "203.0.113.66")
+            .json(&serde_json::json!({"name": format!("direct-{}", secret.is_some())}));
+        if let Some(s) = secret {
+            req = req.header("x-tessera-relay-secret", s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let event = newest_audit_event(&app, &token).await;
+        assert_eq!(event["action"], "team.create", "{event}");
+        assert_eq!(event["source_addr"], "127.0.0.1", "{event}");
+    }
+}

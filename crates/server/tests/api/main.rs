@@ -30,4 +30,5 @@ mod response_mode;
 mod revocation;
 mod session_logout;
 mod split;
+mod timeouts;
 mod token_errors;

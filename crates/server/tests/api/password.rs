@@ -16,6 +16,44 @@ async fn password_grant(app: &TestApp, username: &str, password: &str) -> reqwes
     .await
 }
 
+/// The password grant from a client at `addr`, behind the (trusted) proxy.
+async fn password_grant_from(
+    app: &TestApp,
+    addr: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.token_url())
+        .header("x-forwarded-for", addr)
+        .form(&[
+            ("client_id", "portal"),
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn retry_after(resp: &reqwest::Response) -> i64 {
+    resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The throttle entry under `key` in the default realm.
+fn throttle_entry(app: &TestApp, key: &str) -> Option<tessera_store::models::ThrottleEntry> {
+    let conn = &mut *app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(conn, "default")
+        .unwrap()
+        .unwrap();
+    tessera_store::queries::throttle_entry(conn, &realm.id, key).unwrap()
+}
+
 fn add_user(app: &TestApp, username: &str, password: &str) -> String {
     provision::create_user(
         &app.db,
@@ -197,7 +235,8 @@ async fn tok_06_a_client_without_the_password_grant_is_unauthorized_client() {
 }
 
 #[actix_web::test]
-async fn repeated_failures_for_a_username_lock_it_without_checking_the_password() {
+async fn repeated_failures_for_a_username_lock_it_from_that_address_without_checking_the_password()
+{
     let app = spawn_app().await;
     add_user(&app, "ada", "correct horse battery");
     for _ in 0..5 {
@@ -238,6 +277,103 @@ async fn repeated_failures_for_a_username_lock_it_without_checking_the_password(
             .status(),
         200
     );
+}
+
+/// Lockout is not a denial of service (issue 11): an attacker's wrong passwords lock the
+/// username from the attacker's address only; the real user, elsewhere, signs in at once.
+#[actix_web::test]
+async fn wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere() {
+    let app = spawn_app_with(|c| c.issuer.trust_forwarded_headers = true).await;
+    add_user(&app, "ada", "correct horse battery");
+    for _ in 0..5 {
+        let resp = password_grant_from(&app, "203.0.113.1", "ada", "wrong horse battery").await;
+        assert_eq!(resp.status(), 400);
+    }
+    // The attacker's address is locked for ada, even with the right password.
+    let locked = password_grant_from(&app, "203.0.113.1", "ADA", "correct horse battery").await;
+    assert_eq!(locked.status(), 429);
+    assert!((1..=300).contains(&retry_after(&locked)));
+    // The real user, from another address, at once.
+    let real = password_grant_from(&app, "198.51.100.7", "ada", "correct horse battery").await;
+    assert_eq!(real.status(), 200);
+    // The state: the attacker's pair stays locked, the real user's leaves no trace, and the
+    // username across addresses holds the five failures (the success took its attempt back).
+    let attacker = throttle_entry(&app, "pair:203.0.113.1/ada").unwrap();
+    assert!(attacker.locked_until.is_some(), "{attacker:?}");
+    assert!(throttle_entry(&app, "pair:198.51.100.7/ada").is_none());
+    let user = throttle_entry(&app, "user:ada").unwrap();
+    assert_eq!((user.failures, user.locked_until), (5, None), "{user:?}");
+    // Still locked from the attacker's address after the real user's success.
+    let again = password_grant_from(&app, "203.0.113.1", "ada", "correct horse battery").await;
+    assert_eq!(again.status(), 429);
+}
+
+/// Guessing spread over many addresses (issue 11): past `user_global_max_failures` for one
+/// username, each attempt must wait 1, 2, 4 … s after the one before — 429 with Retry-After
+/// while the wait runs, for every address, without a lock the attacker can hold.
+#[actix_web::test]
+async fn guesses_from_many_addresses_slow_the_username_down_with_a_growing_wait() {
+    let app = spawn_app_with(|c| {
+        c.issuer.trust_forwarded_headers = true;
+        c.issuer.throttle.user_global_max_failures = 4;
+        c.issuer.throttle.user_global_max_delay_secs = 3;
+    })
+    .await;
+    add_user(&app, "ada", "correct horse battery");
+    for i in 1..=4 {
+        let resp = password_grant_from(&app, &format!("10.0.0.{i}"), "ada", "wrong").await;
+        assert_eq!(resp.status(), 400, "attempt {i}");
+    }
+    // The fourth failure reached the limit: the next attempt, from anywhere, waits 1 s.
+    let waiting = password_grant_from(&app, "10.0.0.5", "ada", "correct horse battery").await;
+    assert_eq!(waiting.status(), 429);
+    assert_eq!(retry_after(&waiting), 1);
+    let body: serde_json::Value = waiting.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    // Other usernames are not slowed down.
+    assert_eq!(
+        password_grant_from(&app, "10.0.0.5", "admin", ADMIN_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    // After the wait one attempt is checked; its failure doubles the wait, then it is capped.
+    app.clock.advance(1);
+    assert_eq!(
+        password_grant_from(&app, "10.0.0.6", "ada", "wrong")
+            .await
+            .status(),
+        400
+    );
+    let waiting = password_grant_from(&app, "10.0.0.7", "ada", "wrong").await;
+    assert_eq!((waiting.status().as_u16(), retry_after(&waiting)), (429, 2));
+    app.clock.advance(2);
+    assert_eq!(
+        password_grant_from(&app, "10.0.0.8", "ada", "wrong")
+            .await
+            .status(),
+        400
+    );
+    let waiting = password_grant_from(&app, "10.0.0.9", "ada", "wrong").await;
+    assert_eq!((waiting.status().as_u16(), retry_after(&waiting)), (429, 3));
+    // The real user, once the wait is over, signs in; the wait its attempt started is lifted.
+    app.clock.advance(3);
+    assert_eq!(
+        password_grant_from(&app, "10.0.0.10", "ada", "correct horse battery")
+            .await
+            .status(),
+        200
+    );
+    let user = throttle_entry(&app, "user:ada").unwrap();
+    assert_eq!((user.failures, user.locked_until), (6, None), "{user:?}");
+    // No address was locked: each tried once or twice.
+    for i in 1..=9 {
+        let pair = throttle_entry(&app, &format!("pair:10.0.0.{i}/ada"));
+        assert!(
+            pair.as_ref().is_none_or(|p| p.locked_until.is_none()),
+            "{pair:?}"
+        );
+    }
 }
 
 #[actix_web::test]
@@ -286,9 +422,10 @@ async fn the_example_scripts_print_tokens() {
     }
 }
 
-/// Sixty wrong passwords for one user at the same moment (issue 11): counting and deciding
-/// are one step, so no more attempts than the limit (5) reach the password hash; the rest are
-/// 429, and afterwards the user is locked even for the right password.
+/// Sixty wrong passwords for one user from one address at the same moment (issue 11):
+/// counting and deciding are one step, so no more attempts than the limit (5) reach the
+/// password hash; the rest are 429, and afterwards the user is locked from that address even
+/// for the right password.
 #[actix_web::test]
 async fn a_concurrent_burst_of_wrong_passwords_is_throttled_at_the_limit() {
     let app = spawn_app().await;
@@ -336,12 +473,9 @@ async fn a_concurrent_burst_of_wrong_passwords_is_throttled_at_the_limit() {
         )
         .await;
     assert_eq!(resp.status(), 429);
-    let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
-        .unwrap()
-        .unwrap();
-    let entry = tessera_store::queries::throttle_entry(conn, &realm.id, "user:burst")
-        .unwrap()
-        .unwrap();
+    let entry = throttle_entry(&app, "pair:127.0.0.1/burst").unwrap();
     assert!(entry.locked_until.is_some(), "{entry:?}");
+    // Only the checked attempts were counted for the username across addresses.
+    let user = throttle_entry(&app, "user:burst").unwrap();
+    assert_eq!(user.failures, checked as i64, "{user:?}");
 }
