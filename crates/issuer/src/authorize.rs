@@ -768,8 +768,10 @@ pub async fn authenticate(
         Err(IssuerError::Throttled {
             retry_after_secs, ..
         }) => {
-            let message =
-                format!("Too many failed attempts. Try again in {retry_after_secs} seconds.");
+            let message = format!(
+                "Too many failed attempts. Try again in {retry_after_secs} second{}.",
+                if retry_after_secs == 1 { "" } else { "s" }
+            );
             let mut resp = login_page(&state, &realm, &request, &username, Some(&message))?;
             *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
             return Ok(resp);

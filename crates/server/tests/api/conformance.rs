@@ -697,7 +697,7 @@ async fn the_sign_in_form_locks_the_guessing_address_not_the_user() {
     }
     let (status, html) = sign_in_page_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
     assert_eq!(status, 429);
-    assert!(html.contains("Try again in 1 seconds"), "{html}");
+    assert!(html.contains("Try again in 1 second."), "{html}");
     app.clock.advance(1);
     let after = sign_in_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
     assert!(signed_in(after), "{after}");
