@@ -1,7 +1,7 @@
 //! The permission catalog and the built-in roles.
 //!
 //! A permission is also a scope name: a JWT's `scope` limits what its bearer may do, and the
-//! principal's live permissions limit it again (DESIGN.md, "Effective permissions").
+//! principal's live permissions limit it again (docs/api.md, "What a request may do").
 
 /// Every permission an endpoint can declare, with what it allows.
 pub const CATALOG: &[(&str, &str)] = &[

@@ -1,6 +1,6 @@
 //! Client secrets and other high-entropy credentials: generated here, stored only as SHA-256,
 //! compared in constant time. A slow KDF buys nothing for 256-bit random values and would cost
-//! every token request (DESIGN.md, "Client secrets").
+//! every token request (docs/security.md, "How secrets are kept").
 
 use ring::digest::{SHA256, digest};
 

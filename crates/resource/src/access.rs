@@ -1,4 +1,4 @@
-//! Effective permissions (DESIGN.md): the permissions of a user's roles in their teams, plus
+//! Effective permissions (docs/security.md, "Scopes are a ceiling"): the permissions of a user's roles in their teams, plus
 //! policy allows, minus policy denies (a deny always wins). Computed by the store, so the
 //! issuer's token exchange and the resource server agree.
 //!

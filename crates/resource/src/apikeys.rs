@@ -135,7 +135,7 @@ fn acting_user(p: &Principal) -> Result<String, ApiError> {
     path = "/api/v1/apikeys",
     tag = "api keys",
     summary = "List personal API keys",
-    description = "Your own personal keys; admins see every user's. Needs `api_key:read`. A bare array (seed 003): when there is another page, its token is in the `X-Next-Page-Token` response header. Filter fields: `owner_id` (another user's: admins only), `team_id`.",
+    description = "Your own personal keys; admins see every user's. Needs `api_key:read`. A bare array: when there is another page, its token is in the `X-Next-Page-Token` response header. Filter fields: `owner_id` (another user's: admins only), `team_id`.",
     params(crate::openapi::ListParams),
     responses(
         (status = 200, description = "The keys, never their values", body = Vec<PersonalKey>, headers(("X-Next-Page-Token" = String, description = "The `page_token` of the next page, when there is one"))),

@@ -21,7 +21,7 @@ struct AuthTest {
     path = "/v1/auth/test",
     tag = "auth",
     summary = "Who the credential authenticates as",
-    description = "For an access token or an API key (seed 001): the subject, what the credential carries (`scopes`) and what it may do right now (`permissions`). Needs no permission.",
+    description = "For an access token or an API key: the subject, what the credential carries (`scopes`) and what it may do right now (`permissions`). Needs no permission.",
     responses(
         (status = 200, description = "The authenticated subject", body = AuthTest),
         (status = 401, response = crate::openapi::Unauthorized),

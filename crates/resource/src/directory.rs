@@ -725,7 +725,7 @@ struct DigestOut {
     frequency: Json,
 }
 
-/// What the caller may do to the user (seed 004 `options`); stored values override defaults.
+/// What the caller may do to the user (`options`); stored values override defaults.
 #[derive(Serialize, Deserialize, Clone, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserOptions {
@@ -1132,13 +1132,13 @@ async fn list_users(
     Ok(ok(&page))
 }
 
-/// `GET /api/v1/users/{id}` answers the user itself, without an envelope, as in seed 004.
+/// `GET /api/v1/users/{id}` answers the user itself, without an envelope.
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
     summary = "Get a user",
-    description = "Needs `user:read`. The user itself, without an envelope (seed 004).",
+    description = "Needs `user:read`. The user itself, without an envelope.",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses(
         (status = 200, description = "The user", body = UserJson),
@@ -1448,7 +1448,7 @@ fn role_json(r: Role) -> RoleJson {
     }
 }
 
-/// `{"roles": […], "next_page_token": "…", "has_more": …}` (seed 004).
+/// `{"roles": […], "next_page_token": "…", "has_more": …}`.
 #[derive(Serialize, utoipa::ToSchema)]
 struct RolesPage {
     roles: Vec<RoleJson>,

@@ -77,13 +77,13 @@ pub async fn json_body<T: DeserializeOwned>(
     })
 }
 
-/// `{"value": …}` (seed 004).
+/// `{"value": …}`.
 #[derive(Serialize)]
 pub struct Value<T> {
     pub value: T,
 }
 
-/// `{"values": […], "next_page_token": "…", "has_more": …}` (seed 004).
+/// `{"values": […], "next_page_token": "…", "has_more": …}`.
 #[derive(Serialize)]
 pub struct Values<T> {
     pub values: Vec<T>,

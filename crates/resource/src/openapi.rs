@@ -93,12 +93,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     security(("bearer" = [])),
     tags(
         (name = "auth", description = "Who a credential authenticates as"),
-        (name = "api keys", description = "Personal API keys (seed 003): a key acts for its creator in one team, never beyond the creator's live rights; the value is shown once"),
-        (name = "team keys", description = "Team API keys (seed 004): created by admins and operators of the team, visible to its members, `oaa_push` by default"),
+        (name = "api keys", description = "Personal API keys: a key acts for its creator in one team, never beyond the creator's live rights; the value is shown once"),
+        (name = "team keys", description = "Team API keys: created by admins and operators of the team, visible to its members, `oaa_push` by default"),
         (name = "teams", description = "Teams"),
         (name = "users", description = "Users and their team roles"),
         (name = "roles", description = "Roles: named sets of permissions"),
-        (name = "policies", description = "Policies that allow or deny permissions to a user or a role (seed 000); a deny wins"),
+        (name = "policies", description = "Policies that allow or deny permissions to a user or a role; a deny wins"),
         (name = "permissions", description = "Effective permission lists"),
         (name = "clients", description = "OAuth clients of the realm; a secret is shown once"),
         (name = "scopes", description = "Custom scopes such as `jobs:read`"),
@@ -233,13 +233,13 @@ pub struct NotFound(pub ErrorBody);
 )]
 pub struct Conflict(pub ErrorBody);
 
-/// `{"value": …}`: one object (seed 004).
+/// `{"value": …}`: one object.
 #[derive(ToSchema)]
 pub struct ValueEnvelope<T> {
     pub value: T,
 }
 
-/// `{"values": […], "next_page_token": "…", "has_more": …}`: one page of a list (seed 004).
+/// `{"values": […], "next_page_token": "…", "has_more": …}`: one page of a list.
 #[derive(ToSchema)]
 pub struct ValuesPage<T> {
     pub values: Vec<T>,
@@ -252,7 +252,7 @@ pub struct ValuesPage<T> {
 #[derive(ToSchema)]
 pub struct Empty {}
 
-/// `{"acknowledged": true, "deletedCount": 1}` (seed 003).
+/// `{"acknowledged": true, "deletedCount": 1}`.
 #[derive(ToSchema)]
 pub struct DeletedCount {
     pub acknowledged: bool,
@@ -353,7 +353,7 @@ pub struct DigestBody {
     pub frequency: Option<serde_json::Value>,
 }
 
-/// What may be done to the user (seed 004 `options`); absent flags take their defaults.
+/// What may be done to the user (`options`); absent flags take their defaults.
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserOptionsBody {

@@ -1,6 +1,6 @@
 //! Scale benchmark (issue 5): API-key authentication and key-list paging with 1,000,000 keys
-//! and 100,000 users in the store, against the same measurements with 1,000 keys. DESIGN.md's
-//! target: "same latency as with 1 k".
+//! and 100,000 users in the store, against the same measurements with 1,000 keys. The target
+//! (docs/benchmarks.md): "same latency as with 1 k".
 //!
 //! Each store is a fresh, migrated database with a bootstrapped realm, bulk-loaded in one
 //! transaction with multi-row `INSERT`s; then the store functions the servers call are timed

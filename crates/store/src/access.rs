@@ -137,7 +137,7 @@ fn split(list: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
-/// A user's live effective permissions (DESIGN.md): the permissions of their roles in their
+/// A user's live effective permissions (docs/api.md, "What a request may do"): the permissions of their roles in their
 /// teams (all, or only `only_team`), plus policy allows, minus policy denies — a deny wins.
 pub fn effective_permissions(
     conn: &mut Conn,

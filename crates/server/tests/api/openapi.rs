@@ -114,7 +114,17 @@ async fn openapi_json_documents_every_served_route() {
     assert!(extra.is_empty(), "documented but not in SERVED: {extra:?}");
     assert_eq!(ops.len(), SERVED.len());
 
-    // Bearer (JWT or API key) everywhere, and the error body of seed 001 on every error.
+    // The public text speaks to API users: no notes about where a shape came from.
+    let text = doc.to_string();
+    for internal in ["seed 00", "Seed 00", "DESIGN.md"] {
+        assert!(
+            !text.contains(internal),
+            "internal note {internal:?} in the OpenAPI text: {}",
+            &text[text.find(internal).unwrap().saturating_sub(120)..][..200]
+        );
+    }
+
+    // Bearer (JWT or API key) everywhere, and the same error body on every error.
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
