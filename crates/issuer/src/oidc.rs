@@ -1,17 +1,9 @@
-//! OpenID Connect: ID tokens (built and signed with the `openidconnect` crate, RS256, `kid`
-//! in the header, `at_hash`) and the userinfo endpoint (OIDC Core §5.3).
+//! OpenID Connect: ID tokens (RS256 through the key set's OpenSSL-backed signer, `kid` in the
+//! header, `at_hash`) and the userinfo endpoint (OIDC Core §5.3).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use openidconnect::core::{
-    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreRsaPrivateSigningKey,
-};
-use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, AuthenticationContextClass, IdToken, IdTokenClaims,
-    IssuerUrl, JsonWebKeyId, Nonce, StandardClaims, SubjectIdentifier,
-};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tessera_store::models::{Client, Realm, User};
 use tessera_store::queries as q;
 use tessera_token::{SigningAlg, VerifyOptions};
@@ -28,22 +20,31 @@ pub struct IdTokenInput<'a> {
     pub session: Option<&'a str>,
 }
 
-/// Claims beyond OIDC Core's: `sid` (OIDC Front-/Back-Channel Logout §2.1), which names the
-/// browser session so a relying party can match a logout token to its own session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionClaims {
+/// The claims of an ID token (OIDC Core §2), with `sid` (OIDC Back-Channel Logout §2.1) naming
+/// the browser session so a relying party can match a logout token to its own session.
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: String,
+    sub: &'a str,
+    aud: [&'a str; 1],
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    azp: &'a str,
+    acr: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
 }
 
-impl AdditionalClaims for SessionClaims {}
-
-type SessionIdToken = IdToken<
-    SessionClaims,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's SHA-256, base64url.
+fn at_hash(access_token: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
 
 /// The `sid` of a browser session: derived from the hash of its cookie (never the cookie),
 /// so ID tokens and logout tokens agree without storing another value.
@@ -56,12 +57,8 @@ pub fn session_sid(session_sha256: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18])
 }
 
-fn utc(t: i64) -> Result<chrono::DateTime<chrono::Utc>, IssuerError> {
-    chrono::DateTime::from_timestamp(t, 0)
-        .ok_or_else(|| IssuerError::Internal(format!("time {t} out of range")))
-}
-
-/// Mints an RS256 ID token for `client` with the realm's active RSA key.
+/// Mints an RS256 ID token for `client` with the realm's active RSA key. Signed by the key
+/// set's OpenSSL-backed signer (josekit), like access tokens.
 pub fn mint_id_token(
     state: &IssuerState,
     realm: &Realm,
@@ -69,43 +66,26 @@ pub fn mint_id_token(
     input: &IdTokenInput<'_>,
     access_token: &str,
 ) -> Result<String, IssuerError> {
-    let keys = state.keys.current();
-    let key = keys
-        .signing_key(SigningAlg::Rs256)
-        .ok_or_else(|| IssuerError::Internal("no RS256 key".into()))?;
-    let pem = key
-        .rsa_pkcs1_pem()
-        .ok_or_else(|| IssuerError::Internal("RS256 key has no PKCS#1 form".into()))?;
-    let signer = CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(key.kid.clone())))
-        .map_err(IssuerError::Internal)?;
     let now = state.now();
-    let issuer = IssuerUrl::new(state.issuer_url(&realm.name))
-        .map_err(|e| IssuerError::Internal(e.to_string()))?;
-    let mut claims = IdTokenClaims::<SessionClaims, CoreGenderClaim>::new(
-        issuer,
-        vec![Audience::new(client.client_id.clone())],
-        utc(now + state.access_token_ttl(client))?,
-        utc(now)?,
-        StandardClaims::new(SubjectIdentifier::new(input.user_id.to_string())),
-        SessionClaims {
-            sid: input.session.map(session_sid),
-        },
-    )
-    .set_auth_time(Some(utc(input.auth_time)?))
-    .set_authorized_party(Some(openidconnect::ClientId::new(client.client_id.clone())))
-    .set_auth_context_ref(Some(AuthenticationContextClass::new("0".into())));
-    if let Some(n) = input.nonce {
-        claims = claims.set_nonce(Some(Nonce::new(n.to_string())));
-    }
-    let token = SessionIdToken::new(
-        claims,
-        &signer,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        Some(&AccessToken::new(access_token.to_string())),
-        None,
-    )
-    .map_err(|e| IssuerError::Internal(format!("cannot sign the ID token: {e}")))?;
-    Ok(token.to_string())
+    let claims = IdTokenClaims {
+        iss: state.issuer_url(&realm.name),
+        sub: input.user_id,
+        aud: [&client.client_id],
+        exp: now + state.access_token_ttl(client),
+        iat: now,
+        auth_time: input.auth_time,
+        azp: &client.client_id,
+        acr: "0",
+        nonce: input.nonce,
+        at_hash: at_hash(access_token),
+        sid: input.session.map(session_sid),
+    };
+    let claims = serde_json::to_value(&claims)
+        .map_err(|e| IssuerError::Internal(format!("cannot encode the ID token: {e}")))?;
+    Ok(state
+        .keys
+        .current()
+        .sign_jwt(SigningAlg::Rs256, "JWT", &claims)?)
 }
 
 /// The subject of an ID token this realm issued (expired ones too: `id_token_hint` names a

@@ -75,8 +75,6 @@ pub struct SigningKey {
     public_jwk: serde_json::Map<String, serde_json::Value>,
     /// The public key as DER SubjectPublicKeyInfo (Keycloak's realm document publishes it).
     public_der: Vec<u8>,
-    /// PKCS#1 PEM of an RSA key, for signers that need it (the openidconnect ID-token signer).
-    rsa_pkcs1_pem: Option<String>,
 }
 
 impl SigningKey {
@@ -90,30 +88,22 @@ impl SigningKey {
                 alg.jose_name()
             ))
         };
-        type Loaded = (
-            josekit::jwk::Jwk,
-            Vec<u8>,
-            Box<dyn JwsSigner>,
-            Option<String>,
-        );
-        let (jwk, public_der, signer, rsa_pkcs1_pem): Loaded = match alg {
+        type Loaded = (josekit::jwk::Jwk, Vec<u8>, Box<dyn JwsSigner>);
+        let (jwk, public_der, signer): Loaded = match alg {
             SigningAlg::Es256 => {
                 let pair = ES256.key_pair_from_pem(&pem).map_err(bad)?;
                 (
                     pair.to_jwk_public_key(),
                     pair.to_der_public_key(),
                     Box::new(ES256.signer_from_pem(&pem).map_err(bad)?),
-                    None,
                 )
             }
             SigningAlg::Rs256 => {
                 let pair = RS256.key_pair_from_pem(&pem).map_err(bad)?;
-                let pkcs1 = String::from_utf8(pair.to_traditional_pem_private_key()).ok();
                 (
                     pair.to_jwk_public_key(),
                     pair.to_der_public_key(),
                     Box::new(RS256.signer_from_pem(&pem).map_err(bad)?),
-                    pkcs1,
                 )
             }
         };
@@ -128,18 +118,12 @@ impl SigningKey {
             signer,
             public_jwk,
             public_der,
-            rsa_pkcs1_pem,
         })
     }
 
     /// The public key as DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> &[u8] {
         &self.public_der
-    }
-
-    /// The private key as PKCS#1 PEM (RSA keys only).
-    pub fn rsa_pkcs1_pem(&self) -> Option<&str> {
-        self.rsa_pkcs1_pem.as_deref()
     }
 
     pub fn public_jwk(&self) -> &serde_json::Map<String, serde_json::Value> {
