@@ -212,5 +212,10 @@ mod tests {
             signed_out_uri("https://id.example", "acme"),
             "https://id.example/realms/acme/console/signed-out"
         );
+        // Under a path, the URIs keep it (the public URL carries it).
+        assert_eq!(
+            callback_uri("https://id.example/auth/", "default"),
+            "https://id.example/auth/realms/default/console/callback"
+        );
     }
 }
