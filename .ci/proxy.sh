@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the reverse-proxy test (crates/server/tests/api/proxy.rs) needs: Debian's nginx
-# (the test starts its own instance from a temporary directory; the system service is not
-# used) and the openssl command for its self-signed certificate. Safe to run again: each step
+# Installs what the reverse-proxy tests (crates/server/tests/api/proxy.rs) need: Debian's nginx
+# and HAProxy (each test starts its own instance from a temporary directory; the system
+# services are not used) and the openssl command for their self-signed certificate. Safe to run again: each step
 # checks before it acts. Quiet unless it installs.
 set -euo pipefail
 
@@ -12,6 +12,9 @@ as_root() {
 missing=()
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     missing+=(nginx)
+fi
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+    missing+=(haproxy)
 fi
 if ! command -v openssl >/dev/null 2>&1; then
     missing+=(openssl)

@@ -1,10 +1,11 @@
-//! Tessera mounted under a path behind a real reverse proxy (issue 12): Debian's nginx
-//! terminates TLS on `https://127.0.0.1:PORT/auth/`, strips `/auth` and forwards to Tessera
-//! with `X-Forwarded-For` and `X-Forwarded-Proto`. Every URL and cookie path a browser is
+//! Tessera mounted under a path behind a real reverse proxy (issue 12): Debian's nginx, and
+//! Debian's HAProxy, each configured as docs/operations.md shows, terminate TLS on
+//! `https://127.0.0.1:PORT/auth/`, strip `/auth` and forward to Tessera with `X-Forwarded-For`
+//! and `X-Forwarded-Proto`. Every URL and cookie path a browser is
 //! given must carry the `/auth` prefix; the test drives the authorization-code flow, RP-initiated
 //! logout and the console's sign-in round trip through the proxy alone, following only the
-//! URLs the server handed out. `.ci/proxy.sh` installs nginx; without it (or `openssl`) the
-//! test says "skipped: …", and fails under CI.
+//! URLs the server handed out. `.ci/proxy.sh` installs nginx and HAProxy; without them (or
+//! `openssl`) a test says "skipped: …", and fails under CI.
 
 use crate::authorize::{REDIRECT, VERIFIER, auth_url, challenge, hidden, query_of, web_client};
 use crate::external::{available, free_port};
@@ -12,15 +13,16 @@ use crate::helpers::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The client's own address: nginx sees it and appends it to `X-Forwarded-For`, while Tessera's
-/// TCP peer is nginx at 127.0.0.1, so the two cannot be confused.
+/// The client's own address: the proxy sees it and appends it to `X-Forwarded-For`, while
+/// Tessera's TCP peer is the proxy at 127.0.0.1, so the two cannot be confused.
 const CLIENT_ADDR: &str = "127.0.0.3";
 
-fn nginx_binary() -> Option<PathBuf> {
+/// `name` on the `PATH` or in the `sbin` directories, where Debian puts both proxies.
+fn binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|d| d.join("nginx"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 
@@ -31,13 +33,14 @@ fn openssl_works() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// nginx as a child process, stopped (SIGTERM to its master, by pid) when dropped.
-struct Nginx {
+/// The proxy as a child process, stopped (SIGTERM, by pid) when dropped.
+struct Proxy {
     child: Child,
-    dir: PathBuf,
+    /// Where its error log goes.
+    log: PathBuf,
 }
 
-impl Drop for Nginx {
+impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -46,9 +49,32 @@ impl Drop for Nginx {
     }
 }
 
-impl Nginx {
+impl Proxy {
     fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Nginx,
+    Haproxy,
+}
+
+impl Kind {
+    fn binary_name(self) -> &'static str {
+        match self {
+            Kind::Nginx => "nginx",
+            Kind::Haproxy => "haproxy",
+        }
+    }
+
+    fn start(self, bin: &Path, dir: &Path, port: u16, upstream: &str) -> Proxy {
+        self_signed_cert(dir);
+        match self {
+            Kind::Nginx => start_nginx(bin, dir, port, upstream),
+            Kind::Haproxy => start_haproxy(bin, dir, port, upstream),
+        }
     }
 }
 
@@ -85,8 +111,7 @@ fn self_signed_cert(dir: &Path) {
 }
 
 /// Starts nginx on `127.0.0.1:port` (TLS), forwarding `/auth/` to Tessera at `upstream`.
-fn start_nginx(nginx: &Path, dir: &Path, port: u16, upstream: &str) -> Nginx {
-    self_signed_cert(dir);
+fn start_nginx(nginx: &Path, dir: &Path, port: u16, upstream: &str) -> Proxy {
     let d = dir.display();
     let conf = format!(
         r#"worker_processes 1;
@@ -129,10 +154,56 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Nginx {
+    Proxy {
         child,
-        dir: dir.to_path_buf(),
+        log: dir.join("error.log"),
     }
+}
+
+/// Starts HAProxy in the foreground on `127.0.0.1:port` (TLS), forwarding `/auth/` to Tessera
+/// at `upstream` with the prefix stripped.
+fn start_haproxy(haproxy: &Path, dir: &Path, port: u16, upstream: &str) -> Proxy {
+    let mut pem = std::fs::read(dir.join("cert.pem")).unwrap();
+    pem.extend(std::fs::read(dir.join("key.pem")).unwrap());
+    std::fs::write(dir.join("combined.pem"), pem).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        r#"global
+    log stderr format raw local0
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend https
+    bind 127.0.0.1:{port} ssl crt {d}/combined.pem
+    http-request set-header X-Forwarded-Proto https
+    use_backend tessera if {{ path_beg /auth/ }}
+
+backend tessera
+    option forwardfor
+    http-request replace-path /auth(/.*) \1
+    server tessera1 {upstream}
+"#
+    );
+    let conf_path = dir.join("haproxy.cfg");
+    std::fs::write(&conf_path, conf).unwrap();
+    // In the foreground (`-db`), its warnings and errors go to standard error.
+    let log = dir.join("error.log");
+    let child = Command::new(haproxy)
+        .arg("-db")
+        .arg("-f")
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Proxy { child, log }
 }
 
 /// A browser talking to the proxy: it trusts the test's self-signed certificate, follows no
@@ -309,10 +380,19 @@ async fn through_issuer_pages(b: &mut Browser, mut resp: reqwest::Response) -> r
 
 #[actix_web::test]
 async fn behind_nginx_under_a_path_every_url_and_cookie_carries_the_prefix() {
-    let nginx = nginx_binary();
+    behind_a_proxy_under_a_path(Kind::Nginx).await;
+}
+
+#[actix_web::test]
+async fn behind_haproxy_under_a_path_every_url_and_cookie_carries_the_prefix() {
+    behind_a_proxy_under_a_path(Kind::Haproxy).await;
+}
+
+async fn behind_a_proxy_under_a_path(kind: Kind) {
+    let bin = binary(kind.binary_name());
     let mut missing = Vec::new();
-    if nginx.is_none() {
-        missing.push("nginx not found (run .ci/proxy.sh)".to_string());
+    if bin.is_none() {
+        missing.push(format!("{kind:?} not found (run .ci/proxy.sh)"));
     }
     if !openssl_works() {
         missing.push("openssl not found (apt-get install openssl)".to_string());
@@ -320,7 +400,7 @@ async fn behind_nginx_under_a_path_every_url_and_cookie_carries_the_prefix() {
     if !available(&missing) {
         return;
     }
-    let nginx = nginx.unwrap();
+    let bin = bin.unwrap();
 
     let proxy_port = free_port();
     let upstream = format!("127.0.0.1:{}", free_port());
@@ -341,20 +421,31 @@ async fn behind_nginx_under_a_path_every_url_and_cookie_carries_the_prefix() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let proxy = start_nginx(&nginx, dir.path(), proxy_port, &upstream);
+    let proxy = kind.start(&bin, dir.path(), proxy_port, &upstream);
     // The helpers (discovery, token requests) go through the proxy too.
     app.http = client();
-    let mut up = false;
+    // Until the proxy answers: `None` once Tessera's health came back through it.
+    let mut last = Some("nothing yet".to_string());
     for _ in 0..100 {
-        if let Ok(r) = app.http.get(format!("{public_url}/health")).send().await
-            && r.status() == 200
-        {
-            up = true;
+        last = match app.http.get(format!("{public_url}/health")).send().await {
+            Ok(r) if r.status() == 200 => None,
+            Ok(r) => Some(format!(
+                "{} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            )),
+            Err(e) => Some(format!("{e:?}")),
+        };
+        if last.is_none() {
             break;
         }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(up, "nginx does not answer:\n{}", proxy.error_log());
+    assert!(
+        last.is_none(),
+        "{kind:?} does not answer: {last:?}\n{}",
+        proxy.error_log()
+    );
 
     // Discovery: the issuer and its endpoints carry the prefix.
     let issuer = format!("{public_url}/realms/default");
@@ -397,7 +488,7 @@ async fn behind_nginx_under_a_path_every_url_and_cookie_carries_the_prefix() {
     let action = form_action(&html);
     assert_eq!(action, "/auth/realms/default/login-actions/authenticate");
 
-    // A failed sign-in is counted against the client's address, as forwarded by nginx.
+    // A failed sign-in is counted against the client's address, as forwarded by the proxy.
     let failed = b
         .post(
             &action,
@@ -419,7 +510,10 @@ async fn behind_nginx_under_a_path_every_url_and_cookie_carries_the_prefix() {
         let mut entry = |key: &str| tessera_store::queries::throttle_entry(conn, &realm.id, key);
         let client = entry(&format!("addr:{CLIENT_ADDR}")).unwrap();
         assert_eq!(client.map(|e| e.failures), Some(1));
-        assert!(entry("addr:127.0.0.1").unwrap().is_none(), "not nginx's");
+        assert!(
+            entry("addr:127.0.0.1").unwrap().is_none(),
+            "not the proxy's"
+        );
     }
 
     let done = through_issuer_pages(&mut b, failed).await;
