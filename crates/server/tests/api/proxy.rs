@@ -135,6 +135,12 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
         }}
+        location /.well-known/oauth-authorization-server/auth/ {{
+            proxy_pass http://{upstream}/.well-known/oauth-authorization-server/;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+        }}
     }}
 }}
 "#
@@ -182,11 +188,12 @@ defaults
 frontend https
     bind 127.0.0.1:{port} ssl crt {d}/combined.pem
     http-request set-header X-Forwarded-Proto https
-    use_backend tessera if {{ path_beg /auth/ }}
+    use_backend tessera if {{ path_beg /auth/ /.well-known/oauth-authorization-server/auth/ }}
 
 backend tessera
     option forwardfor
-    http-request replace-path /auth(/.*) \1
+    http-request replace-path ^/auth(/.*) \1
+    http-request replace-path ^/\.well-known/oauth-authorization-server/auth(/.*) /.well-known/oauth-authorization-server\1
     server tessera1 {upstream}
 "#
     );
@@ -461,6 +468,20 @@ async fn behind_a_proxy_under_a_path(kind: Kind) {
         let url = meta[endpoint].as_str().unwrap();
         assert!(url.starts_with(&format!("{issuer}/")), "{endpoint}: {url}");
     }
+    // RFC 8414 §3 puts the metadata of `https://host/auth/realms/default` at the host's root:
+    // `/.well-known/oauth-authorization-server/auth/realms/default`, a second proxy rule.
+    let rfc8414: serde_json::Value = app
+        .http
+        .get(format!(
+            "{origin}/.well-known/oauth-authorization-server/auth/realms/default"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rfc8414["issuer"], issuer.as_str(), "{rfc8414}");
 
     // The authorization-code flow with PKCE through the sign-in and consent pages.
     let secret = web_client(&app);
