@@ -89,6 +89,17 @@ impl ConsoleState {
     fn now(&self) -> i64 {
         self.clock.now()
     }
+
+    /// The console's base path in a realm as browsers see it: [`base_path`] behind the path
+    /// prefix of the public URL (`/auth/realms/{realm}/console` when mounted at `/auth`).
+    /// Links, redirects and cookie paths use this one; routes use [`base_path`].
+    fn public_base_path(&self, realm: &str) -> String {
+        format!(
+            "{}{}",
+            tessera_core::net::path_prefix(&self.settings.public_url),
+            base_path(realm)
+        )
+    }
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -100,7 +111,8 @@ fn origin_of(url: &str) -> String {
     }
 }
 
-/// The console's base path in a realm.
+/// The console's route in a realm, as this server sees requests (a proxy mounting Tessera under
+/// a path strips that path first).
 pub fn base_path(realm: &str) -> String {
     format!("/realms/{realm}/console")
 }
@@ -141,7 +153,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn open_default_realm(state: web::Data<ConsoleState>) -> HttpResponse {
-    view::see_other(&format!("{}/", base_path(&state.settings.default_realm)))
+    view::see_other(&format!(
+        "{}/",
+        state.public_base_path(&state.settings.default_realm)
+    ))
 }
 
 /// The copy button's few lines: served from our origin, so the CSP needs no inline script.
@@ -196,6 +211,11 @@ mod tests {
         assert_eq!(
             signed_out_uri("https://id.example", "acme"),
             "https://id.example/realms/acme/console/signed-out"
+        );
+        // Under a path, the URIs keep it (the public URL carries it).
+        assert_eq!(
+            callback_uri("https://id.example/auth/", "default"),
+            "https://id.example/auth/realms/default/console/callback"
         );
     }
 }

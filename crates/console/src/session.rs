@@ -22,7 +22,7 @@ use tessera_core::secret::constant_time_eq;
 
 use crate::error::ConsoleError;
 use crate::forms::FormData;
-use crate::{ConsoleState, base_path, callback_uri, signed_out_uri, view};
+use crate::{ConsoleState, callback_uri, signed_out_uri, view};
 
 const ACCESS_COOKIE: &str = "tessera_console_at";
 const REFRESH_COOKIE: &str = "tessera_console_rt";
@@ -44,7 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// A signed-in person's credentials for one request.
 pub struct Session {
     pub realm: String,
-    /// `/realms/{realm}/console`.
+    /// `{prefix}/realms/{realm}/console`, the console's base as browsers see it.
     pub base: String,
     pub access_token: String,
     /// The double-submit token every form carries.
@@ -62,11 +62,15 @@ impl Session {
     /// one, the browser is sent to sign in.
     pub async fn require(state: &ConsoleState, req: &HttpRequest) -> Result<Self, ConsoleError> {
         let realm = realm_of(req)?;
-        let base = base_path(&realm);
+        let base = state.public_base_path(&realm);
         let return_to = if req.method() == actix_web::http::Method::GET {
-            req.uri()
-                .path_and_query()
-                .map_or(base.clone(), |p| p.to_string())
+            // The request's path lacks the prefix a proxy stripped; the browser needs it back.
+            req.uri().path_and_query().map_or(base.clone(), |p| {
+                format!(
+                    "{}{p}",
+                    tessera_core::net::path_prefix(&state.settings.public_url)
+                )
+            })
         } else {
             format!("{base}/")
         };
@@ -253,7 +257,7 @@ async fn token_request(
 
 fn cookie(state: &ConsoleState, realm: &str, name: &'static str, value: String) -> Cookie<'static> {
     Cookie::build(name, value)
-        .path(base_path(realm))
+        .path(state.public_base_path(realm))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.secure_cookies())
@@ -330,7 +334,7 @@ async fn login(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
-    let base = base_path(&realm);
+    let base = state.public_base_path(&realm);
     let wanted = query
         .iter()
         .find(|(k, _)| k == "return_to")
@@ -380,7 +384,7 @@ async fn callback(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
-    let base = base_path(&realm);
+    let base = state.public_base_path(&realm);
     let param = |name: &str| {
         query
             .iter()
@@ -535,9 +539,12 @@ struct SignedOutPage<'a> {
 }
 
 /// `GET …/console/signed-out`: where the issuer returns the browser after sign-out.
-async fn signed_out(req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+async fn signed_out(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
-    let base = base_path(&realm);
+    let base = state.public_base_path(&realm);
     let html = SignedOutPage { base: &base }.render()?;
     Ok(view::html(actix_web::http::StatusCode::OK, html))
 }

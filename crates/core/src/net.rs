@@ -21,6 +21,18 @@ pub fn client_address<'a>(
     peer
 }
 
+/// The path part of a public URL, without its trailing slash: `/auth` for
+/// `https://id.example/auth/`, empty for `https://id.example`. Tessera routes on unprefixed
+/// paths (a proxy mounting it under a path strips the prefix), but every path it hands a
+/// browser — form actions, redirects, cookie paths, console links — starts with this prefix.
+pub fn path_prefix(public_url: &str) -> &str {
+    let after_scheme = public_url.find("://").map_or(0, |i| i + 3);
+    match public_url[after_scheme..].find('/') {
+        Some(i) => public_url[after_scheme + i..].trim_end_matches('/'),
+        None => "",
+    }
+}
+
 /// The header in which the in-process console tells the resource API whose request it is
 /// relaying: the browser's address, as the console determined it by [`client_address`].
 pub const RELAYED_CLIENT_HEADER: &str = "x-tessera-relayed-client";
@@ -66,6 +78,16 @@ impl std::fmt::Debug for RelaySecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_prefix_of_a_public_url() {
+        assert_eq!(path_prefix("https://id.example"), "");
+        assert_eq!(path_prefix("https://id.example/"), "");
+        assert_eq!(path_prefix("http://127.0.0.1:8080"), "");
+        assert_eq!(path_prefix("https://127.0.0.1:8443/auth"), "/auth");
+        assert_eq!(path_prefix("https://id.example/a/b/"), "/a/b");
+        assert_eq!(path_prefix(""), "");
+    }
 
     #[test]
     fn the_last_forwarded_entry_counts_only_when_trusted() {

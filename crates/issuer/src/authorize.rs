@@ -478,16 +478,21 @@ async fn current_session(
     .await?
 }
 
-fn cookie_path(realm: &Realm) -> String {
-    format!("/realms/{}/", realm.name)
+/// `{prefix}/realms/{realm}/`: the issuer's cookies go back to this realm's endpoints only.
+fn cookie_path(state: &IssuerState, realm: &Realm) -> String {
+    format!("{}/realms/{}/", state.path_prefix(), realm.name)
 }
 
 fn secure(state: &IssuerState) -> bool {
     state.public_url.starts_with("https://")
 }
 
-fn form_action(realm: &Realm, step: &str) -> String {
-    format!("/realms/{}/login-actions/{step}", realm.name)
+fn form_action(state: &IssuerState, realm: &Realm, step: &str) -> String {
+    format!(
+        "{}/realms/{}/login-actions/{step}",
+        state.path_prefix(),
+        realm.name
+    )
 }
 
 /// Renders the sign-in page, setting a fresh CSRF cookie.
@@ -502,7 +507,7 @@ fn login_page(
     let html = render(&LoginPage {
         realm: &realm.name,
         client_name: &request.client.name,
-        action: &form_action(realm, "authenticate"),
+        action: &form_action(state, realm, "authenticate"),
         csrf: &csrf,
         request: &request.raw,
         username,
@@ -537,7 +542,7 @@ fn consent_page(
         client_name: &request.client.name,
         username: &user.username,
         scopes: request.scope.iter().map(describe).collect(),
-        action: &form_action(realm, "consent"),
+        action: &form_action(state, realm, "consent"),
         csrf: &csrf,
         request: &request.raw,
     })?;
@@ -548,7 +553,7 @@ fn consent_page(
 
 fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
     Cookie::build(CSRF_COOKIE, value)
-        .path(cookie_path(realm))
+        .path(cookie_path(state, realm))
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure(state))
@@ -810,7 +815,7 @@ pub async fn authenticate(
     set_cookie(
         &mut resp,
         Cookie::build(SESSION_COOKIE, cookie_value)
-            .path(cookie_path(&realm))
+            .path(cookie_path(&state, &realm))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(secure(&state))
@@ -980,7 +985,7 @@ async fn finish_logout(
         ),
     };
     let mut expired = Cookie::build(SESSION_COOKIE, "")
-        .path(cookie_path(realm))
+        .path(cookie_path(state, realm))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure(state))
@@ -1028,7 +1033,7 @@ pub async fn logout(
     let html = render(&LogoutPage {
         realm: &realm.name,
         done: false,
-        action: &form_action(&realm, "logout"),
+        action: &form_action(&state, &realm, "logout"),
         csrf: &csrf,
         request: &request.raw,
     })?;

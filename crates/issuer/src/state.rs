@@ -124,7 +124,6 @@ impl IssuerState {
         self.clock.now()
     }
 
-    /// `{public_url}/realms/{realm}`: the `iss` of the realm's tokens.
     /// The client's access-token lifetime, or the server's.
     pub fn access_token_ttl(&self, client: &Client) -> i64 {
         client
@@ -144,8 +143,15 @@ impl IssuerState {
         )
     }
 
+    /// `{public_url}/realms/{realm}`: the `iss` of the realm's tokens.
     pub fn issuer_url(&self, realm: &str) -> String {
         format!("{}/realms/{realm}", self.public_url)
+    }
+
+    /// The path Tessera is mounted at behind a proxy (`/auth`), empty when none: the start of
+    /// every path handed to a browser ([`tessera_core::net::path_prefix`]).
+    pub fn path_prefix(&self) -> &str {
+        tessera_core::net::path_prefix(&self.public_url)
     }
 
     pub fn audience(&self) -> &str {

@@ -16,8 +16,9 @@ use tessera_issuer::IssuerSettings;
 pub struct Config {
     /// Address and port to listen on.
     pub listen: String,
-    /// Base URL clients reach us at; issuer URLs are `{public_url}/realms/{realm}`.
-    /// Empty: `http://{listen}`.
+    /// Base URL clients reach us at; issuer URLs are `{public_url}/realms/{realm}`. A path
+    /// (`https://host/auth`) prefixes every URL and cookie path handed out; the proxy in front
+    /// strips it. Empty: `http://{listen}`.
     pub public_url: String,
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub database_url: String,

@@ -38,7 +38,7 @@ fn every_permission_is_the_catalog() {
 }
 
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or the configured `public_url`
     pub base: String,
     /// `{base}/realms/default`
     pub issuer: String,
@@ -110,10 +110,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let handle = running.handle.clone();
     actix_web::rt::spawn(running.server);
     let base = running.public_url.clone();
-    // The server starts serving once its future has been polled; wait until it answers.
+    // The server starts serving once its future has been polled; wait until it answers (at
+    // its own address: the public URL may be a proxy's, started by the test).
     let probe = reqwest::Client::new();
+    let health = format!("http://{}/health", running.addr);
     for _ in 0..100 {
-        if probe.get(format!("{base}/health")).send().await.is_ok() {
+        if probe.get(&health).send().await.is_ok() {
             break;
         }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;

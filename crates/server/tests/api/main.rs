@@ -23,6 +23,7 @@ mod governance;
 mod keys;
 mod openapi;
 mod password;
+mod proxy;
 mod python_clients;
 mod redemption_races;
 mod resource_auth;
