@@ -90,6 +90,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict)
     ),
     modifiers(&Finish),
+    // Relative to where the document is served (`{public_url}/api/openapi.json`), so the
+    // paths resolve under a public URL with a path (`/auth`) too.
+    servers((url = "..", description = "This Tessera: the public URL the document was fetched under")),
     security(("bearer" = [])),
     tags(
         (name = "auth", description = "Who a credential authenticates as"),

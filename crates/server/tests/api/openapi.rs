@@ -114,6 +114,9 @@ async fn openapi_json_documents_every_served_route() {
     assert!(extra.is_empty(), "documented but not in SERVED: {extra:?}");
     assert_eq!(ops.len(), SERVED.len());
 
+    // Paths resolve against where the document was fetched, also under a path prefix.
+    assert_eq!(doc["servers"][0]["url"], "..");
+
     // The public text speaks to API users: no notes about where a shape came from.
     let text = doc.to_string();
     for internal in ["seed 00", "Seed 00", "DESIGN.md"] {
