@@ -121,6 +121,21 @@ pub fn start(
     start_mode(config, prepared, clock, &Mode::AllInOne)
 }
 
+/// Binds the listen address. `tessera serve` binds before it migrates and bootstraps, so a
+/// start that cannot serve (the port is taken) creates nothing, in particular no admin whose
+/// generated password would never be shown.
+pub fn bind(config: &Config) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(&config.listen).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process uses that address: stop it, or choose another with --listen or \
+             TESSERA_LISTEN"
+        } else {
+            ""
+        };
+        ServerError::Config(format!("cannot listen on {}: {e}{hint}", config.listen))
+    })
+}
+
 /// Binds and starts the services of `mode`.
 pub fn start_mode(
     config: &Config,
@@ -128,8 +143,17 @@ pub fn start_mode(
     clock: Arc<dyn Clock>,
     mode: &Mode,
 ) -> Result<Running, ServerError> {
-    let listener = TcpListener::bind(&config.listen)
-        .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    start_on(bind(config)?, config, prepared, clock, mode)
+}
+
+/// Starts the services of `mode` on a listener that `bind` opened.
+pub fn start_on(
+    listener: TcpListener,
+    config: &Config,
+    prepared: &Prepared,
+    clock: Arc<dyn Clock>,
+    mode: &Mode,
+) -> Result<Running, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Config(e.to_string()))?;

@@ -111,6 +111,40 @@ fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_se
     );
 }
 
+/// A first start on a port that is taken fails before it bootstraps: it names the problem and
+/// creates no realm, so no admin exists whose generated password was never shown. The next
+/// start, on a free port, creates the admin and shows its password.
+#[test]
+fn a_first_start_on_a_busy_port_creates_nothing_and_the_next_start_shows_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = tessera(dir.path(), &url)
+        .args(["--listen", &addr, "serve"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&addr) && stderr.to_lowercase().contains("address already in use"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "says how to fix it: {stderr}");
+    assert!(!stdout.contains("Created realm"), "{stdout}");
+    let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
+    db.migrate().unwrap();
+    let realms = tessera_store::queries::list_realms(&mut *db.conn().unwrap()).unwrap();
+    assert!(realms.is_empty(), "a failed start created {realms:?}");
+    drop(db);
+    drop(taken);
+
+    let next = start_and_stop(&mut tessera(dir.path(), &url));
+    assert!(next.contains("Created realm default"), "{next}");
+    assert!(next.contains("Admin password (shown once"), "{next}");
+}
+
 #[test]
 fn admin_password_comes_from_the_environment_when_set() {
     let dir = tempfile::tempdir().unwrap();
