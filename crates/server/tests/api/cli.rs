@@ -135,7 +135,7 @@ fn a_first_start_on_a_busy_port_creates_nothing_and_the_next_start_shows_the_pas
     assert!(!stdout.contains("Created realm"), "{stdout}");
     let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
     db.migrate().unwrap();
-    let realms = tessera_store::queries::list_realms(&mut *db.conn().unwrap()).unwrap();
+    let realms = tessera_store::queries::list_realms(&mut db.conn().unwrap()).unwrap();
     assert!(realms.is_empty(), "a failed start created {realms:?}");
     drop(db);
     drop(taken);
