@@ -110,6 +110,25 @@ pub struct Running {
     pub public_url: String,
     pub handle: actix_web::dev::ServerHandle,
     pub server: actix_web::dev::Server,
+    /// The resource server's state, whose buffered API-key uses `until_stopped` writes.
+    resource: Option<Arc<ResourceState>>,
+}
+
+impl Running {
+    /// Serves until the server stops (a signal, or `handle.stop`), then writes what is still
+    /// buffered: the API-key uses recorded since the last periodic write.
+    pub async fn until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(resource) = self.resource {
+            match web::block(move || tessera_resource::flush_key_uses(&resource)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(keys = n, "recorded API key use on stop"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot record API key use on stop"),
+                Err(e) => tracing::warn!(error = %e, "cannot record API key use on stop"),
+            }
+        }
+        served
+    }
 }
 
 /// Binds the listen address (port 0 picks a free port) and starts serving.
@@ -270,8 +289,9 @@ pub fn start_on(
         (Mode::AllInOne, None) => None,
     }
     .map(web::Data::new);
-    if let Some(r) = &resource {
-        tessera_resource::spawn_key_use_flush(r.clone().into_inner(), Duration::from_secs(10));
+    let resource_state = resource.as_ref().map(|r| r.clone().into_inner());
+    if let Some(r) = &resource_state {
+        tessera_resource::spawn_key_use_flush(Arc::clone(r), Duration::from_secs(10));
     }
     let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
     let db = prepared.db.clone();
@@ -331,6 +351,7 @@ pub fn start_on(
         public_url,
         handle: server.handle(),
         server,
+        resource: resource_state,
     })
 }
 

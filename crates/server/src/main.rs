@@ -134,7 +134,7 @@ fn serve(config: &Config, mode: app::Mode) -> Result<(), ServerError> {
         }
         tracing::info!(addr = %running.addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
         running
-            .server
+            .until_stopped()
             .await
             .map_err(|e| ServerError::Config(format!("server stopped: {e}")))
     })

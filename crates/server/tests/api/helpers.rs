@@ -49,6 +49,8 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     pub dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
+    /// The serving task; it ends after the server stops and its buffers are written.
+    serving: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
     // Dropped last: the pool closes before the test database is dropped.
     _pg: Option<PgTestDatabase>,
 }
@@ -108,8 +110,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let prepared = app::prepare(&config, &clock, Some(ADMIN_PASSWORD)).unwrap();
     let running = app::start(&config, &prepared, Arc::new(clock.clone())).unwrap();
     let handle = running.handle.clone();
-    actix_web::rt::spawn(running.server);
     let base = running.public_url.clone();
+    let serving = actix_web::rt::spawn(running.until_stopped());
     // The server starts serving once its future has been polled; wait until it answers.
     let probe = reqwest::Client::new();
     for _ in 0..100 {
@@ -131,11 +133,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         db: prepared.db.clone(),
         dir,
         handle,
+        serving: Some(serving),
         _pg: pg,
     }
 }
 
 impl TestApp {
+    /// Stops the server as a signal would (gracefully) and waits until it has stopped and
+    /// written what it buffered.
+    pub async fn stop_gracefully(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(serving) = self.serving.take() {
+            serving
+                .await
+                .expect("the serving task ends")
+                .expect("the server stops cleanly");
+        }
+    }
+
     pub fn token_url(&self) -> String {
         format!("{}/protocol/openid-connect/token", self.issuer)
     }
