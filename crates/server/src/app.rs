@@ -183,27 +183,6 @@ pub fn start_on(
     };
     // Known to this process's console and resource API only (see RelaySecret).
     let relay_secret = tessera_core::net::RelaySecret::generate();
-    let console = console_settings(config, mode, &public_url, addr, &relay_secret)
-        .map(|settings| {
-            // The console signs in as `portal`; its callback must be registered there.
-            let realms = provision::register_console_uris(
-                &prepared.db,
-                |realm| {
-                    (
-                        tessera_console::callback_uri(&public_url, realm),
-                        tessera_console::signed_out_uri(&public_url, realm),
-                    )
-                },
-                clock.now(),
-            )?;
-            if !realms.is_empty() {
-                tracing::info!(?realms, "registered the console with the portal client");
-            }
-            tessera_console::ConsoleState::new(settings, Arc::clone(&clock))
-                .map_err(|e| ServerError::Config(e.to_string()))
-        })
-        .transpose()?
-        .map(web::Data::new);
     // Revoked access tokens: filled at once by the issuer when both run in this process.
     let revoked = Arc::new(RevokedJtis::new(
         Duration::from_secs(config.issuer.cache_ttl_secs),
@@ -244,6 +223,51 @@ pub fn start_on(
             Some(web::Data::new(state))
         }
     };
+    let console = console_settings(config, mode, &public_url, addr, &relay_secret)
+        .map(|settings| {
+            // The console signs in as `portal`; its callback must be registered there.
+            let realms = provision::register_console_uris(
+                &prepared.db,
+                |realm| {
+                    (
+                        tessera_console::callback_uri(&public_url, realm),
+                        tessera_console::signed_out_uri(&public_url, realm),
+                    )
+                },
+                clock.now(),
+            )?;
+            if !realms.is_empty() {
+                tracing::info!(?realms, "registered the console with the portal client");
+            }
+            // A realm created later (CLI, import, API) is registered on its console's first
+            // sign-in, so its console works without a restart.
+            let db = prepared.db.clone();
+            let issuer = issuer.clone();
+            let register_clock = Arc::clone(&clock);
+            let register: tessera_console::RegisterConsole =
+                Arc::new(move |realm: &str, callback: &str, signed_out: &str| {
+                    let changed = provision::ensure_console_uris(
+                        &db,
+                        realm,
+                        callback,
+                        signed_out,
+                        register_clock.now(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    if let Some(realm_id) = changed {
+                        tracing::info!(realm, "registered the console with the portal client");
+                        if let Some(issuer) = &issuer {
+                            issuer.invalidate_client(&realm_id, provision::PORTAL_CLIENT_ID);
+                        }
+                    }
+                    Ok(())
+                });
+            tessera_console::ConsoleState::new(settings, Arc::clone(&clock))
+                .map(|state| state.with_registration(register))
+                .map_err(|e| ServerError::Config(e.to_string()))
+        })
+        .transpose()?
+        .map(web::Data::new);
     let resource = match (mode, &issuer) {
         (Mode::Issuer, _) => None,
         (Mode::Resource { issuer_url }, _) => {
