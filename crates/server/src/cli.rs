@@ -237,12 +237,58 @@ impl Cli {
     }
 }
 
-/// Runs a command that is not `serve`, writing what a person needs to `out`.
+/// Runs a command that is not `serve`, writing what a person needs to `out`. A command that
+/// opens the database names it in any error; every such command but `migrate` refuses to
+/// create a SQLite database that does not exist (a CLI run from the wrong directory).
 pub fn run_command(
     command: &Command,
     config: &Config,
     out: &mut dyn Write,
 ) -> Result<(), ServerError> {
+    let uses_database = matches!(
+        command,
+        Command::Migrate
+            | Command::Realm(_)
+            | Command::Client(_)
+            | Command::User(_)
+            | Command::Unlock { .. }
+            | Command::Import { .. }
+    );
+    if !uses_database {
+        return run(command, config, out);
+    }
+    if !matches!(command, Command::Migrate) {
+        require_existing_database(&config.database_url)?;
+    }
+    run(command, config, out).map_err(|e| ServerError::InDatabase {
+        database: tessera_store::db::redact(&config.database_url),
+        source: Box::new(e),
+    })
+}
+
+/// Refuses a SQLite URL whose file does not exist: opening it would create an empty database.
+fn require_existing_database(url: &str) -> Result<(), ServerError> {
+    if let tessera_store::db::DatabaseUrl::Sqlite(path) =
+        tessera_store::db::DatabaseUrl::parse(url)?
+        && !path.exists()
+    {
+        let full = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let where_ = if full == path {
+            String::new()
+        } else {
+            format!(" ({})", full.display())
+        };
+        return Err(ServerError::Input(format!(
+            "no database at {}{where_}; run from the directory where Tessera runs, or set \
+             TESSERA_DATABASE_URL / --database-url / --config; `tessera migrate` (or \
+             `tessera serve`) creates a new one",
+            path.display(),
+        )));
+    }
+    Ok(())
+}
+
+fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), ServerError> {
     let clock = SystemClock;
     let w = |out: &mut dyn Write, s: String| -> Result<(), ServerError> {
         writeln!(out, "{s}").map_err(|e| ServerError::Input(e.to_string()))

@@ -271,6 +271,7 @@ async fn user_create_with_password_on_stdin_can_then_use_the_password_grant() {
 fn realm_create_then_import_of_the_example_file_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _pg) = fresh_database_url(dir.path());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
     let out = run_ok(tessera(dir.path(), &url).args(["realm", "create", "staging"]));
     assert!(out.contains("Admin password (shown once)"), "{out}");
     let again = tessera(dir.path(), &url)
@@ -303,6 +304,7 @@ fn a_bad_import_file_is_refused_with_its_name_and_changes_nothing() {
     let (url, _pg) = fresh_database_url(dir.path());
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[realm]\nname = \"acme\"\n[[clients]]\nclient_id = \"svc\"\ngrant_types = [\"implicit\"]\n").unwrap();
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
     let out = tessera(dir.path(), &url)
         .arg("import")
         .arg(&file)
@@ -313,6 +315,67 @@ fn a_bad_import_file_is_refused_with_its_name_and_changes_nothing() {
     assert!(err.contains("grant"), "{err}");
     let realms = run_ok(tessera(dir.path(), &url).args(["realm", "list"]));
     assert!(realms.trim().is_empty(), "{realms}");
+}
+
+/// Run from the wrong directory, a command finds no database: it says where it looked and
+/// how to point it at the right one, and creates nothing. `migrate` creates the database;
+/// then an error names the database the command opened.
+#[test]
+fn a_command_run_where_there_is_no_database_creates_none_and_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tessera_bin())
+        .current_dir(dir.path())
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_DATABASE_URL")
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .args(["realm", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no database at ./data/tessera.db")
+            && err.contains(&dir.path().join("data").display().to_string())
+            && err.contains("run from the directory where Tessera runs")
+            && err.contains("TESSERA_DATABASE_URL"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a database (or its directory) was created"
+    );
+    for args in [
+        &["user", "set-password", "admin"][..],
+        &["client", "list"],
+        &["unlock", "--user", "admin"],
+    ] {
+        let out = Command::new(tessera_bin())
+            .current_dir(dir.path())
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_DATABASE_URL")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no database at"),
+            "{args:?}"
+        );
+    }
+    assert!(!dir.path().join("data").exists());
+
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
+    let out = tessera(dir.path(), &url)
+        .args(["client", "list", "--realm", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope") && err.contains(&format!("(database {url})")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -334,6 +397,10 @@ fn an_unreachable_postgres_reports_the_real_cause() {
     assert!(
         !err.contains(":pw@"),
         "the password leaked into the error: {err}"
+    );
+    assert!(
+        err.contains("(database postgres://tessera:***@127.0.0.1:1/tessera"),
+        "names the database it tried: {err}"
     );
 }
 
