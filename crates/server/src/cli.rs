@@ -1,4 +1,4 @@
-//! The command line: `tessera [serve|migrate|realm|client|user|keys|unlock|import|config]`.
+//! The command line: `tessera [serve|migrate|realm|client|user|keys|unlock|import|export|config]`.
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -83,12 +83,28 @@ pub enum Command {
         /// The realm file; see examples/realm.toml.
         file: PathBuf,
     },
+    /// Print a realm as an import file on standard output: scopes, roles, teams, users with
+    /// their memberships, clients with their settings. No password hashes, no client secrets.
+    Export {
+        /// The realm to export.
+        realm: String,
+        /// `json` (import reads it from a file named *.json) or `toml`.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+    },
     /// Print the effective configuration, or every environment variable with its default.
     Config {
         /// List the TESSERA_* variables instead.
         #[arg(long)]
         env: bool,
     },
+}
+
+/// The file format of `tessera export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Toml,
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +269,7 @@ pub fn run_command(
             | Command::User(_)
             | Command::Unlock { .. }
             | Command::Import { .. }
+            | Command::Export { .. }
     );
     if !uses_database {
         return run(command, config, out);
@@ -615,6 +632,22 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
                 )?;
             }
             Ok(())
+        }
+        Command::Export { realm, format } => {
+            let db = migrated(config)?;
+            let file = tessera_store::export::export_realm(&db, realm).map_err(|e| match e {
+                tessera_store::StoreError::NotFound(_) => ServerError::Input(format!(
+                    "there is no realm {realm}; see `tessera realm list`"
+                )),
+                other => other.into(),
+            })?;
+            let text = match format {
+                ExportFormat::Json => serde_json::to_string_pretty(&file)
+                    .map_err(|e| ServerError::Config(format!("cannot write JSON: {e}")))?,
+                ExportFormat::Toml => toml::to_string(&file)
+                    .map_err(|e| ServerError::Config(format!("cannot write TOML: {e}")))?,
+            };
+            w(out, text)
         }
         Command::Config { env } => {
             if *env {
