@@ -64,7 +64,7 @@ fn start_and_stop(cmd: &mut Command) -> String {
 fn help_explains_every_subcommand() {
     let out = run_ok(Command::new(tessera_bin()).arg("--help"));
     for sub in [
-        "serve", "migrate", "realm", "client", "user", "keys", "import",
+        "serve", "migrate", "realm", "client", "user", "keys", "import", "export",
     ] {
         assert!(out.contains(sub), "--help lacks {sub}: {out}");
     }
@@ -86,12 +86,11 @@ fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_se
         .unwrap_or_else(|| panic!("no password line in {first}"));
     let password = password_line.rsplit(' ').next().unwrap();
     assert!(password.len() >= 20, "{password}");
-    let key_files: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
-        .unwrap()
-        .collect();
+    let key_files = pem_files(&dir.path().join("keys"));
     assert_eq!(key_files.len(), 2);
     #[cfg(unix)]
-    for f in key_files {
+    for f in std::fs::read_dir(dir.path().join("keys")).unwrap() {
+        // The keys and the directory's lock file.
         use std::os::unix::fs::PermissionsExt;
         let mode = f.unwrap().metadata().unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -105,10 +104,21 @@ fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_se
     );
     assert!(!second.contains(password));
     assert_eq!(
-        std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
-        2,
+        pem_files(&dir.path().join("keys")),
+        key_files,
         "keys reused"
     );
+}
+
+/// The key files (`*.pem`) in a keys directory, sorted.
+fn pem_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pem"))
+        .collect();
+    names.sort();
+    names
 }
 
 /// A first start on a port that is taken fails before it bootstraps: it names the problem and
