@@ -40,7 +40,7 @@ pub fn open_database(config: &Config) -> Result<Database, ServerError> {
         &config.database_url,
         PoolOptions {
             max_connections: config.database.max_connections,
-            ..PoolOptions::default()
+            acquire_timeout: config.database.connect_timeout(),
         },
     )?)
 }
