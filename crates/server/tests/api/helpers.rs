@@ -1,6 +1,7 @@
 //! The integration harness: the real server, in-process, on port 0 with a fresh database
 //! (SQLite in a temporary directory, or a fresh PostgreSQL database when
-//! `TESSERA_TEST_POSTGRES_URL` is set) and fresh keys, driven over HTTP.
+//! `TESSERA_TEST_POSTGRES_URL` is set) and fresh keys, driven over HTTP. Unset, the PostgreSQL
+//! runs are skipped with one "skipped:" line, or fail under CI; set to empty, SQLite on purpose.
 
 #![allow(dead_code)]
 
@@ -17,7 +18,7 @@ use tessera_server::app;
 use tessera_server::config::{Config, Overrides};
 use tessera_store::Database;
 use tessera_store::provision::{self, Actor, UnknownScopes};
-use tessera_store::testing::{PgTestDatabase, postgres_server_url};
+use tessera_store::testing::{PgTestDatabase, postgres_for_tests};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
@@ -83,8 +84,15 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
 }
 
 /// The database URL for a test: a fresh PostgreSQL database when configured, else SQLite.
+/// With `TESSERA_TEST_POSTGRES_URL` unset the first test says once that the PostgreSQL runs are
+/// skipped (under CI it fails instead); set to empty, SQLite is chosen on purpose, quietly.
 pub fn fresh_database_url(dir: &std::path::Path) -> (String, Option<PgTestDatabase>) {
-    match postgres_server_url() {
+    static ANNOUNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let announce = !ANNOUNCED.swap(true, std::sync::atomic::Ordering::Relaxed);
+    match postgres_for_tests(
+        "the HTTP tests' PostgreSQL runs (they run on SQLite)",
+        announce,
+    ) {
         Some(server) => {
             let pg = PgTestDatabase::create(&server).expect("test database");
             (pg.url().to_string(), Some(pg))
