@@ -50,6 +50,12 @@ pub struct ConsoleSettings {
     pub body_read_timeout: Duration,
 }
 
+/// Makes sure a realm's `portal` client accepts the console's callback and signed-out URIs
+/// (given as arguments after the realm's name); called before each sign-in starts, so the
+/// console of a realm created while the server runs works without a restart. Blocking: it
+/// may write to the database.
+pub type RegisterConsole = Arc<dyn Fn(&str, &str, &str) -> Result<(), String> + Send + Sync>;
+
 /// Shared by every console request.
 pub struct ConsoleState {
     settings: ConsoleSettings,
@@ -57,6 +63,7 @@ pub struct ConsoleState {
     clock: Arc<dyn Clock>,
     /// The Content-Security-Policy of every page, computed once.
     csp: String,
+    register: Option<RegisterConsole>,
 }
 
 impl ConsoleState {
@@ -78,7 +85,15 @@ impl ConsoleState {
             http,
             clock,
             csp,
+            register: None,
         })
+    }
+
+    /// Registers the console with a realm's `portal` on each sign-in start (see
+    /// `RegisterConsole`); without it, the URIs must be registered beforehand.
+    pub fn with_registration(mut self, register: RegisterConsole) -> Self {
+        self.register = Some(register);
+        self
     }
 
     /// Whether cookies must be `Secure`: whenever browsers reach us over https.

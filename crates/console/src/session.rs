@@ -17,6 +17,7 @@ use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use std::sync::Arc;
 use tessera_core::id::random_token;
 use tessera_core::secret::constant_time_eq;
 
@@ -335,6 +336,20 @@ async fn login(
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
     let base = state.public_base_path(&realm);
+    if let Some(register) = &state.register {
+        let register = Arc::clone(register);
+        let callback = callback_uri(&state.settings.public_url, &realm);
+        let signed_out = signed_out_uri(&state.settings.public_url, &realm);
+        let name = realm.clone();
+        web::block(move || register(&name, &callback, &signed_out))
+            .await
+            .map_err(|e| ConsoleError::Upstream(e.to_string()))?
+            .map_err(|e| {
+                ConsoleError::Upstream(format!(
+                    "cannot register the console with the portal client of realm {realm}: {e}"
+                ))
+            })?;
+    }
     let wanted = query
         .iter()
         .find(|(k, _)| k == "return_to")

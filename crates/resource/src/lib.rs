@@ -40,23 +40,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Writes recorded API-key uses (`last_access_at`) every `every`, one transaction per batch,
-/// so authentication itself never writes.
+/// so authentication itself never writes. Uses recorded after the last tick are written by
+/// `flush_key_uses` when the server stops.
 pub fn spawn_key_use_flush(state: Arc<ResourceState>, every: Duration) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(every);
         loop {
             tick.tick().await;
-            let batch = state.drain_key_uses();
-            if batch.is_empty() {
-                continue;
-            }
-            let db = state.db.clone();
-            let written =
-                web::block(move || tessera_store::access::touch_api_keys(&mut *db.conn()?, &batch))
-                    .await;
-            if !matches!(written, Ok(Ok(()))) {
+            let state = Arc::clone(&state);
+            let written = web::block(move || flush_key_uses(&state)).await;
+            if !matches!(written, Ok(Ok(_))) {
                 tracing::warn!("cannot record API key use");
             }
         }
     });
+}
+
+/// Writes the API-key uses recorded since the last write, in one transaction; returns how
+/// many keys it touched. Blocking: call it off the async workers (or after the server stops).
+pub fn flush_key_uses(state: &ResourceState) -> Result<usize, tessera_store::StoreError> {
+    let batch = state.drain_key_uses();
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    tessera_store::access::touch_api_keys(&mut *state.db.conn()?, &batch)?;
+    Ok(batch.len())
 }

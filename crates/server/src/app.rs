@@ -40,7 +40,7 @@ pub fn open_database(config: &Config) -> Result<Database, ServerError> {
         &config.database_url,
         PoolOptions {
             max_connections: config.database.max_connections,
-            ..PoolOptions::default()
+            acquire_timeout: config.database.connect_timeout(),
         },
     )?)
 }
@@ -110,6 +110,25 @@ pub struct Running {
     pub public_url: String,
     pub handle: actix_web::dev::ServerHandle,
     pub server: actix_web::dev::Server,
+    /// The resource server's state, whose buffered API-key uses `until_stopped` writes.
+    resource: Option<Arc<ResourceState>>,
+}
+
+impl Running {
+    /// Serves until the server stops (a signal, or `handle.stop`), then writes what is still
+    /// buffered: the API-key uses recorded since the last periodic write.
+    pub async fn until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(resource) = self.resource {
+            match web::block(move || tessera_resource::flush_key_uses(&resource)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(keys = n, "recorded API key use on stop"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot record API key use on stop"),
+                Err(e) => tracing::warn!(error = %e, "cannot record API key use on stop"),
+            }
+        }
+        served
+    }
 }
 
 /// Binds the listen address (port 0 picks a free port) and starts serving.
@@ -121,6 +140,21 @@ pub fn start(
     start_mode(config, prepared, clock, &Mode::AllInOne)
 }
 
+/// Binds the listen address. `tessera serve` binds before it migrates and bootstraps, so a
+/// start that cannot serve (the port is taken) creates nothing, in particular no admin whose
+/// generated password would never be shown.
+pub fn bind(config: &Config) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(&config.listen).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; another process uses that address: stop it, or choose another with --listen or \
+             TESSERA_LISTEN"
+        } else {
+            ""
+        };
+        ServerError::Config(format!("cannot listen on {}: {e}{hint}", config.listen))
+    })
+}
+
 /// Binds and starts the services of `mode`.
 pub fn start_mode(
     config: &Config,
@@ -128,8 +162,17 @@ pub fn start_mode(
     clock: Arc<dyn Clock>,
     mode: &Mode,
 ) -> Result<Running, ServerError> {
-    let listener = TcpListener::bind(&config.listen)
-        .map_err(|e| ServerError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    start_on(bind(config)?, config, prepared, clock, mode)
+}
+
+/// Starts the services of `mode` on a listener that `bind` opened.
+pub fn start_on(
+    listener: TcpListener,
+    config: &Config,
+    prepared: &Prepared,
+    clock: Arc<dyn Clock>,
+    mode: &Mode,
+) -> Result<Running, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Config(e.to_string()))?;
@@ -140,27 +183,6 @@ pub fn start_mode(
     };
     // Known to this process's console and resource API only (see RelaySecret).
     let relay_secret = tessera_core::net::RelaySecret::generate();
-    let console = console_settings(config, mode, &public_url, addr, &relay_secret)
-        .map(|settings| {
-            // The console signs in as `portal`; its callback must be registered there.
-            let realms = provision::register_console_uris(
-                &prepared.db,
-                |realm| {
-                    (
-                        tessera_console::callback_uri(&public_url, realm),
-                        tessera_console::signed_out_uri(&public_url, realm),
-                    )
-                },
-                clock.now(),
-            )?;
-            if !realms.is_empty() {
-                tracing::info!(?realms, "registered the console with the portal client");
-            }
-            tessera_console::ConsoleState::new(settings, Arc::clone(&clock))
-                .map_err(|e| ServerError::Config(e.to_string()))
-        })
-        .transpose()?
-        .map(web::Data::new);
     // Revoked access tokens: filled at once by the issuer when both run in this process.
     let revoked = Arc::new(RevokedJtis::new(
         Duration::from_secs(config.issuer.cache_ttl_secs),
@@ -201,6 +223,51 @@ pub fn start_mode(
             Some(web::Data::new(state))
         }
     };
+    let console = console_settings(config, mode, &public_url, addr, &relay_secret)
+        .map(|settings| {
+            // The console signs in as `portal`; its callback must be registered there.
+            let realms = provision::register_console_uris(
+                &prepared.db,
+                |realm| {
+                    (
+                        tessera_console::callback_uri(&public_url, realm),
+                        tessera_console::signed_out_uri(&public_url, realm),
+                    )
+                },
+                clock.now(),
+            )?;
+            if !realms.is_empty() {
+                tracing::info!(?realms, "registered the console with the portal client");
+            }
+            // A realm created later (CLI, import, API) is registered on its console's first
+            // sign-in, so its console works without a restart.
+            let db = prepared.db.clone();
+            let issuer = issuer.clone();
+            let register_clock = Arc::clone(&clock);
+            let register: tessera_console::RegisterConsole =
+                Arc::new(move |realm: &str, callback: &str, signed_out: &str| {
+                    let changed = provision::ensure_console_uris(
+                        &db,
+                        realm,
+                        callback,
+                        signed_out,
+                        register_clock.now(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    if let Some(realm_id) = changed {
+                        tracing::info!(realm, "registered the console with the portal client");
+                        if let Some(issuer) = &issuer {
+                            issuer.invalidate_client(&realm_id, provision::PORTAL_CLIENT_ID);
+                        }
+                    }
+                    Ok(())
+                });
+            tessera_console::ConsoleState::new(settings, Arc::clone(&clock))
+                .map(|state| state.with_registration(register))
+                .map_err(|e| ServerError::Config(e.to_string()))
+        })
+        .transpose()?
+        .map(web::Data::new);
     let resource = match (mode, &issuer) {
         (Mode::Issuer, _) => None,
         (Mode::Resource { issuer_url }, _) => {
@@ -246,8 +313,9 @@ pub fn start_mode(
         (Mode::AllInOne, None) => None,
     }
     .map(web::Data::new);
-    if let Some(r) = &resource {
-        tessera_resource::spawn_key_use_flush(r.clone().into_inner(), Duration::from_secs(10));
+    let resource_state = resource.as_ref().map(|r| r.clone().into_inner());
+    if let Some(r) = &resource_state {
+        tessera_resource::spawn_key_use_flush(Arc::clone(r), Duration::from_secs(10));
     }
     let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
     let db = prepared.db.clone();
@@ -307,6 +375,7 @@ pub fn start_mode(
         public_url,
         handle: server.handle(),
         server,
+        resource: resource_state,
     })
 }
 

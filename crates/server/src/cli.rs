@@ -1,4 +1,4 @@
-//! The command line: `tessera [serve|migrate|realm|client|user|keys|unlock|import|config]`.
+//! The command line: `tessera [serve|migrate|realm|client|user|keys|unlock|import|export|config]`.
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -83,12 +83,28 @@ pub enum Command {
         /// The realm file; see examples/realm.toml.
         file: PathBuf,
     },
+    /// Print a realm as an import file on standard output: scopes, roles, teams, users with
+    /// their memberships, clients with their settings. No password hashes, no client secrets.
+    Export {
+        /// The realm to export.
+        realm: String,
+        /// `json` (import reads it from a file named *.json) or `toml`.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+    },
     /// Print the effective configuration, or every environment variable with its default.
     Config {
         /// List the TESSERA_* variables instead.
         #[arg(long)]
         env: bool,
     },
+}
+
+/// The file format of `tessera export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Toml,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,12 +253,59 @@ impl Cli {
     }
 }
 
-/// Runs a command that is not `serve`, writing what a person needs to `out`.
+/// Runs a command that is not `serve`, writing what a person needs to `out`. A command that
+/// opens the database names it in any error; every such command but `migrate` refuses to
+/// create a SQLite database that does not exist (a CLI run from the wrong directory).
 pub fn run_command(
     command: &Command,
     config: &Config,
     out: &mut dyn Write,
 ) -> Result<(), ServerError> {
+    let uses_database = matches!(
+        command,
+        Command::Migrate
+            | Command::Realm(_)
+            | Command::Client(_)
+            | Command::User(_)
+            | Command::Unlock { .. }
+            | Command::Import { .. }
+            | Command::Export { .. }
+    );
+    if !uses_database {
+        return run(command, config, out);
+    }
+    if !matches!(command, Command::Migrate) {
+        require_existing_database(&config.database_url)?;
+    }
+    run(command, config, out).map_err(|e| ServerError::InDatabase {
+        database: tessera_store::db::redact(&config.database_url),
+        source: Box::new(e),
+    })
+}
+
+/// Refuses a SQLite URL whose file does not exist: opening it would create an empty database.
+fn require_existing_database(url: &str) -> Result<(), ServerError> {
+    if let tessera_store::db::DatabaseUrl::Sqlite(path) =
+        tessera_store::db::DatabaseUrl::parse(url)?
+        && !path.exists()
+    {
+        let full = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let where_ = if full == path {
+            String::new()
+        } else {
+            format!(" ({})", full.display())
+        };
+        return Err(ServerError::Input(format!(
+            "no database at {}{where_}; run from the directory where Tessera runs, or set \
+             TESSERA_DATABASE_URL / --database-url / --config; `tessera migrate` (or \
+             `tessera serve`) creates a new one",
+            path.display(),
+        )));
+    }
+    Ok(())
+}
+
+fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), ServerError> {
     let clock = SystemClock;
     let w = |out: &mut dyn Write, s: String| -> Result<(), ServerError> {
         writeln!(out, "{s}").map_err(|e| ServerError::Input(e.to_string()))
@@ -569,6 +632,22 @@ pub fn run_command(
                 )?;
             }
             Ok(())
+        }
+        Command::Export { realm, format } => {
+            let db = migrated(config)?;
+            let file = tessera_store::export::export_realm(&db, realm).map_err(|e| match e {
+                tessera_store::StoreError::NotFound(_) => ServerError::Input(format!(
+                    "there is no realm {realm}; see `tessera realm list`"
+                )),
+                other => other.into(),
+            })?;
+            let text = match format {
+                ExportFormat::Json => serde_json::to_string_pretty(&file)
+                    .map_err(|e| ServerError::Config(format!("cannot write JSON: {e}")))?,
+                ExportFormat::Toml => toml::to_string(&file)
+                    .map_err(|e| ServerError::Config(format!("cannot write TOML: {e}")))?,
+            };
+            w(out, text)
         }
         Command::Config { env } => {
             if *env {

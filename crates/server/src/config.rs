@@ -72,11 +72,23 @@ impl Default for LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+    /// How long taking a connection may wait (for a free one, or to open one) before the
+    /// request fails with 503: the time a request hangs while the database is down.
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 8 }
+        Self {
+            max_connections: 8,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.connect_timeout_secs)
     }
 }
 
@@ -235,6 +247,12 @@ impl Config {
         if self.database.max_connections == 0 {
             return bad("database.max_connections must be at least 1".into());
         }
+        if !(1..=3600).contains(&self.database.connect_timeout_secs) {
+            return bad(format!(
+                "database.connect_timeout_secs must be 1 to 3600 seconds, not {}",
+                self.database.connect_timeout_secs
+            ));
+        }
         tessera_core::password::PasswordHasher::new(self.argon2)
             .map(|_| ())
             .map_err(|e| ConfigError::Invalid(format!("argon2: {}", e.message)))
@@ -351,6 +369,17 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://./data/tessera.db");
         assert_eq!(c.keys_dir, PathBuf::from("./keys"));
         assert_eq!(c.issuer.access_token_ttl_secs, 300);
+        assert_eq!(c.database.connect_timeout_secs, 10);
+        let c = Config::load(
+            None,
+            &env_of(&[("TESSERA_DATABASE_CONNECT_TIMEOUT_SECS", "3")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database.connect_timeout(),
+            std::time::Duration::from_secs(3)
+        );
     }
 
     #[test]
@@ -424,6 +453,16 @@ mod tests {
                 "0",
                 "issuer.throttle",
             ),
+            (
+                "TESSERA_DATABASE_CONNECT_TIMEOUT_SECS",
+                "0",
+                "database.connect_timeout_secs must be 1 to 3600",
+            ),
+            (
+                "TESSERA_DATABASE_CONNECT_TIMEOUT_SECS",
+                "3601",
+                "database.connect_timeout_secs must be 1 to 3600",
+            ),
         ] {
             let err = Config::load(None, &env_of(&[(name, value)]), &Overrides::default())
                 .unwrap_err()
@@ -442,6 +481,7 @@ mod tests {
             "TESSERA_KEYS_DIR",
             "TESSERA_ISSUER_THROTTLE_LOCKOUT_SECS",
             "TESSERA_ARGON2_MEMORY_KIB",
+            "TESSERA_DATABASE_CONNECT_TIMEOUT_SECS",
         ] {
             assert!(
                 names.iter().any(|n| n == required),

@@ -13,4 +13,11 @@ pub enum ServerError {
     Keys(#[from] tessera_token::TokenError),
     #[error("{0}")]
     Input(String),
+    /// A command's error with the database it opened (password masked), so an operator who
+    /// ran it against the wrong database sees which.
+    #[error("{source} (database {database})")]
+    InDatabase {
+        database: String,
+        source: Box<ServerError>,
+    },
 }

@@ -84,6 +84,8 @@ fn tune_malloc() {}
 fn serve(config: &Config, mode: app::Mode) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Bound first: a start that cannot serve must not bootstrap (docs/operations.md).
+    let listener = app::bind(config)?;
     let prepared = match &mode {
         app::Mode::Resource { issuer_url } => {
             if !(issuer_url.starts_with("http://") || issuer_url.starts_with("https://")) {
@@ -109,16 +111,17 @@ fn serve(config: &Config, mode: app::Mode) -> Result<(), ServerError> {
     if !prepared.created_keys.is_empty() {
         tracing::info!(keys = ?prepared.created_keys, dir = %config.keys_dir.display(), "generated signing keys");
     }
+    // Shown before anything else can fail: the admin now exists, and this is its only showing.
+    if let Some(report) = &prepared.bootstrap {
+        println!("Created realm default: user admin, public client portal.");
+        if let Some(p) = &report.generated_admin_password {
+            println!("Admin password (shown once; set TESSERA_ADMIN_PASSWORD to choose it): {p}");
+        }
+    }
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
-        let running = app::start_mode(config, &prepared, clock, &mode)?;
+        let running = app::start_on(listener, config, &prepared, clock, &mode)?;
         let issuer = format!("{}/realms/{}", running.public_url, tessera_issuer::DEFAULT_REALM);
-        if let Some(report) = &prepared.bootstrap {
-            println!("Created realm default: user admin, public client portal.");
-            if let Some(p) = &report.generated_admin_password {
-                println!("Admin password (shown once; set TESSERA_ADMIN_PASSWORD to choose it): {p}");
-            }
-        }
         match &mode {
             app::Mode::Resource { issuer_url } => println!(
                 "Tessera resource server is listening on {} — issuer: {issuer_url}",
@@ -131,7 +134,7 @@ fn serve(config: &Config, mode: app::Mode) -> Result<(), ServerError> {
         }
         tracing::info!(addr = %running.addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
         running
-            .server
+            .until_stopped()
             .await
             .map_err(|e| ServerError::Config(format!("server stopped: {e}")))
     })

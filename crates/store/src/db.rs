@@ -135,6 +135,8 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// How long taking a connection waits (for a free one, or for a new one to open) before
+    /// it fails; also PostgreSQL's `connect_timeout` when the URL sets none.
     pub acquire_timeout: Duration,
 }
 
@@ -157,7 +159,18 @@ pub struct Database {
 impl Database {
     /// Connects once directly (so a failure reports its real cause), then builds the pool.
     pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StoreError> {
-        let url = DatabaseUrl::parse(url)?;
+        let url = match DatabaseUrl::parse(url)? {
+            // Without it libpq waits for the operating system's TCP timeout (minutes) on a
+            // host that does not answer.
+            DatabaseUrl::Postgres(u) if !u.contains("connect_timeout=") => {
+                let separator = if u.contains('?') { '&' } else { '?' };
+                DatabaseUrl::Postgres(format!(
+                    "{u}{separator}connect_timeout={}",
+                    options.acquire_timeout.as_secs().max(1)
+                ))
+            }
+            other => other,
+        };
         // libpq uses OpenSSL from pool threads; without NO_ATEXIT, OpenSSL's exit-time cleanup
         // can run under a connection still being opened and crash a short-lived CLI process.
         openssl_sys::init();

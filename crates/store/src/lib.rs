@@ -7,6 +7,7 @@ pub mod browser;
 pub mod db;
 pub mod directory;
 pub mod error;
+pub mod export;
 pub mod governance;
 pub mod models;
 pub mod provision;

@@ -209,33 +209,84 @@ pub fn register_console_uris(
     db.write_tx(|conn| {
         let mut changed = Vec::new();
         for realm in q::list_realms(conn)? {
-            let Some(mut portal) = q::client_by_client_id(conn, &realm.id, PORTAL_CLIENT_ID)?
-            else {
-                continue;
-            };
             let (callback, signed_out) = uris(&realm.name);
-            let mut redirects = portal.redirect_uris();
-            let mut post_logout = portal.post_logout_redirect_uris();
-            let missing = !redirects.contains(&callback) || !post_logout.contains(&signed_out);
-            if !missing {
-                continue;
+            if add_console_uris(conn, &realm.id, &callback, &signed_out, now)? {
+                changed.push(realm.name);
             }
-            if !redirects.contains(&callback) {
-                redirects.push(callback);
-            }
-            if !post_logout.contains(&signed_out) {
-                post_logout.push(signed_out);
-            }
-            portal.redirect_uris = serde_json::to_string(&redirects)
-                .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
-            portal.post_logout_redirect_uris = serde_json::to_string(&post_logout)
-                .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
-            portal.updated_at = now;
-            q::update_client_registration(conn, &portal)?;
-            changed.push(realm.name);
         }
         Ok(changed)
     })
+}
+
+/// `register_console_uris` for one realm, for a realm created while the server runs: adds
+/// the console's URIs to its `portal` client when they are missing. Reads first, so a realm
+/// whose `portal` already has them costs no write. Returns the realm's id when it changed
+/// something (the issuer's cached `portal` must then be dropped), `None` otherwise, also when
+/// the realm or its `portal` does not exist.
+pub fn ensure_console_uris(
+    db: &Database,
+    realm: &str,
+    callback: &str,
+    signed_out: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let registered = |conn: &mut DbConnection| -> Result<Option<(String, bool)>, StoreError> {
+        let Some(r) = q::realm_by_name(conn, realm)? else {
+            return Ok(None);
+        };
+        let Some(portal) = q::client_by_client_id(conn, &r.id, PORTAL_CLIENT_ID)? else {
+            return Ok(None);
+        };
+        let has = portal.redirect_uris().iter().any(|u| u == callback)
+            && portal
+                .post_logout_redirect_uris()
+                .iter()
+                .any(|u| u == signed_out);
+        Ok(Some((r.id, has)))
+    };
+    match registered(&mut *db.conn()?)? {
+        None | Some((_, true)) => return Ok(None),
+        Some((_, false)) => {}
+    }
+    db.write_tx(|conn| {
+        let Some((realm_id, _)) = registered(conn)? else {
+            return Ok(None);
+        };
+        Ok(add_console_uris(conn, &realm_id, callback, signed_out, now)?.then_some(realm_id))
+    })
+}
+
+/// Adds the console's URIs to the realm's `portal` client; true when it changed it.
+fn add_console_uris(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    callback: &str,
+    signed_out: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(mut portal) = q::client_by_client_id(conn, realm_id, PORTAL_CLIENT_ID)? else {
+        return Ok(false);
+    };
+    let mut redirects = portal.redirect_uris();
+    let mut post_logout = portal.post_logout_redirect_uris();
+    let missing =
+        !redirects.iter().any(|u| u == callback) || !post_logout.iter().any(|u| u == signed_out);
+    if !missing {
+        return Ok(false);
+    }
+    if !redirects.iter().any(|u| u == callback) {
+        redirects.push(callback.to_string());
+    }
+    if !post_logout.iter().any(|u| u == signed_out) {
+        post_logout.push(signed_out.to_string());
+    }
+    portal.redirect_uris = serde_json::to_string(&redirects)
+        .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
+    portal.post_logout_redirect_uris = serde_json::to_string(&post_logout)
+        .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
+    portal.updated_at = now;
+    q::update_client_registration(conn, &portal)?;
+    Ok(true)
 }
 
 fn portal_client(realm_id: &str, now: i64) -> Client {

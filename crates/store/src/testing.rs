@@ -14,6 +14,64 @@ pub fn postgres_server_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// What a test with a PostgreSQL variant does, from `TESSERA_TEST_POSTGRES_URL` and `CI`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresVariant {
+    /// Set and non-empty: run on that server.
+    Run(String),
+    /// Set to empty: SQLite only, on purpose (CI's second HTTP run); nothing to report.
+    SqliteOnly,
+    /// Unset outside CI: skip the PostgreSQL variant, and say so.
+    Skip,
+    /// Unset under CI: a PostgreSQL variant CI would silently skip; the message says why.
+    Fail(String),
+}
+
+impl PostgresVariant {
+    /// Decides from the variable's value (`None`: unset) and whether `CI` is set.
+    pub fn decide(value: Option<&str>, ci: bool) -> Self {
+        match value.map(str::trim) {
+            Some("") => Self::SqliteOnly,
+            Some(url) => Self::Run(url.to_string()),
+            None if ci => Self::Fail(format!(
+                "{POSTGRES_URL_VAR} is not set, and CI is set: CI must run the PostgreSQL \
+                 variants, not skip them. Set it to a server URL (`bash .ci/postgres.sh | tail \
+                 -n1` prints one), or set it to empty to run on SQLite only on purpose."
+            )),
+            None => Self::Skip,
+        }
+    }
+
+    /// From this process's environment.
+    pub fn from_env() -> Self {
+        let value = std::env::var(POSTGRES_URL_VAR).ok();
+        Self::decide(value.as_deref(), std::env::var_os("CI").is_some())
+    }
+}
+
+/// The server for `what`'s PostgreSQL variant, or `None` when it does not run on PostgreSQL.
+/// Unset outside CI it writes "skipped: {what} …" to standard error, past the test harness's
+/// output capture, so the skip shows in a normal `cargo test` run (when `announce`); unset
+/// under CI it panics: a variant CI skips would pass unnoticed.
+pub fn postgres_for_tests(what: &str, announce: bool) -> Option<String> {
+    match PostgresVariant::from_env() {
+        PostgresVariant::Run(url) => Some(url),
+        PostgresVariant::SqliteOnly => None,
+        PostgresVariant::Skip => {
+            if announce {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: {what} ({POSTGRES_URL_VAR} is not set: set it to a PostgreSQL server \
+                     to run on PostgreSQL, or to empty for SQLite only without this note)"
+                );
+            }
+            None
+        }
+        PostgresVariant::Fail(message) => panic!("{what}: {message}"),
+    }
+}
+
 /// A database `tessera_t_<random hex>` created on the test server; dropping the guard drops
 /// the database (ending any connection still open to it).
 pub struct PgTestDatabase {
@@ -93,4 +151,21 @@ pub fn with_database(url: &str, db_name: &str) -> String {
         &url[..scheme_end],
         &rest[..authority_end]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PostgresVariant as V;
+
+    #[test]
+    fn unset_skips_except_under_ci_and_empty_means_sqlite_only() {
+        assert_eq!(V::decide(None, false), V::Skip);
+        assert!(matches!(V::decide(None, true), V::Fail(m) if m.contains("set it to empty")));
+        assert_eq!(V::decide(Some(""), true), V::SqliteOnly);
+        assert_eq!(V::decide(Some("  "), false), V::SqliteOnly);
+        assert_eq!(
+            V::decide(Some("postgres://u@h/db"), true),
+            V::Run("postgres://u@h/db".into())
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Each test is a plain `fn(&Database)`; [`storage_tests!`] turns the list into
 //! `sqlite::<name>` (a fresh file per test) and `postgres::<name>` (a fresh database per test
-//! on the server in `TESSERA_TEST_POSTGRES_URL`; skipped, not failed, when it is unset):
+//! on the server in `TESSERA_TEST_POSTGRES_URL`; when it is unset, skipped with a "skipped:"
+//! line on standard error, or failed under CI; set to empty, SQLite only on purpose):
 //!
 //! ```text
 //! cargo test -p tessera-store

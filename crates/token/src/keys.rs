@@ -352,21 +352,72 @@ fn load_dir(dir: &Path, cache: &KeyCache) -> Result<(Vec<Arc<SigningKey>>, KeyCa
     Ok((keys, fresh))
 }
 
+/// The file in the keys directory that processes sharing it lock while they create keys.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Holds the keys directory's lock (an exclusive `flock` on [`LOCK_FILE`]) until dropped, so
+/// replicas started together check and create keys one at a time.
+struct DirLock(fs::File);
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<Self, TokenError> {
+        let path = dir.join(LOCK_FILE);
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&path)
+            .map_err(|e| TokenError::Keys(format!("cannot open {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| TokenError::Keys(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
 /// Creates the directory (0700) and one key per algorithm that has none. Returns the new
-/// files' names.
+/// files' names. Race-free across processes sharing the directory: the check and the
+/// creation happen under the directory's lock, so replicas started together make one key per
+/// algorithm between them.
+/// A directory that already has every key is not locked (nor written), so replicas may mount
+/// it read-only.
 pub fn ensure_keys(dir: &Path, now: i64) -> Result<Vec<String>, TokenError> {
     create_private_dir(dir)?;
+    if missing_algs(dir)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _lock = DirLock::acquire(dir)?;
+    ensure_keys_locked(dir, now)
+}
+
+/// The algorithms that have no key file in `dir`.
+fn missing_algs(dir: &Path) -> Result<Vec<SigningAlg>, TokenError> {
     let existing: Vec<SigningAlg> = fs::read_dir(dir)
         .map_err(|e| TokenError::Keys(format!("cannot list {}: {e}", dir.display())))?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(parse_key_file_name))
         .map(|(alg, _)| alg)
         .collect();
+    Ok(SigningAlg::ALL
+        .into_iter()
+        .filter(|a| !existing.contains(a))
+        .collect())
+}
+
+fn ensure_keys_locked(dir: &Path, now: i64) -> Result<Vec<String>, TokenError> {
+    let missing = missing_algs(dir)?;
     let mut created = Vec::new();
-    for alg in SigningAlg::ALL {
-        if !existing.contains(&alg) {
-            created.push(write_new_key(dir, alg, now)?);
-        }
+    for alg in missing {
+        created.push(write_new_key(dir, alg, now)?);
     }
     Ok(created)
 }
@@ -381,8 +432,10 @@ pub struct RotationReport {
 /// Writes a new key for every algorithm (published now, signing after the activation delay)
 /// and deletes key files that are no longer published.
 pub fn rotate(dir: &Path, policy: KeyPolicy, now: i64) -> Result<RotationReport, TokenError> {
+    create_private_dir(dir)?;
+    let _lock = DirLock::acquire(dir)?;
     let mut report = RotationReport {
-        created: ensure_keys(dir, now)?,
+        created: ensure_keys_locked(dir, now)?,
         removed: Vec::new(),
     };
     // An empty directory just got its first keys; anything else gets successors, stamped
@@ -587,6 +640,43 @@ mod tests {
             .collect();
         created.sort();
         assert_eq!(created, vec![1_000, 1_001, 1_002]);
+    }
+
+    /// Replicas started together on one shared directory: each checks and creates under the
+    /// directory's lock, so there is one key per algorithm, not one per replica.
+    #[test]
+    fn concurrent_first_starts_create_one_key_per_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = dir.path().join("keys");
+        let starts = 4;
+        let barrier = Arc::new(std::sync::Barrier::new(starts));
+        let created: Vec<Vec<String>> = (0..starts)
+            .map(|_| {
+                let (keys_dir, barrier) = (keys_dir.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    ensure_keys(&keys_dir, 1_000).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(
+            created.iter().map(Vec::len).sum::<usize>(),
+            2,
+            "{created:?}"
+        );
+        let mut files: Vec<String> = fs::read_dir(&keys_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".pem"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files[0].starts_with("es256-") && files[1].starts_with("rs256-"));
+        // The lock file is not a key.
+        KeyStore::open_existing(&keys_dir, POLICY, 1_000).unwrap();
     }
 
     #[test]

@@ -51,8 +51,14 @@ pub struct Args {
     /// http://127.0.0.1:PORT/callback registered as a redirect URI.
     #[arg(long)]
     pub client_id: String,
-    /// The client's secret (sent with client_secret_basic).
-    #[arg(long, env = "OIDC_CLIENT_SECRET", hide_env_values = true)]
+    /// The client's secret (sent with client_secret_basic). Generated secrets may start with
+    /// `-`; such a value is still read as the secret, not as an option.
+    #[arg(
+        long,
+        env = "OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub client_secret: String,
     /// The port of the local callback listener on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]

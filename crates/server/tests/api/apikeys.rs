@@ -659,6 +659,38 @@ async fn last_access_is_recorded_without_a_write_per_request() {
     }
 }
 
+/// A graceful stop writes the uses recorded since the last periodic write (every 10 s), so
+/// "last used" survives restarts and deploys.
+#[actix_web::test]
+async fn a_graceful_stop_writes_the_last_key_uses() {
+    let mut app = spawn_app().await;
+    let (_, token) = user_with_token(&app, "stopper", "root", "member").await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/apikeys",
+        &token,
+        Some(serde_json::json!({"name": "k"})),
+    )
+    .await;
+    let value = created["value"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&app, Method::GET, "/v1/auth/test", &value, None)
+            .await
+            .0,
+        200
+    );
+    app.stop_gracefully().await;
+    let hash = tessera_core::apikey::parse(&value).unwrap().sha256_hex();
+    let key = tessera_store::access::api_key_by_hash(&mut app.db.conn().unwrap(), &hash)
+        .unwrap()
+        .unwrap();
+    assert!(
+        key.last_access_at.is_some(),
+        "the use before the stop was lost"
+    );
+}
+
 #[actix_web::test]
 async fn a_deny_policy_on_the_team_narrows_its_team_keys() {
     let app = spawn_app().await;

@@ -64,7 +64,7 @@ fn start_and_stop(cmd: &mut Command) -> String {
 fn help_explains_every_subcommand() {
     let out = run_ok(Command::new(tessera_bin()).arg("--help"));
     for sub in [
-        "serve", "migrate", "realm", "client", "user", "keys", "import",
+        "serve", "migrate", "realm", "client", "user", "keys", "import", "export",
     ] {
         assert!(out.contains(sub), "--help lacks {sub}: {out}");
     }
@@ -86,12 +86,11 @@ fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_se
         .unwrap_or_else(|| panic!("no password line in {first}"));
     let password = password_line.rsplit(' ').next().unwrap();
     assert!(password.len() >= 20, "{password}");
-    let key_files: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
-        .unwrap()
-        .collect();
+    let key_files = pem_files(&dir.path().join("keys"));
     assert_eq!(key_files.len(), 2);
     #[cfg(unix)]
-    for f in key_files {
+    for f in std::fs::read_dir(dir.path().join("keys")).unwrap() {
+        // The keys and the directory's lock file.
         use std::os::unix::fs::PermissionsExt;
         let mode = f.unwrap().metadata().unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -105,10 +104,55 @@ fn first_start_bootstraps_and_prints_the_password_once_second_start_prints_no_se
     );
     assert!(!second.contains(password));
     assert_eq!(
-        std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
-        2,
+        pem_files(&dir.path().join("keys")),
+        key_files,
         "keys reused"
     );
+}
+
+/// The key files (`*.pem`) in a keys directory, sorted.
+fn pem_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pem"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A first start on a port that is taken fails before it bootstraps: it names the problem and
+/// creates no realm, so no admin exists whose generated password was never shown. The next
+/// start, on a free port, creates the admin and shows its password.
+#[test]
+fn a_first_start_on_a_busy_port_creates_nothing_and_the_next_start_shows_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = tessera(dir.path(), &url)
+        .args(["--listen", &addr, "serve"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&addr) && stderr.to_lowercase().contains("address already in use"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "says how to fix it: {stderr}");
+    assert!(!stdout.contains("Created realm"), "{stdout}");
+    let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
+    db.migrate().unwrap();
+    let realms = tessera_store::queries::list_realms(&mut db.conn().unwrap()).unwrap();
+    assert!(realms.is_empty(), "a failed start created {realms:?}");
+    drop(db);
+    drop(taken);
+
+    let next = start_and_stop(&mut tessera(dir.path(), &url));
+    assert!(next.contains("Created realm default"), "{next}");
+    assert!(next.contains("Admin password (shown once"), "{next}");
 }
 
 #[test]
@@ -237,6 +281,7 @@ async fn user_create_with_password_on_stdin_can_then_use_the_password_grant() {
 fn realm_create_then_import_of_the_example_file_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _pg) = fresh_database_url(dir.path());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
     let out = run_ok(tessera(dir.path(), &url).args(["realm", "create", "staging"]));
     assert!(out.contains("Admin password (shown once)"), "{out}");
     let again = tessera(dir.path(), &url)
@@ -263,12 +308,114 @@ fn realm_create_then_import_of_the_example_file_is_idempotent() {
     assert!(realms.lines().any(|l| l == "acme"), "{realms}");
 }
 
+/// `tessera export` is the inverse of `tessera import`: importing an export into a fresh
+/// database and exporting again gives the same file, without password hashes or secrets.
+#[test]
+fn export_then_import_into_a_fresh_database_recreates_the_realm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/realm.toml");
+    run_ok(tessera(dir.path(), &url).args(["import", example]));
+    // A client with every setting the file format has.
+    let extra = dir.path().join("extra.json");
+    std::fs::write(
+        &extra,
+        serde_json::json!({
+            "realm": {"name": "acme"},
+            "clients": [{
+                "client_id": "web",
+                "name": "Web app",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scopes": ["openid", "profile", "jobs:read"],
+                "default_scopes": ["openid"],
+                "redirect_uris": ["https://app.example/cb"],
+                "post_logout_redirect_uris": ["https://app.example/bye"],
+                "first_party": true,
+                "web_origins": ["+"],
+                "access_token_ttl_secs": 120,
+                "refresh_token_idle_ttl_secs": 3600,
+                "refresh_token_absolute_ttl_secs": 7200,
+                "backchannel_logout_uri": "https://app.example/bcl"
+            }],
+            "users": [{"username": "off", "enabled": false, "teams": [{"team": "research", "role": "auditor"}]}],
+            "teams": [{"name": "research", "description": "Submits jobs"}],
+            "roles": [{"name": "auditor", "description": "Reads users, teams and the audit log",
+                       "permissions": ["audit:read", "user:read", "team:read"]}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    run_ok(tessera(dir.path(), &url).arg("import").arg(&extra));
+
+    let first = run_ok(tessera(dir.path(), &url).args(["export", "acme"]));
+    let parsed: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(parsed["realm"]["display_name"], "Acme Corp");
+    let ada = parsed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ada@acme.example")
+        .unwrap_or_else(|| panic!("{first}"));
+    assert_eq!(
+        ada["teams"],
+        serde_json::json!([
+            {"team": "platform", "role": "operator"},
+            {"team": "research", "role": "member"}
+        ])
+    );
+    let web = parsed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "web")
+        .unwrap();
+    assert_eq!(web["backchannel_logout_uri"], "https://app.example/bcl");
+    assert_eq!(web["web_origins"], serde_json::json!(["+"]));
+    assert!(
+        !first.contains("service-account-svc"),
+        "a service account is the client's own: {first}"
+    );
+    for secret in ["$argon2", "change-me-ada-2024", "\"secret\": \""] {
+        assert!(!first.contains(secret), "{secret} in the export: {first}");
+    }
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let (url2, _pg2) = fresh_database_url(dir2.path());
+    run_ok(tessera(dir2.path(), &url2).arg("migrate"));
+    let file = dir2.path().join("acme.json");
+    std::fs::write(&file, &first).unwrap();
+    let imported = run_ok(tessera(dir2.path(), &url2).arg("import").arg(&file));
+    assert!(imported.contains("Client secret for svc"), "{imported}");
+    let second = run_ok(tessera(dir2.path(), &url2).args(["export", "acme"]));
+    assert_eq!(first, second, "the export of the import differs");
+
+    // TOML says the same.
+    let toml_text =
+        run_ok(tessera(dir2.path(), &url2).args(["export", "acme", "--format", "toml"]));
+    let from_toml: tessera_core::import::RealmImport = toml::from_str(&toml_text).unwrap();
+    let from_json: tessera_core::import::RealmImport = serde_json::from_str(&first).unwrap();
+    assert_eq!(from_toml, from_json);
+
+    let missing = tessera(dir2.path(), &url2)
+        .args(["export", "nope"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("there is no realm nope"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
 #[test]
 fn a_bad_import_file_is_refused_with_its_name_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _pg) = fresh_database_url(dir.path());
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[realm]\nname = \"acme\"\n[[clients]]\nclient_id = \"svc\"\ngrant_types = [\"implicit\"]\n").unwrap();
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
     let out = tessera(dir.path(), &url)
         .arg("import")
         .arg(&file)
@@ -279,6 +426,67 @@ fn a_bad_import_file_is_refused_with_its_name_and_changes_nothing() {
     assert!(err.contains("grant"), "{err}");
     let realms = run_ok(tessera(dir.path(), &url).args(["realm", "list"]));
     assert!(realms.trim().is_empty(), "{realms}");
+}
+
+/// Run from the wrong directory, a command finds no database: it says where it looked and
+/// how to point it at the right one, and creates nothing. `migrate` creates the database;
+/// then an error names the database the command opened.
+#[test]
+fn a_command_run_where_there_is_no_database_creates_none_and_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tessera_bin())
+        .current_dir(dir.path())
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_DATABASE_URL")
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .args(["realm", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no database at ./data/tessera.db")
+            && err.contains(&dir.path().join("data").display().to_string())
+            && err.contains("run from the directory where Tessera runs")
+            && err.contains("TESSERA_DATABASE_URL"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a database (or its directory) was created"
+    );
+    for args in [
+        &["user", "set-password", "admin"][..],
+        &["client", "list"],
+        &["unlock", "--user", "admin"],
+    ] {
+        let out = Command::new(tessera_bin())
+            .current_dir(dir.path())
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_DATABASE_URL")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no database at"),
+            "{args:?}"
+        );
+    }
+    assert!(!dir.path().join("data").exists());
+
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
+    let out = tessera(dir.path(), &url)
+        .args(["client", "list", "--realm", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope") && err.contains(&format!("(database {url})")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -300,6 +508,10 @@ fn an_unreachable_postgres_reports_the_real_cause() {
     assert!(
         !err.contains(":pw@"),
         "the password leaked into the error: {err}"
+    );
+    assert!(
+        err.contains("(database postgres://tessera:***@127.0.0.1:1/tessera"),
+        "names the database it tried: {err}"
     );
 }
 

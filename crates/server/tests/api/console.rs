@@ -81,6 +81,56 @@ async fn a_visitor_is_sent_through_the_realms_own_sign_in_with_pkce() {
     assert!(resp.text().await.unwrap().contains("id=\"username\""));
 }
 
+/// A realm created while the server runs (here through the store, as `tessera realm create`
+/// and `tessera import` do) has a working console at once: its sign-in start registers the
+/// console with the realm's `portal`, and the issuer accepts the request.
+#[actix_web::test]
+async fn the_console_of_a_realm_created_while_running_signs_in_without_a_restart() {
+    let app = spawn_app().await;
+    let http = no_redirects();
+    // The issuer has seen the new realm's portal before the console asks (a cached client).
+    tessera_store::provision::bootstrap_realm(
+        &app.db,
+        "late",
+        Some("late-admin-password"),
+        &tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap(),
+        tessera_core::Clock::now(&app.clock),
+    )
+    .unwrap()
+    .expect("a new realm");
+    let token = app
+        .http
+        .post(format!(
+            "{}/realms/late/protocol/openid-connect/token",
+            app.base
+        ))
+        .form(&[
+            ("client_id", "portal"),
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", "late-admin-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+
+    let console = format!("{}/realms/late/console", app.base);
+    let resp = http.get(format!("{console}/login")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let to = reqwest::Url::parse(&location(&resp)).unwrap();
+    let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["redirect_uri"], format!("{console}/callback"));
+    let resp = http.get(to.as_str()).send().await.unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert_eq!(
+        status, 200,
+        "the issuer refused the console's sign-in: {body}"
+    );
+    assert!(body.contains("id=\"username\""), "{body}");
+}
+
 #[actix_web::test]
 async fn the_console_is_registered_with_the_portal_client() {
     let app = spawn_app().await;

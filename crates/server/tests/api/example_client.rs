@@ -43,25 +43,32 @@ type Running = (
     mpsc::UnboundedReceiver<String>,
 );
 
-/// Starts the client with the command line a person would type.
+/// Starts the client with the command line a person would type, the secret given as
+/// `--client-secret=VALUE` (one argument, whatever the secret starts with).
 fn start_client(app: &TestApp, secret: &str, port: u16) -> Running {
+    start_client_with(app, &[&format!("--client-secret={secret}")], port)
+}
+
+/// Starts the client with `secret_args` naming the secret.
+fn start_client_with(app: &TestApp, secret_args: &[&str], port: u16) -> Running {
     let port = port.to_string();
-    let args = Args::try_parse_from([
+    let mut argv = vec![
         "oidc-client",
         "--issuer",
         &app.issuer,
         "--client-id",
         "web-example",
-        "--client-secret",
-        secret,
+    ];
+    argv.extend_from_slice(secret_args);
+    argv.extend([
         "--port",
         &port,
         "--scope",
         "openid profile email",
         "--timeout",
         "30",
-    ])
-    .unwrap();
+    ]);
+    let args = Args::try_parse_from(argv).unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let task = actix_web::rt::spawn(async move {
         let mut out = Lines {
@@ -85,13 +92,20 @@ async fn line(rx: &mut mpsc::UnboundedReceiver<String>, key: &str) -> String {
 
 /// A first-party confidential client: no consent page.
 fn register(app: &TestApp, port: u16) -> String {
+    register_with(app, port, None)
+}
+
+/// As `register`, with a fixed secret when `secret` is given.
+fn register_with(app: &TestApp, port: u16, secret: Option<&str>) -> String {
     app.create_client(serde_json::json!({
         "client_id": "web-example",
+        "secret": secret,
         "grant_types": ["authorization_code"],
         "scopes": ["openid", "profile", "email"],
         "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
         "first_party": true,
     }))
+    .or(secret.map(str::to_string))
     .unwrap()
 }
 
@@ -127,8 +141,42 @@ async fn example_oidc_client_runs_the_code_flow_against_tessera() {
     let app = spawn_app().await;
     let port = free_port();
     let secret = register(&app, port);
-    let (task, mut rx) = start_client(&app, &secret, port);
+    let (task, rx) = start_client(&app, &secret, port);
+    completes_the_code_flow(&app, port, task, rx).await;
+}
 
+/// A secret that starts with `-` (as about one generated secret in 64 does) is still the
+/// secret, typed either as two arguments or as `--client-secret=VALUE`, or in the
+/// environment variable.
+#[actix_web::test]
+async fn example_oidc_client_accepts_a_secret_starting_with_a_hyphen() {
+    let secret = format!("-{}", "s".repeat(40));
+    let separate = Args::try_parse_from([
+        "oidc-client",
+        "--issuer",
+        "http://127.0.0.1:1/realms/default",
+        "--client-id",
+        "web-example",
+        "--client-secret",
+        &secret,
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(separate.client_secret, secret);
+
+    let app = spawn_app().await;
+    let port = free_port();
+    register_with(&app, port, Some(&secret));
+    let (task, rx) = start_client_with(&app, &["--client-secret", &secret], port);
+    completes_the_code_flow(&app, port, task, rx).await;
+}
+
+/// Drives a started client through sign-in to its verified outcome.
+async fn completes_the_code_flow(
+    app: &TestApp,
+    port: u16,
+    task: actix_web::rt::task::JoinHandle<Result<Outcome, tessera_example_oidc_client::Error>>,
+    mut rx: mpsc::UnboundedReceiver<String>,
+) {
     let redirect_uri = line(&mut rx, "redirect_uri").await;
     assert_eq!(redirect_uri, format!("http://127.0.0.1:{port}/callback"));
     let open = line(&mut rx, "open").await;
@@ -144,7 +192,7 @@ async fn example_oidc_client_runs_the_code_flow_against_tessera() {
     ] {
         assert!(open.contains(param), "{param} in {open}");
     }
-    let location = sign_in_as_browser(&app, &open).await;
+    let location = sign_in_as_browser(app, &open).await;
     assert!(location.starts_with(&redirect_uri), "{location}");
 
     let outcome = task.await.unwrap().unwrap_or_else(|e| panic!("{e}"));

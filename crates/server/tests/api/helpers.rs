@@ -1,6 +1,7 @@
 //! The integration harness: the real server, in-process, on port 0 with a fresh database
 //! (SQLite in a temporary directory, or a fresh PostgreSQL database when
-//! `TESSERA_TEST_POSTGRES_URL` is set) and fresh keys, driven over HTTP.
+//! `TESSERA_TEST_POSTGRES_URL` is set) and fresh keys, driven over HTTP. Unset, the PostgreSQL
+//! runs are skipped with one "skipped:" line, or fail under CI; set to empty, SQLite on purpose.
 
 #![allow(dead_code)]
 
@@ -17,7 +18,7 @@ use tessera_server::app;
 use tessera_server::config::{Config, Overrides};
 use tessera_store::Database;
 use tessera_store::provision::{self, Actor, UnknownScopes};
-use tessera_store::testing::{PgTestDatabase, postgres_server_url};
+use tessera_store::testing::{PgTestDatabase, postgres_for_tests};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
@@ -49,6 +50,8 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     pub dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
+    /// The serving task; it ends after the server stops and its buffers are written.
+    serving: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
     // Dropped last: the pool closes before the test database is dropped.
     _pg: Option<PgTestDatabase>,
 }
@@ -81,8 +84,15 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
 }
 
 /// The database URL for a test: a fresh PostgreSQL database when configured, else SQLite.
+/// With `TESSERA_TEST_POSTGRES_URL` unset the first test says once that the PostgreSQL runs are
+/// skipped (under CI it fails instead); set to empty, SQLite is chosen on purpose, quietly.
 pub fn fresh_database_url(dir: &std::path::Path) -> (String, Option<PgTestDatabase>) {
-    match postgres_server_url() {
+    static ANNOUNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let announce = !ANNOUNCED.swap(true, std::sync::atomic::Ordering::Relaxed);
+    match postgres_for_tests(
+        "the HTTP tests' PostgreSQL runs (they run on SQLite)",
+        announce,
+    ) {
         Some(server) => {
             let pg = PgTestDatabase::create(&server).expect("test database");
             (pg.url().to_string(), Some(pg))
@@ -108,12 +118,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let prepared = app::prepare(&config, &clock, Some(ADMIN_PASSWORD)).unwrap();
     let running = app::start(&config, &prepared, Arc::new(clock.clone())).unwrap();
     let handle = running.handle.clone();
-    actix_web::rt::spawn(running.server);
     let base = running.public_url.clone();
+    let health = format!("http://{}/health", running.addr);
+    let serving = actix_web::rt::spawn(running.until_stopped());
     // The server starts serving once its future has been polled; wait until it answers (at
     // its own address: the public URL may be a proxy's, started by the test).
     let probe = reqwest::Client::new();
-    let health = format!("http://{}/health", running.addr);
     for _ in 0..100 {
         if probe.get(&health).send().await.is_ok() {
             break;
@@ -133,11 +143,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         db: prepared.db.clone(),
         dir,
         handle,
+        serving: Some(serving),
         _pg: pg,
     }
 }
 
 impl TestApp {
+    /// Stops the server as a signal would (gracefully) and waits until it has stopped and
+    /// written what it buffered.
+    pub async fn stop_gracefully(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(serving) = self.serving.take() {
+            serving
+                .await
+                .expect("the serving task ends")
+                .expect("the server stops cleanly");
+        }
+    }
+
     pub fn token_url(&self) -> String {
         format!("{}/protocol/openid-connect/token", self.issuer)
     }

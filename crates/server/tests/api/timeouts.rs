@@ -150,3 +150,27 @@ async fn a_request_head_that_stops_halfway_is_answered_408_and_closed() {
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
     assert_still_serving(&app).await;
 }
+
+/// `database.connect_timeout_secs` bounds how long taking a database connection waits (the
+/// time a request hangs while the database is down or every connection is busy), instead of
+/// a fixed 10 s.
+#[test]
+fn taking_a_database_connection_gives_up_after_the_configured_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let mut config = test_config(dir.path(), url);
+    config.database.max_connections = 1;
+    config.database.connect_timeout_secs = 1;
+    let db = tessera_server::app::open_database(&config).unwrap();
+    let _held = db.conn().unwrap();
+    let started = Instant::now();
+    let err = match db.conn() {
+        Ok(_) => panic!("a second connection from a pool of one"),
+        Err(e) => e.to_string(),
+    };
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "waited {waited:?}: {err}"
+    );
+}
