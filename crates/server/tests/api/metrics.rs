@@ -409,3 +409,97 @@ async fn metrics_can_be_turned_off() {
         .await;
     assert_eq!(resp.status(), 200);
 }
+
+/// The `detail` of the newest audit event with `action` on `target`, parsed.
+async fn audited_detail(
+    app: &TestApp,
+    token: &str,
+    action: &str,
+    target: &str,
+) -> serde_json::Value {
+    let (status, audit) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?page_size=500&order=newest",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let event = audit["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == action && e["target"] == target)
+        .unwrap_or_else(|| panic!("no {action} on {target} in {audit}"))
+        .clone();
+    serde_json::from_str(event["detail"].as_str().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn rest_writes_audit_what_they_changed() {
+    let app = spawn_app().await;
+    app.create_svc();
+    let token = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let (status, created) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(&token),
+            Some(serde_json::json!({"name": "ann", "password": "ann-password"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let user = created["value"]["id"].as_str().unwrap().to_string();
+    let root = created["value"]["team_roles"][0]["team_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, roles) = app
+        .call(reqwest::Method::GET, "/api/v1/roles", Some(&token), None)
+        .await;
+    let admin_role = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{user}"),
+            Some(&token),
+            Some(serde_json::json!({"team_roles": [{"team_id": root, "role_id": admin_role}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let detail = audited_detail(&app, &token, "user.update", &format!("user:{user}")).await;
+    let roles_change = &detail["team_roles"];
+    assert_eq!(roles_change["from"][0]["role_name"], "member", "{detail}");
+    assert_eq!(roles_change["to"][0]["role_name"], "admin", "{detail}");
+    // Only what changed.
+    assert_eq!(detail.as_object().unwrap().len(), 1, "{detail}");
+
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/clients/svc",
+            Some(&token),
+            Some(serde_json::json!({"name": "The service", "scopes": ["jobs:read"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let detail = audited_detail(&app, &token, "client.update", "client:svc").await;
+    assert_eq!(detail["name"]["to"], "The service", "{detail}");
+    assert_eq!(
+        detail["scopes"],
+        serde_json::json!({"from": ["clusters:read", "jobs:read"], "to": ["jobs:read"]}),
+        "{detail}"
+    );
+    assert!(!detail.to_string().contains("secret"), "{detail}");
+}
