@@ -503,3 +503,87 @@ async fn rest_writes_audit_what_they_changed() {
     );
     assert!(!detail.to_string().contains("secret"), "{detail}");
 }
+
+/// `log.access`: one line per request from the real binary, with the path but never the query
+/// string or the Authorization header.
+#[actix_web::test]
+async fn the_access_log_has_one_line_per_request_without_queries_or_credentials() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    tessera_resource::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    let mut child = Command::new(tessera_bin())
+        .arg("--database-url")
+        .arg(&url)
+        .arg("--keys-dir")
+        .arg(dir.path().join("keys"))
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .env_remove("TESSERA_CONFIG")
+        .env("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("TESSERA_ARGON2_MEMORY_KIB", "256")
+        .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .env("TESSERA_METRICS_LISTEN", "127.0.0.1:0")
+        .env("TESSERA_LOG_ACCESS", "true")
+        .env("TESSERA_LOG_FORMAT", "json")
+        .env("TESSERA_LOG_LEVEL", "warn,tessera::access=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let base = actix_web::rt::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.ok()?;
+            if let Some(rest) = line.split("is listening on ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("the server announced its URL");
+    let http = reqwest::Client::new();
+    let resp = http
+        .get(format!("{base}/v1/auth/test?secret-in-query=1"))
+        .header("authorization", "Bearer not-a-real-credential")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // The line is written once the response is; give the process a moment, then stop it.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "tessera::access")
+        .collect();
+    let auth_test = lines
+        .iter()
+        .find(|l| l["fields"]["path"] == "/v1/auth/test")
+        .unwrap_or_else(|| panic!("no access line for /v1/auth/test in {stderr}"));
+    assert_eq!(auth_test["fields"]["method"], "GET");
+    assert_eq!(auth_test["fields"]["status"], 401);
+    assert_eq!(auth_test["fields"]["client"], "127.0.0.1");
+    assert!(auth_test["fields"]["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["path"] == "/health" && l["fields"]["status"] == 200),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-in-query"), "{stderr}");
+    assert!(!stderr.contains("not-a-real-credential"), "{stderr}");
+}
