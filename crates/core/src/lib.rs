@@ -10,6 +10,7 @@ pub mod filter;
 pub mod grant;
 pub mod id;
 pub mod import;
+pub mod metrics;
 pub mod names;
 pub mod net;
 pub mod page;

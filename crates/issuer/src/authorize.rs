@@ -766,32 +766,36 @@ pub async fn authenticate(
         );
     }
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let user = match crate::token::check_password(&state, &realm, username.clone(), password, addr)
-        .await
-    {
-        Ok(u) => u,
-        Err(IssuerError::Throttled {
-            retry_after_secs, ..
-        }) => {
-            let message = format!(
-                "Too many failed attempts. Try again in {retry_after_secs} second{}.",
-                if retry_after_secs == 1 { "" } else { "s" }
-            );
-            let mut resp = login_page(&state, &realm, &request, &username, Some(&message))?;
-            *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
-            return Ok(resp);
-        }
-        Err(IssuerError::OAuth { .. }) => {
-            return login_page(
-                &state,
-                &realm,
-                &request,
-                &username,
-                Some("Invalid username or password."),
-            );
-        }
-        Err(other) => return Err(other),
+    let by = crate::token::SignInBy {
+        method: "form",
+        client_id: &request.client.client_id,
+        addr,
     };
+    let user =
+        match crate::token::check_password(&state, &realm, username.clone(), password, &by).await {
+            Ok(u) => u,
+            Err(IssuerError::Throttled {
+                retry_after_secs, ..
+            }) => {
+                let message = format!(
+                    "Too many failed attempts. Try again in {retry_after_secs} second{}.",
+                    if retry_after_secs == 1 { "" } else { "s" }
+                );
+                let mut resp = login_page(&state, &realm, &request, &username, Some(&message))?;
+                *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+                return Ok(resp);
+            }
+            Err(IssuerError::OAuth { .. }) => {
+                return login_page(
+                    &state,
+                    &realm,
+                    &request,
+                    &username,
+                    Some("Invalid username or password."),
+                );
+            }
+            Err(other) => return Err(other),
+        };
     let now = state.now();
     let cookie_value = random_token::<32>();
     let session = BrowserSession {

@@ -13,6 +13,10 @@ use tessera_store::models::{Client, Realm};
 use crate::error::{IssuerError, OAuthCode};
 use crate::form::Form;
 use crate::state::IssuerState;
+use crate::token::TokenSeen;
+
+/// A presented client_id is kept for the audit log up to this many characters.
+const MAX_AUDITED_ID_CHARS: usize = 100;
 
 /// How the client presented itself.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,6 +107,19 @@ pub async fn authenticate(
     realm: &Realm,
     addr: Option<IpAddr>,
 ) -> Result<Arc<Client>, IssuerError> {
+    authenticate_seen(state, req, form, realm, addr, &mut TokenSeen::new()).await
+}
+
+/// [`authenticate`]; `seen` learns the presented client_id, whether it is registered, and
+/// whether this failure locked the address (for the token endpoint's metrics and audit).
+pub(crate) async fn authenticate_seen(
+    state: &IssuerState,
+    req: &HttpRequest,
+    form: &Form,
+    realm: &Realm,
+    addr: Option<IpAddr>,
+    seen: &mut TokenSeen,
+) -> Result<Arc<Client>, IssuerError> {
     let now = state.now();
     if let Some(wait) = state.client_auth_throttle.locked_for(addr, now) {
         return Err(IssuerError::Throttled {
@@ -117,18 +134,21 @@ pub async fn authenticate(
         }
         Presented::None { id } => (id.as_str(), None),
     };
+    seen.presented_client = Some(id.chars().take(MAX_AUDITED_ID_CHARS).collect());
     let client = state.client(realm, id).await?;
-    let failed = |description: &str| {
-        state
-            .client_auth_throttle
-            .record_failure(addr, &state.settings.throttle, now);
+    seen.known_client = client.is_some();
+    let failed = |seen: &mut TokenSeen, description: &str| {
+        seen.client_locked =
+            state
+                .client_auth_throttle
+                .record_failure(addr, &state.settings.throttle, now);
         IssuerError::invalid_client(&realm.name, description)
     };
     let Some(client) = client.filter(|c| c.enabled) else {
         if let Some(s) = secret_given {
             secret::verify_secret(s, NO_SUCH_CLIENT_HASH);
         }
-        return Err(failed("client authentication failed"));
+        return Err(failed(seen, "client authentication failed"));
     };
     match (
         client.confidential,
@@ -136,13 +156,17 @@ pub async fn authenticate(
         client.secret_sha256.as_deref(),
     ) {
         (true, Some(s), Some(stored)) if secret::verify_secret(s, stored) => Ok(client),
-        (true, Some(_), _) => Err(failed("client authentication failed")),
+        (true, Some(_), _) => Err(failed(seen, "client authentication failed")),
         (true, None, _) => Err(failed(
+            seen,
             "this client is confidential: authenticate with client_secret_basic or client_secret_post",
         )),
         // Some libraries send public clients as Basic with an empty secret.
         (false, None, _) | (false, Some(""), _) => Ok(client),
-        (false, Some(_), _) => Err(failed("this is a public client: it has no secret to send")),
+        (false, Some(_), _) => Err(failed(
+            seen,
+            "this is a public client: it has no secret to send",
+        )),
     }
 }
 

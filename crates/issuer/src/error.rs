@@ -80,6 +80,23 @@ impl IssuerError {
     }
 }
 
+impl IssuerError {
+    /// The `result` label of this error in the token metrics: the OAuth error code, or
+    /// `throttled`, `not_found`, `invalid_request` (a body too large or too slow) or
+    /// `server_error`.
+    pub fn metric_result(&self) -> &'static str {
+        match self {
+            Self::OAuth { code, .. } => code.as_str(),
+            Self::Throttled { .. } => "throttled",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) | Self::PayloadTooLarge(_) | Self::BodyTimeout(_) => {
+                "invalid_request"
+            }
+            Self::Unavailable(_) | Self::Internal(_) => "server_error",
+        }
+    }
+}
+
 impl fmt::Display for IssuerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -25,6 +25,7 @@ pub struct IssuerState {
     /// Bounds concurrent argon2 runs (each holds ~19 MiB) to the number of cores.
     pub hash_permits: Semaphore,
     pub client_auth_throttle: ClientAuthThrottle,
+    pub metrics: tessera_core::metrics::Metrics,
     realms: TtlCache<String, Arc<Realm>>,
     clients: TtlCache<(String, String), Arc<Client>>,
     discovery: TtlCache<String, Arc<[u8]>>,
@@ -73,6 +74,7 @@ impl IssuerState {
             hasher,
             hash_permits: Semaphore::new(cores),
             client_auth_throttle: ClientAuthThrottle::default(),
+            metrics: tessera_core::metrics::Metrics::disabled(),
             realms: TtlCache::new(ttl),
             clients: TtlCache::new(ttl),
             discovery: TtlCache::new(ttl),
@@ -80,6 +82,11 @@ impl IssuerState {
             revocation_hook: None,
             backchannel: std::sync::OnceLock::new(),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: tessera_core::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn with_revocation_hook(mut self, hook: RevocationHook) -> Self {

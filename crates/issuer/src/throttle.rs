@@ -89,14 +89,16 @@ pub fn password_keys(
 
 /// Admits one password attempt (counted at once), or refuses with 429 while a key is locked,
 /// its backoff wait runs, or as many attempts as its limit allows are already being checked.
+/// Returns how many backoff waits the admission started (for the metrics).
 pub fn admit_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
     keys: &PasswordKeys,
     now: i64,
-) -> Result<(), IssuerError> {
-    match q::throttle_admit(conn, realm_id, &keys.keys, now)? {
-        None => Ok(()),
+) -> Result<usize, IssuerError> {
+    let admission = q::throttle_admit_reporting(conn, realm_id, &keys.keys, now)?;
+    match admission.wait {
+        None => Ok(admission.backoffs_started.len()),
         Some(retry_after_secs) => Err(IssuerError::Throttled {
             code: OAuthCode::InvalidGrant,
             retry_after_secs,
@@ -108,23 +110,31 @@ pub fn admit_password_attempt(
 /// knows the password) and takes the attempt back from the address and the username (their
 /// other failures stay: one good password does not excuse the address's guesses at other
 /// usernames, nor the guesses at this username from elsewhere). A failure stays counted and
-/// locks a key at its limit.
+/// locks a key at its limit. Returns the keys this attempt locked.
 pub fn settle_password_attempt(
     conn: &mut DbConnection,
     realm_id: &str,
     keys: &PasswordKeys,
     success: bool,
     now: i64,
-) -> Result<(), IssuerError> {
-    q::throttle_settle(
+) -> Result<Vec<String>, IssuerError> {
+    Ok(q::throttle_settle(
         conn,
         realm_id,
         &keys.keys,
         &keys.clear_on_success,
         success,
         now,
-    )?;
-    Ok(())
+    )?)
+}
+
+/// The kind of a throttle key, as the metrics label it: `pair`, `address` or `user`.
+pub fn key_kind(key: &str) -> &'static str {
+    match key.split_once(':').map(|(kind, _)| kind) {
+        Some("pair") => "pair",
+        Some("addr") => "address",
+        _ => "user",
+    }
 }
 
 /// The operator's unlock: deletes the throttle entries of a username (from every address, or
@@ -207,10 +217,16 @@ impl ClientAuthThrottle {
         (f.locked_until > now).then(|| f.locked_until - now)
     }
 
-    pub fn record_failure(&self, addr: Option<IpAddr>, settings: &ThrottleSettings, now: i64) {
-        let Some(addr) = addr else { return };
+    /// Counts a failure; true when it locked the address.
+    pub fn record_failure(
+        &self,
+        addr: Option<IpAddr>,
+        settings: &ThrottleSettings,
+        now: i64,
+    ) -> bool {
+        let Some(addr) = addr else { return false };
         let Ok(mut map) = self.by_addr.lock() else {
-            return;
+            return false;
         };
         if map.len() > 100_000 {
             map.retain(|_, f| {
@@ -234,7 +250,9 @@ impl ClientAuthThrottle {
             f.locked_until = now + settings.lockout_secs;
             f.count = 0;
             f.window_started_at = now;
+            return true;
         }
+        false
     }
 }
 
@@ -274,10 +292,10 @@ mod tests {
             ..Default::default()
         };
         let a: Option<IpAddr> = "127.0.0.9".parse().ok();
-        t.record_failure(a, &s, 1_000);
-        t.record_failure(a, &s, 1_001);
+        assert!(!t.record_failure(a, &s, 1_000));
+        assert!(!t.record_failure(a, &s, 1_001));
         assert_eq!(t.locked_for(a, 1_001), None);
-        t.record_failure(a, &s, 1_002);
+        assert!(t.record_failure(a, &s, 1_002));
         assert_eq!(t.locked_for(a, 1_002), Some(60));
         assert_eq!(t.locked_for(a, 1_062), None);
         // Another address is unaffected.
@@ -293,8 +311,8 @@ mod tests {
             ..Default::default()
         };
         let a: Option<IpAddr> = "::1".parse().ok();
-        t.record_failure(a, &s, 1_000);
-        t.record_failure(a, &s, 1_020);
+        assert!(!t.record_failure(a, &s, 1_000));
+        assert!(!t.record_failure(a, &s, 1_020));
         assert_eq!(t.locked_for(a, 1_020), None);
     }
 }

@@ -4,6 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use std::net::IpAddr;
+use tessera_core::metrics::SignInResult;
 use tessera_core::{ScopeSet, id::random_token};
 use tessera_store::models::{Client, Realm};
 use tessera_store::queries as q;
@@ -65,13 +66,167 @@ pub async fn token_default_realm(
     token_for_realm(&state, crate::DEFAULT_REALM, &req, payload).await
 }
 
+/// What a token request revealed before it ended, for its metrics and audit events.
+pub(crate) struct TokenSeen {
+    /// The grant type if it is one of [`GRANT_TYPES`], else `other`.
+    grant: &'static str,
+    realm_id: Option<String>,
+    addr: Option<IpAddr>,
+    /// The client_id the request presented (shortened), registered or not.
+    pub(crate) presented_client: Option<String>,
+    /// Whether `presented_client` names a registered client: only those label the metrics.
+    pub(crate) known_client: bool,
+    /// Whether this request's client-authentication failure locked its address.
+    pub(crate) client_locked: bool,
+}
+
+impl TokenSeen {
+    pub(crate) fn new() -> Self {
+        Self {
+            grant: "other",
+            realm_id: None,
+            addr: None,
+            presented_client: None,
+            known_client: false,
+            client_locked: false,
+        }
+    }
+}
+
+/// Answers the request, then counts it and, if it failed for a reason an operator should see
+/// (client authentication, an invalid code or refresh token), audits it. Successes write
+/// nothing here: the client_credentials path stays free of database writes.
 async fn token_for_realm(
     state: &IssuerState,
     realm_name: &str,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
+    let started = std::time::Instant::now();
+    let mut seen = TokenSeen::new();
+    let result = answer_token_request(state, realm_name, req, payload, &mut seen).await;
+    let client_label = match (&seen.presented_client, seen.known_client) {
+        (Some(id), true) => id.as_str(),
+        _ => "unknown",
+    };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.metric_result(),
+    };
+    state.metrics.token_request(
+        seen.grant,
+        outcome,
+        client_label,
+        started.elapsed().as_secs_f64(),
+    );
+    if let Err(e) = &result {
+        audit_token_failure(state, &seen, e).await;
+    }
+    result
+}
+
+/// Audits a failed token request: a client-authentication failure (and the lock it caused),
+/// or `invalid_grant` on a code, refresh token or API key. A password grant's failure is
+/// audited as a sign-in ([`check_password`]). Best effort: a failed write is logged, the
+/// answer stays the request's own.
+async fn audit_token_failure(state: &IssuerState, seen: &TokenSeen, error: &IssuerError) {
+    use tessera_store::provision::{Actor, Audited, audit_event};
+    let IssuerError::OAuth {
+        code, description, ..
+    } = error
+    else {
+        return;
+    };
+    let Some(realm_id) = seen.realm_id.clone() else {
+        return;
+    };
+    let (action, detail) = match code {
+        OAuthCode::InvalidClient => (
+            "client.authenticate",
+            serde_json::json!({
+                "client_id": seen.presented_client,
+                "grant_type": seen.grant,
+                "reason": description,
+            }),
+        ),
+        OAuthCode::InvalidGrant if seen.grant != "password" => (
+            "token.request",
+            serde_json::json!({
+                "client_id": seen.presented_client,
+                "grant_type": seen.grant,
+                "error": code.as_str(),
+                "reason": description,
+            }),
+        ),
+        _ => return,
+    };
+    let actor = format!(
+        "client:{}",
+        seen.presented_client.as_deref().unwrap_or("unknown")
+    );
+    let addr = seen.addr.map(|a| a.to_string()).unwrap_or_default();
+    let locked = seen.client_locked;
+    if locked {
+        state.metrics.throttle_lock("client_address");
+    }
+    let lockout_secs = state.settings.throttle.lockout_secs;
+    let now = state.now();
+    let db = state.db.clone();
+    let written = web::block(move || -> Result<(), IssuerError> {
+        let mut conn = db.conn()?;
+        let actor = Actor {
+            name: &actor,
+            source_addr: &addr,
+        };
+        audit_event(
+            &mut conn,
+            &realm_id,
+            &actor,
+            &Audited {
+                action,
+                target: actor.name,
+                outcome: "failure",
+                detail: &detail.to_string(),
+            },
+            now,
+        )?;
+        if locked {
+            let lock = serde_json::json!({
+                "reason": "client authentication failures",
+                "locked_secs": lockout_secs,
+            });
+            audit_event(
+                &mut conn,
+                &realm_id,
+                &actor,
+                &Audited {
+                    action: "throttle.lock",
+                    target: &format!("client_addr:{addr}"),
+                    outcome: "success",
+                    detail: &lock.to_string(),
+                },
+                now,
+            )?;
+        }
+        Ok(())
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot audit a failed token request"),
+        Err(e) => tracing::warn!(error = %e, "cannot audit a failed token request"),
+    }
+}
+
+async fn answer_token_request(
+    state: &IssuerState,
+    realm_name: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+    seen: &mut TokenSeen,
+) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(realm_name).await?;
+    seen.realm_id = Some(realm.id.clone());
     if !req.query_string().is_empty() {
         // Credentials in a URL end up in logs and histories (RFC 6749 §2.3.1, §3.2).
         return Err(IssuerError::invalid_request(
@@ -80,7 +235,9 @@ async fn token_for_realm(
     }
     let form = read_form(req, payload, &state.settings).await?;
     let grant_type = form.require("grant_type")?;
-    if !GRANT_TYPES.contains(&grant_type) {
+    if let Some(known) = GRANT_TYPES.iter().find(|g| **g == grant_type) {
+        seen.grant = known;
+    } else {
         return Err(IssuerError::oauth(
             OAuthCode::UnsupportedGrantType,
             format!(
@@ -90,7 +247,8 @@ async fn token_for_realm(
         ));
     }
     let addr = client_addr(req, state.settings.trust_forwarded_headers);
-    let client = client_auth::authenticate(state, req, &form, &realm, addr).await?;
+    seen.addr = addr;
+    let client = client_auth::authenticate_seen(state, req, &form, &realm, addr, seen).await?;
     crate::state::share_with_origins(req, &client);
     if !client.allows_grant(grant_type) {
         return Err(IssuerError::oauth(
@@ -266,7 +424,12 @@ async fn password(
     let username = form.require("username")?.to_string();
     let password = form.require("password")?.to_string();
     let scope = granted_scope(client, form.get("scope"))?;
-    let user = check_password(state, realm, username, password, addr).await?;
+    let by = SignInBy {
+        method: "password_grant",
+        client_id: &client.client_id,
+        addr,
+    };
+    let user = check_password(state, realm, username, password, &by).await?;
     let mut response = mint(state, realm, client, &user.id, &scope)?;
     if !client.allows_grant("refresh_token") {
         return Ok(response);
@@ -607,30 +770,75 @@ async fn refresh(
     Ok(response)
 }
 
+/// Where a sign-in comes from, for its metrics and audit event.
+pub(crate) struct SignInBy<'a> {
+    /// `password_grant` or `form`.
+    pub method: &'static str,
+    pub client_id: &'a str,
+    pub addr: Option<IpAddr>,
+}
+
+/// A username is kept in a sign-in's audit event up to this many characters.
+const MAX_AUDITED_USERNAME_CHARS: usize = 100;
+
 /// Checks a username and password: throttled per username and address, per address and per
 /// username ([`throttle::password_keys`]) before any hashing,
 /// argon2 on the bounded blocking pool, a dummy hash for unknown users, failures counted.
 /// Errors are `invalid_grant` ("invalid username or password", or a disabled account) or
 /// `Throttled`; the sign-in page shows the same words.
+///
+/// Every attempt is counted in the metrics and audited (`user.sign_in`) in the database call
+/// the throttle makes anyway. The audit event says why a sign-in failed (`unknown_user` or
+/// `invalid_password`), which the answer never does; so do the locks it caused.
 pub(crate) async fn check_password(
     state: &IssuerState,
     realm: &Realm,
     username: String,
     password: String,
-    addr: Option<IpAddr>,
+    by: &SignInBy<'_>,
 ) -> Result<tessera_store::models::User, IssuerError> {
     let now = state.now();
-    let keys = throttle::password_keys(&username, addr, &state.settings.throttle);
+    let keys = throttle::password_keys(&username, by.addr, &state.settings.throttle);
+    let audit = SignInAudit {
+        realm_id: realm.id.clone(),
+        method: by.method,
+        client_id: by.client_id.to_string(),
+        username: username.chars().take(MAX_AUDITED_USERNAME_CHARS).collect(),
+        addr: by.addr.map(|a| a.to_string()).unwrap_or_default(),
+        now,
+    };
 
     let db = state.db.clone();
     let realm_id = realm.id.clone();
-    let (lookup_keys, lookup_name) = (keys.clone(), username.clone());
-    let user = web::block(move || -> Result<_, IssuerError> {
+    let (lookup_keys, lookup_name, lookup_audit) = (keys.clone(), username.clone(), audit.clone());
+    let admitted = web::block(move || -> Result<_, IssuerError> {
         let mut conn = db.conn()?;
-        throttle::admit_password_attempt(&mut conn, &realm_id, &lookup_keys, now)?;
-        Ok(q::user_by_username(&mut conn, &realm_id, &lookup_name)?)
+        match throttle::admit_password_attempt(&mut conn, &realm_id, &lookup_keys, now) {
+            Ok(backoffs) => Ok((
+                backoffs,
+                q::user_by_username(&mut conn, &realm_id, &lookup_name)?,
+            )),
+            Err(refused) => {
+                if matches!(refused, IssuerError::Throttled { .. }) {
+                    lookup_audit.write(&mut conn, None, SignInReason::Throttled)?;
+                }
+                Err(refused)
+            }
+        }
     })
-    .await??;
+    .await?;
+    let (backoffs, user) = match admitted {
+        Ok(a) => a,
+        Err(e) => {
+            if matches!(e, IssuerError::Throttled { .. }) {
+                state.metrics.sign_in(by.method, SignInResult::Throttled);
+            }
+            return Err(e);
+        }
+    };
+    for _ in 0..backoffs {
+        state.metrics.throttle_backoff();
+    }
 
     let verified = {
         let _permit = state
@@ -645,25 +853,38 @@ pub(crate) async fn check_password(
             .and_then(|u| u.password_hash.clone());
         web::block(move || hasher.verify(&password, stored.as_deref())).await?
     };
+    let reason = match &user {
+        None => SignInReason::UnknownUser,
+        Some(_) if !verified => SignInReason::InvalidPassword,
+        Some(u) if !u.enabled => SignInReason::Disabled,
+        Some(_) => SignInReason::Success,
+    };
 
     let db = state.db.clone();
     let realm_id = realm.id.clone();
     let user_id = user.as_ref().map(|u| u.id.clone());
-    web::block(move || -> Result<(), IssuerError> {
+    let lockout_secs = state.settings.throttle.lockout_secs;
+    let locked = web::block(move || -> Result<Vec<String>, IssuerError> {
         let mut conn = db.conn()?;
-        throttle::settle_password_attempt(&mut conn, &realm_id, &keys, verified, now)?;
+        let locked = throttle::settle_password_attempt(&mut conn, &realm_id, &keys, verified, now)?;
         if verified {
             if let Some(id) = &user_id {
                 q::record_login_success(&mut conn, id, now)?;
             }
-        } else {
-            if let Some(id) = &user_id {
-                q::record_login_failure(&mut conn, id)?;
-            }
+        } else if let Some(id) = &user_id {
+            q::record_login_failure(&mut conn, id)?;
         }
-        Ok(())
+        audit.write(&mut conn, user_id.as_deref(), reason)?;
+        for key in &locked {
+            audit.write_lock(&mut conn, key, lockout_secs)?;
+        }
+        Ok(locked)
     })
     .await??;
+    for key in &locked {
+        state.metrics.throttle_lock(throttle::key_kind(key));
+    }
+    state.metrics.sign_in(by.method, reason.counted());
 
     let user = match user {
         Some(u) if verified => u,
@@ -681,6 +902,127 @@ pub(crate) async fn check_password(
         ));
     }
     Ok(user)
+}
+
+/// How a sign-in ended, as audited: finer than the answer, which does not tell an unknown
+/// user from a wrong password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignInReason {
+    Success,
+    UnknownUser,
+    InvalidPassword,
+    Disabled,
+    Throttled,
+}
+
+impl SignInReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::UnknownUser => "unknown_user",
+            Self::InvalidPassword => "invalid_password",
+            Self::Disabled => "disabled",
+            Self::Throttled => "throttled",
+        }
+    }
+
+    /// The metrics' result: unknown user and wrong password are one (`invalid`).
+    fn counted(self) -> SignInResult {
+        match self {
+            Self::Success => SignInResult::Success,
+            Self::UnknownUser | Self::InvalidPassword => SignInResult::Invalid,
+            Self::Disabled => SignInResult::Disabled,
+            Self::Throttled => SignInResult::Throttled,
+        }
+    }
+}
+
+/// The audit events of one sign-in attempt.
+#[derive(Clone)]
+struct SignInAudit {
+    realm_id: String,
+    method: &'static str,
+    client_id: String,
+    username: String,
+    addr: String,
+    now: i64,
+}
+
+impl SignInAudit {
+    /// The actor and target: the user when known, else the name tried.
+    fn who(&self, user_id: Option<&str>) -> String {
+        match user_id {
+            Some(id) => format!("user:{id}"),
+            None => format!("username:{}", self.username),
+        }
+    }
+
+    /// `user.sign_in`, with the method, client, username and why it failed.
+    fn write(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        user_id: Option<&str>,
+        reason: SignInReason,
+    ) -> Result<(), IssuerError> {
+        use tessera_store::provision::{Actor, Audited, audit_event};
+        let who = self.who(user_id);
+        let success = reason == SignInReason::Success;
+        let mut detail = serde_json::json!({
+            "method": self.method,
+            "client_id": self.client_id,
+            "username": self.username,
+        });
+        if !success {
+            detail["reason"] = reason.as_str().into();
+        }
+        audit_event(
+            conn,
+            &self.realm_id,
+            &Actor {
+                name: &who,
+                source_addr: &self.addr,
+            },
+            &Audited {
+                action: "user.sign_in",
+                target: &who,
+                outcome: if success { "success" } else { "failure" },
+                detail: &detail.to_string(),
+            },
+            self.now,
+        )?;
+        Ok(())
+    }
+
+    /// `throttle.lock`: a throttle key this attempt locked.
+    fn write_lock(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        key: &str,
+        lockout_secs: i64,
+    ) -> Result<(), IssuerError> {
+        use tessera_store::provision::{Actor, Audited, audit_event};
+        let detail = serde_json::json!({
+            "reason": "sign-in failures",
+            "username": self.username,
+            "locked_secs": lockout_secs,
+        });
+        audit_event(
+            conn,
+            &self.realm_id,
+            &Actor {
+                name: "system",
+                source_addr: &self.addr,
+            },
+            &Audited {
+                action: "throttle.lock",
+                target: &format!("throttle:{key}"),
+                outcome: "success",
+                detail: &detail.to_string(),
+            },
+            self.now,
+        )?;
+        Ok(())
+    }
 }
 
 /// RFC 8693 token exchange of a personal API key (`subject_token`) for a short-lived JWT of

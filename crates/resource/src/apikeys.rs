@@ -115,6 +115,17 @@ fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) ->
     }
 }
 
+/// What an audit event shows of a key: what a change may touch, never its hash.
+fn audited_key(key: &ApiKey, roles: &HashMap<String, String>) -> serde_json::Value {
+    serde_json::json!({
+        "name": key.name,
+        "role": key.role_id.as_ref().and_then(|r| roles.get(r)),
+        "scopes": key.scopes,
+        "status": key.status,
+        "expires_at": key.expires_at.map(time_string),
+    })
+}
+
 fn role_name_map(
     conn: &mut DbConnection,
     rows: &[ApiKey],
@@ -485,6 +496,7 @@ async fn update_personal(
     let (key, role) = write(&state, move |conn| {
         let grantor = Grantor::new(conn, &principal)?;
         let mut key = visible_personal(conn, &principal, &id)?;
+        let before = key.clone();
         let was_usable = usable(&key, now);
         if let Some(n) = &body.name {
             key.name = n.trim().to_string();
@@ -520,15 +532,15 @@ async fn update_personal(
         key.updated_by = principal.actor();
         key.updated_at = now;
         keys::update(conn, &key)?;
-        audit(
+        let roles = role_name_map(conn, &[before.clone(), key.clone()])?;
+        crate::http::audit_change(
             conn,
             &principal,
             &addr,
-            "api_key.update",
-            &format!("api_key:{}", key.id),
+            ("api_key.update", &format!("api_key:{}", key.id)),
+            &crate::http::changes(&audited_key(&before, &roles), &audited_key(&key, &roles)),
             now,
         )?;
-        let roles = role_name_map(conn, std::slice::from_ref(&key))?;
         let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
         Ok((key, role))
     })

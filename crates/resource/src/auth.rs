@@ -99,13 +99,28 @@ impl FromRequest for Principal {
                 .ok_or_else(|| ApiError::Internal("resource state missing".into()))?;
             let token = bearer_token(&req)?;
             if apikey::looks_like_api_key(&token) || !token.contains('.') {
-                authenticate_key(&state, &token).await
+                let result = authenticate_key(&state, &token).await;
+                state.metrics.api_key_auth(auth_result(&result));
+                result
             } else {
-                let principal = authenticate_jwt(&state, &token).await?;
+                let result = authenticate_jwt(&state, &token).await;
+                state.metrics.jwt_auth(auth_result(&result));
+                let principal = result?;
                 share_with_client_origins(&state, &req, &principal).await?;
                 Ok(principal)
             }
         })
+    }
+}
+
+/// The metrics' `result` of an authentication: `success`, `invalid` (the credential was
+/// refused: unknown, malformed, expired, revoked, its owner disabled) or `error` (the server
+/// could not decide, e.g. the database did not answer).
+fn auth_result(result: &Result<Principal, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(ApiError::InvalidToken(_)) => "invalid",
+        Err(_) => "error",
     }
 }
 

@@ -33,7 +33,8 @@ use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{
-    ListQuery, Value, Values, audit, json_body, parse_id, source_addr, time_string, with_db, write,
+    ListQuery, Value, Values, audit, audit_change, changes, json_body, parse_id, source_addr,
+    time_string, with_db, write,
 };
 use crate::state::ResourceState;
 
@@ -1314,6 +1315,7 @@ async fn update_user(
         let before = dir::user_in_realm(conn, &realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
         let rights_before = grantor.user_rights(conn, &id)?;
+        let shown_before = load_user(conn, &realm_id, &id)?;
         let mut user = before.clone();
         apply(&mut user);
         if user.username != before.username {
@@ -1341,15 +1343,16 @@ async fn update_user(
         let rights_after = grantor.user_rights(conn, &id)?;
         grantor.ensure_gains(&rights_before, &rights_after)?;
         grantor.ensure_realm_keeps_admin(conn)?;
-        audit(
+        let shown = load_user(conn, &realm_id, &id)?;
+        audit_change(
             conn,
             &principal,
             &source,
-            "user.update",
-            &format!("user:{id}"),
+            ("user.update", &format!("user:{id}")),
+            &changes(&shown_before, &shown),
             now,
         )?;
-        load_user(conn, &realm_id, &id)
+        Ok(shown)
     })
     .await?;
     Ok(ok(&Value { value: updated }))
@@ -1732,8 +1735,16 @@ async fn update_role(
         grantor.ensure(&Reach::Realm, &added)?;
         role.updated_at = now;
         dir::update_role(conn, &role)?;
-        audit(conn, &principal, &source, "role.update", &format!("role:{id}"), now)?;
-        Ok(role_json(role))
+        let shown = role_json(role);
+        audit_change(
+            conn,
+            &principal,
+            &source,
+            ("role.update", &format!("role:{id}")),
+            &changes(&role_json(before), &shown),
+            now,
+        )?;
+        Ok(shown)
     })
     .await?;
     Ok(ok(&Value { value: updated }))

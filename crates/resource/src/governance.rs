@@ -515,12 +515,12 @@ async fn update_policy(
         check_policy_refs(conn, &policy)?;
         g::update_policy(conn, &policy)?;
         ensure_policy_change(conn, &grantor, Some(&before), Some(&policy))?;
-        http::audit(
+        http::audit_change(
             conn,
             &principal,
             &source,
-            "policy.update",
-            &format!("policy:{id}"),
+            ("policy.update", &format!("policy:{id}")),
+            &http::changes(&PolicyJson::from(before), &PolicyJson::from(policy.clone())),
             now,
         )?;
         Ok(policy)
@@ -1112,7 +1112,8 @@ async fn update_client(
         let added: BTreeSet<String> = new_scopes.difference(&old_scopes).cloned().collect();
         grantor.ensure(&Reach::Realm, &added)?;
         let client = g::update_client(conn, &existing, &spec, enabled, now)?;
-        http::audit(conn, &principal, &source, "client.update", &format!("client:{client_id}"), now)?;
+        let detail = http::changes(&ClientJson::from(existing), &ClientJson::from(client.clone()));
+        http::audit_change(conn, &principal, &source, ("client.update", &format!("client:{client_id}")), &detail, now)?;
         Ok(client)
     })
     .await?;

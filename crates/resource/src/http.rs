@@ -245,6 +245,63 @@ pub fn audit(
     Ok(())
 }
 
+/// [`audit`] with a `detail`: what the write changed ([`changes`]).
+pub fn audit_change(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    source_addr: &str,
+    (action, target): (&str, &str),
+    detail: &str,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    tessera_store::provision::audit_event(
+        conn,
+        &principal.realm_id,
+        &tessera_store::provision::Actor {
+            name: &principal.actor(),
+            source_addr,
+        },
+        &tessera_store::provision::Audited {
+            action,
+            target,
+            outcome: "success",
+            detail,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Fields that change with every write and say nothing about what changed.
+const UNAUDITED_FIELDS: &[&str] = &["updated_at", "updated_by"];
+
+/// What a write changed, for an audit event's `detail`: compact JSON
+/// `{"field": {"from": …, "to": …}}` of each top-level field that differs between the two
+/// representations. Callers pass what the API returns, which never holds a secret or a hash.
+pub fn changes<T: Serialize>(before: &T, after: &T) -> String {
+    let (Ok(serde_json::Value::Object(b)), Ok(serde_json::Value::Object(a))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return String::new();
+    };
+    let mut changed = serde_json::Map::new();
+    for (field, to) in &a {
+        if UNAUDITED_FIELDS.contains(&field.as_str()) {
+            continue;
+        }
+        let from = b.get(field).unwrap_or(&serde_json::Value::Null);
+        if from != to {
+            changed.insert(field.clone(), serde_json::json!({"from": from, "to": to}));
+        }
+    }
+    for (field, from) in &b {
+        if !a.contains_key(field) && !UNAUDITED_FIELDS.contains(&field.as_str()) {
+            changed.insert(field.clone(), serde_json::json!({"from": from, "to": null}));
+        }
+    }
+    serde_json::Value::Object(changed).to_string()
+}
+
 /// The client's address for the audit log, by the same rule as the issuer's throttles
 /// ([`tessera_core::net::client_address`]). A request the console of this process relays
 /// carries the browser's address, determined by the console with the same rule, and the
@@ -269,4 +326,25 @@ pub fn source_addr(req: &HttpRequest) -> String {
     tessera_core::net::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trust)
         .map(|a| a.to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_each_changed_field_with_both_values() {
+        let before = serde_json::json!({"name": "a", "roles": ["x"], "updated_at": "1", "gone": 1});
+        let after = serde_json::json!({"name": "a", "roles": ["x", "y"], "updated_at": "2"});
+        let detail: serde_json::Value =
+            serde_json::from_str(&changes(&before, &after)).unwrap_or_default();
+        assert_eq!(
+            detail,
+            serde_json::json!({
+                "roles": {"from": ["x"], "to": ["x", "y"]},
+                "gone": {"from": 1, "to": null},
+            })
+        );
+        assert_eq!(changes(&before, &before), "{}");
+    }
 }

@@ -51,6 +51,7 @@ pub struct ResourceState {
     client_change_hook: Option<ClientChangeHook>,
     /// Revoked access-token ids (see [`crate::revoked`]).
     pub revoked: Arc<RevokedJtis>,
+    pub metrics: tessera_core::metrics::Metrics,
 }
 
 /// Called with (realm id, client id) after a client's registration or secret changed.
@@ -74,6 +75,7 @@ impl ResourceState {
             auth_cache: Mutex::new(HashMap::new()),
             client_change_hook: None,
             revoked,
+            metrics: tessera_core::metrics::Metrics::disabled(),
         }
     }
 
@@ -81,6 +83,11 @@ impl ResourceState {
     /// revokes.
     pub fn with_revoked(mut self, revoked: Arc<RevokedJtis>) -> Self {
         self.revoked = revoked;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: tessera_core::metrics::Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 

@@ -112,6 +112,8 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// The resource server's state, whose buffered API-key uses `until_stopped` writes.
     resource: Option<Arc<ResourceState>>,
+    /// Where `GET /metrics` is served (already running), unless `metrics.listen` is empty.
+    pub metrics: Option<crate::observe::MetricsServer>,
 }
 
 impl Running {
@@ -176,6 +178,24 @@ pub fn start_on(
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Config(e.to_string()))?;
+    // Metrics first: a wrong metrics address fails the start before anything else runs.
+    let exporter = if config.metrics.listen.is_empty() {
+        None
+    } else {
+        Some(crate::observe::Exporter::new()?)
+    };
+    let metrics = exporter
+        .as_ref()
+        .map(|e| e.metrics.clone())
+        .unwrap_or_default();
+    let db = if metrics.is_enabled() {
+        let observed = metrics.clone();
+        prepared.db.clone().observed(Arc::new(move |wait| {
+            observed.db_checkout(wait.as_secs_f64())
+        }))
+    } else {
+        prepared.db.clone()
+    };
     let public_url = if config.public_url.is_empty() {
         format!("http://{addr}")
     } else {
@@ -201,19 +221,20 @@ pub fn start_on(
                 Duration::from_secs(config.keys.reload_interval_secs.max(1)),
             );
             spawn_maintenance(
-                prepared.db.clone(),
+                db.clone(),
                 Arc::clone(&clock),
                 config.issuer.throttle.window_secs,
                 config.issuer.token_leeway_secs,
             );
             let state = IssuerState::new(
-                prepared.db.clone(),
+                db.clone(),
                 Arc::clone(keys),
                 Arc::clone(&clock),
                 config.issuer.clone(),
                 &public_url,
                 Arc::clone(&prepared.hasher),
-            );
+            )
+            .with_metrics(metrics.clone());
             let state = if *mode == Mode::AllInOne {
                 let revoked = Arc::clone(&revoked);
                 state.with_revocation_hook(Box::new(move |jti, exp| revoked.note(jti, exp)))
@@ -279,12 +300,15 @@ pub fn start_on(
             };
             let jwks =
                 JwksSource::remote(&issuer_url).map_err(|e| ServerError::Config(e.to_string()))?;
-            Some(ResourceState::new(
-                prepared.db.clone(),
-                Arc::clone(&clock),
-                jwks,
-                resource_settings(config, issuer_url, audience, &relay_secret),
-            ))
+            Some(
+                ResourceState::new(
+                    db.clone(),
+                    Arc::clone(&clock),
+                    jwks,
+                    resource_settings(config, issuer_url, audience, &relay_secret),
+                )
+                .with_metrics(metrics.clone()),
+            )
         }
         (Mode::AllInOne, Some(issuer)) => {
             let keys = prepared
@@ -294,7 +318,7 @@ pub fn start_on(
             let hook_issuer = issuer.clone();
             Some(
                 ResourceState::new(
-                    prepared.db.clone(),
+                    db.clone(),
                     Arc::clone(&clock),
                     JwksSource::local(Arc::clone(keys)),
                     resource_settings(
@@ -307,7 +331,8 @@ pub fn start_on(
                 .with_client_change_hook(Box::new(move |realm_id, client_id| {
                     hook_issuer.invalidate_client(realm_id, client_id)
                 }))
-                .with_revoked(Arc::clone(&revoked)),
+                .with_revoked(Arc::clone(&revoked))
+                .with_metrics(metrics.clone()),
             )
         }
         (Mode::AllInOne, None) => None,
@@ -318,11 +343,15 @@ pub fn start_on(
         tessera_resource::spawn_key_use_flush(Arc::clone(r), Duration::from_secs(10));
     }
     let hasher_data = web::Data::from(Arc::clone(&prepared.hasher));
-    let db = prepared.db.clone();
+    let access_log = config.log.access;
+    let access_log_data = web::Data::new(crate::observe::AccessLog {
+        trust_forwarded_headers: config.issuer.trust_forwarded_headers,
+    });
     let known_origins = web::Data::new(crate::cors::KnownOrigins::new(
-        prepared.db.clone(),
+        db.clone(),
         Duration::from_secs(config.issuer.cache_ttl_secs),
     ));
+    let db_for_scrape = db.clone();
     let mut server = HttpServer::new(move || {
         let issuer = issuer.clone();
         let resource = resource.clone();
@@ -331,6 +360,7 @@ pub fn start_on(
             .app_data(hasher_data.clone())
             .app_data(web::Data::new(db.clone()))
             .app_data(known_origins.clone())
+            .app_data(access_log_data.clone())
             .wrap(middleware::from_fn(crate::cors::cors))
             .wrap(
                 // Responses carry tokens, secrets and per-user data; the public documents
@@ -339,6 +369,11 @@ pub fn start_on(
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                     .add((header::CACHE_CONTROL, "no-store")),
             )
+            // Outermost, so the duration covers every other layer.
+            .wrap(middleware::Condition::new(
+                access_log,
+                middleware::from_fn(crate::observe::access_log),
+            ))
             .route("/health", web::get().to(health))
             .route("/health/ready", web::get().to(ready))
             .configure(move |cfg| {
@@ -370,12 +405,26 @@ pub fn start_on(
         .listen(listener)
         .map_err(|e| ServerError::Config(format!("cannot serve on {addr}: {e}")))?
         .run();
+    let metrics_server = match exporter {
+        Some(exporter) => Some(crate::observe::serve_metrics(
+            &config.metrics.listen,
+            exporter,
+            crate::observe::Sampled {
+                db: db_for_scrape,
+                keys: prepared.keys.clone(),
+                clock: Arc::clone(&clock),
+                activation_delay_secs: config.keys.activation_delay_secs,
+            },
+        )?),
+        None => None,
+    };
     Ok(Running {
         addr,
         public_url,
         handle: server.handle(),
         server,
         resource: resource_state,
+        metrics: metrics_server,
     })
 }
 

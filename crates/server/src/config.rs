@@ -27,6 +27,7 @@ pub struct Config {
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     pub database: DatabaseConfig,
     pub keys: KeysConfig,
     pub argon2: Argon2Params,
@@ -42,6 +43,7 @@ impl Default for Config {
             keys_dir: PathBuf::from("./keys"),
             workers: 0,
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             database: DatabaseConfig::default(),
             keys: KeysConfig::default(),
             argon2: Argon2Params::default(),
@@ -57,6 +59,9 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter such as `info` or `tessera_issuer=debug,info`.
     pub level: String,
+    /// One `info` line per request (target `tessera::access`): method, path without the
+    /// query, status, duration and client address. Never query strings or credentials.
+    pub access: bool,
 }
 
 impl Default for LogConfig {
@@ -64,6 +69,23 @@ impl Default for LogConfig {
         Self {
             format: "text".into(),
             level: "info".into(),
+            access: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` (Prometheus text) is served: an address of its own, so the
+    /// metrics are not public with the API. Empty disables the metrics.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
         }
     }
 }
@@ -203,6 +225,19 @@ impl Config {
                 "log.format {:?} must be text or json",
                 self.log.format
             ));
+        }
+        let m = &self.metrics.listen;
+        if !m.is_empty() {
+            if m.parse::<std::net::SocketAddr>().is_err() && !m.contains(':') {
+                return bad(format!(
+                    "metrics.listen {m:?} must be HOST:PORT, or empty to disable the metrics"
+                ));
+            }
+            if *m == self.listen && !m.ends_with(":0") {
+                return bad(format!(
+                    "metrics.listen must differ from listen ({m}): the metrics have an address of their own"
+                ));
+            }
         }
         let i = &self.issuer;
         if !(1..=86_400).contains(&i.access_token_ttl_secs) {
@@ -370,6 +405,8 @@ mod tests {
         assert_eq!(c.keys_dir, PathBuf::from("./keys"));
         assert_eq!(c.issuer.access_token_ttl_secs, 300);
         assert_eq!(c.database.connect_timeout_secs, 10);
+        assert_eq!(c.metrics.listen, "127.0.0.1:9464");
+        assert!(!c.log.access);
         let c = Config::load(
             None,
             &env_of(&[("TESSERA_DATABASE_CONNECT_TIMEOUT_SECS", "3")]),
@@ -438,6 +475,8 @@ mod tests {
         assert!(err.contains("public_url"), "{err}");
 
         for (name, value, says) in [
+            ("TESSERA_METRICS_LISTEN", "127.0.0.1:8080", "metrics.listen"),
+            ("TESSERA_METRICS_LISTEN", "nine", "metrics.listen"),
             (
                 "TESSERA_ISSUER_READ_TIMEOUT_SECS",
                 "0",
@@ -482,6 +521,8 @@ mod tests {
             "TESSERA_ISSUER_THROTTLE_LOCKOUT_SECS",
             "TESSERA_ARGON2_MEMORY_KIB",
             "TESSERA_DATABASE_CONNECT_TIMEOUT_SECS",
+            "TESSERA_METRICS_LISTEN",
+            "TESSERA_LOG_ACCESS",
         ] {
             assert!(
                 names.iter().any(|n| n == required),

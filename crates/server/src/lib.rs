@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod observe;
 
 pub use config::Config;
 pub use error::ServerError;

@@ -154,6 +154,19 @@ impl Default for PoolOptions {
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
     backend: Backend,
+    /// Told how long each checkout waited (the server's metrics).
+    on_checkout: Option<CheckoutObserver>,
+}
+
+/// Called with the time each pool checkout took.
+pub type CheckoutObserver = std::sync::Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// The pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 impl Database {
@@ -218,7 +231,27 @@ impl Database {
             .connection_timeout(options.acquire_timeout)
             .build(ConnectionManager { url })
             .map_err(|e| StoreError::Connection(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            on_checkout: None,
+        })
+    }
+
+    /// This database, reporting the wait of every checkout to `observer`.
+    pub fn observed(mut self, observer: CheckoutObserver) -> Self {
+        self.on_checkout = Some(observer);
+        self
+    }
+
+    /// Connections in use and idle (r2d2's count; cheap, no database call).
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            in_use: s.connections - s.idle_connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -234,9 +267,15 @@ impl Database {
     }
 
     pub fn conn(&self) -> Result<PooledConnection, StoreError> {
-        self.pool
+        let started = self.on_checkout.as_ref().map(|_| std::time::Instant::now());
+        let conn = self
+            .pool
             .get()
-            .map_err(|e| StoreError::Connection(format!("no database connection: {e}")))
+            .map_err(|e| StoreError::Connection(format!("no database connection: {e}")));
+        if let (Some(observe), Some(t)) = (&self.on_checkout, started) {
+            observe(t.elapsed());
+        }
+        conn
     }
 
     /// Applies pending migrations; returns the names applied. On PostgreSQL an advisory lock

@@ -43,17 +43,49 @@ pub fn audit(
     target: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    audit_event(
+        conn,
+        realm_id,
+        actor,
+        &Audited {
+            action,
+            target,
+            outcome: "success",
+            detail: "",
+        },
+        now,
+    )
+}
+
+/// What an audit event records besides who and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited<'a> {
+    pub action: &'a str,
+    pub target: &'a str,
+    /// `success` or `failure`.
+    pub outcome: &'a str,
+    /// Compact JSON of what changed or why it failed; empty when there is nothing to add.
+    pub detail: &'a str,
+}
+
+pub fn audit_event(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    actor: &Actor<'_>,
+    event: &Audited<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
     q::insert_audit_event(
         conn,
         &AuditEvent {
             id: tessera_core::id::new_time_ordered_uuid(now),
             realm_id: realm_id.into(),
             actor: actor.name.into(),
-            action: action.into(),
-            target: target.into(),
+            action: event.action.into(),
+            target: event.target.into(),
             source_addr: actor.source_addr.into(),
-            outcome: "success".into(),
-            detail: String::new(),
+            outcome: event.outcome.into(),
+            detail: event.detail.into(),
             created_at: now,
         },
     )

@@ -434,6 +434,28 @@ pub fn throttle_admit(
     keys: &[(String, ThrottleRule)],
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
+    Ok(throttle_admit_reporting(conn, realm_id, keys, now)?.wait)
+}
+
+/// What [`throttle_admit`] decided, and the backoff keys whose wait this admission started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// Seconds to wait when refused.
+    pub wait: Option<i64>,
+    pub backoffs_started: Vec<String>,
+}
+
+/// [`throttle_admit`], also naming the backoff keys it put into a wait (for metrics).
+pub fn throttle_admit_reporting(
+    conn: &mut Conn,
+    realm_id: &str,
+    keys: &[(String, ThrottleRule)],
+    now: i64,
+) -> Result<Admission, StoreError> {
+    let refused = |wait| Admission {
+        wait: Some(wait),
+        backoffs_started: Vec::new(),
+    };
     crate::db::write_tx(conn, |conn| {
         let mut sorted: Vec<&(String, ThrottleRule)> = keys.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -442,7 +464,7 @@ pub fn throttle_admit(
             lock_throttle_key(conn, realm_id, key)?;
             let entry = match throttle_entry(conn, realm_id, key)? {
                 Some(e) if e.locked_until.is_some_and(|until| until > now) => {
-                    return Ok(Some(e.locked_until.unwrap_or(now) - now));
+                    return Ok(refused(e.locked_until.unwrap_or(now) - now));
                 }
                 Some(e) if e.window_started_at > now - rule.window_secs => e,
                 _ => ThrottleEntry {
@@ -457,7 +479,7 @@ pub fn throttle_admit(
             match rule.at_limit {
                 AtLimit::Lock { .. } if entry.failures >= rule.max_failures => {
                     // As many attempts as the limit allows are still being checked.
-                    return Ok(Some(1));
+                    return Ok(refused(1));
                 }
                 AtLimit::Backoff { max_delay_secs } if failures >= rule.max_failures => {
                     counted.push(ThrottleEntry {
@@ -476,17 +498,25 @@ pub fn throttle_admit(
                 }),
             }
         }
+        let mut backoffs_started = Vec::new();
         for entry in &counted {
+            if entry.locked_until.is_some() {
+                backoffs_started.push(entry.throttle_key.clone());
+            }
             put_throttle_entry(conn, entry)?;
         }
-        Ok(None)
+        Ok(Admission {
+            wait: None,
+            backoffs_started,
+        })
     })
 }
 
 /// Settles an admitted attempt. A success clears `clear_on_success` and takes the attempt
 /// back from the other keys (and lifts the wait its admission started on a backoff key,
 /// unless a later admission has started another); a failure stays counted, and a
-/// [`AtLimit::Lock`] key at its limit is locked (a new window starts with the lock).
+/// [`AtLimit::Lock`] key at its limit is locked (a new window starts with the lock). Returns
+/// the keys this failure locked.
 pub fn throttle_settle(
     conn: &mut Conn,
     realm_id: &str,
@@ -494,8 +524,9 @@ pub fn throttle_settle(
     clear_on_success: &str,
     success: bool,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     crate::db::write_tx(conn, |conn| {
+        let mut locked = Vec::new();
         let mut sorted: Vec<&(String, ThrottleRule)> = keys.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, rule) in sorted {
@@ -522,12 +553,13 @@ pub fn throttle_settle(
                     entry.locked_until = Some(now + secs);
                     entry.failures = 0;
                     entry.window_started_at = now;
+                    locked.push(key.clone());
                 }
                 (false, _) => continue,
             }
             put_throttle_entry(conn, &entry)?;
         }
-        Ok(())
+        Ok(locked)
     })
 }
 

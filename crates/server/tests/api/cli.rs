@@ -16,6 +16,7 @@ fn tessera(app_dir: &std::path::Path, database_url: &str) -> Command {
         .env_remove("TESSERA_ADMIN_PASSWORD")
         .env("TESSERA_ARGON2_MEMORY_KIB", "256")
         .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .env("TESSERA_METRICS_LISTEN", "127.0.0.1:0")
         .env("TESSERA_LOG_LEVEL", "warn");
     c
 }

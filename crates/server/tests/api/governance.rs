@@ -1299,6 +1299,9 @@ async fn the_audit_log_lists_the_writes_with_their_actor_and_pages() {
     );
     let (events, pages) = all_pages(&app, &path, &admin, 2).await;
     assert_eq!(pages, 4);
+    // The admin's sign-in (for the token) is the admin's too: audited first.
+    assert_eq!(events[0]["action"], "user.sign_in");
+    let events: Vec<serde_json::Value> = events[1..].to_vec();
     let actions: Vec<String> = ids(&events, "action");
     assert_eq!(
         actions,
@@ -1340,11 +1343,13 @@ async fn the_audit_log_lists_the_writes_with_their_actor_and_pages() {
     let (status, all) = get(&app, "/api/v1/audit", &admin).await;
     assert_eq!(status, 200);
     let all = all["values"].as_array().unwrap();
-    assert_eq!(all.len(), 9, "{all:?}");
-    // Same-second events are ordered by id: the bootstrap and the CLI's user, in some order.
-    let first: Vec<String> = ids(&all[..2], "action");
+    assert_eq!(all.len(), 10, "{all:?}");
+    // Same-second events are ordered by id: the bootstrap, the CLI's user and the admin's
+    // sign-in, in some order.
+    let first: Vec<String> = ids(&all[..3], "action");
     assert!(first.contains(&"realm.bootstrap".to_string()), "{first:?}");
     assert!(first.contains(&"user.create".to_string()), "{first:?}");
+    assert!(first.contains(&"user.sign_in".to_string()), "{first:?}");
     // Filters on action and target.
     let (status, body) = get(&app, "/api/v1/audit?filter=action%20eq%20%22client.create%22%20and%20target%20eq%20%22client%3Asvc%22", &admin).await;
     assert_eq!(status, 200, "{body}");
@@ -1368,6 +1373,7 @@ async fn the_audit_log_lists_the_writes_with_their_actor_and_pages() {
     let (newest, pages) = all_pages(&app, &format!("{path}&order=newest"), &admin, 2).await;
     assert_eq!(pages, 4);
     let mut reversed = actions.clone();
+    reversed.insert(0, "user.sign_in".into());
     reversed.reverse();
     assert_eq!(ids(&newest, "action"), reversed);
     let (status, body) = get(&app, "/api/v1/audit?order=sideways", &admin).await;

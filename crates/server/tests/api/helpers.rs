@@ -49,9 +49,12 @@ pub struct TestApp {
     pub db: Database,
     pub keys_dir: PathBuf,
     pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` of the metrics server, unless the test disabled it.
+    pub metrics_base: Option<String>,
     handle: actix_web::dev::ServerHandle,
     /// The serving task; it ends after the server stops and its buffers are written.
     serving: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+    metrics_handle: Option<actix_web::dev::ServerHandle>,
     // Dropped last: the pool closes before the test database is dropped.
     _pg: Option<PgTestDatabase>,
 }
@@ -60,6 +63,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop accepting; in-flight requests are irrelevant once the test is over.
         drop(self.handle.stop(false));
+        if let Some(h) = &self.metrics_handle {
+            drop(h.stop(false));
+        }
     }
 }
 
@@ -80,6 +86,8 @@ pub fn test_config(dir: &std::path::Path, database_url: String) -> Config {
     config.keys.activation_delay_secs = 0;
     config.keys.reload_interval_secs = 1;
     config.workers = 2;
+    // Tests run side by side: every metrics server on a port of its own.
+    config.metrics.listen = "127.0.0.1:0".into();
     config
 }
 
@@ -118,6 +126,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let prepared = app::prepare(&config, &clock, Some(ADMIN_PASSWORD)).unwrap();
     let running = app::start(&config, &prepared, Arc::new(clock.clone())).unwrap();
     let handle = running.handle.clone();
+    let metrics_base = running
+        .metrics
+        .as_ref()
+        .map(|m| format!("http://{}", m.addr));
+    let metrics_handle = running.metrics.as_ref().map(|m| m.handle.clone());
     let base = running.public_url.clone();
     let health = format!("http://{}/health", running.addr);
     let serving = actix_web::rt::spawn(running.until_stopped());
@@ -142,8 +155,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         config,
         db: prepared.db.clone(),
         dir,
+        metrics_base,
         handle,
         serving: Some(serving),
+        metrics_handle,
         _pg: pg,
     }
 }

@@ -21,6 +21,7 @@ mod example_client;
 mod external;
 mod governance;
 mod keys;
+mod metrics;
 mod openapi;
 mod password;
 mod proxy;

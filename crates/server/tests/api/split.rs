@@ -33,6 +33,7 @@ async fn start(dir: &std::path::Path, database_url: &str, args: &[&str]) -> Proc
         .env("TESSERA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("TESSERA_ARGON2_MEMORY_KIB", "256")
         .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .env("TESSERA_METRICS_LISTEN", "127.0.0.1:0")
         .env("TESSERA_KEYS_ACTIVATION_DELAY_SECS", "0")
         .env("TESSERA_KEYS_RELOAD_INTERVAL_SECS", "1")
         .env("TESSERA_LOG_LEVEL", "warn")
