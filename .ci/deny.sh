@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Dependency checks with cargo-deny (deny.toml): licences, bans and sources always (offline:
-# they need only Cargo.lock and the crates already fetched), RustSec advisories when the
-# advisory database can be had. CI reaches crates.io but not GitHub, where the database lives:
+# Dependency checks with cargo-deny (deny.toml): licences, bans and sources always (they need
+# Cargo.lock and the manifests of every crate in it, for every platform, which cargo fetches
+# from crates.io), RustSec advisories when the advisory database can be had. CI reaches crates.io but not GitHub, where the database lives:
 # there the advisory check says it was skipped, and everything else still fails the run.
 # Also checks that the server binary does not link the `rsa` crate (RUSTSEC-2023-0071).
 set -euo pipefail
@@ -14,7 +14,7 @@ if ! cargo deny --version 2>/dev/null | grep -q "$DENY_VERSION"; then
 fi
 
 echo "[deny.sh] licences, bans, sources"
-cargo deny --offline check licenses bans sources
+cargo deny check licenses bans sources
 
 echo "[deny.sh] the server does not link rsa"
 if cargo tree --offline -p tessera-server -e normal,build -i rsa 2>/dev/null | grep -q '^rsa '; then
