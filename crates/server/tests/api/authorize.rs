@@ -121,6 +121,27 @@ pub(crate) async fn post(
     resp
 }
 
+/// Opens the sign-in page at `url` and submits its form with `fields` (besides its CSRF token
+/// and request).
+pub(crate) async fn submit_sign_in(
+    app: &TestApp,
+    jar: &mut Jar,
+    url: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = get(app, jar, url).await.text().await.unwrap();
+    let (csrf, request) = (hidden(&html, "csrf"), hidden(&html, "request"));
+    let mut form = vec![("csrf", csrf.as_str()), ("request", request.as_str())];
+    form.extend_from_slice(fields);
+    post(
+        app,
+        jar,
+        "/realms/default/login-actions/authenticate",
+        &form,
+    )
+    .await
+}
+
 pub(crate) fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("response_type", "code"),
@@ -473,20 +494,11 @@ async fn authz_11_cancel_and_deny_send_access_denied() {
     let app = spawn_app().await;
     web_client(&app);
     let mut jar = Jar::default();
-    let html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let resp = post(
+    let resp = submit_sign_in(
         &app,
         &mut jar,
-        "/realms/default/login-actions/authenticate",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("action", "cancel"),
-        ],
+        &auth_url(&app, &[]),
+        &[("action", "cancel")],
     )
     .await;
     assert_eq!(resp.status(), 303);

@@ -1,7 +1,7 @@
 //! Operability: the Prometheus metrics on their own address, and the audit events of
 //! sign-ins and failed token requests, after a scripted workload.
 
-use crate::authorize::{Jar, auth_url, get, hidden, post, web_client};
+use crate::authorize::{Jar, auth_url, submit_sign_in, web_client};
 use crate::helpers::*;
 use std::collections::BTreeMap;
 
@@ -104,21 +104,11 @@ async fn a_workload_is_counted_on_the_metrics_address_and_audited() {
     assert_eq!(password_grant(&app, "ghost", "not it").await, 400);
     // The sign-in form, with a wrong password.
     let mut jar = Jar::default();
-    let html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let resp = post(
+    let resp = submit_sign_in(
         &app,
         &mut jar,
-        "/realms/default/login-actions/authenticate",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("username", "admin"),
-            ("password", "not it either"),
-        ],
+        &auth_url(&app, &[]),
+        &[("username", "admin"), ("password", "not it either")],
     )
     .await;
     assert_eq!(resp.status(), 401);
