@@ -3,6 +3,7 @@
 //! testable without sleeping.
 
 pub mod apikey;
+pub mod authn;
 pub mod client;
 pub mod clock;
 pub mod error;

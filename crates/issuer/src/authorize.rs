@@ -631,6 +631,7 @@ async fn issue_code(
         expires_at: now + state.settings.code_ttl_secs,
         consumed_at: None,
         created_at: now,
+        amr: session.amr.clone(),
     };
     let db = state.db.clone();
     web::block(move || browser::insert_code(&mut *db.conn()?, &row)).await??;
@@ -807,6 +808,8 @@ pub async fn authenticate(
         expires_at: now + state.settings.session_ttl_secs,
         ended_at: None,
         created_at: now,
+        amr: tessera_core::authn::PASSWORD.to_string(),
+        pending: None,
     };
     let db = state.db.clone();
     let stored = session.clone();

@@ -18,6 +18,8 @@ pub struct IdTokenInput<'a> {
     pub auth_time: i64,
     /// The browser session the sign-in belongs to (the hash of its cookie), if any.
     pub session: Option<&'a str>,
+    /// How the sign-in was proven (`tessera_core::authn`): gives `amr` and `acr`.
+    pub amr: &'a str,
 }
 
 /// The claims of an ID token (OIDC Core §2), with `sid` (OIDC Back-Channel Logout §2.1) naming
@@ -32,6 +34,7 @@ struct IdTokenClaims<'a> {
     auth_time: i64,
     azp: &'a str,
     acr: &'static str,
+    amr: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
@@ -75,7 +78,8 @@ pub fn mint_id_token(
         iat: now,
         auth_time: input.auth_time,
         azp: &client.client_id,
-        acr: "0",
+        acr: tessera_core::authn::acr_of(input.amr),
+        amr: tessera_core::authn::amr_list(input.amr),
         nonce: input.nonce,
         at_hash: at_hash(access_token),
         sid: input.session.map(session_sid),

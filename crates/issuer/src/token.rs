@@ -450,6 +450,7 @@ async fn password(
             auth_time: now,
             session: None,
             family_expires_at: None,
+            amr: tessera_core::authn::PASSWORD,
         },
     );
     let issued = tessera_store::browser::Issued {
@@ -475,6 +476,7 @@ async fn password(
             nonce: None,
             auth_time: now,
             session: None,
+            amr: tessera_core::authn::PASSWORD,
         },
     )?;
     Ok(response)
@@ -521,6 +523,7 @@ async fn authorization_code(
                 auth_time: row.auth_time,
                 session: row.session_id_sha256.as_deref(),
                 family_expires_at: None,
+                amr: &row.amr,
             },
         )
     });
@@ -552,6 +555,7 @@ async fn authorization_code(
             nonce: row.nonce.as_deref(),
             auth_time: row.auth_time,
             session: row.session_id_sha256.as_deref(),
+            amr: &row.amr,
         },
     )?;
     Ok(response)
@@ -640,6 +644,8 @@ struct GrantOf<'a> {
     auth_time: i64,
     session: Option<&'a str>,
     family_expires_at: Option<i64>,
+    /// How the sign-in was proven (`tessera_core::authn`).
+    amr: &'a str,
 }
 
 /// A new refresh token of `grant.family` (its value, and its row to store). Its idle lifetime
@@ -668,6 +674,7 @@ fn refresh_row(
         rotated_at: None,
         revoked_at: None,
         created_at: now,
+        amr: grant.amr.to_string(),
     };
     (value, row)
 }
@@ -735,6 +742,7 @@ async fn refresh(
             auth_time: token.auth_time,
             session: token.session_id_sha256.as_deref(),
             family_expires_at: Some(token.family_expires_at),
+            amr: &token.amr,
         },
     );
     let issued = browser::Issued {
@@ -765,6 +773,7 @@ async fn refresh(
             nonce: None,
             auth_time: token.auth_time,
             session: token.session_id_sha256.as_deref(),
+            amr: &token.amr,
         },
     )?;
     Ok(response)

@@ -1613,6 +1613,7 @@ async fn create_role(
         builtin: false,
         created_at: now,
         updated_at: now,
+        requires_mfa: false,
     };
     apply_role(&mut role, body, Mode::Create)?;
     let source = source_addr(&req);

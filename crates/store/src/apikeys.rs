@@ -219,6 +219,7 @@ mod tests {
             display_name: "r".into(),
             created_at: 0,
             updated_at: 0,
+            mfa_required: false,
         };
         q::insert_realm(&mut conn, &realm).unwrap();
         let teams: Vec<String> = (0..4)

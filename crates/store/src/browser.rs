@@ -19,6 +19,10 @@ pub struct BrowserSession {
     pub expires_at: i64,
     pub ended_at: Option<i64>,
     pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
+    /// The step a half-finished sign-in waits for; such a session authorises nothing.
+    pub pending: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -40,6 +44,8 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
 }
 
 pub fn insert_session(conn: &mut Conn, s: &BrowserSession) -> Result<(), StoreError> {
@@ -239,6 +245,8 @@ pub struct RefreshToken {
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
 }
 
 pub fn insert_refresh_token(conn: &mut Conn, t: &RefreshToken) -> Result<(), StoreError> {

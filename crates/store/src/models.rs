@@ -14,6 +14,8 @@ pub struct Realm {
     pub display_name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Every user must sign in with a second factor.
+    pub mfa_required: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -38,6 +40,13 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub display_name: Option<String>,
+    /// The username rule's lookup key (`tessera_core::username`); `None` only for rows from
+    /// before the rule that collide with an earlier name.
+    pub username_key: Option<String>,
+    /// The confusable skeleton of `username_key`, unique per realm.
+    pub username_skeleton: Option<String>,
+    /// A temporary password was set: the next sign-in must choose a new one.
+    pub password_change_required: bool,
 }
 
 impl User {
@@ -63,6 +72,9 @@ impl User {
             created_at: now,
             updated_at: now,
             display_name: None,
+            username_key: None,
+            username_skeleton: None,
+            password_change_required: false,
         }
     }
 }
@@ -162,6 +174,8 @@ pub struct Role {
     pub builtin: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Holders of this role (in any team) must sign in with a second factor.
+    pub requires_mfa: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -130,6 +130,7 @@ fn prepare_bootstrap(
             display_name: name.into(),
             created_at: now,
             updated_at: now,
+            mfa_required: false,
         },
         admin_password_hash,
         generated_admin_password: generated.then_some(password),
@@ -159,6 +160,7 @@ fn insert_bootstrap(
             builtin: true,
             created_at: now,
             updated_at: now,
+            requires_mfa: false,
         };
         if builtin.name == "admin" {
             admin_role_id = role.id.clone();
@@ -785,6 +787,7 @@ pub fn import_realm(
                             builtin: false,
                             created_at: now,
                             updated_at: now,
+                            requires_mfa: false,
                         },
                     )?;
                     Outcome::Created

@@ -7,6 +7,7 @@ diesel::table! {
         display_name -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        mfa_required -> Bool,
     }
 }
 
@@ -31,6 +32,9 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         display_name -> Nullable<Text>,
+        username_key -> Nullable<Text>,
+        username_skeleton -> Nullable<Text>,
+        password_change_required -> Bool,
     }
 }
 
@@ -82,6 +86,7 @@ diesel::table! {
         builtin -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        requires_mfa -> Bool,
     }
 }
 
@@ -156,6 +161,8 @@ diesel::table! {
         expires_at -> BigInt,
         ended_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        amr -> Text,
+        pending -> Nullable<Text>,
     }
 }
 
@@ -176,6 +183,7 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        amr -> Text,
     }
 }
 
@@ -194,6 +202,7 @@ diesel::table! {
         rotated_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        amr -> Text,
     }
 }
 
@@ -272,6 +281,64 @@ diesel::table! {
         user_id -> Text,
         client_id -> Text,
         scopes -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        realm_id -> Text,
+        secret -> Text,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_sha256) {
+        user_id -> Text,
+        code_sha256 -> Text,
+        realm_id -> Text,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        realm_id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webauthn_challenges (id_sha256) {
+        id_sha256 -> Text,
+        realm_id -> Text,
+        user_id -> Nullable<Text>,
+        purpose -> Text,
+        state -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    password_resets (token_sha256) {
+        token_sha256 -> Text,
+        realm_id -> Text,
+        user_id -> Text,
+        created_by -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
         created_at -> BigInt,
     }
 }

@@ -1079,6 +1079,7 @@ fn refresh_row(realm: &Realm, family: &str, user: &str, value: &str) -> browser:
         rotated_at: None,
         revoked_at: None,
         created_at: NOW,
+        amr: "pwd".into(),
     }
 }
 
@@ -1162,6 +1163,7 @@ fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_gran
         expires_at: NOW + 60,
         consumed_at: None,
         created_at: NOW,
+        amr: "pwd".into(),
     };
     browser::insert_code(conn, &code).unwrap();
     let issued = issues(&realm, &code.grant_id, &admin.id);
@@ -1231,6 +1233,8 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
             expires_at: NOW + 3600,
             ended_at: None,
             created_at: NOW,
+            amr: "pwd".into(),
+            pending: None,
         },
     )
     .unwrap();

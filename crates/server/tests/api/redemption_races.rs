@@ -45,6 +45,7 @@ fn new_code(app: &TestApp, realm_id: &str, user_id: &str) -> String {
             expires_at: now + 60,
             consumed_at: None,
             created_at: now,
+            amr: "pwd".into(),
         },
     )
     .unwrap();

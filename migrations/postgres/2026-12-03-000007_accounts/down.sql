@@ -1,0 +1,16 @@
+DROP TABLE password_resets;
+DROP TABLE webauthn_challenges;
+DROP TABLE passkeys;
+DROP TABLE recovery_codes;
+DROP TABLE totp_credentials;
+ALTER TABLE refresh_tokens DROP COLUMN amr;
+ALTER TABLE authorization_codes DROP COLUMN amr;
+ALTER TABLE browser_sessions DROP COLUMN pending;
+ALTER TABLE browser_sessions DROP COLUMN amr;
+ALTER TABLE roles DROP COLUMN requires_mfa;
+ALTER TABLE realms DROP COLUMN mfa_required;
+ALTER TABLE users DROP COLUMN password_change_required;
+DROP INDEX users_username_skeleton;
+DROP INDEX users_username_key;
+ALTER TABLE users DROP COLUMN username_skeleton;
+ALTER TABLE users DROP COLUMN username_key;
