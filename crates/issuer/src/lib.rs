@@ -13,6 +13,7 @@ pub mod revocation;
 pub mod state;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 use actix_web::web;
 

@@ -55,7 +55,8 @@ pub fn insert_session(conn: &mut Conn, s: &BrowserSession) -> Result<(), StoreEr
     Ok(())
 }
 
-/// A live session by the hash of its cookie value.
+/// A live, completed session by the hash of its cookie value (a sign-in still waiting for a
+/// step, see [`crate::mfa::pending_session`], is not one).
 pub fn live_session(
     conn: &mut Conn,
     realm_id: &str,
@@ -67,6 +68,7 @@ pub fn live_session(
         .filter(browser_sessions::realm_id.eq(realm_id))
         .filter(browser_sessions::ended_at.is_null())
         .filter(browser_sessions::expires_at.gt(now))
+        .filter(browser_sessions::pending.is_null())
         .select(BrowserSession::as_select())
         .first(conn)
         .optional()?)

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod error;
 pub mod export;
 pub mod governance;
+pub mod mfa;
 pub mod models;
 pub mod provision;
 pub mod queries;
