@@ -10,6 +10,7 @@ pub mod form;
 pub mod logout;
 pub mod oidc;
 pub mod revocation;
+pub mod signin;
 pub mod state;
 pub mod throttle;
 pub mod token;
