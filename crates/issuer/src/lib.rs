@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod logout;
 pub mod oidc;
+pub mod passkey;
 pub mod revocation;
 pub mod signin;
 pub mod state;
@@ -123,6 +124,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/oauth/token")
             .route(web::post().to(token::token_default_realm))
+            .default_service(web::to(post_only)),
+    );
+    // Passkeys (WebAuthn): the ceremonies' script, sign-in, and the account's passkeys.
+    cfg.service(
+        web::resource("/realms/{realm}/login-actions/passkey.js")
+            .route(web::get().to(passkey::script))
+            .default_service(web::to(get_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/passkey/begin")
+            .route(web::post().to(passkey::sign_in_begin))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/passkey/finish")
+            .route(web::post().to(passkey::sign_in_finish))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/passkeys/begin")
+            .route(web::post().to(passkey::register_begin))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/passkeys/finish")
+            .route(web::post().to(passkey::register_finish))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/passkeys/{id}/remove")
+            .route(web::post().to(passkey::remove))
             .default_service(web::to(post_only)),
     );
 }

@@ -36,6 +36,8 @@ pub struct IssuerState {
     revocation_hook: Option<RevocationHook>,
     /// Delivers back-channel logout tokens; built on first use.
     backchannel: std::sync::OnceLock<reqwest::Client>,
+    /// The WebAuthn relying party, built from `public_url` on first use.
+    pub(crate) relying_party: std::sync::OnceLock<crate::passkey::RelyingParty>,
 }
 
 /// The JWKS bytes a verifier was built from, and the verifier.
@@ -81,6 +83,7 @@ impl IssuerState {
             own_verifier: Mutex::new(None),
             revocation_hook: None,
             backchannel: std::sync::OnceLock::new(),
+            relying_party: std::sync::OnceLock::new(),
         }
     }
 
