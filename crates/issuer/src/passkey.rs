@@ -59,7 +59,9 @@ impl RelyingParty {
     pub fn from_public_url(public_url: &str) -> Self {
         let url = match Url::parse(public_url) {
             Ok(u) => u,
-            Err(e) => return Self::Disabled(format!("public_url {public_url:?} is not a URL: {e}")),
+            Err(e) => {
+                return Self::Disabled(format!("public_url {public_url:?} is not a URL: {e}"));
+            }
         };
         let Some(host) = url.domain().map(str::to_string) else {
             return Self::Disabled(format!(
@@ -116,10 +118,7 @@ pub struct PasskeyView {
 }
 
 /// The user's passkeys for the account page, oldest first.
-pub async fn views_of(
-    state: &IssuerState,
-    user_id: &str,
-) -> Result<Vec<PasskeyView>, IssuerError> {
+pub async fn views_of(state: &IssuerState, user_id: &str) -> Result<Vec<PasskeyView>, IssuerError> {
     let db = state.db.clone();
     let user_id = user_id.to_string();
     let stored = web::block(move || mfa::passkeys_of(&mut *db.conn()?, &user_id)).await??;
@@ -159,10 +158,7 @@ fn internal(what: &str) -> impl Fn(serde_json::Error) -> IssuerError + '_ {
 
 /// The begin steps' CSRF check: the page's token in a header against its cookie.
 fn csrf_header_ok(req: &HttpRequest) -> bool {
-    let sent = req
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     match (req.cookie(CSRF_COOKIE), sent) {
         (Some(c), Some(s)) => constant_time_eq(c.value().as_bytes(), s.as_bytes()),
         _ => false,
@@ -304,7 +300,8 @@ async fn stored_passkeys(
     stored
         .into_iter()
         .map(|s| {
-            let p: Passkey = serde_json::from_str(&s.passkey).map_err(internal("stored passkey"))?;
+            let p: Passkey =
+                serde_json::from_str(&s.passkey).map_err(internal("stored passkey"))?;
             Ok((s, p))
         })
         .collect()
@@ -425,7 +422,11 @@ async fn settle_and_audit(
             &Audited {
                 action: "user.sign_in",
                 target: &who,
-                outcome: if outcome.is_ok() { "success" } else { "failure" },
+                outcome: if outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                },
                 detail: &detail.to_string(),
             },
             now,
@@ -496,57 +497,60 @@ async fn passwordless_finish(
     let credential = form.get("credential").unwrap_or("").to_string();
     let db = state.db.clone();
     let (realm_id, now) = (realm.id.clone(), state.now());
-    let checked = web::block(move || -> Result<Result<User, (Refused, Option<String>)>, IssuerError> {
-        let mut conn = db.conn()?;
-        let refuse = |why: Refused| Ok(Err((why, None)));
-        let Some(taken) = mfa::take_challenge(
-            &mut conn,
-            &realm_id,
-            &sha256_hex(&challenge),
-            PURPOSE_PASSWORDLESS,
-            now,
-        )?
-        else {
-            return refuse("unknown_challenge");
-        };
-        let ceremony: DiscoverableAuthentication =
-            serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
-        let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&credential) else {
-            return refuse("malformed_credential");
-        };
-        let Ok((user_handle, credential_id)) =
-            webauthn.identify_discoverable_authentication(&credential)
-        else {
-            return refuse("no_user_handle");
-        };
-        let credential_id = URL_SAFE_NO_PAD.encode(credential_id);
-        let Some(stored) = mfa::passkey_by_credential(&mut conn, &realm_id, &credential_id)? else {
-            return refuse("unknown_passkey");
-        };
-        let user_id = Some(stored.user_id.clone());
-        if Uuid::parse_str(&stored.user_id).ok() != Some(user_handle) {
-            return Ok(Err(("user_handle_mismatch", user_id)));
-        }
-        let mut passkey: Passkey =
-            serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
-        let Ok(result) = webauthn.finish_discoverable_authentication(
-            &credential,
-            ceremony,
-            &[DiscoverableKey::from(&passkey)],
-        ) else {
-            return Ok(Err(("invalid_assertion", user_id)));
-        };
-        passkey.update_credential(&result);
-        let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-        mfa::update_passkey_use(&mut conn, &stored.id, &json, now)?;
-        match q::user_by_id(&mut conn, &stored.user_id)? {
-            Some(u) if u.enabled && !u.is_service_account && u.realm_id == realm_id => {
-                q::record_login_success(&mut conn, &u.id, now)?;
-                Ok(Ok(u))
+    let checked = web::block(
+        move || -> Result<Result<User, (Refused, Option<String>)>, IssuerError> {
+            let mut conn = db.conn()?;
+            let refuse = |why: Refused| Ok(Err((why, None)));
+            let Some(taken) = mfa::take_challenge(
+                &mut conn,
+                &realm_id,
+                &sha256_hex(&challenge),
+                PURPOSE_PASSWORDLESS,
+                now,
+            )?
+            else {
+                return refuse("unknown_challenge");
+            };
+            let ceremony: DiscoverableAuthentication =
+                serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
+            let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&credential) else {
+                return refuse("malformed_credential");
+            };
+            let Ok((user_handle, credential_id)) =
+                webauthn.identify_discoverable_authentication(&credential)
+            else {
+                return refuse("no_user_handle");
+            };
+            let credential_id = URL_SAFE_NO_PAD.encode(credential_id);
+            let Some(stored) = mfa::passkey_by_credential(&mut conn, &realm_id, &credential_id)?
+            else {
+                return refuse("unknown_passkey");
+            };
+            let user_id = Some(stored.user_id.clone());
+            if Uuid::parse_str(&stored.user_id).ok() != Some(user_handle) {
+                return Ok(Err(("user_handle_mismatch", user_id)));
             }
-            _ => Ok(Err(("disabled", user_id))),
-        }
-    })
+            let mut passkey: Passkey =
+                serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
+            let Ok(result) = webauthn.finish_discoverable_authentication(
+                &credential,
+                ceremony,
+                &[DiscoverableKey::from(&passkey)],
+            ) else {
+                return Ok(Err(("invalid_assertion", user_id)));
+            };
+            passkey.update_credential(&result);
+            let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+            mfa::update_passkey_use(&mut conn, &stored.id, &json, now)?;
+            match q::user_by_id(&mut conn, &stored.user_id)? {
+                Some(u) if u.enabled && !u.is_service_account && u.realm_id == realm_id => {
+                    q::record_login_success(&mut conn, &u.id, now)?;
+                    Ok(Ok(u))
+                }
+                _ => Ok(Err(("disabled", user_id))),
+            }
+        },
+    )
     .await??;
     let (user_id, outcome) = match &checked {
         Ok(u) => (Some(u.id.clone()), Ok(())),
@@ -696,8 +700,7 @@ async fn second_factor_finish(
             .await
         }
         Err(_) => {
-            retry_second_factor(state, realm, req, request, StatusCode::UNAUTHORIZED, FAILED)
-                .await
+            retry_second_factor(state, realm, req, request, StatusCode::UNAUTHORIZED, FAILED).await
         }
     }
 }
@@ -971,7 +974,11 @@ mod tests {
 
     #[test]
     fn ip_literals_disable_passkeys_saying_why() {
-        for url in ["http://127.0.0.1:8080", "http://[::1]:8080", "https://192.0.2.1"] {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "https://192.0.2.1",
+        ] {
             match RelyingParty::from_public_url(url) {
                 RelyingParty::Disabled(why) => {
                     assert!(why.contains("DNS name"), "{why}");

@@ -23,6 +23,7 @@ mod governance;
 mod keys;
 mod metrics;
 mod openapi;
+mod passkeys;
 mod password;
 mod proxy;
 mod python_clients;
