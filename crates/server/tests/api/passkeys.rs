@@ -364,3 +364,53 @@ async fn finish_refuses_a_form_without_its_csrf_token_or_a_valid_request() {
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
 }
+
+/// The whole story in Chromium (`tests/browser/passkey.mjs`): add a passkey on the account
+/// page, sign in with it alone, and use it as the second factor; then the store is checked.
+#[actix_web::test]
+async fn passkeys_in_headless_chromium() {
+    let root = repo_root();
+    if !available(&browser_missing(&root)) {
+        return;
+    }
+    let app = spawn_on_localhost(|_| {}).await;
+    let user_id = app.provision_user("pia", "pia-password-1", "root", "member");
+    let callback_port = free_port();
+    let redirect = format!("http://127.0.0.1:{callback_port}/callback");
+    let secret = app
+        .create_client(serde_json::json!({
+            "client_id": "passkeys",
+            "name": "Passkey test",
+            "first_party": true,
+            "grant_types": ["authorization_code"],
+            "scopes": ["openid", "profile"],
+            "redirect_uris": [redirect],
+            "post_logout_redirect_uris": [redirect],
+        }))
+        .unwrap();
+    let mut node = node_test(&root, "tests/browser/passkey.mjs");
+    node.env("TESSERA_URL", &app.base)
+        .env("TESSERA_USERNAME", "pia")
+        .env("TESSERA_PASSWORD", "pia-password-1")
+        .env("CLIENT_ID", "passkeys")
+        .env("CLIENT_SECRET", secret)
+        .env("CALLBACK_PORT", callback_port.to_string())
+        .env("SECOND_FACTOR", "1");
+    run_and_check("node --test tests/browser/passkey.mjs", node).await;
+
+    // The store holds the one passkey, named and used, and the audit log says who added it.
+    let mut conn = app.db.conn().unwrap();
+    let passkeys = tessera_store::mfa::passkeys_of(&mut conn, &user_id).unwrap();
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(passkeys[0].name, "laptop");
+    assert!(passkeys[0].last_used_at.is_some());
+    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+        .unwrap()
+        .unwrap();
+    let added = tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "user.passkey_added" && e.target == format!("user:{user_id}"))
+        .count();
+    assert_eq!(added, 1);
+}
