@@ -99,11 +99,21 @@ pub fn enabled(state: &IssuerState) -> bool {
     matches!(relying_party(state), RelyingParty::Ready(_))
 }
 
-/// The relying party, or the 404 that says why passkeys are off.
-fn ready(state: &IssuerState) -> Result<Arc<Webauthn>, HttpResponse> {
+/// Why passkeys are off.
+struct Off<'a>(&'a str);
+
+impl Off<'_> {
+    /// The 404 every passkey route answers then.
+    fn response(&self) -> HttpResponse {
+        json_refusal(StatusCode::NOT_FOUND, self.0)
+    }
+}
+
+/// The relying party, or why passkeys are off.
+fn ready(state: &IssuerState) -> Result<Arc<Webauthn>, Off<'_>> {
     match relying_party(state) {
         RelyingParty::Ready(w) => Ok(Arc::clone(w)),
-        RelyingParty::Disabled(why) => Err(json_refusal(StatusCode::NOT_FOUND, why)),
+        RelyingParty::Disabled(why) => Err(Off(why)),
     }
 }
 
@@ -169,7 +179,7 @@ fn csrf_header_ok(req: &HttpRequest) -> bool {
 /// origin (the pages' CSP allows no inline script).
 pub async fn script(state: web::Data<IssuerState>) -> HttpResponse {
     if let Err(off) = ready(&state) {
-        return off;
+        return off.response();
     }
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
@@ -227,7 +237,7 @@ pub async fn sign_in_begin(
 ) -> Result<HttpResponse, IssuerError> {
     let webauthn = match ready(&state) {
         Ok(w) => w,
-        Err(off) => return Ok(off),
+        Err(off) => return Ok(off.response()),
     };
     let realm = state.realm(&realm).await?;
     if !csrf_header_ok(&req) {
@@ -320,7 +330,7 @@ pub async fn sign_in_finish(
 ) -> Result<HttpResponse, IssuerError> {
     let webauthn = match ready(&state) {
         Ok(w) => w,
-        Err(off) => return Ok(off),
+        Err(off) => return Ok(off.response()),
     };
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
@@ -732,7 +742,7 @@ pub async fn register_begin(
 ) -> Result<HttpResponse, IssuerError> {
     let webauthn = match ready(&state) {
         Ok(w) => w,
-        Err(off) => return Ok(off),
+        Err(off) => return Ok(off.response()),
     };
     let realm = state.realm(&realm).await?;
     if !csrf_header_ok(&req) {
@@ -779,7 +789,7 @@ pub async fn register_finish(
 ) -> Result<HttpResponse, IssuerError> {
     let webauthn = match ready(&state) {
         Ok(w) => w,
-        Err(off) => return Ok(off),
+        Err(off) => return Ok(off.response()),
     };
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
@@ -908,7 +918,7 @@ pub async fn remove(
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
     if let Err(off) = ready(&state) {
-        return Ok(off);
+        return Ok(off.response());
     }
     let (realm, id) = path.into_inner();
     let realm = state.realm(&realm).await?;
