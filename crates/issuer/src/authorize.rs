@@ -22,7 +22,7 @@ use crate::error::IssuerError;
 use crate::form::{Form, read_form};
 use crate::state::IssuerState;
 
-pub(crate) const SESSION_COOKIE: &str = "tessera_session";
+const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
@@ -31,7 +31,7 @@ pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpRes
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
@@ -48,7 +48,6 @@ struct ErrorPage<'a> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    passkeys_enabled: bool,
     realm: &'a str,
     client_name: &'a str,
     action: &'a str,
@@ -455,7 +454,7 @@ async fn check(state: &IssuerState, realm: &Realm, raw: &str) -> Result<Checked,
 }
 
 /// The signed-in user of this realm, if the session cookie names a live session.
-pub(crate) async fn current_session(
+async fn current_session(
     state: &IssuerState,
     realm: &Realm,
     req: &HttpRequest,
@@ -480,11 +479,11 @@ pub(crate) async fn current_session(
 }
 
 /// `{prefix}/realms/{realm}/`: the issuer's cookies go back to this realm's endpoints only.
-pub(crate) fn cookie_path(state: &IssuerState, realm: &Realm) -> String {
+fn cookie_path(state: &IssuerState, realm: &Realm) -> String {
     format!("{}/realms/{}/", state.path_prefix(), realm.name)
 }
 
-pub(crate) fn secure(state: &IssuerState) -> bool {
+fn secure(state: &IssuerState) -> bool {
     state.public_url.starts_with("https://")
 }
 
@@ -506,7 +505,6 @@ pub(crate) fn login_page(
 ) -> Result<HttpResponse, IssuerError> {
     let csrf = random_token::<24>();
     let html = render(&LoginPage {
-        passkeys_enabled: crate::passkey::enabled(state),
         realm: &realm.name,
         client_name: &request.client.name,
         action: &form_action(state, realm, "authenticate"),
@@ -525,7 +523,7 @@ pub(crate) fn login_page(
     Ok(resp)
 }
 
-pub(crate) fn consent_page(
+fn consent_page(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -553,7 +551,7 @@ pub(crate) fn consent_page(
     Ok(resp)
 }
 
-pub(crate) fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
+fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
     Cookie::build(CSRF_COOKIE, value)
         .path(cookie_path(state, realm))
         .http_only(true)
@@ -562,7 +560,7 @@ pub(crate) fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> 
         .finish()
 }
 
-pub(crate) fn set_cookie(resp: &mut HttpResponse, cookie: Cookie<'_>) {
+fn set_cookie(resp: &mut HttpResponse, cookie: Cookie<'_>) {
     if let Ok(v) = header::HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -581,7 +579,7 @@ fn needs_login(request: &AuthRequest, session: Option<&(BrowserSession, User)>, 
             .is_some_and(|sub| sub != user.id)
 }
 
-pub(crate) async fn needs_consent(
+async fn needs_consent(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -609,7 +607,7 @@ pub(crate) async fn needs_consent(
 }
 
 /// Issues a code for `session`'s user and sends it to the client.
-pub(crate) async fn issue_code(
+async fn issue_code(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,

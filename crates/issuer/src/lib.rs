@@ -126,9 +126,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(token::token_default_realm))
             .default_service(web::to(post_only)),
     );
-    cfg.service(
-        web::resource("/realms/{realm}/account/").route(web::get().to(signin::account_stub)),
-    );
     // Passkeys (WebAuthn): the ceremonies' script, sign-in, and the account's passkeys.
     cfg.service(
         web::resource("/realms/{realm}/login-actions/passkey.js")
