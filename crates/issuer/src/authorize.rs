@@ -26,7 +26,7 @@ const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
-pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
+fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((
@@ -227,9 +227,9 @@ impl Reply {
 }
 
 /// A validated authorization request.
-pub(crate) struct AuthRequest {
-    pub(crate) raw: String,
-    pub(crate) client: Arc<Client>,
+struct AuthRequest {
+    raw: String,
+    client: Arc<Client>,
     /// The `redirect_uri` parameter as sent; empty when omitted (then the registered one).
     redirect_param: String,
     scope: ScopeSet,
@@ -243,7 +243,7 @@ pub(crate) struct AuthRequest {
 }
 
 /// The outcome of validation: a request to serve, or the answer already decided.
-pub(crate) enum Checked {
+enum Checked {
     Valid(Box<AuthRequest>),
     Answer(HttpResponse),
 }
@@ -496,7 +496,7 @@ fn form_action(state: &IssuerState, realm: &Realm, step: &str) -> String {
 }
 
 /// Renders the sign-in page, setting a fresh CSRF cookie.
-pub(crate) fn login_page(
+fn login_page(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -724,7 +724,7 @@ async fn read_raw_form(
 }
 
 /// Checks the CSRF field against its cookie (double submit).
-pub(crate) fn csrf_ok(req: &HttpRequest, form: &Form) -> bool {
+fn csrf_ok(req: &HttpRequest, form: &Form) -> bool {
     match (req.cookie(CSRF_COOKIE), form.get("csrf")) {
         (Some(c), Some(f)) => constant_time_eq(c.value().as_bytes(), f.as_bytes()),
         _ => false,
@@ -1066,15 +1066,6 @@ pub async fn confirm_logout(
         Ok(request) => finish_logout(&state, &realm, &req, &request).await,
         Err(resp) => Ok(resp),
     }
-}
-
-/// TEMPORARY stub of the lead's name.
-pub(crate) async fn check_request(
-    state: &IssuerState,
-    realm: &Realm,
-    raw: &str,
-) -> Result<Checked, IssuerError> {
-    check(state, realm, raw).await
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ pub mod logout;
 pub mod oidc;
 pub mod passkey;
 pub mod revocation;
-pub mod signin;
 pub mod state;
 pub mod throttle;
 pub mod token;
