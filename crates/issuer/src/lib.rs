@@ -10,6 +10,7 @@ pub mod form;
 pub mod logout;
 pub mod oidc;
 pub mod revocation;
+pub mod signin;
 pub mod state;
 pub mod throttle;
 pub mod token;
@@ -75,6 +76,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/realms/{realm}/login-actions/authenticate")
             .route(web::post().to(authorize::authenticate))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/second-factor")
+            .route(web::post().to(signin::second_factor))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/new-password")
+            .route(web::post().to(signin::new_password))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/enrol")
+            .route(web::post().to(signin::enrol))
             .default_service(web::to(post_only)),
     )
     .service(

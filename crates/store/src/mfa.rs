@@ -401,3 +401,32 @@ pub fn advance_session(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Replaces a temporary password with the user's own during sign-in: clears the flag and
+/// ends the user's other sessions (made with the temporary password), keeping `keep`.
+pub fn replace_temporary_password(
+    conn: &mut Conn,
+    user_id: &str,
+    password_hash: &str,
+    keep: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    write_tx(conn, |conn| {
+        diesel::update(users::table.filter(users::id.eq(user_id)))
+            .set((
+                users::password_hash.eq(password_hash),
+                users::password_change_required.eq(false),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        diesel::update(
+            browser_sessions::table
+                .filter(browser_sessions::user_id.eq(user_id))
+                .filter(browser_sessions::id_sha256.ne(keep))
+                .filter(browser_sessions::ended_at.is_null()),
+        )
+        .set(browser_sessions::ended_at.eq(now))
+        .execute(conn)?;
+        Ok(())
+    })
+}
