@@ -476,13 +476,13 @@ async fn read_step(
 /// Counts a second-factor attempt for the user before it is checked; a locked user gets
 /// the step page with the wait.
 fn admit_factor_attempt(
-    state: &IssuerState,
+    settings: &crate::config::ThrottleSettings,
     conn: &mut tessera_store::DbConnection,
     realm_id: &str,
     user_id: &str,
     now: i64,
 ) -> Result<Result<ThrottleStep, i64>, IssuerError> {
-    let keys = throttle::second_factor_keys(user_id, &state.settings.throttle);
+    let keys = throttle::second_factor_keys(user_id, settings);
     match throttle::admit_password_attempt(conn, realm_id, &keys, now) {
         Ok(_) => Ok(Ok(ThrottleStep { keys })),
         Err(IssuerError::Throttled {
@@ -545,10 +545,10 @@ pub async fn second_factor(
     let db = state.db.clone();
     let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let st = state.clone();
+    let settings = state.settings.throttle.clone();
     let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
-        let step = match admit_factor_attempt(&st, &mut conn, &realm_id, &user_id, now)? {
+        let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
             Ok(s) => s,
             Err(wait) => return Ok(CodeCheck::Throttled(wait)),
         };
@@ -693,16 +693,8 @@ pub async fn new_password(
     let hash = web::block(move || hasher.hash(&password))
         .await?
         .map_err(|e| IssuerError::invalid_request(e.message))?;
-    let db = state.db.clone();
-    let (user_id, keep, now) = (
-        post.user.id.clone(),
-        post.session.id_sha256.clone(),
-        state.now(),
-    );
-    web::block(move || {
-        mfa::replace_temporary_password(&mut *db.conn()?, &user_id, &hash, &keep, now)
-    })
-    .await??;
+    set_password_ending_other_sessions(&state, &post.realm, &post.user, &hash, &post.session)
+        .await?;
     let user = User {
         password_change_required: false,
         ..post.user.clone()
@@ -718,6 +710,37 @@ pub async fn new_password(
     .await
 }
 
+/// Stores the user's own new password and ends every other session of the user (with their
+/// grants and tokens, and back-channel logout), keeping `current`.
+pub(crate) async fn set_password_ending_other_sessions(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    password_hash: &str,
+    current: &BrowserSession,
+) -> Result<(), IssuerError> {
+    let db = state.db.clone();
+    let (realm_id, user_id, hash, keep, now) = (
+        realm.id.clone(),
+        user.id.clone(),
+        password_hash.to_string(),
+        current.id_sha256.clone(),
+        state.now(),
+    );
+    let others = web::block(move || -> Result<Vec<String>, IssuerError> {
+        let mut conn = db.conn()?;
+        mfa::set_own_password(&mut conn, &user_id, &hash, now)?;
+        Ok(mfa::live_sessions_except(
+            &mut conn, &realm_id, &user_id, &keep, now,
+        )?)
+    })
+    .await??;
+    for session in others {
+        crate::logout::end_session(state, realm, &session).await?;
+    }
+    Ok(())
+}
+
 /// `POST /realms/{realm}/login-actions/enrol`: confirms the TOTP app the policy required,
 /// completes the sign-in and shows the recovery codes once.
 pub async fn enrol(
@@ -730,48 +753,11 @@ pub async fn enrol(
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
-    let code = post.form.get("code").unwrap_or("").trim().to_string();
-    let db = state.db.clone();
-    let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
+    let code = post.form.get("code").unwrap_or("");
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let st = state.clone();
-    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
-        let mut conn = db.conn()?;
-        let step = match admit_factor_attempt(&st, &mut conn, &realm_id, &user_id, now)? {
-            Ok(s) => s,
-            Err(wait) => return Ok(CodeCheck::Throttled(wait)),
-        };
-        let confirmed = match mfa::totp_of(&mut conn, &user_id)? {
-            Some(t) if t.confirmed_at.is_none() => {
-                match totp::matching_step(&t.secret, &code, now, 0) {
-                    Some(s) => mfa::confirm_totp(&mut conn, &user_id, s, now)?,
-                    None => false,
-                }
-            }
-            _ => false,
-        };
-        throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, confirmed, now)?;
-        audit_factor(
-            &mut conn,
-            &realm_id,
-            &user_id,
-            "totp_enrolment",
-            confirmed,
-            addr,
-            now,
-        )?;
-        Ok(if confirmed {
-            CodeCheck::Accepted
-        } else {
-            CodeCheck::Wrong
-        })
-    })
-    .await??;
-    let error = match checked {
-        CodeCheck::Accepted => None,
-        CodeCheck::Wrong => Some("That code is not right. Scan the code again, or type the key, and enter the code the app shows now.".to_string()),
-        CodeCheck::Throttled(wait) => Some(wait_message(wait)),
-    };
+    let error = confirm_enrolment(&state, &post.realm, &post.user, code, addr)
+        .await?
+        .err();
     if let Some(error) = error {
         let situation = situation(&state, &post.realm, &post.user).await?;
         return step_page(
@@ -818,6 +804,58 @@ pub async fn enrol(
             continue_url: &continue_url,
         })?,
     ))
+}
+
+/// Confirms the user's pending TOTP enrolment with the first code from the app (throttled
+/// and audited like a second factor). `Err` carries the message to show.
+pub(crate) async fn confirm_enrolment(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    code: &str,
+    addr: Option<std::net::IpAddr>,
+) -> Result<Result<(), String>, IssuerError> {
+    let code = code.trim().to_string();
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
+    let settings = state.settings.throttle.clone();
+    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
+        let mut conn = db.conn()?;
+        let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
+            Ok(s) => s,
+            Err(wait) => return Ok(CodeCheck::Throttled(wait)),
+        };
+        let confirmed = match mfa::totp_of(&mut conn, &user_id)? {
+            Some(t) if t.confirmed_at.is_none() => {
+                match totp::matching_step(&t.secret, &code, now, 0) {
+                    Some(s) => mfa::confirm_totp(&mut conn, &user_id, s, now)?,
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, confirmed, now)?;
+        audit_factor(
+            &mut conn,
+            &realm_id,
+            &user_id,
+            "totp_enrolment",
+            confirmed,
+            addr,
+            now,
+        )?;
+        Ok(if confirmed {
+            CodeCheck::Accepted
+        } else {
+            CodeCheck::Wrong
+        })
+    })
+    .await??;
+    Ok(match checked {
+        CodeCheck::Accepted => Ok(()),
+        CodeCheck::Wrong => Err("That code is not right. Scan the code again, or type the key, and enter the code the app shows now.".to_string()),
+        CodeCheck::Throttled(wait) => Err(wait_message(wait)),
+    })
 }
 
 /// New recovery codes for the user, replacing any old ones; returned once to show.
