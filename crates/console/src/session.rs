@@ -303,11 +303,17 @@ fn with_cookies(mut resp: HttpResponse, cookies: Vec<Cookie<'static>>) -> HttpRe
     resp
 }
 
-/// Only a path inside this realm's console; anything else goes to its home page.
+/// Only a path inside this realm's console, or its account page (the issuer's, beside the
+/// console, which sends people here to sign in); anything else goes to the console's home.
 fn safe_return_to(base: &str, wanted: Option<&str>) -> String {
+    let account = base
+        .strip_suffix("/console")
+        .map(|realm_base| format!("{realm_base}/account/"));
     match wanted {
         Some(p)
-            if (p == base || p.starts_with(&format!("{base}/")))
+            if (p == base
+                || p.starts_with(&format!("{base}/"))
+                || account.as_deref() == Some(p))
                 && !p.contains("//")
                 && !p.contains('\\') =>
         {
@@ -590,6 +596,14 @@ mod tests {
             );
         }
         assert_eq!(safe_return_to(base, None), "/realms/acme/console/");
+        assert_eq!(
+            safe_return_to(base, Some("/realms/acme/account/")),
+            "/realms/acme/account/"
+        );
+        assert_eq!(
+            safe_return_to(base, Some("/realms/other/account/")),
+            "/realms/acme/console/"
+        );
     }
 
     #[test]

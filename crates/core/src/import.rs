@@ -29,6 +29,9 @@ pub struct RealmSpec {
     pub name: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// Every user must sign in with a second factor (left as it is when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_required: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -46,6 +49,13 @@ pub struct RoleSpec {
     #[serde(default)]
     pub description: String,
     pub permissions: Vec<String>,
+    /// Holders must sign in with a second factor.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requires_mfa: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -124,3 +124,26 @@ mod tests {
         assert!(!format!("{secret:?}").contains(secret.value()));
     }
 }
+
+/// Whether `public_url`'s host is a DNS name (not an IP literal): WebAuthn relying-party ids
+/// must be domain names, so passkeys need one (`localhost` counts).
+pub fn has_dns_host(public_url: &str) -> bool {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.starts_with('[') {
+        return false;
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    !host.is_empty() && host.parse::<std::net::IpAddr>().is_err()
+}
+
+#[cfg(test)]
+mod dns_host_tests {
+    #[test]
+    fn ip_literals_are_not_dns_hosts() {
+        assert!(super::has_dns_host("http://localhost:8080"));
+        assert!(super::has_dns_host("https://auth.example.com/prefix"));
+        assert!(!super::has_dns_host("http://127.0.0.1:8080"));
+        assert!(!super::has_dns_host("http://[::1]:8080/x"));
+    }
+}

@@ -22,16 +22,17 @@ use crate::error::IssuerError;
 use crate::form::{Form, read_form};
 use crate::state::IssuerState;
 
-const SESSION_COOKIE: &str = "tessera_session";
+pub(crate) const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
-fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
+pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
@@ -69,14 +70,14 @@ struct ConsentPage<'a> {
     request: &'a str,
 }
 
-fn render(t: &impl Template) -> Result<String, IssuerError> {
+pub(crate) fn render(t: &impl Template) -> Result<String, IssuerError> {
     t.render()
         .map_err(|e| IssuerError::Internal(format!("template: {e}")))
 }
 
 /// An error page: shown instead of redirecting when the client or redirect URI is not
 /// trustworthy (REDIR-01, AUTHZ-09).
-fn error_page(message: &str) -> Result<HttpResponse, IssuerError> {
+pub(crate) fn error_page(message: &str) -> Result<HttpResponse, IssuerError> {
     Ok(page(
         actix_web::http::StatusCode::BAD_REQUEST,
         render(&ErrorPage { message })?,
@@ -186,7 +187,7 @@ fn form_post_page(redirect_uri: &str, fields: &[(&str, &str)]) -> HttpResponse {
 }
 
 /// Where and how to answer the client once its redirect URI is trusted.
-struct Reply {
+pub(crate) struct Reply {
     redirect_uri: String,
     state: Option<String>,
     iss: String,
@@ -220,16 +221,16 @@ impl Reply {
             .finish()
     }
 
-    fn error(&self, error: &str, description: &str) -> HttpResponse {
+    pub(crate) fn error(&self, error: &str, description: &str) -> HttpResponse {
         let description = tessera_core::error::wire_safe(description);
         self.with(&[("error", error), ("error_description", &description)])
     }
 }
 
 /// A validated authorization request.
-struct AuthRequest {
-    raw: String,
-    client: Arc<Client>,
+pub(crate) struct AuthRequest {
+    pub(crate) raw: String,
+    pub(crate) client: Arc<Client>,
     /// The `redirect_uri` parameter as sent; empty when omitted (then the registered one).
     redirect_param: String,
     scope: ScopeSet,
@@ -239,11 +240,13 @@ struct AuthRequest {
     max_age: Option<i64>,
     id_token_sub: Option<String>,
     login_hint: Option<String>,
-    reply: Reply,
+    /// `acr_values` as sent (OIDC Core §3.1.2.1); see `tessera_core::authn::satisfies`.
+    pub(crate) acr_values: Option<String>,
+    pub(crate) reply: Reply,
 }
 
 /// The outcome of validation: a request to serve, or the answer already decided.
-enum Checked {
+pub(crate) enum Checked {
     Valid(Box<AuthRequest>),
     Answer(HttpResponse),
 }
@@ -275,7 +278,11 @@ fn is_pkce_value(s: &str) -> bool {
 }
 
 /// Validates a request given as form-encoded `raw` parameters.
-async fn check(state: &IssuerState, realm: &Realm, raw: &str) -> Result<Checked, IssuerError> {
+pub(crate) async fn check_request(
+    state: &IssuerState,
+    realm: &Realm,
+    raw: &str,
+) -> Result<Checked, IssuerError> {
     let form = match Form::parse(raw.as_bytes()) {
         Ok(f) => f,
         Err(e) => return error_page(&e.to_string()).map(Checked::Answer),
@@ -449,12 +456,13 @@ async fn check(state: &IssuerState, realm: &Realm, raw: &str) -> Result<Checked,
         max_age,
         id_token_sub,
         login_hint: form.get("login_hint").map(str::to_string),
+        acr_values: form.get("acr_values").map(str::to_string),
         reply,
     })))
 }
 
 /// The signed-in user of this realm, if the session cookie names a live session.
-async fn current_session(
+pub(crate) async fn current_session(
     state: &IssuerState,
     realm: &Realm,
     req: &HttpRequest,
@@ -479,15 +487,15 @@ async fn current_session(
 }
 
 /// `{prefix}/realms/{realm}/`: the issuer's cookies go back to this realm's endpoints only.
-fn cookie_path(state: &IssuerState, realm: &Realm) -> String {
+pub(crate) fn cookie_path(state: &IssuerState, realm: &Realm) -> String {
     format!("{}/realms/{}/", state.path_prefix(), realm.name)
 }
 
-fn secure(state: &IssuerState) -> bool {
+pub(crate) fn secure(state: &IssuerState) -> bool {
     state.public_url.starts_with("https://")
 }
 
-fn form_action(state: &IssuerState, realm: &Realm, step: &str) -> String {
+pub(crate) fn form_action(state: &IssuerState, realm: &Realm, step: &str) -> String {
     format!(
         "{}/realms/{}/login-actions/{step}",
         state.path_prefix(),
@@ -496,7 +504,7 @@ fn form_action(state: &IssuerState, realm: &Realm, step: &str) -> String {
 }
 
 /// Renders the sign-in page, setting a fresh CSRF cookie.
-fn login_page(
+pub(crate) fn login_page(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -523,7 +531,7 @@ fn login_page(
     Ok(resp)
 }
 
-fn consent_page(
+pub(crate) fn consent_page(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -551,7 +559,7 @@ fn consent_page(
     Ok(resp)
 }
 
-fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
+pub(crate) fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
     Cookie::build(CSRF_COOKIE, value)
         .path(cookie_path(state, realm))
         .http_only(true)
@@ -560,7 +568,7 @@ fn csrf_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'sta
         .finish()
 }
 
-fn set_cookie(resp: &mut HttpResponse, cookie: Cookie<'_>) {
+pub(crate) fn set_cookie(resp: &mut HttpResponse, cookie: Cookie<'_>) {
     if let Ok(v) = header::HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -577,9 +585,13 @@ fn needs_login(request: &AuthRequest, session: Option<&(BrowserSession, User)>, 
             .id_token_sub
             .as_deref()
             .is_some_and(|sub| sub != user.id)
+        || request
+            .acr_values
+            .as_deref()
+            .is_some_and(|v| !tessera_core::authn::satisfies(&s.amr, v))
 }
 
-async fn needs_consent(
+pub(crate) async fn needs_consent(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -607,7 +619,7 @@ async fn needs_consent(
 }
 
 /// Issues a code for `session`'s user and sends it to the client.
-async fn issue_code(
+pub(crate) async fn issue_code(
     state: &IssuerState,
     realm: &Realm,
     request: &AuthRequest,
@@ -645,9 +657,16 @@ async fn proceed(
     req: &HttpRequest,
     request: &AuthRequest,
 ) -> Result<HttpResponse, IssuerError> {
-    let session = current_session(state, realm, req).await?;
+    let mut session = current_session(state, realm, req).await?;
     let now = state.now();
     let prompt_none = request.prompt.iter().any(|p| p == "none");
+    // A single-factor session made before the policy required more no longer suffices.
+    if let Some((s, user)) = &session
+        && !tessera_core::authn::is_multi_factor(&s.amr)
+        && crate::signin::policy_requires_mfa(state, realm, user).await?
+    {
+        session = None;
+    }
     if needs_login(request, session.as_ref(), now) {
         if prompt_none {
             return Ok(request
@@ -703,7 +722,7 @@ async fn authorize_in(
     } else {
         req.query_string().to_string()
     };
-    match check(state, &realm, &raw).await? {
+    match check_request(state, &realm, &raw).await? {
         Checked::Answer(resp) => Ok(resp),
         Checked::Valid(request) => proceed(state, &realm, &req, &request).await,
     }
@@ -724,7 +743,7 @@ async fn read_raw_form(
 }
 
 /// Checks the CSRF field against its cookie (double submit).
-fn csrf_ok(req: &HttpRequest, form: &Form) -> bool {
+pub(crate) fn csrf_ok(req: &HttpRequest, form: &Form) -> bool {
     match (req.cookie(CSRF_COOKIE), form.get("csrf")) {
         (Some(c), Some(f)) => constant_time_eq(c.value().as_bytes(), f.as_bytes()),
         _ => false,
@@ -746,7 +765,7 @@ pub async fn authenticate(
         );
     }
     let raw = form.get("request").unwrap_or("").to_string();
-    let request = match check(&state, &realm, &raw).await? {
+    let request = match check_request(&state, &realm, &raw).await? {
         Checked::Answer(resp) => return Ok(resp),
         Checked::Valid(r) => r,
     };
@@ -797,41 +816,14 @@ pub async fn authenticate(
             }
             Err(other) => return Err(other),
         };
-    let now = state.now();
-    let cookie_value = random_token::<32>();
-    let session = BrowserSession {
-        id_sha256: sha256_hex(&cookie_value),
-        realm_id: realm.id.clone(),
-        user_id: user.id.clone(),
-        auth_time: now,
-        last_seen_at: now,
-        expires_at: now + state.settings.session_ttl_secs,
-        ended_at: None,
-        created_at: now,
-        amr: tessera_core::authn::PASSWORD.to_string(),
-        pending: None,
-    };
-    let db = state.db.clone();
-    let stored = session.clone();
-    web::block(move || browser::insert_session(&mut *db.conn()?, &stored)).await??;
-    let mut resp = if needs_consent(&state, &realm, &request, &user).await? {
-        consent_page(&state, &realm, &request, &user)?
-    } else {
-        issue_code(&state, &realm, &request, &session).await?
-    };
-    set_cookie(
-        &mut resp,
-        Cookie::build(SESSION_COOKIE, cookie_value)
-            .path(cookie_path(&state, &realm))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(secure(&state))
-            .max_age(actix_web::cookie::time::Duration::seconds(
-                state.settings.session_ttl_secs,
-            ))
-            .finish(),
-    );
-    Ok(resp)
+    crate::signin::start_session(
+        &state,
+        &realm,
+        &request,
+        &user,
+        tessera_core::authn::PASSWORD,
+    )
+    .await
 }
 
 /// `POST /realms/{realm}/login-actions/consent`: the consent form.
@@ -849,7 +841,7 @@ pub async fn consent(
         );
     }
     let raw = form.get("request").unwrap_or("").to_string();
-    let request = match check(&state, &realm, &raw).await? {
+    let request = match check_request(&state, &realm, &raw).await? {
         Checked::Answer(resp) => return Ok(resp),
         Checked::Valid(r) => r,
     };

@@ -38,7 +38,9 @@ struct Metadata<'a> {
     request_uri_parameter_supported: bool,
     claims_parameter_supported: bool,
     prompt_values_supported: [&'a str; 3],
-    claims_supported: [&'a str; 16],
+    claims_supported: [&'a str; 18],
+    /// `acr` classes: `1` one factor, `2` more than one (`tessera_core::authn`).
+    acr_values_supported: [&'a str; 2],
     /// OIDC Back-Channel Logout 1.0: logout tokens carry `sid`.
     backchannel_logout_supported: bool,
     backchannel_logout_session_supported: bool,
@@ -97,7 +99,10 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
             "email",
             "email_verified",
             "sid",
+            "acr",
+            "amr",
         ],
+        acr_values_supported: tessera_core::authn::ACR_VALUES,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
         token_endpoint: format!("{issuer}/protocol/openid-connect/token"),

@@ -62,6 +62,10 @@ impl IssuerError {
         Self::oauth(OAuthCode::InvalidRequest, description)
     }
 
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::oauth(OAuthCode::InvalidGrant, description)
+    }
+
     pub fn oauth(code: OAuthCode, description: impl Into<String>) -> Self {
         Self::OAuth {
             code,

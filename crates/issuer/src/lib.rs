@@ -1,5 +1,6 @@
 //! The OAuth 2.0 / OpenID Connect issuer as actix-web services, per realm at Keycloak's paths.
 
+pub mod account;
 pub mod authorize;
 pub mod cache;
 pub mod client_auth;
@@ -11,6 +12,8 @@ pub mod logout;
 pub mod oidc;
 pub mod passkey;
 pub mod revocation;
+pub mod sessions;
+pub mod signin;
 pub mod state;
 pub mod throttle;
 pub mod token;
@@ -31,6 +34,19 @@ async fn post_only() -> Result<actix_web::HttpResponse, IssuerError> {
 
 async fn get_or_post_only() -> Result<actix_web::HttpResponse, IssuerError> {
     Err(IssuerError::MethodNotAllowed("GET, POST"))
+}
+
+/// `/realms/{realm}/account` → `/realms/{realm}/account/` (its forms post relative to it).
+async fn account_slash(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("{}/realms/{realm}/account/", state.path_prefix()),
+        ))
+        .finish()
 }
 
 async fn get_only() -> Result<actix_web::HttpResponse, IssuerError> {
@@ -76,6 +92,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/realms/{realm}/login-actions/authenticate")
             .route(web::post().to(authorize::authenticate))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/second-factor")
+            .route(web::post().to(signin::second_factor))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/new-password")
+            .route(web::post().to(signin::new_password))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/enrol")
+            .route(web::post().to(signin::enrol))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/")
+            .route(web::get().to(account::show))
+            .default_service(web::to(get_only)),
+    )
+    .service(web::resource("/realms/{realm}/account").route(web::get().to(account_slash)))
+    .service(
+        web::resource("/realms/{realm}/account/password")
+            .route(web::post().to(account::change_password))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/totp/start")
+            .route(web::post().to(account::start_totp))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/totp/confirm")
+            .route(web::post().to(account::confirm_totp))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/totp/remove")
+            .route(web::post().to(account::remove_totp))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/recovery-codes")
+            .route(web::post().to(account::new_recovery_codes))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/sessions/{id}/end")
+            .route(web::post().to(account::end_session))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/account/grants/{id}/revoke")
+            .route(web::post().to(account::revoke_grant))
             .default_service(web::to(post_only)),
     )
     .service(

@@ -160,6 +160,11 @@ impl IssuerState {
 
     /// The path Tessera is mounted at behind a proxy (`/auth`), empty when none: the start of
     /// every path handed to a browser ([`tessera_core::net::path_prefix`]).
+    /// Whether passkeys can work here: WebAuthn needs `public_url` to name a DNS host.
+    pub fn passkeys_enabled(&self) -> bool {
+        tessera_core::net::has_dns_host(&self.public_url)
+    }
+
     pub fn path_prefix(&self) -> &str {
         tessera_core::net::path_prefix(&self.public_url)
     }

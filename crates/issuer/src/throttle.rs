@@ -87,6 +87,37 @@ pub fn password_keys(
     }
 }
 
+/// The key of one user's second-factor attempts: whoever reaches this step knows the
+/// password, so the code is guarded per user, from every address.
+pub fn second_factor_key(user_id: &str) -> String {
+    format!("mfa:{user_id}")
+}
+
+/// The keys a TOTP or recovery code attempt is counted under: the user's, locked at
+/// `user_max_failures` like a password pair (6-digit codes must not be guessable in the
+/// lifetime of a pending sign-in).
+pub fn second_factor_keys(user_id: &str, settings: &ThrottleSettings) -> PasswordKeys {
+    let key = second_factor_key(user_id);
+    PasswordKeys {
+        keys: vec![(
+            key.clone(),
+            ThrottleRule {
+                window_secs: settings.window_secs,
+                max_failures: settings.user_max_failures,
+                at_limit: AtLimit::Lock {
+                    secs: settings.lockout_secs,
+                },
+            },
+        )],
+        clear_on_success: key,
+    }
+}
+
+/// An admitted attempt, to settle once it is checked.
+pub struct ThrottleStep {
+    pub keys: PasswordKeys,
+}
+
 /// Admits one password attempt (counted at once), or refuses with 429 while a key is locked,
 /// its backoff wait runs, or as many attempts as its limit allows are already being checked.
 /// Returns how many backoff waits the admission started (for the metrics).
@@ -133,6 +164,7 @@ pub fn key_kind(key: &str) -> &'static str {
     match key.split_once(':').map(|(kind, _)| kind) {
         Some("pair") => "pair",
         Some("addr") => "address",
+        Some("mfa") => "second_factor",
         _ => "user",
     }
 }

@@ -430,6 +430,7 @@ async fn password(
         addr,
     };
     let user = check_password(state, realm, username, password, &by).await?;
+    crate::signin::check_password_grant_allowed(state, realm, &user).await?;
     let mut response = mint(state, realm, client, &user.id, &scope)?;
     if !client.allows_grant("refresh_token") {
         return Ok(response);

@@ -1424,6 +1424,8 @@ struct RoleJson {
     is_available_in_non_root_team: bool,
     description: String,
     builtin: bool,
+    /// Holders must sign in with a second factor.
+    requires_mfa: bool,
 }
 
 fn role_permissions(r: &Role) -> BTreeSet<String> {
@@ -1448,6 +1450,7 @@ fn role_json(r: Role) -> RoleJson {
         name: r.name,
         description: r.description,
         builtin: r.builtin,
+        requires_mfa: r.requires_mfa,
     }
 }
 
@@ -1466,6 +1469,7 @@ const ROLE_FIELDS: &[&str] = &[
     "description",
     "is_available_in_root_team",
     "is_available_in_non_root_team",
+    "requires_mfa",
 ];
 
 fn apply_role(role: &mut Role, mut body: Body, mode: Mode) -> Result<(), ApiError> {
@@ -1493,6 +1497,9 @@ fn apply_role(role: &mut Role, mut body: Body, mode: Mode) -> Result<(), ApiErro
             }
         }
         role.permissions = tessera_core::ScopeSet::from_names(perms).to_string();
+    }
+    if let Some(required) = optional(body.take::<bool>("requires_mfa")?, mode) {
+        role.requires_mfa = required.unwrap_or(false);
     }
     for field in ["is_available_in_root_team", "is_available_in_non_root_team"] {
         match body.take::<bool>(field)? {
@@ -1712,14 +1719,23 @@ async fn update_role(
     let updated = write(&state, move |conn| {
         let grantor = Grantor::new(conn, &principal)?;
         let before = find_role(conn, &principal.realm_id, &id)?;
-        if before.builtin {
+        let mut role = before.clone();
+        apply_role(&mut role, body, mode)?;
+        if before.builtin
+            && (role.name != before.name
+                || role.description != before.description
+                || role_permissions(&role) != role_permissions(&before))
+        {
             return Err(ApiError::Conflict(format!(
-                "{} is a built-in role; built-in roles cannot be changed (create a custom role instead)",
+                "{} is a built-in role; only its requires_mfa can be changed (create a custom role instead)",
                 before.name
             )));
         }
-        let mut role = before.clone();
-        apply_role(&mut role, body, mode)?;
+        if role.requires_mfa != before.requires_mfa {
+            // Whether holders need a second factor protects what the role holds: only someone
+            // who holds all of it may decide.
+            grantor.ensure(&Reach::Realm, &role_permissions(&before))?;
+        }
         if role.name != before.name
             && q::role_by_name(conn, &principal.realm_id, &role.name)?.is_some()
         {

@@ -384,6 +384,9 @@ pub struct RoleBody {
     pub is_available_in_root_team: Option<bool>,
     /// Only `true`: every role is available in every team.
     pub is_available_in_non_root_team: Option<bool>,
+    /// Holders of the role (in any team) must sign in with a second factor. The one field a
+    /// built-in role accepts; changing it needs every permission of the role.
+    pub requires_mfa: Option<bool>,
 }
 
 /// `POST /api/preview/teamkeys/{id}:reinstate`. Served by the same handler as `:revoke`

@@ -114,6 +114,13 @@ pub enum RealmCommand {
     Create { name: String },
     /// List realms.
     List,
+    /// Require a second factor of every user of a realm (`--required true`), or leave it to
+    /// roles and users (`--required false`).
+    Mfa {
+        name: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        required: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,6 +364,36 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
                 w(out, r.name)?;
             }
             Ok(())
+        }
+        Command::Realm(RealmCommand::Mfa { name, required }) => {
+            let (required, now) = (*required, clock.now());
+            let db = migrated(config)?;
+            let mut conn = db.conn()?;
+            let realm = q::realm_by_name(&mut conn, name)?
+                .ok_or_else(|| ServerError::Input(format!("no realm named {name}")))?;
+            tessera_store::mfa::set_realm_mfa_required(&mut conn, &realm.id, required, now)?;
+            tessera_store::provision::audit_event(
+                &mut conn,
+                &realm.id,
+                &Actor::CLI,
+                &tessera_store::provision::Audited {
+                    action: "realm.update",
+                    target: &format!("realm:{}", realm.id),
+                    outcome: "success",
+                    detail: &serde_json::json!({"mfa_required": {"from": realm.mfa_required, "to": required}}).to_string(),
+                },
+                now,
+            )?;
+            w(
+                out,
+                if required {
+                    format!("Realm {name}: every user must sign in with a second factor.")
+                } else {
+                    format!(
+                        "Realm {name}: a second factor is required only where a role asks for it."
+                    )
+                },
+            )
         }
         Command::Client(ClientCommand::Create(args)) => {
             let db = migrated(config)?;

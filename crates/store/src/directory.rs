@@ -392,6 +392,7 @@ pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
             roles::name.eq(&role.name),
             roles::description.eq(&role.description),
             roles::permissions.eq(&role.permissions),
+            roles::requires_mfa.eq(role.requires_mfa),
             roles::updated_at.eq(role.updated_at),
         ))
         .execute(conn)

@@ -48,6 +48,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         .into_iter()
         .filter(|r| !r.builtin)
         .map(|r| RoleSpec {
+            requires_mfa: r.requires_mfa,
             name: r.name,
             description: r.description,
             permissions: r
@@ -139,6 +140,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         realm: RealmSpec {
             name: realm.name,
             display_name: Some(realm.display_name),
+            mfa_required: realm.mfa_required.then_some(true),
         },
         scopes,
         roles,

@@ -401,3 +401,108 @@ pub fn advance_session(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Sets the user's own password (chosen by the user, so no longer temporary).
+pub fn set_own_password(
+    conn: &mut Conn,
+    user_id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::password_change_required.eq(false),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user's live sessions (complete or pending) other than `keep`, by cookie hash: the
+/// ones a password change ends.
+pub fn live_sessions_except(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(browser_sessions::table
+        .filter(browser_sessions::realm_id.eq(realm_id))
+        .filter(browser_sessions::user_id.eq(user_id))
+        .filter(browser_sessions::id_sha256.ne(keep))
+        .filter(browser_sessions::ended_at.is_null())
+        .filter(browser_sessions::expires_at.gt(now))
+        .select(browser_sessions::id_sha256)
+        .load(conn)?)
+}
+
+/// The user's live, completed browser sessions, newest first.
+pub fn sessions_of_user(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<BrowserSession>, StoreError> {
+    Ok(browser_sessions::table
+        .filter(browser_sessions::realm_id.eq(realm_id))
+        .filter(browser_sessions::user_id.eq(user_id))
+        .filter(browser_sessions::ended_at.is_null())
+        .filter(browser_sessions::expires_at.gt(now))
+        .filter(browser_sessions::pending.is_null())
+        .order(browser_sessions::auth_time.desc())
+        .select(BrowserSession::as_select())
+        .load(conn)?)
+}
+
+/// A grant (refresh-token family) that still has a live refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveGrant {
+    pub family_id: String,
+    pub client_id: String,
+    pub scope: String,
+    /// When the grant's first refresh token was issued.
+    pub created_at: i64,
+}
+
+/// The user's grants with a live refresh token, newest first.
+pub fn grants_of_user(
+    conn: &mut Conn,
+    realm_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<LiveGrant>, StoreError> {
+    let live: Vec<(String, String, String)> = refresh_tokens::table
+        .filter(refresh_tokens::realm_id.eq(realm_id))
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::rotated_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(now))
+        .select((
+            refresh_tokens::family_id,
+            refresh_tokens::client_id,
+            refresh_tokens::scope,
+        ))
+        .load(conn)?;
+    let mut grants = Vec::with_capacity(live.len());
+    for (family_id, client_id, scope) in live {
+        let created_at = refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(&family_id))
+            .select(diesel::dsl::min(refresh_tokens::created_at))
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(0);
+        grants.push(LiveGrant {
+            family_id,
+            client_id,
+            scope,
+            created_at,
+        });
+    }
+    grants.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then(a.family_id.cmp(&b.family_id))
+    });
+    Ok(grants)
+}

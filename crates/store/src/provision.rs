@@ -734,6 +734,16 @@ pub fn import_realm(
             Outcome::Unchanged => report.unchanged += 1,
         };
 
+        if let Some(required) = file.realm.mfa_required
+            && required != realm.mfa_required
+        {
+            crate::mfa::set_realm_mfa_required(conn, rid, required, now)?;
+            note(
+                &mut report,
+                Outcome::Updated,
+                format!("realm {} mfa_required", realm.name),
+            );
+        }
         if let Some(display) = &file.realm.display_name
             && *display != realm.display_name
         {
@@ -787,20 +797,22 @@ pub fn import_realm(
                             builtin: false,
                             created_at: now,
                             updated_at: now,
-                            requires_mfa: false,
+                            requires_mfa: r.requires_mfa,
                         },
                     )?;
                     Outcome::Created
                 }
                 Some(existing)
                     if existing.description != r.description
-                        || existing.permissions != permissions =>
+                        || existing.permissions != permissions
+                        || existing.requires_mfa != r.requires_mfa =>
                 {
                     q::update_role(
                         conn,
                         &Role {
                             description: r.description.clone(),
                             permissions,
+                            requires_mfa: r.requires_mfa,
                             updated_at: now,
                             ..existing
                         },

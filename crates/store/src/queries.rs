@@ -234,6 +234,7 @@ pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
         .set((
             roles::description.eq(&role.description),
             roles::permissions.eq(&role.permissions),
+            roles::requires_mfa.eq(role.requires_mfa),
             roles::updated_at.eq(role.updated_at),
         ))
         .execute(conn)?;

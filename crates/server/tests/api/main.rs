@@ -22,6 +22,7 @@ mod external;
 mod governance;
 mod keys;
 mod metrics;
+mod mfa;
 mod openapi;
 mod passkeys;
 mod password;

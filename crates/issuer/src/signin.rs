@@ -1,0 +1,894 @@
+//! The steps of a sign-in after its first factor: a second factor (TOTP, recovery code or
+//! passkey), a new password after an administrator's temporary one, and enrolment of a
+//! second factor when the policy requires one the user lacks.
+//!
+//! A half-finished sign-in is a browser session with `pending` set (the step it waits for);
+//! it authorises nothing (`browser::live_session` skips it) and expires after
+//! [`PENDING_TTL_SECS`]. Each step is a form post carrying the authorization request, like
+//! the sign-in form; when the last step passes, the session is completed with how it was
+//! proven (`amr`) and the request continues to consent or the code.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use tessera_core::authn;
+use tessera_core::id::random_token;
+use tessera_core::secret::sha256_hex;
+use tessera_store::browser::{self, BrowserSession};
+use tessera_store::mfa::{self, Factors};
+use tessera_store::models::{Realm, User};
+use tessera_store::queries as q;
+
+use crate::authorize::{
+    AuthRequest, Checked, SESSION_COOKIE, check_request, consent_page, cookie_path, csrf_cookie,
+    csrf_ok, error_page, form_action, issue_code, login_page, needs_consent, page, render, secure,
+    set_cookie,
+};
+use crate::error::IssuerError;
+use crate::form::{Form, read_form};
+use crate::state::IssuerState;
+use crate::throttle::{self, ThrottleStep};
+use crate::totp;
+
+/// Waiting for a TOTP code, recovery code or passkey.
+pub(crate) const STEP_SECOND_FACTOR: &str = "second-factor";
+/// Waiting for a new password to replace a temporary one.
+pub(crate) const STEP_NEW_PASSWORD: &str = "new-password";
+/// Waiting for the user to set up a second factor the policy requires.
+pub(crate) const STEP_ENROL: &str = "enrol";
+/// How long a half-finished sign-in may wait for its next step.
+pub(crate) const PENDING_TTL_SECS: i64 = 600;
+
+/// What decides a sign-in's next step.
+struct Situation {
+    factors: Factors,
+    policy_requires_mfa: bool,
+    change_password: bool,
+}
+
+/// The step a sign-in proven by `amr` waits for next, if any. Second factor first (so a
+/// stolen temporary password cannot replace the password), then the new password, then
+/// enrolment.
+fn next_step(situation: &Situation, amr: &str, request: &AuthRequest) -> Option<&'static str> {
+    let multi = authn::is_multi_factor(amr);
+    let wants_mfa = situation.policy_requires_mfa
+        || request
+            .acr_values
+            .as_deref()
+            .is_some_and(authn::requires_multi_factor);
+    if !multi && situation.factors.any() {
+        Some(STEP_SECOND_FACTOR)
+    } else if situation.change_password {
+        Some(STEP_NEW_PASSWORD)
+    } else if !multi && wants_mfa {
+        Some(STEP_ENROL)
+    } else {
+        None
+    }
+}
+
+async fn situation(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+) -> Result<Situation, IssuerError> {
+    let db = state.db.clone();
+    let (realm, user_id, change_password) = (
+        realm.clone(),
+        user.id.clone(),
+        user.password_change_required,
+    );
+    web::block(move || -> Result<_, IssuerError> {
+        let mut conn = db.conn()?;
+        Ok(Situation {
+            factors: mfa::factors_of(&mut conn, &user_id)?,
+            policy_requires_mfa: mfa::mfa_required(&mut conn, &realm, &user_id)?,
+            change_password,
+        })
+    })
+    .await?
+}
+
+/// Whether the realm's or a role's policy requires a second factor of `user`.
+pub(crate) async fn policy_requires_mfa(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+) -> Result<bool, IssuerError> {
+    let db = state.db.clone();
+    let (realm, user_id) = (realm.clone(), user.id.clone());
+    web::block(move || Ok(mfa::mfa_required(&mut *db.conn()?, &realm, &user_id)?)).await?
+}
+
+/// Whether the password grant may sign `user` in: not when the sign-in needs a browser step
+/// (a second factor, enrolment, or a new password). The error says what to do.
+pub(crate) async fn check_password_grant_allowed(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+) -> Result<(), IssuerError> {
+    let s = situation(state, realm, user).await?;
+    if s.factors.any() || s.policy_requires_mfa {
+        return Err(IssuerError::invalid_grant(
+            "this account signs in with a second factor, which the password grant cannot \
+             carry; sign in through the browser (authorization code flow)",
+        ));
+    }
+    if s.change_password {
+        return Err(IssuerError::invalid_grant(
+            "the password is temporary and must be changed; sign in through the browser once \
+             to choose a new one",
+        ));
+    }
+    Ok(())
+}
+
+fn session_cookie(state: &IssuerState, realm: &Realm, value: String) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value)
+        .path(cookie_path(state, realm))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(state))
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            state.settings.session_ttl_secs,
+        ))
+        .finish()
+}
+
+/// A first factor was proven for `user` (a password, or a passkey alone): creates the browser
+/// session (pending a further step when one is needed, else complete), sets its cookie, and
+/// answers with the next step's page or continues the authorization request.
+pub(crate) async fn start_session(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
+    amr: &str,
+) -> Result<HttpResponse, IssuerError> {
+    let situation = situation(state, realm, user).await?;
+    let step = next_step(&situation, amr, request);
+    let now = state.now();
+    let cookie_value = random_token::<32>();
+    let session = BrowserSession {
+        id_sha256: sha256_hex(&cookie_value),
+        realm_id: realm.id.clone(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        last_seen_at: now,
+        expires_at: now
+            + if step.is_some() {
+                PENDING_TTL_SECS
+            } else {
+                state.settings.session_ttl_secs
+            },
+        ended_at: None,
+        created_at: now,
+        amr: amr.to_string(),
+        pending: step.map(str::to_string),
+    };
+    let db = state.db.clone();
+    let stored = session.clone();
+    web::block(move || browser::insert_session(&mut *db.conn()?, &stored)).await??;
+    let mut resp = match step {
+        Some(step) => step_page(state, realm, request, user, &situation, step, None).await?,
+        None => continue_request(state, realm, request, &session, user).await?,
+    };
+    set_cookie(&mut resp, session_cookie(state, realm, cookie_value));
+    Ok(resp)
+}
+
+/// A pending sign-in proved a step; `amr` is how it is proven now. Moves it to its next step
+/// or completes it and continues the authorization request.
+pub(crate) async fn second_factor_passed(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    session: &BrowserSession,
+    user: &User,
+    amr: &str,
+) -> Result<HttpResponse, IssuerError> {
+    let situation = situation(state, realm, user).await?;
+    let step = next_step(&situation, amr, request);
+    let completed = advance(state, session, step, amr).await?;
+    match step {
+        Some(step) => step_page(state, realm, request, user, &situation, step, None).await,
+        None => continue_request(state, realm, request, &completed, user).await,
+    }
+}
+
+/// Stores the session's next step (or completion) and returns it as now stored.
+async fn advance(
+    state: &IssuerState,
+    session: &BrowserSession,
+    step: Option<&str>,
+    amr: &str,
+) -> Result<BrowserSession, IssuerError> {
+    let now = state.now();
+    let expires_at = now
+        + if step.is_some() {
+            PENDING_TTL_SECS
+        } else {
+            state.settings.session_ttl_secs
+        };
+    let db = state.db.clone();
+    let (hash, step_owned, amr_owned) = (
+        session.id_sha256.clone(),
+        step.map(str::to_string),
+        amr.to_string(),
+    );
+    let moved = web::block(move || {
+        mfa::advance_session(
+            &mut *db.conn()?,
+            &hash,
+            step_owned.as_deref(),
+            &amr_owned,
+            now,
+            expires_at,
+        )
+    })
+    .await??;
+    if !moved {
+        return Err(IssuerError::invalid_request(
+            "this sign-in has already finished or ended; start again",
+        ));
+    }
+    Ok(BrowserSession {
+        auth_time: now,
+        last_seen_at: now,
+        expires_at,
+        amr: amr.to_string(),
+        pending: step.map(str::to_string),
+        ..session.clone()
+    })
+}
+
+/// Consent when needed, else the code.
+async fn continue_request(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    session: &BrowserSession,
+    user: &User,
+) -> Result<HttpResponse, IssuerError> {
+    if needs_consent(state, realm, request, user).await? {
+        consent_page(state, realm, request, user)
+    } else {
+        issue_code(state, realm, request, session).await
+    }
+}
+
+/// The pending sign-in in `req`'s session cookie: (session, user).
+pub(crate) async fn pending(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+) -> Result<Option<(BrowserSession, User)>, IssuerError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(cookie.value());
+    let db = state.db.clone();
+    let realm_id = realm.id.clone();
+    let now = state.now();
+    web::block(move || -> Result<_, IssuerError> {
+        let mut conn = db.conn()?;
+        let Some(session) = mfa::pending_session(&mut conn, &realm_id, &hash, now)? else {
+            return Ok(None);
+        };
+        Ok(q::user_by_id(&mut conn, &session.user_id)?
+            .filter(|u| u.enabled)
+            .map(|u| (session, u)))
+    })
+    .await?
+}
+
+/// The completed session of `req`, if any.
+pub(crate) async fn signed_in(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+) -> Result<Option<(BrowserSession, User)>, IssuerError> {
+    crate::authorize::current_session(state, realm, req).await
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage<'a> {
+    realm: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    totp: bool,
+    recovery_codes_left: i64,
+    passkeys_enabled: bool,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "new_password.html")]
+struct NewPasswordPage<'a> {
+    realm: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolPage<'a> {
+    realm: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    secret: &'a str,
+    qr_svg: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub(crate) struct RecoveryCodesPage<'a> {
+    pub(crate) realm: &'a str,
+    pub(crate) codes: &'a [String],
+    pub(crate) continue_url: &'a str,
+}
+
+/// The page of a step, with a fresh CSRF cookie. `error` re-shows it after a failed try.
+async fn step_page(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
+    situation: &Situation,
+    step: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, IssuerError> {
+    let csrf = random_token::<24>();
+    let action = form_action(state, realm, step);
+    let html = match step {
+        STEP_SECOND_FACTOR => render(&SecondFactorPage {
+            realm: &realm.name,
+            action: &action,
+            csrf: &csrf,
+            request: &request.raw,
+            totp: situation.factors.totp,
+            recovery_codes_left: situation.factors.recovery_codes_left,
+            passkeys_enabled: state.passkeys_enabled() && situation.factors.passkeys > 0,
+            error,
+        })?,
+        STEP_NEW_PASSWORD => render(&NewPasswordPage {
+            realm: &realm.name,
+            action: &action,
+            csrf: &csrf,
+            request: &request.raw,
+            error,
+        })?,
+        _ => {
+            let secret = enrolment_secret(state, realm, user).await?;
+            let uri = totp::provisioning_uri(&secret, &realm.display_name, &user.username)?;
+            render(&EnrolPage {
+                realm: &realm.name,
+                action: &action,
+                csrf: &csrf,
+                request: &request.raw,
+                secret: &secret,
+                qr_svg: &totp::qr_svg(&uri)?,
+                error,
+            })?
+        }
+    };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = page(status, html);
+    set_cookie(&mut resp, csrf_cookie(state, realm, csrf));
+    Ok(resp)
+}
+
+/// The secret of the user's unconfirmed TOTP enrolment, started now if there is none (a
+/// reloaded page keeps the secret the app may already have scanned).
+pub(crate) async fn enrolment_secret(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+) -> Result<String, IssuerError> {
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
+    web::block(move || -> Result<String, IssuerError> {
+        let mut conn = db.conn()?;
+        if let Some(existing) = mfa::totp_of(&mut conn, &user_id)? {
+            if existing.confirmed_at.is_none() {
+                return Ok(existing.secret);
+            }
+            return Err(IssuerError::invalid_request(
+                "an authenticator app is already set up; remove it on the account page first",
+            ));
+        }
+        let secret = totp::new_secret();
+        mfa::start_totp_enrolment(&mut conn, &realm_id, &user_id, &secret, now)?;
+        Ok(secret)
+    })
+    .await?
+}
+
+/// What a step's form post shares: the realm, the checked request, and the pending sign-in.
+struct StepPost {
+    realm: std::sync::Arc<Realm>,
+    form: Form,
+    request: Box<AuthRequest>,
+    session: BrowserSession,
+    user: User,
+}
+
+/// Reads a step's form: CSRF, the request, cancel, and the pending sign-in at `step`.
+async fn read_step(
+    state: &IssuerState,
+    realm_name: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+    step: &str,
+) -> Result<Result<StepPost, HttpResponse>, IssuerError> {
+    let realm = state.realm(realm_name).await?;
+    let form = read_form(req, payload, &state.settings).await?;
+    if !csrf_ok(req, &form) {
+        return error_page(
+            "The form expired or was not sent from this site. Go back to the application and start again.",
+        )
+        .map(Err);
+    }
+    let raw = form.get("request").unwrap_or("").to_string();
+    let request = match check_request(state, &realm, &raw).await? {
+        Checked::Answer(resp) => return Ok(Err(resp)),
+        Checked::Valid(r) => r,
+    };
+    let found = pending(state, &realm, req).await?;
+    if form.get("action") == Some("cancel") {
+        if let Some((session, _)) = &found {
+            crate::logout::end_session(state, &realm, &session.id_sha256).await?;
+        }
+        return Ok(Err(request
+            .reply
+            .error("access_denied", "the user cancelled the sign-in")));
+    }
+    match found {
+        Some((session, user)) if session.pending.as_deref() == Some(step) => Ok(Ok(StepPost {
+            realm,
+            form,
+            request,
+            session,
+            user,
+        })),
+        _ => login_page(
+            state,
+            &realm,
+            &request,
+            "",
+            Some("This sign-in took too long or has ended. Sign in again."),
+        )
+        .map(Err),
+    }
+}
+
+/// Counts a second-factor attempt for the user before it is checked; a locked user gets
+/// the step page with the wait.
+fn admit_factor_attempt(
+    settings: &crate::config::ThrottleSettings,
+    conn: &mut tessera_store::DbConnection,
+    realm_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Result<ThrottleStep, i64>, IssuerError> {
+    let keys = throttle::second_factor_keys(user_id, settings);
+    match throttle::admit_password_attempt(conn, realm_id, &keys, now) {
+        Ok(_) => Ok(Ok(ThrottleStep { keys })),
+        Err(IssuerError::Throttled {
+            retry_after_secs, ..
+        }) => Ok(Err(retry_after_secs)),
+        Err(e) => Err(e),
+    }
+}
+
+fn wait_message(retry_after_secs: i64) -> String {
+    format!(
+        "Too many wrong codes. Try again in {retry_after_secs} second{}.",
+        if retry_after_secs == 1 { "" } else { "s" }
+    )
+}
+
+/// The outcome of checking a code typed at a step.
+enum CodeCheck {
+    Accepted,
+    Wrong,
+    Throttled(i64),
+}
+
+/// `POST /realms/{realm}/login-actions/second-factor`: a TOTP or recovery code.
+pub async fn second_factor(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let post = match read_step(&state, &realm, &req, payload, STEP_SECOND_FACTOR).await? {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let code = post.form.get("code").unwrap_or("").trim().to_string();
+    let recovery = post
+        .form
+        .get("recovery_code")
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let situation = situation(&state, &post.realm, &post.user).await?;
+    if code.is_empty() && recovery.is_empty() {
+        return step_page(
+            &state,
+            &post.realm,
+            &post.request,
+            &post.user,
+            &situation,
+            STEP_SECOND_FACTOR,
+            Some("Enter the code from your authenticator app, or a recovery code."),
+        )
+        .await;
+    }
+    let method = if code.is_empty() {
+        "recovery_code"
+    } else {
+        "totp"
+    };
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
+    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
+    let settings = state.settings.throttle.clone();
+    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
+        let mut conn = db.conn()?;
+        let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
+            Ok(s) => s,
+            Err(wait) => return Ok(CodeCheck::Throttled(wait)),
+        };
+        let accepted = if method == "totp" {
+            match mfa::totp_of(&mut conn, &user_id)?.filter(|t| t.confirmed_at.is_some()) {
+                Some(t) => match totp::matching_step(&t.secret, &code, now, t.last_step) {
+                    Some(s) => mfa::accept_totp_step(&mut conn, &user_id, s)?,
+                    None => false,
+                },
+                None => false,
+            }
+        } else {
+            mfa::redeem_recovery_code(
+                &mut conn,
+                &user_id,
+                &totp::recovery_code_hash(&recovery),
+                now,
+            )?
+        };
+        throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, accepted, now)?;
+        audit_factor(&mut conn, &realm_id, &user_id, method, accepted, addr, now)?;
+        Ok(if accepted {
+            CodeCheck::Accepted
+        } else {
+            CodeCheck::Wrong
+        })
+    })
+    .await??;
+    let error = match checked {
+        CodeCheck::Accepted => {
+            return second_factor_passed(
+                &state,
+                &post.realm,
+                &post.request,
+                &post.session,
+                &post.user,
+                &combine(&post.session.amr, authn::PASSWORD_AND_OTP),
+            )
+            .await;
+        }
+        CodeCheck::Wrong if method == "totp" => {
+            "That code is not right. Enter the current code from your authenticator app."
+                .to_string()
+        }
+        CodeCheck::Wrong => "That recovery code is not right or was already used.".to_string(),
+        CodeCheck::Throttled(wait) => wait_message(wait),
+    };
+    let situation = self::situation(&state, &post.realm, &post.user).await?;
+    step_page(
+        &state,
+        &post.realm,
+        &post.request,
+        &post.user,
+        &situation,
+        STEP_SECOND_FACTOR,
+        Some(&error),
+    )
+    .await
+}
+
+/// How a sign-in is proven once `added` was proven on top of `so_far`: the union of both,
+/// `pwd` first (a passkey-alone sign-in needs no second factor, so this only grows a
+/// password sign-in).
+pub(crate) fn combine(so_far: &str, added: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for m in authn::amr_list(so_far)
+        .into_iter()
+        .chain(authn::amr_list(added))
+    {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out.join(" ")
+}
+
+/// `user.second_factor` audit event: which method, whether it passed, from where.
+pub(crate) fn audit_factor(
+    conn: &mut tessera_store::DbConnection,
+    realm_id: &str,
+    user_id: &str,
+    method: &str,
+    success: bool,
+    addr: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<(), IssuerError> {
+    use tessera_store::provision::{Actor, Audited, audit_event};
+    let who = format!("user:{user_id}");
+    let addr = addr.map(|a| a.to_string()).unwrap_or_default();
+    audit_event(
+        conn,
+        realm_id,
+        &Actor {
+            name: &who,
+            source_addr: &addr,
+        },
+        &Audited {
+            action: "user.second_factor",
+            target: &who,
+            outcome: if success { "success" } else { "failure" },
+            detail: &serde_json::json!({ "method": method }).to_string(),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// `POST /realms/{realm}/login-actions/new-password`: replaces a temporary password.
+pub async fn new_password(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let post = match read_step(&state, &realm, &req, payload, STEP_NEW_PASSWORD).await? {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let password = post.form.get("password").unwrap_or("").to_string();
+    let confirm = post.form.get("confirm").unwrap_or("");
+    let problem = if password != confirm {
+        Some("The two passwords differ. Type the same new password twice.".to_string())
+    } else {
+        tessera_core::password::validate_password(&password)
+            .err()
+            .map(|e| format!("Choose another password: {}.", e.message))
+    };
+    if let Some(problem) = problem {
+        let situation = situation(&state, &post.realm, &post.user).await?;
+        return step_page(
+            &state,
+            &post.realm,
+            &post.request,
+            &post.user,
+            &situation,
+            STEP_NEW_PASSWORD,
+            Some(&problem),
+        )
+        .await;
+    }
+    let hasher = state.hasher.clone();
+    let hash = web::block(move || hasher.hash(&password))
+        .await?
+        .map_err(|e| IssuerError::invalid_request(e.message))?;
+    set_password_ending_other_sessions(&state, &post.realm, &post.user, &hash, &post.session)
+        .await?;
+    let user = User {
+        password_change_required: false,
+        ..post.user.clone()
+    };
+    second_factor_passed(
+        &state,
+        &post.realm,
+        &post.request,
+        &post.session,
+        &user,
+        &post.session.amr,
+    )
+    .await
+}
+
+/// Stores the user's own new password and ends every other session of the user (with their
+/// grants and tokens, and back-channel logout), keeping `current`.
+pub(crate) async fn set_password_ending_other_sessions(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    password_hash: &str,
+    current: &BrowserSession,
+) -> Result<(), IssuerError> {
+    let db = state.db.clone();
+    let (realm_id, user_id, hash, keep, now) = (
+        realm.id.clone(),
+        user.id.clone(),
+        password_hash.to_string(),
+        current.id_sha256.clone(),
+        state.now(),
+    );
+    let others = web::block(move || -> Result<Vec<String>, IssuerError> {
+        let mut conn = db.conn()?;
+        mfa::set_own_password(&mut conn, &user_id, &hash, now)?;
+        Ok(mfa::live_sessions_except(
+            &mut conn, &realm_id, &user_id, &keep, now,
+        )?)
+    })
+    .await??;
+    for session in others {
+        crate::logout::end_session(state, realm, &session).await?;
+    }
+    Ok(())
+}
+
+/// `POST /realms/{realm}/login-actions/enrol`: confirms the TOTP app the policy required,
+/// completes the sign-in and shows the recovery codes once.
+pub async fn enrol(
+    state: web::Data<IssuerState>,
+    realm: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, IssuerError> {
+    let post = match read_step(&state, &realm, &req, payload, STEP_ENROL).await? {
+        Ok(p) => p,
+        Err(resp) => return Ok(resp),
+    };
+    let code = post.form.get("code").unwrap_or("");
+    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
+    let error = confirm_enrolment(&state, &post.realm, &post.user, code, addr)
+        .await?
+        .err();
+    if let Some(error) = error {
+        let situation = situation(&state, &post.realm, &post.user).await?;
+        return step_page(
+            &state,
+            &post.realm,
+            &post.request,
+            &post.user,
+            &situation,
+            STEP_ENROL,
+            Some(&error),
+        )
+        .await;
+    }
+    let codes = issue_recovery_codes(&state, &post.realm, &post.user).await?;
+    let amr = combine(&post.session.amr, authn::PASSWORD_AND_OTP);
+    let situation = situation(&state, &post.realm, &post.user).await?;
+    if let Some(next) = next_step(&situation, &amr, &post.request) {
+        // Not expected after enrolment (the factor now exists and was just proven), but
+        // never complete a sign-in a rule still holds back.
+        advance(&state, &post.session, Some(next), &amr).await?;
+        return step_page(
+            &state,
+            &post.realm,
+            &post.request,
+            &post.user,
+            &situation,
+            next,
+            None,
+        )
+        .await;
+    }
+    advance(&state, &post.session, None, &amr).await?;
+    let continue_url = format!(
+        "{}/realms/{}/protocol/openid-connect/auth?{}",
+        state.path_prefix(),
+        post.realm.name,
+        post.request.raw
+    );
+    Ok(page(
+        StatusCode::OK,
+        render(&RecoveryCodesPage {
+            realm: &post.realm.name,
+            codes: &codes,
+            continue_url: &continue_url,
+        })?,
+    ))
+}
+
+/// Confirms the user's pending TOTP enrolment with the first code from the app (throttled
+/// and audited like a second factor). `Err` carries the message to show.
+pub(crate) async fn confirm_enrolment(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    code: &str,
+    addr: Option<std::net::IpAddr>,
+) -> Result<Result<(), String>, IssuerError> {
+    let code = code.trim().to_string();
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
+    let settings = state.settings.throttle.clone();
+    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
+        let mut conn = db.conn()?;
+        let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
+            Ok(s) => s,
+            Err(wait) => return Ok(CodeCheck::Throttled(wait)),
+        };
+        let confirmed = match mfa::totp_of(&mut conn, &user_id)? {
+            Some(t) if t.confirmed_at.is_none() => {
+                match totp::matching_step(&t.secret, &code, now, 0) {
+                    Some(s) => mfa::confirm_totp(&mut conn, &user_id, s, now)?,
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, confirmed, now)?;
+        audit_factor(
+            &mut conn,
+            &realm_id,
+            &user_id,
+            "totp_enrolment",
+            confirmed,
+            addr,
+            now,
+        )?;
+        Ok(if confirmed {
+            CodeCheck::Accepted
+        } else {
+            CodeCheck::Wrong
+        })
+    })
+    .await??;
+    Ok(match checked {
+        CodeCheck::Accepted => Ok(()),
+        CodeCheck::Wrong => Err("That code is not right. Scan the code again, or type the key, and enter the code the app shows now.".to_string()),
+        CodeCheck::Throttled(wait) => Err(wait_message(wait)),
+    })
+}
+
+/// New recovery codes for the user, replacing any old ones; returned once to show.
+pub(crate) async fn issue_recovery_codes(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+) -> Result<Vec<String>, IssuerError> {
+    let codes = totp::new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_code_hash(c)).collect();
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
+    web::block(move || {
+        mfa::replace_recovery_codes(&mut *db.conn()?, &realm_id, &user_id, &hashes, now)
+    })
+    .await??;
+    Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amr_grows_without_repeats() {
+        assert_eq!(combine("pwd", authn::PASSWORD_AND_OTP), "pwd otp mfa");
+        assert_eq!(
+            combine("pwd otp mfa", authn::PASSWORD_AND_OTP),
+            "pwd otp mfa"
+        );
+        assert!(authn::is_multi_factor(&combine(
+            "pwd",
+            authn::PASSWORD_AND_PASSKEY
+        )));
+    }
+}
