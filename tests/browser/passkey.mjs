@@ -1,8 +1,8 @@
 // Passkeys in real headless Chromium, with a CDP virtual authenticator (CTAP2, internal,
 // resident keys, user verification): a user signs in with the password, adds a passkey named
 // "laptop" on the account page, signs out (RP-initiated logout), signs in with the passkey
-// alone (no username, no password), and — when SECOND_FACTOR=1 — signs in with the password
-// again and is asked for the passkey as the second factor. Every code is exchanged with
+// alone (no username, no password), signs in with the password again and is asked for the
+// passkey as the second factor (skipped unless SECOND_FACTOR=1), and removes the passkey. Every code is exchanged with
 // openid-client, which validates the ID token; its amr and acr say how the user signed in.
 //
 // Run by crates/server/tests/api/passkeys.rs, which starts the server at
@@ -140,6 +140,7 @@ describe('passkeys in headless Chromium', { timeout: 180_000 }, () => {
   /** Waits for the code of `flow` at the callback and exchanges it; returns the ID token claims. */
   async function exchange(flow) {
     const { query, url } = await callback.nth(flow.seen);
+    await page.waitForURL((u) => u.toString().startsWith(CALLBACK));
     assert.equal(query.error, undefined, `no error at the callback: ${JSON.stringify(query)}`);
     assert.ok(query.code, 'a code');
     const tokens = await client.authorizationCodeGrant(config, url, {
@@ -165,6 +166,7 @@ describe('passkeys in headless Chromium', { timeout: 180_000 }, () => {
       client.buildEndSessionUrl(config, { id_token_hint: idToken, post_logout_redirect_uri: CALLBACK }).href,
     );
     const { query } = await callback.nth(seen);
+    await page.waitForURL((u) => u.toString().startsWith(CALLBACK));
     assert.equal(query.code, undefined, 'logout returns no code');
     const cookies = await browser.context.cookies(`${ISSUER}/`);
     assert.ok(!cookies.some((c) => c.name === 'tessera_session' && c.value), 'the session cookie is gone');
@@ -188,7 +190,8 @@ describe('passkeys in headless Chromium', { timeout: 180_000 }, () => {
     await page.click('#passkey-add');
     await page.locator('#passkey-list .passkey-name', { hasText: 'laptop' }).waitFor();
     assert.equal(await page.locator('#passkey-error').isVisible(), false, 'no passkey error');
-    assert.match(page.url(), /\/account\/$/, 'back on the account page');
+    assert.match(page.url(), /\/account\/\?done=passkey-added$/, 'back on the account page');
+    assert.equal(await page.locator('#account-notice').innerText(), 'The passkey was added.');
 
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     assert.equal(credentials.length, 1, 'the authenticator holds one credential');
@@ -234,5 +237,14 @@ describe('passkeys in headless Chromium', { timeout: 180_000 }, () => {
     assert.equal(claims.sub, subject);
     assert.deepEqual(claims.amr, ['pwd', 'hwk', 'mfa']);
     assert.equal(claims.acr, '2');
+  });
+
+  it('removes the passkey on the account page', async () => {
+    const resp = await page.goto(ACCOUNT);
+    assert.equal(resp.status(), 200);
+    await page.click('#passkey-list button[aria-label="Remove passkey laptop"]');
+    await page.locator('#account-notice', { hasText: 'The passkey was removed.' }).waitFor();
+    assert.equal(await page.locator('#passkey-list').count(), 0, 'no passkeys listed');
+    await page.locator('#passkeys-none').waitFor();
   });
 });

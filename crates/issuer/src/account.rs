@@ -55,6 +55,7 @@ struct AccountPage<'a> {
     mfa_required: bool,
     recovery_codes_left: i64,
     passkeys_enabled: bool,
+    passkeys: Vec<crate::passkey::PasskeyView>,
     sessions: Vec<SessionView>,
     grants: Vec<GrantView>,
 }
@@ -156,6 +157,12 @@ async fn render_account(
         Ok((factors, required, sessions, grants))
     })
     .await??;
+    let passkeys_enabled = state.passkeys_enabled();
+    let passkeys = if passkeys_enabled {
+        crate::passkey::views_of(state, &user.id).await?
+    } else {
+        Vec::new()
+    };
     let csrf = random_token::<24>();
     let base = account_base(state, realm);
     let html = render(&AccountPage {
@@ -175,7 +182,8 @@ async fn render_account(
         has_factor: factors.any(),
         mfa_required: required,
         recovery_codes_left: factors.recovery_codes_left,
-        passkeys_enabled: state.passkeys_enabled(),
+        passkeys_enabled,
+        passkeys,
         sessions: sessions
             .into_iter()
             .map(|s| SessionView {

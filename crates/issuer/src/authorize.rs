@@ -49,6 +49,7 @@ struct ErrorPage<'a> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    passkeys_enabled: bool,
     realm: &'a str,
     client_name: &'a str,
     action: &'a str,
@@ -513,6 +514,7 @@ pub(crate) fn login_page(
 ) -> Result<HttpResponse, IssuerError> {
     let csrf = random_token::<24>();
     let html = render(&LoginPage {
+        passkeys_enabled: state.passkeys_enabled(),
         realm: &realm.name,
         client_name: &request.client.name,
         action: &form_action(state, realm, "authenticate"),

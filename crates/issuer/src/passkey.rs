@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tessera_core::authn;
 use tessera_core::id::random_token;
 use tessera_core::secret::{constant_time_eq, sha256_hex};
+use tessera_store::browser::BrowserSession;
 use tessera_store::mfa::{self, StoredPasskey, WebauthnChallenge};
 use tessera_store::models::{Realm, User};
 use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
@@ -264,7 +265,7 @@ pub async fn sign_in_begin(
             begun(&id, options)
         }
         PURPOSE_SECOND_FACTOR => {
-            let Some((_, user)) = signin::pending(&state, &realm, &req).await? else {
+            let Some((_, user)) = waiting_for_second_factor(&state, &realm, &req).await? else {
                 return Ok(json_refusal(
                     StatusCode::UNAUTHORIZED,
                     "No sign-in is waiting for a second factor; sign in again.",
@@ -598,17 +599,31 @@ fn retry_sign_in(
 
 /// The second-factor page again, with `message`.
 async fn retry_second_factor(
-    _state: &IssuerState,
-    _realm: &Realm,
-    _req: &HttpRequest,
-    _request: &AuthRequest,
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
     status: StatusCode,
     message: &str,
 ) -> Result<HttpResponse, IssuerError> {
-    error_page(status, message)
+    let mut resp = signin::second_factor_page(state, realm, request, user, message).await?;
+    *resp.status_mut() = status;
+    Ok(resp)
 }
 
-/// A passkey after the password, for the pending sign-in's user.
+/// The pending sign-in of `req` when it waits for its second factor.
+async fn waiting_for_second_factor(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+) -> Result<Option<(BrowserSession, User)>, IssuerError> {
+    Ok(signin::pending(state, realm, req)
+        .await?
+        .filter(|(s, _)| s.pending.as_deref() == Some(signin::STEP_SECOND_FACTOR)))
+}
+
+/// A passkey after the password, for the pending sign-in's user. Counted and audited like a
+/// TOTP code (`mfa:<user id>`, `user.second_factor`).
 async fn second_factor_finish(
     state: &IssuerState,
     realm: &Realm,
@@ -618,27 +633,23 @@ async fn second_factor_finish(
     webauthn: Arc<Webauthn>,
 ) -> Result<HttpResponse, IssuerError> {
     const FAILED: &str = "That passkey could not confirm it is you. Try again.";
-    let Some((session, user)) = signin::pending(state, realm, req).await? else {
+    let Some((session, user)) = waiting_for_second_factor(state, realm, req).await? else {
         return retry_sign_in(
             state,
             realm,
             request,
             StatusCode::UNAUTHORIZED,
-            "Your sign-in expired. Sign in again.",
+            "This sign-in took too long or has ended. Sign in again.",
         );
     };
     let addr = crate::token::client_addr(req, state.settings.trust_forwarded_headers);
-    let keys = locking_key(
-        format!("mfa:{}", user.id),
-        state.settings.throttle.user_max_failures,
-        state,
-    );
+    let keys = throttle::second_factor_keys(&user.id, &state.settings.throttle).keys;
     if let Err(secs) = admit(state, realm, &keys).await? {
         return retry_second_factor(
             state,
             realm,
-            req,
             request,
+            &user,
             StatusCode::TOO_MANY_REQUESTS,
             &too_many(secs),
         )
@@ -648,71 +659,85 @@ async fn second_factor_finish(
     let credential = form.get("credential").unwrap_or("").to_string();
     let db = state.db.clone();
     let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let outcome = web::block(move || -> Result<Result<(), Refused>, IssuerError> {
+    let locked = web::block(move || -> Result<(bool, Vec<String>), IssuerError> {
         let mut conn = db.conn()?;
-        let Some(taken) = mfa::take_challenge(
+        let passed = check_second_factor(
             &mut conn,
+            &webauthn,
             &realm_id,
-            &sha256_hex(&challenge),
-            PURPOSE_SECOND_FACTOR,
+            &user_id,
+            &challenge,
+            &credential,
             now,
-        )?
-        else {
-            return Ok(Err("unknown_challenge"));
-        };
-        if taken.user_id.as_deref() != Some(user_id.as_str()) {
-            return Ok(Err("challenge_of_another_user"));
-        }
-        let ceremony: PasskeyAuthentication =
-            serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
-        let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&credential) else {
-            return Ok(Err("malformed_credential"));
-        };
-        let Ok(result) = webauthn.finish_passkey_authentication(&credential, &ceremony) else {
-            return Ok(Err("invalid_assertion"));
-        };
-        let used = URL_SAFE_NO_PAD.encode(result.cred_id());
-        let Some(stored) = mfa::passkey_by_credential(&mut conn, &realm_id, &used)?
-            .filter(|p| p.user_id == user_id)
-        else {
-            return Ok(Err("unknown_passkey"));
-        };
-        let mut passkey: Passkey =
-            serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
-        passkey.update_credential(&result);
-        let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-        mfa::update_passkey_use(&mut conn, &stored.id, &json, now)?;
-        Ok(Ok(()))
+        )?;
+        let clear = keys.first().map(|(k, _)| k.clone()).unwrap_or_default();
+        let locked = q::throttle_settle(&mut conn, &realm_id, &keys, &clear, passed, now)?;
+        signin::audit_factor(&mut conn, &realm_id, &user_id, "passkey", passed, addr, now)?;
+        Ok((passed, locked))
     })
     .await??;
-    settle_and_audit(
-        state,
-        realm,
-        &keys,
-        addr,
-        &request.client.client_id,
-        Some(&user.id),
-        PURPOSE_SECOND_FACTOR,
-        outcome,
-    )
-    .await?;
-    match outcome {
-        Ok(()) => {
-            signin::second_factor_passed(
-                state,
-                realm,
-                req,
-                request,
-                &session,
-                &user,
-                authn::PASSWORD_AND_PASSKEY,
-            )
-            .await
-        }
-        Err(_) => {
-            retry_second_factor(state, realm, req, request, StatusCode::UNAUTHORIZED, FAILED).await
-        }
+    let (passed, locked) = locked;
+    for key in &locked {
+        state.metrics.throttle_lock(throttle::key_kind(key));
     }
+    if passed {
+        let amr = signin::combine(&session.amr, authn::PASSWORD_AND_PASSKEY);
+        signin::second_factor_passed(state, realm, request, &session, &user, &amr).await
+    } else {
+        retry_second_factor(
+            state,
+            realm,
+            request,
+            &user,
+            StatusCode::UNAUTHORIZED,
+            FAILED,
+        )
+        .await
+    }
+}
+
+/// Verifies a second-factor assertion against the user's challenge and passkeys and records
+/// the passkey's use; false for anything that does not check out.
+fn check_second_factor(
+    conn: &mut tessera_store::DbConnection,
+    webauthn: &Webauthn,
+    realm_id: &str,
+    user_id: &str,
+    challenge: &str,
+    credential: &str,
+    now: i64,
+) -> Result<bool, IssuerError> {
+    let taken = mfa::take_challenge(
+        conn,
+        realm_id,
+        &sha256_hex(challenge),
+        PURPOSE_SECOND_FACTOR,
+        now,
+    )?
+    .filter(|t| t.user_id.as_deref() == Some(user_id));
+    let Some(taken) = taken else {
+        return Ok(false);
+    };
+    let ceremony: PasskeyAuthentication =
+        serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
+    let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(credential) else {
+        return Ok(false);
+    };
+    let Ok(result) = webauthn.finish_passkey_authentication(&credential, &ceremony) else {
+        return Ok(false);
+    };
+    let used = URL_SAFE_NO_PAD.encode(result.cred_id());
+    let Some(stored) =
+        mfa::passkey_by_credential(conn, realm_id, &used)?.filter(|p| p.user_id == user_id)
+    else {
+        return Ok(false);
+    };
+    let mut passkey: Passkey =
+        serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
+    passkey.update_credential(&result);
+    let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+    mfa::update_passkey_use(conn, &stored.id, &json, now)?;
+    Ok(true)
 }
 
 /// `{prefix}/realms/{realm}/account/`
@@ -720,9 +745,13 @@ fn account_url(state: &IssuerState, realm: &Realm) -> String {
     format!("{}/realms/{}/account/", state.path_prefix(), realm.name)
 }
 
-fn back_to_account(state: &IssuerState, realm: &Realm) -> HttpResponse {
+/// Back to the account page, which shows the notice `done` names.
+fn back_to_account(state: &IssuerState, realm: &Realm, done: &str) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, account_url(state, realm)))
+        .insert_header((
+            header::LOCATION,
+            format!("{}?done={done}", account_url(state, realm)),
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
 }
@@ -874,7 +903,7 @@ pub async fn register_finish(
     })
     .await??;
     match added {
-        Ok(()) => Ok(back_to_account(&state, &realm)),
+        Ok(()) => Ok(back_to_account(&state, &realm, "passkey-added")),
         Err(message) => error_page(StatusCode::BAD_REQUEST, message),
     }
 }
@@ -958,7 +987,7 @@ pub async fn remove(
     })
     .await??;
     if removed {
-        Ok(back_to_account(&state, &realm))
+        Ok(back_to_account(&state, &realm, "passkey-removed"))
     } else {
         error_page(StatusCode::NOT_FOUND, "You have no such passkey.")
     }

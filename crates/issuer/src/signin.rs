@@ -545,7 +545,7 @@ pub async fn second_factor(
     let db = state.db.clone();
     let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let settings = state.settings.throttle.clone();
+    let settings = state.settings.throttle;
     let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
         let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
@@ -605,6 +605,27 @@ pub async fn second_factor(
         &situation,
         STEP_SECOND_FACTOR,
         Some(&error),
+    )
+    .await
+}
+
+/// The second-factor page again with `error`, for a passkey that failed (`crate::passkey`).
+pub(crate) async fn second_factor_page(
+    state: &IssuerState,
+    realm: &Realm,
+    request: &AuthRequest,
+    user: &User,
+    error: &str,
+) -> Result<HttpResponse, IssuerError> {
+    let situation = situation(state, realm, user).await?;
+    step_page(
+        state,
+        realm,
+        request,
+        user,
+        &situation,
+        STEP_SECOND_FACTOR,
+        Some(error),
     )
     .await
 }
@@ -818,7 +839,7 @@ pub(crate) async fn confirm_enrolment(
     let code = code.trim().to_string();
     let db = state.db.clone();
     let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let settings = state.settings.throttle.clone();
+    let settings = state.settings.throttle;
     let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
         let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {

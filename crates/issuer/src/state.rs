@@ -158,13 +158,14 @@ impl IssuerState {
         format!("{}/realms/{realm}", self.public_url)
     }
 
-    /// The path Tessera is mounted at behind a proxy (`/auth`), empty when none: the start of
-    /// every path handed to a browser ([`tessera_core::net::path_prefix`]).
-    /// Whether passkeys can work here: WebAuthn needs `public_url` to name a DNS host.
+    /// Whether passkeys can work here: WebAuthn needs `public_url` to name a DNS host
+    /// ([`crate::passkey::RelyingParty`] decides, so the pages and the routes agree).
     pub fn passkeys_enabled(&self) -> bool {
-        tessera_core::net::has_dns_host(&self.public_url)
+        crate::passkey::enabled(self)
     }
 
+    /// The path Tessera is mounted at behind a proxy (`/auth`), empty when none: the start of
+    /// every path handed to a browser ([`tessera_core::net::path_prefix`]).
     pub fn path_prefix(&self) -> &str {
         tessera_core::net::path_prefix(&self.public_url)
     }

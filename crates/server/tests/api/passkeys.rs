@@ -398,19 +398,154 @@ async fn passkeys_in_headless_chromium() {
         .env("SECOND_FACTOR", "1");
     run_and_check("node --test tests/browser/passkey.mjs", node).await;
 
-    // The store holds the one passkey, named and used, and the audit log says who added it.
+    // The passkey is gone from the store, and the audit log tells its story.
     let mut conn = app.db.conn().unwrap();
-    let passkeys = tessera_store::mfa::passkeys_of(&mut conn, &user_id).unwrap();
-    assert_eq!(passkeys.len(), 1);
-    assert_eq!(passkeys[0].name, "laptop");
-    assert!(passkeys[0].last_used_at.is_some());
+    assert!(
+        tessera_store::mfa::passkeys_of(&mut conn, &user_id)
+            .unwrap()
+            .is_empty()
+    );
     let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
-    let added = tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+    let who = format!("user:{user_id}");
+    let events: Vec<(String, String, String)> =
+        tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.target == who)
+            .map(|e| (e.action, e.outcome, e.detail))
+            .collect();
+    let count = |action: &str, detail: &str| {
+        events
+            .iter()
+            .filter(|(a, o, d)| a == action && o == "success" && d.contains(detail))
+            .count()
+    };
+    assert_eq!(count("user.passkey_added", "laptop"), 1, "{events:?}");
+    assert_eq!(
+        count("user.sign_in", "\"method\":\"passkey\""),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(count("user.second_factor", "passkey"), 1, "{events:?}");
+    assert_eq!(count("user.passkey_removed", ""), 1, "{events:?}");
+}
+
+#[actix_web::test]
+async fn account_passkey_forms_refuse_bad_input_and_other_ids() {
+    let app = spawn_on_localhost(|_| {}).await;
+    web_client(&app);
+    let mut jar = Jar::default();
+    crate::authorize::sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
+    let account = get(
+        &app,
+        &mut jar,
+        &format!("{}/realms/default/account/", app.base),
+    )
+    .await;
+    assert_eq!(account.status(), 200);
+    let html = account.text().await.unwrap();
+    assert!(
+        html.contains("id=\"passkey-add\""),
+        "the add button: {html}"
+    );
+    let csrf = hidden(&html, "csrf");
+    const ADD: &str = "/realms/default/account/passkeys/finish";
+
+    // Registration begins for the signed-in user, asking for a discoverable credential.
+    let resp = begin(
+        &app,
+        &mut jar,
+        "/realms/default/account/passkeys/begin",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let options: serde_json::Value = resp.json().await.unwrap();
+    let selection = &options["publicKey"]["authenticatorSelection"];
+    assert_eq!(selection["residentKey"], "required");
+    assert_eq!(selection["requireResidentKey"], true);
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+    let challenge = options["challenge"].as_str().unwrap().to_string();
+
+    // No name, a name too long, no CSRF token, a forged credential: 4xx, nothing stored.
+    for (fields, status) in [
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", " "),
+                ("challenge", &challenge),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", &"x".repeat(101)),
+                ("challenge", &challenge),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("csrf", "forged"),
+                ("name", "laptop"),
+                ("challenge", &challenge),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", "laptop"),
+                ("challenge", &challenge),
+            ],
+            400,
+        ),
+        // The challenge was spent by the forged credential just above.
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("name", "laptop"),
+                ("challenge", &challenge),
+            ],
+            400,
+        ),
+    ] {
+        let mut form = fields.clone();
+        form.push(("credential", "{\"id\":\"AAAA\"}"));
+        let resp = post(&app, &mut jar, ADD, &form).await;
+        assert_eq!(resp.status(), status, "{fields:?}");
+    }
+    let mut conn = app.db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
         .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "user.passkey_added" && e.target == format!("user:{user_id}"))
-        .count();
-    assert_eq!(added, 1);
+        .unwrap();
+    let admin = tessera_store::queries::user_by_username(&mut conn, &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tessera_store::mfa::passkeys_of(&mut conn, &admin.id)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Removing a passkey that is not the user's: 404; without the CSRF token: 400.
+    let resp = post(
+        &app,
+        &mut jar,
+        "/realms/default/account/passkeys/no-such-id/remove",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let resp = post(
+        &app,
+        &mut jar,
+        "/realms/default/account/passkeys/no-such-id/remove",
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
 }
