@@ -2,7 +2,7 @@
 // resident keys, user verification): a user signs in with the password, adds a passkey named
 // "laptop" on the account page, signs out (RP-initiated logout), signs in with the passkey
 // alone (no username, no password), signs in with the password again and is asked for the
-// passkey as the second factor (skipped unless SECOND_FACTOR=1), and removes the passkey. Every code is exchanged with
+// passkey as the second factor, and removes the passkey. Every code is exchanged with
 // openid-client, which validates the ID token; its amr and acr say how the user signed in.
 //
 // Run by crates/server/tests/api/passkeys.rs, which starts the server at
@@ -14,7 +14,6 @@
 //   CLIENT_ID, CLIENT_SECRET a confidential first-party client whose redirect URI and
 //                            post-logout redirect URI are http://127.0.0.1:$CALLBACK_PORT/callback
 //   CALLBACK_PORT            the port of the local callback server (required)
-//   SECOND_FACTOR=1          also check the passkey as the second factor
 //   TESSERA_REALM            the realm (default: default)
 
 import { after, before, describe, it } from 'node:test';
@@ -29,7 +28,6 @@ const PASSWORD = required('TESSERA_PASSWORD');
 const CLIENT_ID = required('CLIENT_ID');
 const CLIENT_SECRET = required('CLIENT_SECRET');
 const CALLBACK_PORT = Number(required('CALLBACK_PORT'));
-const SECOND_FACTOR = process.env.SECOND_FACTOR === '1';
 const REALM = process.env.TESSERA_REALM || 'default';
 const ISSUER = `${BASE}/realms/${REALM}`;
 const ACCOUNT = `${ISSUER}/account/`;
@@ -222,11 +220,7 @@ describe('passkeys in headless Chromium', { timeout: 180_000 }, () => {
     assert.match(await page.locator('#passkey-list').innerText(), /last used/, 'the use is recorded');
   });
 
-  it('asks for the passkey as the second factor after the password (amr pwd hwk mfa)', async (t) => {
-    if (!SECOND_FACTOR) {
-      t.skip('SECOND_FACTOR is not 1');
-      return;
-    }
+  it('asks for the passkey as the second factor after the password (amr pwd hwk mfa)', async () => {
     await logout();
     const flow = await authorize();
     await signInWithPassword();

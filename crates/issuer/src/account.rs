@@ -120,7 +120,8 @@ async fn require_session(
     }
 }
 
-fn when(unix: i64) -> String {
+/// A moment as the account page shows it: `2026-12-03 13:40 UTC`.
+pub(crate) fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

@@ -123,7 +123,7 @@ fn ready(state: &IssuerState) -> Result<Arc<Webauthn>, Off<'_>> {
 pub struct PasskeyView {
     pub id: String,
     pub name: String,
-    /// RFC 3339, UTC.
+    /// As the account page shows times ([`crate::account::when`]).
     pub created: String,
     pub last_used: Option<String>,
 }
@@ -138,8 +138,8 @@ pub async fn views_of(state: &IssuerState, user_id: &str) -> Result<Vec<PasskeyV
         .map(|p| PasskeyView {
             id: p.id,
             name: p.name,
-            created: tessera_core::clock::rfc3339(p.created_at),
-            last_used: p.last_used_at.map(tessera_core::clock::rfc3339),
+            created: crate::account::when(p.created_at),
+            last_used: p.last_used_at.map(crate::account::when),
         })
         .collect())
 }

@@ -394,8 +394,7 @@ async fn passkeys_in_headless_chromium() {
         .env("TESSERA_PASSWORD", "pia-password-1")
         .env("CLIENT_ID", "passkeys")
         .env("CLIENT_SECRET", secret)
-        .env("CALLBACK_PORT", callback_port.to_string())
-        .env("SECOND_FACTOR", "1");
+        .env("CALLBACK_PORT", callback_port.to_string());
     run_and_check("node --test tests/browser/passkey.mjs", node).await;
 
     // The passkey is gone from the store, and the audit log tells its story.
