@@ -545,7 +545,7 @@ pub async fn second_factor(
     let db = state.db.clone();
     let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let settings = state.settings.throttle.clone();
+    let settings = state.settings.throttle;
     let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
         let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
@@ -818,7 +818,7 @@ pub(crate) async fn confirm_enrolment(
     let code = code.trim().to_string();
     let db = state.db.clone();
     let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let settings = state.settings.throttle.clone();
+    let settings = state.settings.throttle;
     let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
         let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
