@@ -80,6 +80,7 @@ storage_tests!(
     exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_its_family,
     ending_a_session_during_rotations_leaves_none_of_its_grants_alive,
     audit_events_record_bootstrap_and_client_creation,
+    second_factors_and_ceremonies_are_spent_once_under_concurrency,
 );
 
 /// The tests' "now": time is a parameter, never the wall clock.
@@ -1299,6 +1300,107 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
 }
 
 // ---- audit ----
+
+/// Runs `attempt` on THREADS connections at once; returns how many succeeded.
+fn race_count(
+    db: &Database,
+    attempt: impl Fn(&mut tessera_store::DbConnection) -> bool + Sync,
+) -> usize {
+    let barrier = Arc::new(Barrier::new(THREADS));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (barrier, attempt) = (Arc::clone(&barrier), &attempt);
+                s.spawn(move || {
+                    let mut conn = db.conn().unwrap();
+                    barrier.wait();
+                    attempt(&mut conn)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    })
+}
+
+fn second_factors_and_ceremonies_are_spent_once_under_concurrency(db: &Database) {
+    use tessera_store::mfa;
+    let realm = bootstrap(db, "acme");
+    let mut pooled = db.conn().unwrap();
+    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+        .unwrap()
+        .unwrap();
+    assert!(
+        mfa::start_totp_enrolment(&mut pooled, &realm.id, &admin.id, "JBSWY3DPEHPK3PXP", NOW)
+            .unwrap()
+    );
+    assert!(mfa::confirm_totp(&mut pooled, &admin.id, 10, NOW).unwrap());
+    // A confirmed app is never replaced by a new enrolment.
+    assert!(!mfa::start_totp_enrolment(&mut pooled, &realm.id, &admin.id, "OTHER", NOW).unwrap());
+    let codes = ["one", "two"].map(secret::sha256_hex);
+    mfa::replace_recovery_codes(&mut pooled, &realm.id, &admin.id, &codes, NOW).unwrap();
+    mfa::insert_challenge(
+        &mut pooled,
+        &mfa::WebauthnChallenge {
+            id_sha256: secret::sha256_hex("challenge"),
+            realm_id: realm.id.clone(),
+            user_id: Some(admin.id.clone()),
+            purpose: "passwordless".into(),
+            state: "{}".into(),
+            expires_at: NOW + 300,
+            created_at: NOW,
+        },
+    )
+    .unwrap();
+    drop(pooled);
+
+    let won = race_count(db, |conn| {
+        mfa::redeem_recovery_code(conn, &admin.id, &codes[0], NOW).unwrap()
+    });
+    assert_eq!(won, 1, "one recovery code, one sign-in");
+    let won = race_count(db, |conn| {
+        mfa::accept_totp_step(conn, &admin.id, 11).unwrap()
+    });
+    assert_eq!(won, 1, "one time step, one sign-in");
+    let won = race_count(db, |conn| {
+        mfa::take_challenge(
+            conn,
+            &realm.id,
+            &secret::sha256_hex("challenge"),
+            "passwordless",
+            NOW,
+        )
+        .unwrap()
+        .is_some()
+    });
+    assert_eq!(won, 1, "one ceremony, one finish");
+
+    let mut conn = db.conn().unwrap();
+    let factors = mfa::factors_of(&mut conn, &admin.id).unwrap();
+    assert_eq!(factors.recovery_codes_left, 1);
+    assert!(factors.totp);
+    assert_eq!(
+        mfa::totp_of(&mut conn, &admin.id)
+            .unwrap()
+            .unwrap()
+            .last_step,
+        11
+    );
+    assert!(
+        !mfa::accept_totp_step(&mut conn, &admin.id, 11).unwrap(),
+        "an old step stays spent"
+    );
+    assert_eq!(count(db, "webauthn_challenges"), 0);
+    // Removing the last factor takes the recovery codes with it.
+    assert!(mfa::remove_totp(&mut conn, &admin.id).unwrap());
+    assert_eq!(
+        mfa::factors_of(&mut conn, &admin.id).unwrap(),
+        mfa::Factors::default()
+    );
+}
 
 fn audit_events_record_bootstrap_and_client_creation(db: &Database) {
     let realm = bootstrap(db, "acme");

@@ -88,3 +88,76 @@ async fn console_in_headless_chromium() {
     }
     run_node_test(&root, "tests/browser/console.mjs", &env).await;
 }
+
+/// Second factors (`tests/browser/mfa.mjs`): TOTP set up on the account page and asked at
+/// sign-in, a recovery code accepted once, and enrolment forced by a role that requires MFA.
+#[actix_web::test]
+async fn second_factors_in_headless_chromium() {
+    let root = repo_root();
+    if !browser_available(&root) {
+        return;
+    }
+    let app = spawn_app().await;
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let secret = register_client(&app, &redirect);
+    app.provision_user("tina", "tina-password-1", "root", "member");
+    app.provision_user("rosa", "rosa-password-1", "root", "viewer");
+    let admin = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let (status, roles) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/roles?filter=name%20eq%20%22viewer%22",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{roles}");
+    let viewer = roles["roles"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/roles/{viewer}"),
+            Some(&admin),
+            Some(serde_json::json!({"requires_mfa": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    run_node_test(
+        &root,
+        "tests/browser/mfa.mjs",
+        &[
+            ("TESSERA_URL", app.base.clone()),
+            ("CLIENT_ID", CLIENT_ID.into()),
+            ("CLIENT_SECRET", secret),
+            ("CALLBACK_PORT", port.to_string()),
+            (
+                "SERVER_TIME",
+                tessera_core::Clock::now(&app.clock).to_string(),
+            ),
+            ("TINA_PASSWORD", "tina-password-1".into()),
+            ("ROSA_PASSWORD", "rosa-password-1".into()),
+        ],
+    )
+    .await;
+    // The store agrees with what the browser saw: Tina's app is confirmed, one recovery code
+    // is spent; Rosa enrolled during sign-in.
+    let mut conn = app.db.conn().unwrap();
+    for (name, spent) in [("tina", 1), ("rosa", 0)] {
+        let user = tessera_store::queries::user_by_username(&mut conn, &app_realm_id(&app), name)
+            .unwrap()
+            .unwrap();
+        let factors = tessera_store::mfa::factors_of(&mut conn, &user.id).unwrap();
+        assert!(factors.totp, "{name}");
+        assert_eq!(factors.recovery_codes_left, 10 - spent, "{name}");
+    }
+}
+
+fn app_realm_id(app: &TestApp) -> String {
+    tessera_store::queries::realm_by_name(&mut app.db.conn().unwrap(), "default")
+        .unwrap()
+        .unwrap()
+        .id
+}

@@ -661,3 +661,45 @@ async fn the_account_page_changes_the_password_and_ends_sessions_and_grants() {
     let resp = password_step(&app, &mut again, "fay", "fay-new-password-1", &[]).await;
     assert_eq!(resp.status(), 303);
 }
+
+#[actix_web::test]
+async fn one_recovery_code_sent_by_parallel_sign_ins_signs_in_once() {
+    let app = spawn_app().await;
+    web_client(&app);
+    app.provision_user("ivy", "ivy-password-1", "root", "member");
+    let mut jar = Jar::default();
+    let resp = password_step(&app, &mut jar, "ivy", "ivy-password-1", &[]).await;
+    let _ = code_from(&app, &mut jar, resp).await;
+    let (_, codes) = enrol_totp(&app, &mut jar).await;
+
+    // Four browsers at the second step, each sending the same recovery code at once.
+    let mut pending = Vec::new();
+    for _ in 0..4 {
+        let mut jar = Jar::default();
+        let resp = password_step(&app, &mut jar, "ivy", "ivy-password-1", &[]).await;
+        let html = resp.text().await.unwrap();
+        pending.push((jar, html));
+    }
+    let attempts = pending.iter_mut().map(|(jar, html)| {
+        let (app, code) = (&app, codes[1].clone());
+        async move {
+            step(app, jar, html, "second-factor", &[("recovery_code", &code)])
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let passed = statuses.iter().filter(|s| **s != 401).count();
+    assert_eq!(passed, 1, "{statuses:?}");
+    // Exactly one of the four browsers is signed in, and the code is spent.
+    let mut signed_in = 0;
+    for (jar, _) in &mut pending {
+        if account(&app, jar).await.status() == 200 {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 1);
+    let html = account(&app, &mut jar).await.text().await.unwrap();
+    assert!(html.contains("id=\"recovery-left\">9 unused."), "{html}");
+}
