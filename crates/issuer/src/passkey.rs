@@ -41,6 +41,7 @@ const CEREMONY_SECS: i64 = 300;
 pub const MAX_NAME_CHARS: usize = 100;
 /// The header the begin steps carry the page's CSRF token in (double submit, as the forms).
 const CSRF_HEADER: &str = "x-csrf-token";
+/// The CSRF cookie every sign-in and account page sets (`authorize::csrf_cookie`).
 const CSRF_COOKIE: &str = "tessera_csrf";
 
 const PURPOSE_PASSWORDLESS: &str = "passwordless";
@@ -392,16 +393,15 @@ async fn admit(
     })
 }
 
-/// Settles an admitted attempt and audits it as `user.sign_in` (method `passkey`).
-#[allow(clippy::too_many_arguments)]
-async fn settle_and_audit(
+/// Settles an admitted passwordless attempt and audits it as `user.sign_in` (method
+/// `passkey`, with why it failed).
+async fn settle_passwordless(
     state: &IssuerState,
     realm: &Realm,
     keys: &[(String, ThrottleRule)],
     addr: Option<IpAddr>,
     client_id: &str,
     user_id: Option<&str>,
-    purpose: &str,
     outcome: Result<(), Refused>,
 ) -> Result<(), IssuerError> {
     let db = state.db.clone();
@@ -411,7 +411,6 @@ async fn settle_and_audit(
     let addr = addr.map(|a| a.to_string()).unwrap_or_default();
     let mut detail = serde_json::json!({
         "method": "passkey",
-        "step": purpose,
         "client_id": client_id,
     });
     if let Err(reason) = outcome {
@@ -567,14 +566,13 @@ async fn passwordless_finish(
         Ok(u) => (Some(u.id.clone()), Ok(())),
         Err((why, id)) => (id.clone(), Err(*why)),
     };
-    settle_and_audit(
+    settle_passwordless(
         state,
         realm,
         &keys,
         addr,
         &request.client.client_id,
         user_id.as_deref(),
-        PURPOSE_PASSWORDLESS,
         outcome,
     )
     .await?;
