@@ -92,7 +92,17 @@ pub fn end_session(
     id_sha256: &str,
     now: i64,
 ) -> Result<SessionEnded, StoreError> {
-    crate::db::write_tx(conn, |conn| {
+    crate::db::write_tx(conn, |conn| end_session_in(conn, realm_id, id_sha256, now))
+}
+
+/// [`end_session`] inside the caller's write transaction.
+pub(crate) fn end_session_in(
+    conn: &mut Conn,
+    realm_id: &str,
+    id_sha256: &str,
+    now: i64,
+) -> Result<SessionEnded, StoreError> {
+    {
         let codes: Vec<(String, String)> = authorization_codes::table
             .filter(authorization_codes::session_id_sha256.eq(id_sha256))
             .filter(authorization_codes::realm_id.eq(realm_id))
@@ -149,7 +159,7 @@ pub fn end_session(
         ended.client_ids.sort();
         ended.client_ids.dedup();
         Ok(ended)
-    })
+    }
 }
 
 pub fn insert_code(conn: &mut Conn, code: &AuthorizationCode) -> Result<(), StoreError> {
