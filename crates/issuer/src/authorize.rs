@@ -26,7 +26,7 @@ const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
-fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
+pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((

@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod logout;
 pub mod oidc;
+pub mod reset;
 pub mod revocation;
 pub mod state;
 pub mod throttle;
@@ -80,6 +81,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/realms/{realm}/login-actions/consent")
             .route(web::post().to(authorize::consent))
             .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/reset-password")
+            .route(web::get().to(reset::show))
+            .route(web::post().to(reset::submit))
+            .default_service(web::to(get_or_post_only)),
     )
     .service(
         web::resource("/realms/{realm}/protocol/openid-connect/logout")

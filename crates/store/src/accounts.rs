@@ -221,12 +221,23 @@ pub fn complete_password_reset(
     now: i64,
 ) -> Result<Option<(String, Ended)>, StoreError> {
     write_tx(conn, |conn| {
-        let Some(user_id) = redeem_password_reset(conn, realm_id, token_sha256, now)? else {
-            return Ok(None);
-        };
-        let ended = set_password_in(conn, &user_id, hash, false, now)?;
-        Ok(Some((user_id, ended)))
+        complete_password_reset_in(conn, realm_id, token_sha256, hash, now)
     })
+}
+
+/// [`complete_password_reset`] inside the caller's write transaction (which can then audit).
+pub fn complete_password_reset_in(
+    conn: &mut Conn,
+    realm_id: &str,
+    token_sha256: &str,
+    hash: &str,
+    now: i64,
+) -> Result<Option<(String, Ended)>, StoreError> {
+    let Some(user_id) = redeem_password_reset(conn, realm_id, token_sha256, now)? else {
+        return Ok(None);
+    };
+    let ended = set_password_in(conn, &user_id, hash, false, now)?;
+    Ok(Some((user_id, ended)))
 }
 
 /// A live browser session as its user may see it: a public id, never the cookie's hash.
