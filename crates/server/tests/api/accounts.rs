@@ -535,12 +535,7 @@ async fn a_user_sees_and_ends_her_sessions_and_grants_and_no_one_elses() {
     let secret = web_client(&app);
     let mut jar = Jar::default();
     // A browser sign-in (the admin's) and the grant the web client got from it.
-    let reply = sign_in(
-        &app,
-        &mut jar,
-        &auth_url(&app, &[("scope", "openid profile")]),
-    )
-    .await;
+    let reply = sign_in(&app, &mut jar, &auth_url(&app, &[])).await;
     let resp = redeem(&app, &secret, &reply["code"], None).await;
     assert_eq!(resp.status(), 200);
     let web: Value = resp.json().await.unwrap();
