@@ -689,3 +689,82 @@ async fn a_user_sees_and_ends_her_sessions_and_grants_and_no_one_elses() {
     assert!(ended[0]["detail"].as_str().unwrap().contains(&sid));
     assert_eq!(audited(&app, &admin, "user.grant_revoke").await.len(), 1);
 }
+
+/// The console's "Reset password" form on a user's page: the link or the temporary password
+/// is shown once, and the API's refusal is shown next to its field.
+#[actix_web::test]
+async fn the_console_resets_a_password_and_shows_the_result_once() {
+    let app = spawn_app().await;
+    let admin = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let ada = app.provision_user("ada", OLD, "root", "member");
+    let page_url = format!("{}/realms/default/console/users/{ada}", app.base);
+    let cookie = format!("tessera_console_at={admin}; tessera_console_csrf=c5rf");
+    let page = app
+        .http
+        .get(&page_url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let action = format!("/realms/default/console/users/{ada}/password-reset");
+    assert!(html.contains(&action), "{html}");
+    assert!(html.contains("Temporary password"), "{html}");
+
+    let submit = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", "c5rf")];
+        form.extend(fields);
+        app.http
+            .post(format!("{}{action}", app.base))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    // Out of range: the user's page again, the API's message next to the field.
+    let resp = submit(vec![("method", "link"), ("expires_in_secs", "5")])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("must be 60 to 604800 seconds"), "{html}");
+    assert!(html.contains("aria-invalid=\"true\""), "{html}");
+    assert_eq!(resets_of(&app, &ada), 0);
+
+    let resp = submit(vec![("method", "link"), ("expires_in_secs", "600")])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let html = resp.text().await.unwrap();
+    let marker = format!("{}/login-actions/reset-password?token=", app.issuer);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("{html}"));
+    let end = start + html[start..].find('<').unwrap();
+    let url = html[start..end]
+        .replace("&#x3d;", "=")
+        .replace("&#61;", "=");
+    let mut jar = Jar::default();
+    assert_eq!(get(&app, &mut jar, &url).await.status(), 200, "{url}");
+    assert_eq!(resets_of(&app, &ada), 1);
+
+    let resp = submit(vec![
+        ("method", "temporary_password"),
+        ("expires_in_secs", ""),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 201);
+    let html = resp.text().await.unwrap();
+    let marker = "data-testid=\"secret-value\">";
+    let start = html.find(marker).unwrap_or_else(|| panic!("{html}")) + marker.len();
+    let shown = &html[start..start + html[start..].find('<').unwrap()];
+    let stored = user(&app, &ada);
+    assert!(stored.password_change_required);
+    let hasher = tessera_core::password::PasswordHasher::new(app.config.argon2).unwrap();
+    assert!(
+        hasher.verify(shown, stored.password_hash.as_deref()),
+        "{shown}"
+    );
+    assert_eq!(grant(&app, "ada", OLD).await.0, 400);
+}
