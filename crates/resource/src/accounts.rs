@@ -330,26 +330,29 @@ pub async fn change_password(
     let (current, stored) = (body.current_password, user.password_hash.clone());
     let verifier = hasher.clone();
     let correct = web::block(move || verifier.verify(&current, stored.as_deref())).await?;
-    {
+    let locked = {
         let (realm_id, keys, clear) = (realm_id.clone(), keys, clear_on_success);
         with_db(&state, move |conn| {
-            q::throttle_settle(conn, &realm_id, &keys, &clear, correct, now)?;
-            Ok(())
+            Ok(q::throttle_settle(
+                conn, &realm_id, &keys, &clear, correct, now,
+            )?)
         })
-        .await?;
-    }
+        .await?
+    };
     if !correct {
         let target = format!("user:{id}");
         let p = principal.clone();
         let src = source.clone();
         write(&state, move |conn| {
+            let actor = p.actor();
+            let actor = tessera_store::provision::Actor {
+                name: &actor,
+                source_addr: &src,
+            };
             tessera_store::provision::audit_event(
                 conn,
                 &p.realm_id,
-                &tessera_store::provision::Actor {
-                    name: &p.actor(),
-                    source_addr: &src,
-                },
+                &actor,
                 &tessera_store::provision::Audited {
                     action: "user.password_change",
                     target: &target,
@@ -358,6 +361,21 @@ pub async fn change_password(
                 },
                 now,
             )?;
+            // As the sign-in paths do: every key this failure locked.
+            for key in &locked {
+                tessera_store::provision::audit_event(
+                    conn,
+                    &p.realm_id,
+                    &actor,
+                    &tessera_store::provision::Audited {
+                        action: "throttle.lock",
+                        target: &format!("throttle:{key}"),
+                        outcome: "success",
+                        detail: r#"{"reason":"wrong current password at the password change"}"#,
+                    },
+                    now,
+                )?;
+            }
             Ok(())
         })
         .await?;

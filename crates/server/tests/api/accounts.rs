@@ -527,6 +527,21 @@ async fn wrong_current_passwords_lock_like_failed_sign_ins() {
     let (s, _) = grant(&app, "ada", OLD).await;
     assert_eq!(s, 429);
     assert_eq!(auth_test(&app, &ada_at).await, 200, "nothing was changed");
+    assert_eq!(
+        grant(&app, "ada", NEW).await.0,
+        429,
+        "and NEW was never set"
+    );
+    let events: Vec<String> = {
+        use diesel::prelude::*;
+        use tessera_store::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::action.eq("throttle.lock"))
+            .select(audit_events::target)
+            .load(&mut *app.db.conn().unwrap())
+            .unwrap()
+    };
+    assert_eq!(events, vec!["throttle:pair:127.0.0.1/ada".to_string()]);
 }
 
 #[actix_web::test]
