@@ -1506,6 +1506,23 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
         accounts::set_password(conn, "no-such-user", "h", false, NOW),
         Err(StoreError::NotFound(_))
     ));
+    // The CLI's `tessera user set-password` ends the admin's sign-ins the same way.
+    provision::set_user_password(
+        db,
+        "acme",
+        "admin",
+        "a new admin password",
+        &hasher(),
+        &Actor::CLI,
+        NOW + 8,
+    )
+    .unwrap();
+    assert!(live_refresh_families(conn, &admin).is_empty());
+    assert!(
+        browser::live_session(conn, &realm.id, &admin_session, NOW + 9)
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn reset_row(
