@@ -11,7 +11,8 @@ use crate::browser::SessionEnded;
 use crate::db::{DbConnection, write_tx};
 use crate::error::StoreError;
 use crate::schema::{
-    authorization_codes, browser_sessions, password_resets, refresh_tokens, users,
+    authorization_codes, browser_sessions, grant_access_tokens, password_resets, refresh_tokens,
+    users,
 };
 
 type Conn = DbConnection;
@@ -106,10 +107,26 @@ pub fn end_everything_in(conn: &mut Conn, user_id: &str, now: i64) -> Result<End
         .select(refresh_tokens::family_id)
         .distinct()
         .load(conn)?;
+    // Code grants: those whose code is unredeemed, and those with access tokens that have not
+    // expired (a grant without a refresh token). Older codes have nothing left to revoke.
     grants.extend(
         authorization_codes::table
             .filter(authorization_codes::user_id.eq(user_id))
+            .filter(authorization_codes::consumed_at.is_null())
             .select(authorization_codes::grant_id)
+            .load::<String>(conn)?,
+    );
+    grants.extend(
+        grant_access_tokens::table
+            .filter(
+                grant_access_tokens::grant_id.eq_any(
+                    authorization_codes::table
+                        .filter(authorization_codes::user_id.eq(user_id))
+                        .select(authorization_codes::grant_id),
+                ),
+            )
+            .filter(grant_access_tokens::expires_at.gt(now))
+            .select(grant_access_tokens::grant_id)
             .distinct()
             .load::<String>(conn)?,
     );

@@ -1463,15 +1463,62 @@ fn live_refresh_families(conn: &mut tessera_store::DbConnection, user: &str) -> 
     v
 }
 
+fn code_row(realm: &Realm, user: &str, code: &str, grant: &str) -> browser::AuthorizationCode {
+    browser::AuthorizationCode {
+        code_sha256: secret::sha256_hex(code),
+        realm_id: realm.id.clone(),
+        client_id: "portal".into(),
+        user_id: user.into(),
+        session_id_sha256: None,
+        redirect_uri: String::new(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: NOW,
+        grant_id: grant.into(),
+        expires_at: NOW + 60,
+        consumed_at: None,
+        created_at: NOW,
+        amr: "pwd".into(),
+    }
+}
+
 fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Database) {
     use tessera_store::accounts;
     let (realm, bob, admin) = two_users_signed_in(db);
     let conn = &mut *db.conn().unwrap();
+    // A code grant without a refresh token (its access token recorded under the grant), one
+    // long expired, and an unredeemed code.
+    let redeemed = browser::AuthorizationCode {
+        consumed_at: Some(NOW),
+        ..code_row(&realm, &bob, "redeemed", "bob-code")
+    };
+    browser::insert_code(conn, &redeemed).unwrap();
+    browser::record_grant_token(conn, "bob-at3", "bob-code", &realm.id, NOW + 300).unwrap();
+    let old = browser::AuthorizationCode {
+        consumed_at: Some(NOW - 9000),
+        ..code_row(&realm, &bob, "old", "bob-old")
+    };
+    browser::insert_code(conn, &old).unwrap();
+    browser::record_grant_token(conn, "bob-at4", "bob-old", &realm.id, NOW - 8000).unwrap();
+    browser::insert_code(conn, &code_row(&realm, &bob, "pending", "bob-pending")).unwrap();
     let ended = accounts::set_password(conn, &bob, "new-hash", true, NOW + 5).unwrap();
-    assert_eq!((ended.sessions, ended.grants), (1, 2));
+    assert_eq!((ended.sessions, ended.grants), (1, 4));
     let mut revoked: Vec<String> = ended.revoked.into_iter().map(|(j, _)| j).collect();
     revoked.sort();
-    assert_eq!(revoked, vec![format!("{bob}-at1"), format!("{bob}-at2")]);
+    assert_eq!(
+        revoked,
+        vec![
+            format!("{bob}-at1"),
+            format!("{bob}-at2"),
+            "bob-at3".to_string()
+        ]
+    );
+    let pending = browser::code_by_hash(conn, &secret::sha256_hex("pending"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.consumed_at, Some(NOW + 5));
     let user = q::user_by_id(conn, &bob).unwrap().unwrap();
     assert_eq!(user.password_hash.as_deref(), Some("new-hash"));
     assert!(user.password_change_required);
