@@ -37,6 +37,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/api/v1/users/{id}/grants/{grant_id}").route(web::delete().to(revoke_grant)),
+    )
+    .service(
+        web::resource("/api/v1/users/{id}/second-factors")
+            .route(web::get().to(second_factors))
+            .route(web::delete().to(remove_second_factors)),
     );
 }
 
@@ -620,4 +625,114 @@ pub async fn revoke_grant(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     end_one(state, principal, req, path.into_inner(), Ending::Grant).await
+}
+
+/// A user's second factors and whether the policy requires one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SecondFactorsJson {
+    /// An authenticator app (TOTP) is set up.
+    totp: bool,
+    /// How many passkeys are registered.
+    passkeys: i64,
+    /// Unused recovery codes.
+    recovery_codes_left: i64,
+    /// The realm, or a role the user holds, requires a second factor.
+    required: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/second-factors",
+    tag = "accounts",
+    summary = "A user's second factors",
+    description = "Your own (`me` or your id), or another user's with `user:read`. People set their factors up on the account page (`/realms/{realm}/account/`).",
+    params(("id" = String, Path, description = "`me`, or a user's id (a UUID)")),
+    responses(
+        (status = 200, description = "What the user has set up", body = SecondFactorsJson),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
+pub async fn second_factors(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, own) = target(&principal, &path)?;
+    if !own {
+        principal.require("user:read")?;
+    }
+    let realm_id = principal.realm_id.clone();
+    let shown = with_db(&state, move |conn| {
+        user_in_realm(conn, &realm_id, &id)?;
+        let realm = tessera_store::queries::realm_by_id(conn, &realm_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("realm {realm_id}")))?;
+        let factors = tessera_store::mfa::factors_of(conn, &id)?;
+        Ok(SecondFactorsJson {
+            totp: factors.totp,
+            passkeys: factors.passkeys,
+            recovery_codes_left: factors.recovery_codes_left,
+            required: tessera_store::mfa::mfa_required(conn, &realm, &id)?,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(shown))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}/second-factors",
+    tag = "accounts",
+    summary = "Remove a user's second factors",
+    description = "For someone who lost their authenticator and recovery codes: removes the authenticator app, every passkey and the recovery codes. If the policy requires a second factor, the next sign-in asks the user to set one up. Needs `user:write` and every right the user holds; not for your own account (use the account page, which asks for your password).",
+    params(("id" = String, Path, description = "A user's id (a UUID)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+    )
+)]
+pub async fn remove_second_factors(
+    state: web::Data<ResourceState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, own) = target(&principal, &path)?;
+    if own {
+        return Err(ApiError::bad(
+            "id",
+            "remove your own second factors on the account page, which asks for your password",
+        ));
+    }
+    principal.require("user:write")?;
+    let now = state.now();
+    let source = source_addr(&req);
+    write(&state, move |conn| {
+        let grantor = Grantor::new(conn, &principal)?;
+        user_in_realm(conn, &principal.realm_id, &id)?;
+        ensure_holds_all_of(conn, &grantor, &id)?;
+        let before = tessera_store::mfa::remove_all_factors(conn, &id)?;
+        let detail = serde_json::json!({
+            "totp": before.totp,
+            "passkeys": before.passkeys,
+            "recovery_codes": before.recovery_codes_left,
+        })
+        .to_string();
+        audit_change(
+            conn,
+            &principal,
+            &source,
+            ("user.second_factors_removed", &format!("user:{id}")),
+            &detail,
+            now,
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -63,6 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::accounts::list_sessions,
         crate::accounts::end_session,
         crate::accounts::revoke_grant,
+        crate::accounts::second_factors,
+        crate::accounts::remove_second_factors,
         crate::directory::list_roles,
         crate::directory::create_role,
         crate::directory::get_role,

@@ -379,6 +379,22 @@ pub fn list_grants_of_user(
     Ok(grants)
 }
 
+/// The cookie hash and realm of the user's live session whose public id is `public_id`; `None`
+/// when the user has no such session (another user's id included).
+pub fn live_session_hash(
+    conn: &mut Conn,
+    user_id: &str,
+    public_id: &str,
+    now: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    let sessions: Vec<(String, String)> = live_sessions(user_id, now)
+        .select((browser_sessions::id_sha256, browser_sessions::realm_id))
+        .load(conn)?;
+    Ok(sessions
+        .into_iter()
+        .find(|(hash, _)| tessera_core::authn::session_sid(hash) == public_id))
+}
+
 /// Ends the user's live session whose public id is `public_id`, with every grant issued
 /// within it ([`crate::browser::end_session`]), inside the caller's write transaction. `None`
 /// when the user has no such live session — another user's id included.
@@ -388,13 +404,7 @@ pub fn end_session_of_user_in(
     public_id: &str,
     now: i64,
 ) -> Result<Option<SessionEnded>, StoreError> {
-    let sessions: Vec<(String, String)> = live_sessions(user_id, now)
-        .select((browser_sessions::id_sha256, browser_sessions::realm_id))
-        .load(conn)?;
-    let Some((hash, realm_id)) = sessions
-        .into_iter()
-        .find(|(hash, _)| tessera_core::authn::session_sid(hash) == public_id)
-    else {
+    let Some((hash, realm_id)) = live_session_hash(conn, user_id, public_id, now)? else {
         return Ok(None);
     };
     Ok(Some(crate::browser::end_session_in(

@@ -43,6 +43,8 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/{id}/sessions"),
     ("DELETE", "/api/v1/users/{id}/sessions/{session_id}"),
     ("DELETE", "/api/v1/users/{id}/grants/{grant_id}"),
+    ("GET", "/api/v1/users/{id}/second-factors"),
+    ("DELETE", "/api/v1/users/{id}/second-factors"),
     ("GET", "/api/v1/roles"),
     ("POST", "/api/v1/roles"),
     ("GET", "/api/v1/roles/{id}"),
