@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}", web::get().to(user))
         .route("/users/{id}/enabled", web::post().to(set_user_enabled))
         .route("/users/{id}/memberships", web::post().to(change_membership))
+        .route("/users/{id}/password-reset", web::post().to(reset_password))
         .route("/teams", web::get().to(teams))
         .route("/teams", web::post().to(create_team))
         .route("/teams/{id}", web::get().to(team))
@@ -109,6 +110,18 @@ struct User {
     created_at: String,
     #[serde(default)]
     team_roles: Vec<Membership>,
+    #[serde(default)]
+    options: Option<Value>,
+}
+
+impl User {
+    /// A client's service account has no password (`options.can_change_password` is false).
+    fn is_service_account(&self) -> bool {
+        self.options
+            .as_ref()
+            .and_then(|o| o["can_change_password"].as_bool())
+            == Some(false)
+    }
 }
 
 fn memberships_text(m: &[Membership]) -> String {
@@ -328,6 +341,18 @@ async fn render_user(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, ConsoleError> {
+    render_user_with(ctx, req, id, status, error, &FieldErrors::default()).await
+}
+
+/// The user's page, with a refused password reset's errors next to its fields.
+async fn render_user_with(
+    ctx: &Context<'_>,
+    req: &HttpRequest,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    reset_errors: &FieldErrors,
+) -> Result<HttpResponse, ConsoleError> {
     let u: User = ctx
         .api()
         .get(&format!("/api/v1/users/{}", encode(id)))
@@ -363,6 +388,9 @@ async fn render_user(
             .field(Field::new("team_id", "Team", "select").options(teams))
             .field(Field::new("role_id", "Role", "select").options(roles)),
         );
+        if !u.is_service_account() {
+            forms.push(reset_form(ctx, &base).with_errors(reset_errors));
+        }
         for m in &u.team_roles {
             forms.push(
                 FormSpec::new(
@@ -547,6 +575,129 @@ async fn change_membership(
         "memberships",
     )
     .await
+}
+
+/// An administrator's password reset: a one-time link or a temporary password, each shown
+/// once on the page that follows.
+fn reset_form(ctx: &Context<'_>, base: &str) -> FormSpec {
+    FormSpec::new(
+        "Reset password",
+        ctx.url(&format!("{base}/password-reset")),
+        "Reset password",
+    )
+    .field(
+        Field::new("method", "Method", "select")
+            .options(choices(
+                vec![
+                    ("link".into(), "One-time link the user opens".into()),
+                    (
+                        "temporary_password".into(),
+                        "Temporary password (ends the user's sessions now)".into(),
+                    ),
+                ],
+                &["link".to_string()],
+            ))
+            .help("Either way, the user's sessions and tokens end when the new password is set."),
+    )
+    .field(
+        Field::new("expires_in_secs", "Link valid for (seconds)", "number")
+            .value("86400")
+            .help("Links only: 60 to 604800 (7 days)."),
+    )
+}
+
+#[derive(Deserialize)]
+struct ResetResult {
+    #[serde(default)]
+    reset_url: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    temporary_password: Option<String>,
+}
+
+async fn reset_password(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = path.1.as_str();
+    let ctx = Context::load(&state, &req).await?;
+    let form = FormData::read(&state, payload).await?;
+    ctx.session.check_csrf(&form)?;
+    let method = form.get("method").unwrap_or("link");
+    let mut request = json!({ "method": method });
+    if method == "link"
+        && let Some(secs) = form.text("expires_in_secs")
+    {
+        match secs.parse::<i64>() {
+            Ok(n) => request["expires_in_secs"] = json!(n),
+            Err(_) => {
+                let errors = FieldErrors::field(
+                    "expires_in_secs",
+                    "enter a whole number of seconds, 60 to 604800",
+                );
+                return render_user_with(&ctx, &req, id, StatusCode::BAD_REQUEST, None, &errors)
+                    .await;
+            }
+        }
+    }
+    let result = ctx
+        .api()
+        .send::<ResetResult>(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{}/password-reset", encode(id)),
+            Some(&request),
+        )
+        .await;
+    match result {
+        Ok(made) => {
+            let u: User = ctx
+                .api()
+                .get(&format!("/api/v1/users/{}", encode(id)))
+                .await?;
+            let (label, secret, mut facts) = match (made.reset_url, made.temporary_password) {
+                (Some(url), _) => (
+                    "Reset link",
+                    url,
+                    vec![("Expires".into(), short_time_or(&made.expires_at, "unknown"))],
+                ),
+                (None, Some(password)) => (
+                    "Temporary password",
+                    password,
+                    vec![(
+                        "Next sign-in".into(),
+                        "must choose a new password; every session has ended".into(),
+                    )],
+                ),
+                (None, None) => {
+                    return Err(ConsoleError::Upstream(
+                        "the API made a reset without a link or a password".into(),
+                    ));
+                }
+            };
+            facts.insert(0, ("User".into(), u.name.clone()));
+            let html = SecretPage {
+                layout: ctx.layout("users", &req),
+                title: "Password reset".into(),
+                label: label.into(),
+                secret,
+                facts,
+                next: Link {
+                    href: ctx.url(&format!("/users/{}", encode(id))),
+                    label: "Done".into(),
+                },
+            }
+            .render()?;
+            Ok(view::html(StatusCode::CREATED, html))
+        }
+        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            let errors = FieldErrors::from_problem(&p, &["method", "expires_in_secs"]);
+            render_user_with(&ctx, &req, id, p.status, None, &errors).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 // ---- teams ----

@@ -21,6 +21,18 @@ pub const ACR_MULTI_FACTOR: &str = "2";
 /// The `acr` values discovery advertises and `acr_values` may name, weakest first.
 pub const ACR_VALUES: [&str; 2] = [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR];
 
+/// The public id of a browser session (its OIDC `sid`): derived from the hash of its cookie,
+/// never the cookie or that hash, so ID tokens, logout tokens and the sessions API agree
+/// without storing another value, and showing it lets no one forge the cookie.
+pub fn session_sid(session_sha256: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("tessera-sid:{session_sha256}").as_bytes(),
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18])
+}
+
 /// Whether the stored `amr` proves more than one factor.
 pub fn is_multi_factor(amr: &str) -> bool {
     amr.split(' ').any(|m| m == "mfa")

@@ -153,8 +153,7 @@ async fn render_account(
         let mut conn = db.conn()?;
         let factors = mfa::factors_of(&mut conn, &user_id)?;
         let required = mfa::mfa_required(&mut conn, &realm_row, &user_id)?;
-        let (sessions, grants) =
-            crate::sessions::of_user(&mut conn, &realm_row.id, &user_id, &current, now)?;
+        let (sessions, grants) = crate::sessions::of_user(&mut conn, &user_id, &current, now)?;
         Ok((factors, required, sessions, grants))
     })
     .await??;
@@ -187,19 +186,19 @@ async fn render_account(
         passkeys,
         sessions: sessions
             .into_iter()
-            .map(|s| SessionView {
-                id: s.id,
-                signed_in: when(s.auth_time),
+            .map(|(s, current)| SessionView {
+                signed_in: when(s.created_at),
                 how: describe_amr(&s.amr),
-                current: s.current,
+                id: s.id,
+                current,
             })
             .collect(),
         grants: grants
             .into_iter()
             .map(|g| GrantView {
+                since: when(g.created_at),
                 id: g.id,
                 client_id: g.client_id,
-                since: when(g.created_at),
                 scope: g.scope,
             })
             .collect(),
@@ -585,10 +584,10 @@ pub async fn end_session(
         Err(resp) => return Ok(resp),
     };
     let db = state.db.clone();
-    let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
+    let (user_id, now) = (post.user.id.clone(), state.now());
     let lookup = id.clone();
     let hash = web::block(move || {
-        crate::sessions::session_hash_of_user(&mut *db.conn()?, &realm_id, &user_id, &lookup, now)
+        crate::sessions::session_hash_of_user(&mut *db.conn()?, &user_id, &lookup, now)
     })
     .await??;
     let Some(hash) = hash else {
@@ -628,8 +627,7 @@ pub async fn revoke_grant(
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
-    let revoked =
-        crate::sessions::revoke_grant_of_user(&state, &post.realm, &post.user.id, &id).await?;
+    let revoked = crate::sessions::revoke_grant_of_user(&state, &post.user.id, &id).await?;
     if !revoked {
         return show_error(
             &state,

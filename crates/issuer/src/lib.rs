@@ -11,6 +11,7 @@ pub mod form;
 pub mod logout;
 pub mod oidc;
 pub mod passkey;
+pub mod reset;
 pub mod revocation;
 pub mod sessions;
 pub mod signin;
@@ -154,6 +155,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/realms/{realm}/login-actions/consent")
             .route(web::post().to(authorize::consent))
             .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/realms/{realm}/login-actions/reset-password")
+            .route(web::get().to(reset::show))
+            .route(web::post().to(reset::submit))
+            .default_service(web::to(get_or_post_only)),
     )
     .service(
         web::resource("/realms/{realm}/protocol/openid-connect/logout")

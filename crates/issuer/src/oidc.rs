@@ -51,14 +51,7 @@ fn at_hash(access_token: &str) -> String {
 
 /// The `sid` of a browser session: derived from the hash of its cookie (never the cookie),
 /// so ID tokens and logout tokens agree without storing another value.
-pub fn session_sid(session_sha256: &str) -> String {
-    use base64::Engine;
-    let digest = ring::digest::digest(
-        &ring::digest::SHA256,
-        format!("tessera-sid:{session_sha256}").as_bytes(),
-    );
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18])
-}
+pub use tessera_core::authn::session_sid;
 
 /// Mints an RS256 ID token for `client` with the realm's active RSA key. Signed by the key
 /// set's OpenSSL-backed signer (josekit), like access tokens.

@@ -920,7 +920,7 @@ fn parse_user(mut body: Body, mode: Mode) -> Result<UserInput, ApiError> {
         (Field::Set(_), _) => {
             return Err(ApiError::bad(
                 "password",
-                "is set only when the user is created; an administrator can reset it with `tessera user set-password`",
+                "is set only when the user is created; an administrator resets it with POST /api/v1/users/{id}/password-reset (a link or a temporary password), and a user changes her own with POST /api/v1/users/me/password",
             ));
         }
     };
@@ -1073,7 +1073,7 @@ fn check_team_roles(
 /// The configured password hasher when the server shares one (`web::Data<PasswordHasher>`),
 /// else one with the default (OWASP) parameters, made once per process. Stored hashes carry
 /// their parameters, so either verifies at sign-in.
-fn hasher(req: &HttpRequest) -> Result<Arc<PasswordHasher>, ApiError> {
+pub(crate) fn hasher(req: &HttpRequest) -> Result<Arc<PasswordHasher>, ApiError> {
     if let Some(h) = req.app_data::<web::Data<PasswordHasher>>() {
         return Ok(h.clone().into_inner());
     }

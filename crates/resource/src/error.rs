@@ -19,6 +19,14 @@ pub enum ApiError {
     /// A write that would grant what the credential in use does not hold: 403
     /// `insufficient_scope` naming those permissions.
     Escalation(tessera_core::grant::Escalation),
+    /// Authenticated, but this kind of credential or caller may never do this (an API key
+    /// changing a password, one user acting on another's password): 403 `access_denied`.
+    Forbidden(String),
+    /// Too many failed password attempts: 429 with `Retry-After` (docs/operations.md,
+    /// "Brute-force throttling").
+    Throttled {
+        retry_after_secs: i64,
+    },
     /// Bad input: 400 `invalid_request`, naming the field.
     BadRequest {
         field: String,
@@ -53,6 +61,10 @@ impl fmt::Display for ApiError {
             Self::InvalidToken(m) => write!(f, "invalid token: {m}"),
             Self::InsufficientScope(p) => write!(f, "missing permission {p}"),
             Self::Escalation(e) => write!(f, "{e}"),
+            Self::Forbidden(m) => write!(f, "forbidden: {m}"),
+            Self::Throttled { retry_after_secs } => {
+                write!(f, "throttled for {retry_after_secs}s")
+            }
             Self::BadRequest { field, message } => write!(f, "{field}: {message}"),
             Self::NotFound(m) => write!(f, "{m} not found"),
             Self::Conflict(m) => write!(f, "conflict: {m}"),
@@ -118,7 +130,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope(_) | Self::Escalation(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope(_) | Self::Escalation(_) | Self::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -166,6 +181,20 @@ impl ResponseError for ApiError {
                         tessera_core::error::wire_safe(&missing.join(" "))
                     ),
                 )
+            }
+            Self::Forbidden(m) => body(status, "access_denied", m),
+            Self::Throttled { retry_after_secs } => {
+                let mut resp = body(
+                    status,
+                    "too_many_attempts",
+                    &format!(
+                        "too many failed password attempts; try again in {retry_after_secs} seconds"
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&(*retry_after_secs).max(1).to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                resp
             }
             Self::BadRequest { field, message } => {
                 body(status, "invalid_request", &format!("{field}: {message}"))

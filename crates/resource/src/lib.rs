@@ -1,7 +1,8 @@
-//! The resource server: REST APIs for API keys, teams, users, roles, policies, clients and
+//! The resource server: REST APIs for API keys, teams, users (and their passwords and sessions), roles, policies, clients and
 //! scopes, accepting the issuer's JWTs and API keys. It verifies tokens; it never signs them.
 
 pub mod access;
+pub mod accounts;
 pub mod apikeys;
 pub mod auth;
 pub mod auth_test;
@@ -33,6 +34,7 @@ pub fn install_tls_provider() {
 /// Registers the resource routes. The caller provides `web::Data<ResourceState>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/auth/test", web::get().to(auth_test::auth_test));
+    accounts::routes(cfg);
     apikeys::routes(cfg);
     directory::routes(cfg);
     governance::routes(cfg);

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_core::{Clock, UnixTime};
 use tessera_store::Database;
+use tessera_store::queries::{AtLimit, ThrottleRule};
 
 use crate::jwks::JwksSource;
 use crate::revoked::RevokedJtis;
@@ -49,10 +50,19 @@ pub struct ResourceState {
     /// Told when a client changes, so an issuer in the same process forgets its cached copy at
     /// once (other replicas: within the issuer's cache TTL).
     client_change_hook: Option<ClientChangeHook>,
+    password_throttle: Option<PasswordThrottle>,
     /// Revoked access-token ids (see [`crate::revoked`]).
     pub revoked: Arc<RevokedJtis>,
     pub metrics: tessera_core::metrics::Metrics,
 }
+
+/// The throttle keys a password attempt of `username` from `addr` counts under, each with its
+/// rule, and the key a success clears: the issuer's (`tessera_issuer::throttle::password_keys`)
+/// in the server, so a wrong current password on the change endpoint counts like a failed
+/// sign-in and a locked pair is locked here too.
+pub type PasswordThrottle = Box<
+    dyn Fn(&str, Option<std::net::IpAddr>) -> (Vec<(String, ThrottleRule)>, String) + Send + Sync,
+>;
 
 /// Called with (realm id, client id) after a client's registration or secret changed.
 pub type ClientChangeHook = Box<dyn Fn(&str, &str) + Send + Sync>;
@@ -74,6 +84,7 @@ impl ResourceState {
             key_access: Mutex::new(HashMap::new()),
             auth_cache: Mutex::new(HashMap::new()),
             client_change_hook: None,
+            password_throttle: None,
             revoked,
             metrics: tessera_core::metrics::Metrics::disabled(),
         }
@@ -94,6 +105,34 @@ impl ResourceState {
     pub fn with_client_change_hook(mut self, hook: ClientChangeHook) -> Self {
         self.client_change_hook = Some(hook);
         self
+    }
+
+    pub fn with_password_throttle(mut self, keys: PasswordThrottle) -> Self {
+        self.password_throttle = Some(keys);
+        self
+    }
+
+    /// The keys of a password attempt ([`PasswordThrottle`]). Without the issuer's rules (a
+    /// resource state built without them), the pair of username and address is locked for
+    /// 5 minutes after 5 failures in 15, the issuer's defaults.
+    pub fn password_throttle_keys(
+        &self,
+        username: &str,
+        addr: Option<std::net::IpAddr>,
+    ) -> (Vec<(String, ThrottleRule)>, String) {
+        if let Some(keys) = &self.password_throttle {
+            return keys(username, addr);
+        }
+        let pair = match addr {
+            Some(a) => format!("pair:{a}/{}", username.to_lowercase()),
+            None => format!("pair:unknown/{}", username.to_lowercase()),
+        };
+        let rule = ThrottleRule {
+            window_secs: 900,
+            max_failures: 5,
+            at_limit: AtLimit::Lock { secs: 300 },
+        };
+        (vec![(pair.clone(), rule)], pair)
     }
 
     pub fn client_changed(&self, realm_id: &str, client_id: &str) {

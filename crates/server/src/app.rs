@@ -307,6 +307,7 @@ pub fn start_on(
                     jwks,
                     resource_settings(config, issuer_url, audience, &relay_secret),
                 )
+                .with_password_throttle(password_throttle(config))
                 .with_metrics(metrics.clone()),
             )
         }
@@ -332,6 +333,7 @@ pub fn start_on(
                     hook_issuer.invalidate_client(realm_id, client_id)
                 }))
                 .with_revoked(Arc::clone(&revoked))
+                .with_password_throttle(password_throttle(config))
                 .with_metrics(metrics.clone()),
             )
         }
@@ -483,6 +485,16 @@ fn resource_settings(
         body_read_timeout: config.issuer.read_timeout(),
         relay_secret: Some(relay_secret.clone()),
     }
+}
+
+/// The issuer's password-throttle keys, for the resource API's password change: a wrong
+/// current password there counts like a failed sign-in, under the same keys and limits.
+fn password_throttle(config: &Config) -> tessera_resource::state::PasswordThrottle {
+    let settings = config.issuer.throttle;
+    Box::new(move |username, addr| {
+        let keys = tessera_issuer::throttle::password_keys(username, addr, &settings);
+        (keys.keys, keys.clear_on_success)
+    })
 }
 
 /// Picks up rotated keys and activations; replicas converge within one interval.

@@ -94,64 +94,72 @@ pub fn end_session(
     id_sha256: &str,
     now: i64,
 ) -> Result<SessionEnded, StoreError> {
-    crate::db::write_tx(conn, |conn| {
-        let codes: Vec<(String, String)> = authorization_codes::table
-            .filter(authorization_codes::session_id_sha256.eq(id_sha256))
-            .filter(authorization_codes::realm_id.eq(realm_id))
-            .select((
-                authorization_codes::grant_id,
-                authorization_codes::client_id,
-            ))
-            .load(conn)?;
-        let families: Vec<(String, String)> = refresh_tokens::table
-            .filter(refresh_tokens::session_id_sha256.eq(id_sha256))
-            .filter(refresh_tokens::realm_id.eq(realm_id))
-            .select((refresh_tokens::family_id, refresh_tokens::client_id))
-            .distinct()
-            .load(conn)?;
-        let mut grants: Vec<(String, String)> = codes.into_iter().chain(families).collect();
-        grants.sort();
-        grants.dedup();
-        // Grant locks first, in one order, as redemptions take them before touching rows.
-        for (grant_id, _) in &grants {
-            lock_grant(conn, grant_id)?;
-        }
-        let user_id = browser_sessions::table
+    crate::db::write_tx(conn, |conn| end_session_in(conn, realm_id, id_sha256, now))
+}
+
+/// [`end_session`] inside the caller's write transaction.
+pub(crate) fn end_session_in(
+    conn: &mut Conn,
+    realm_id: &str,
+    id_sha256: &str,
+    now: i64,
+) -> Result<SessionEnded, StoreError> {
+    let codes: Vec<(String, String)> = authorization_codes::table
+        .filter(authorization_codes::session_id_sha256.eq(id_sha256))
+        .filter(authorization_codes::realm_id.eq(realm_id))
+        .select((
+            authorization_codes::grant_id,
+            authorization_codes::client_id,
+        ))
+        .load(conn)?;
+    let families: Vec<(String, String)> = refresh_tokens::table
+        .filter(refresh_tokens::session_id_sha256.eq(id_sha256))
+        .filter(refresh_tokens::realm_id.eq(realm_id))
+        .select((refresh_tokens::family_id, refresh_tokens::client_id))
+        .distinct()
+        .load(conn)?;
+    let mut grants: Vec<(String, String)> = codes.into_iter().chain(families).collect();
+    grants.sort();
+    grants.dedup();
+    // Grant locks first, in one order, as redemptions take them before touching rows.
+    for (grant_id, _) in &grants {
+        lock_grant(conn, grant_id)?;
+    }
+    let user_id = browser_sessions::table
+        .find(id_sha256)
+        .filter(browser_sessions::realm_id.eq(realm_id))
+        .select(browser_sessions::user_id)
+        .first::<String>(conn)
+        .optional()?;
+    diesel::update(
+        browser_sessions::table
             .find(id_sha256)
             .filter(browser_sessions::realm_id.eq(realm_id))
-            .select(browser_sessions::user_id)
-            .first::<String>(conn)
-            .optional()?;
-        diesel::update(
-            browser_sessions::table
-                .find(id_sha256)
-                .filter(browser_sessions::realm_id.eq(realm_id))
-                .filter(browser_sessions::ended_at.is_null()),
-        )
-        .set(browser_sessions::ended_at.eq(now))
-        .execute(conn)?;
-        diesel::update(
-            authorization_codes::table
-                .filter(authorization_codes::session_id_sha256.eq(id_sha256))
-                .filter(authorization_codes::realm_id.eq(realm_id))
-                .filter(authorization_codes::consumed_at.is_null()),
-        )
-        .set(authorization_codes::consumed_at.eq(now))
-        .execute(conn)?;
-        let mut ended = SessionEnded {
-            user_id,
-            ..SessionEnded::default()
-        };
-        for (grant_id, client_id) in grants {
-            ended.revoked.extend(crate::revocation::revoke_family_in(
-                conn, realm_id, &grant_id, now,
-            )?);
-            ended.client_ids.push(client_id);
-        }
-        ended.client_ids.sort();
-        ended.client_ids.dedup();
-        Ok(ended)
-    })
+            .filter(browser_sessions::ended_at.is_null()),
+    )
+    .set(browser_sessions::ended_at.eq(now))
+    .execute(conn)?;
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::session_id_sha256.eq(id_sha256))
+            .filter(authorization_codes::realm_id.eq(realm_id))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .set(authorization_codes::consumed_at.eq(now))
+    .execute(conn)?;
+    let mut ended = SessionEnded {
+        user_id,
+        ..SessionEnded::default()
+    };
+    for (grant_id, client_id) in grants {
+        ended.revoked.extend(crate::revocation::revoke_family_in(
+            conn, realm_id, &grant_id, now,
+        )?);
+        ended.client_ids.push(client_id);
+    }
+    ended.client_ids.sort();
+    ended.client_ids.dedup();
+    Ok(ended)
 }
 
 pub fn insert_code(conn: &mut Conn, code: &AuthorizationCode) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 //! chosen by the database URL. Every query is written once against [`db::DbConnection`].
 
 pub mod access;
+pub mod accounts;
 pub mod apikeys;
 pub mod browser;
 pub mod db;

@@ -438,71 +438,16 @@ pub fn live_sessions_except(
         .load(conn)?)
 }
 
-/// The user's live, completed browser sessions, newest first.
-pub fn sessions_of_user(
-    conn: &mut Conn,
-    realm_id: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<Vec<BrowserSession>, StoreError> {
-    Ok(browser_sessions::table
-        .filter(browser_sessions::realm_id.eq(realm_id))
-        .filter(browser_sessions::user_id.eq(user_id))
-        .filter(browser_sessions::ended_at.is_null())
-        .filter(browser_sessions::expires_at.gt(now))
-        .filter(browser_sessions::pending.is_null())
-        .order(browser_sessions::auth_time.desc())
-        .select(BrowserSession::as_select())
-        .load(conn)?)
-}
-
-/// A grant (refresh-token family) that still has a live refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveGrant {
-    pub family_id: String,
-    pub client_id: String,
-    pub scope: String,
-    /// When the grant's first refresh token was issued.
-    pub created_at: i64,
-}
-
-/// The user's grants with a live refresh token, newest first.
-pub fn grants_of_user(
-    conn: &mut Conn,
-    realm_id: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<Vec<LiveGrant>, StoreError> {
-    let live: Vec<(String, String, String)> = refresh_tokens::table
-        .filter(refresh_tokens::realm_id.eq(realm_id))
-        .filter(refresh_tokens::user_id.eq(user_id))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .filter(refresh_tokens::rotated_at.is_null())
-        .filter(refresh_tokens::expires_at.gt(now))
-        .select((
-            refresh_tokens::family_id,
-            refresh_tokens::client_id,
-            refresh_tokens::scope,
-        ))
-        .load(conn)?;
-    let mut grants = Vec::with_capacity(live.len());
-    for (family_id, client_id, scope) in live {
-        let created_at = refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(&family_id))
-            .select(diesel::dsl::min(refresh_tokens::created_at))
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0);
-        grants.push(LiveGrant {
-            family_id,
-            client_id,
-            scope,
-            created_at,
-        });
-    }
-    grants.sort_by(|a, b| {
-        b.created_at
-            .cmp(&a.created_at)
-            .then(a.family_id.cmp(&b.family_id))
-    });
-    Ok(grants)
+/// Removes every second factor of the user (authenticator app, passkeys, recovery codes): an
+/// administrator's answer to "I lost my phone". Returns what there was.
+pub fn remove_all_factors(conn: &mut Conn, user_id: &str) -> Result<Factors, StoreError> {
+    write_tx(conn, |conn| {
+        let before = factors_of(conn, user_id)?;
+        diesel::delete(totp_credentials::table.filter(totp_credentials::user_id.eq(user_id)))
+            .execute(conn)?;
+        diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn)?;
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+            .execute(conn)?;
+        Ok(before)
+    })
 }

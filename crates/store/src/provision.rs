@@ -596,7 +596,8 @@ pub fn create_user(
     })
 }
 
-/// Sets a user's password (recovering a lost admin password, for one).
+/// Sets a user's password (recovering a lost admin password, for one), ending every session
+/// and grant signed in with the old one ([`crate::accounts::set_password_in`]).
 pub fn set_user_password(
     db: &Database,
     realm_name: &str,
@@ -619,7 +620,8 @@ pub fn set_user_password(
             )
             .into());
         }
-        q::set_user_password(conn, &user.id, &hash, now)?;
+        // As every password change: what was signed in with the old one ends.
+        crate::accounts::set_password_in(conn, &user.id, &hash, false, now)?;
         audit(
             conn,
             &realm.id,

@@ -19,6 +19,14 @@ pub fn realm_by_name(conn: &mut Conn, name: &str) -> Result<Option<Realm>, Store
         .optional()?)
 }
 
+pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
+    Ok(realms::table
+        .find(id)
+        .select(Realm::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn list_realms(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
     Ok(realms::table
         .order(realms::name)

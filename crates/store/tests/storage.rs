@@ -81,6 +81,10 @@ storage_tests!(
     ending_a_session_during_rotations_leaves_none_of_its_grants_alive,
     audit_events_record_bootstrap_and_client_creation,
     second_factors_and_ceremonies_are_spent_once_under_concurrency,
+    setting_a_password_ends_every_session_and_grant_of_the_user_only,
+    a_reset_link_is_redeemed_once_and_not_after_expiry_or_in_another_realm,
+    exactly_one_of_concurrent_redemptions_of_a_reset_link_wins,
+    a_user_sees_and_ends_only_her_own_sessions_and_grants,
 );
 
 /// The tests' "now": time is a parameter, never the wall clock.
@@ -1478,4 +1482,415 @@ fn client_kinds_parse_as_the_suite_expects() {
     assert_eq!(svc_spec().kind, ClientKind::Confidential);
     svc_spec().validate().unwrap();
     parse(realm_file()).validate().unwrap();
+}
+
+// ---- accounts: passwords, reset links, sessions and grants ----
+
+fn session_row(realm: &Realm, user: &str, cookie: &str) -> browser::BrowserSession {
+    browser::BrowserSession {
+        id_sha256: secret::sha256_hex(cookie),
+        realm_id: realm.id.clone(),
+        user_id: user.into(),
+        auth_time: NOW,
+        last_seen_at: NOW,
+        expires_at: NOW + 3600,
+        ended_at: None,
+        created_at: NOW,
+        amr: "pwd".into(),
+        pending: None,
+    }
+}
+
+/// A user "bob" beside the bootstrap admin, with a session, a grant from it (refresh token
+/// and recorded access token) and a password-grant family outside any session; the admin
+/// has the same, so tests can check nothing of hers is touched.
+fn two_users_signed_in(db: &Database) -> (Realm, String, String) {
+    let realm = bootstrap(db, "acme");
+    let bob = create_user(
+        db,
+        "acme",
+        &new_user("bob", None),
+        &hasher(),
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap()
+    .id;
+    let conn = &mut *db.conn().unwrap();
+    let admin = q::user_by_username(conn, &realm.id, "admin")
+        .unwrap()
+        .unwrap()
+        .id;
+    for user in [&bob, &admin] {
+        let session = session_row(&realm, user, &format!("{user}-cookie"));
+        browser::insert_session(conn, &session).unwrap();
+        let in_session = browser::RefreshToken {
+            session_id_sha256: Some(session.id_sha256.clone()),
+            ..refresh_row(&realm, &format!("{user}-web"), user, &format!("{user}-rt1"))
+        };
+        browser::insert_refresh_token(conn, &in_session).unwrap();
+        browser::record_grant_token(
+            conn,
+            &format!("{user}-at1"),
+            &format!("{user}-web"),
+            &realm.id,
+            NOW + 300,
+        )
+        .unwrap();
+        browser::insert_refresh_token(
+            conn,
+            &refresh_row(&realm, &format!("{user}-cli"), user, &format!("{user}-rt2")),
+        )
+        .unwrap();
+        browser::record_grant_token(
+            conn,
+            &format!("{user}-at2"),
+            &format!("{user}-cli"),
+            &realm.id,
+            NOW + 300,
+        )
+        .unwrap();
+    }
+    (realm, bob, admin)
+}
+
+fn live_refresh_families(conn: &mut tessera_store::DbConnection, user: &str) -> Vec<String> {
+    let mut v: Vec<String> = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::family_id)
+        .load(conn)
+        .unwrap();
+    v.sort();
+    v
+}
+
+fn code_row(realm: &Realm, user: &str, code: &str, grant: &str) -> browser::AuthorizationCode {
+    browser::AuthorizationCode {
+        code_sha256: secret::sha256_hex(code),
+        realm_id: realm.id.clone(),
+        client_id: "portal".into(),
+        user_id: user.into(),
+        session_id_sha256: None,
+        redirect_uri: String::new(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: NOW,
+        grant_id: grant.into(),
+        expires_at: NOW + 60,
+        consumed_at: None,
+        created_at: NOW,
+        amr: "pwd".into(),
+    }
+}
+
+fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Database) {
+    use tessera_store::accounts;
+    let (realm, bob, admin) = two_users_signed_in(db);
+    let conn = &mut *db.conn().unwrap();
+    // A code grant without a refresh token (its access token recorded under the grant), one
+    // long expired, and an unredeemed code.
+    let redeemed = browser::AuthorizationCode {
+        consumed_at: Some(NOW),
+        ..code_row(&realm, &bob, "redeemed", "bob-code")
+    };
+    browser::insert_code(conn, &redeemed).unwrap();
+    browser::record_grant_token(conn, "bob-at3", "bob-code", &realm.id, NOW + 300).unwrap();
+    let old = browser::AuthorizationCode {
+        consumed_at: Some(NOW - 9000),
+        ..code_row(&realm, &bob, "old", "bob-old")
+    };
+    browser::insert_code(conn, &old).unwrap();
+    browser::record_grant_token(conn, "bob-at4", "bob-old", &realm.id, NOW - 8000).unwrap();
+    browser::insert_code(conn, &code_row(&realm, &bob, "pending", "bob-pending")).unwrap();
+    let ended = accounts::set_password(conn, &bob, "new-hash", true, NOW + 5).unwrap();
+    assert_eq!((ended.sessions, ended.grants), (1, 4));
+    let mut revoked: Vec<String> = ended.revoked.into_iter().map(|(j, _)| j).collect();
+    revoked.sort();
+    assert_eq!(
+        revoked,
+        vec![
+            format!("{bob}-at1"),
+            format!("{bob}-at2"),
+            "bob-at3".to_string()
+        ]
+    );
+    let pending = browser::code_by_hash(conn, &secret::sha256_hex("pending"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.consumed_at, Some(NOW + 5));
+    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some("new-hash"));
+    assert!(user.password_change_required);
+    assert_eq!(user.updated_at, NOW + 5);
+    assert!(live_refresh_families(conn, &bob).is_empty());
+    for jti in ["at1", "at2"] {
+        assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-{jti}")).unwrap());
+    }
+    let bob_session = secret::sha256_hex(&format!("{bob}-cookie"));
+    assert!(
+        browser::live_session(conn, &realm.id, &bob_session, NOW + 6)
+            .unwrap()
+            .is_none()
+    );
+    // The admin's sign-ins are untouched.
+    assert_eq!(
+        live_refresh_families(conn, &admin),
+        vec![format!("{admin}-cli"), format!("{admin}-web")]
+    );
+    assert!(!tessera_store::revocation::is_jti_revoked(conn, &format!("{admin}-at1")).unwrap());
+    let admin_session = secret::sha256_hex(&format!("{admin}-cookie"));
+    assert!(
+        browser::live_session(conn, &realm.id, &admin_session, NOW + 6)
+            .unwrap()
+            .is_some()
+    );
+    // Clearing the flag later keeps the new hash.
+    accounts::set_password(conn, &bob, "newer-hash", false, NOW + 7).unwrap();
+    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    assert!(!user.password_change_required);
+    assert!(matches!(
+        accounts::set_password(conn, "no-such-user", "h", false, NOW),
+        Err(StoreError::NotFound(_))
+    ));
+    // The CLI's `tessera user set-password` ends the admin's sign-ins the same way.
+    provision::set_user_password(
+        db,
+        "acme",
+        "admin",
+        "a new admin password",
+        &hasher(),
+        &Actor::CLI,
+        NOW + 8,
+    )
+    .unwrap();
+    assert!(live_refresh_families(conn, &admin).is_empty());
+    assert!(
+        browser::live_session(conn, &realm.id, &admin_session, NOW + 9)
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn reset_row(
+    realm: &Realm,
+    user: &str,
+    token: &str,
+    expires_at: i64,
+) -> tessera_store::accounts::PasswordReset {
+    tessera_store::accounts::PasswordReset {
+        token_sha256: secret::sha256_hex(token),
+        realm_id: realm.id.clone(),
+        user_id: user.into(),
+        created_by: "user:someone".into(),
+        expires_at,
+        used_at: None,
+        created_at: NOW,
+    }
+}
+
+fn a_reset_link_is_redeemed_once_and_not_after_expiry_or_in_another_realm(db: &Database) {
+    use tessera_store::accounts;
+    let (realm, bob, _) = two_users_signed_in(db);
+    let other = bootstrap(db, "other");
+    let conn = &mut *db.conn().unwrap();
+    let hash = secret::sha256_hex("link-1");
+    accounts::create_password_reset(conn, &reset_row(&realm, &bob, "link-1", NOW + 60)).unwrap();
+    assert!(
+        accounts::live_password_reset(conn, &realm.id, &hash, NOW)
+            .unwrap()
+            .is_some()
+    );
+    // Another realm's page cannot spend it, and it is not spent by trying.
+    assert_eq!(
+        accounts::redeem_password_reset(conn, &other.id, &hash, NOW).unwrap(),
+        None
+    );
+    // Expired: refused, and still unused.
+    assert_eq!(
+        accounts::redeem_password_reset(conn, &realm.id, &hash, NOW + 60).unwrap(),
+        None
+    );
+    let row: Option<i64> = password_resets::table
+        .find(&hash)
+        .select(password_resets::used_at)
+        .first(conn)
+        .unwrap();
+    assert_eq!(row, None);
+    // Redeemed with the new password: once.
+    let done = accounts::complete_password_reset(conn, &realm.id, &hash, "reset-hash", NOW + 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.0, bob);
+    assert_eq!(done.1.grants, 2);
+    assert!(
+        accounts::complete_password_reset(conn, &realm.id, &hash, "again", NOW + 2)
+            .unwrap()
+            .is_none()
+    );
+    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some("reset-hash"));
+    assert!(
+        accounts::live_password_reset(conn, &realm.id, &hash, NOW + 2)
+            .unwrap()
+            .is_none()
+    );
+    // A newer link supersedes an older unused one; a password change ends the newest.
+    accounts::create_password_reset(conn, &reset_row(&realm, &bob, "link-2", NOW + 600)).unwrap();
+    let newer = ResetRow {
+        created_at: NOW + 10,
+        ..reset_row(&realm, &bob, "link-3", NOW + 600)
+    };
+    accounts::create_password_reset(conn, &newer).unwrap();
+    let (h2, h3) = (secret::sha256_hex("link-2"), secret::sha256_hex("link-3"));
+    assert!(
+        accounts::live_password_reset(conn, &realm.id, &h2, NOW + 11)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        accounts::live_password_reset(conn, &realm.id, &h3, NOW + 11)
+            .unwrap()
+            .is_some()
+    );
+    accounts::set_password(conn, &bob, "self-changed", false, NOW + 12).unwrap();
+    assert_eq!(
+        accounts::redeem_password_reset(conn, &realm.id, &h3, NOW + 13).unwrap(),
+        None
+    );
+}
+
+type ResetRow = tessera_store::accounts::PasswordReset;
+
+fn exactly_one_of_concurrent_redemptions_of_a_reset_link_wins(db: &Database) {
+    use tessera_store::accounts;
+    let (realm, bob, _) = two_users_signed_in(db);
+    let hash = secret::sha256_hex("raced-link");
+    {
+        let conn = &mut *db.conn().unwrap();
+        accounts::create_password_reset(conn, &reset_row(&realm, &bob, "raced-link", NOW + 60))
+            .unwrap();
+    }
+    // Every racer needs a connection of the pool: the one above is back in it.
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let outcomes: Vec<Option<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, hash, realm_id) = (Arc::clone(&barrier), &hash, &realm.id);
+                s.spawn(move || {
+                    let mut conn = db.conn().unwrap();
+                    barrier.wait();
+                    accounts::complete_password_reset(
+                        &mut conn,
+                        realm_id,
+                        hash,
+                        &format!("hash-{i}"),
+                        NOW + 1,
+                    )
+                    .unwrap()
+                    .map(|(user, _)| user)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[winners[0]].as_deref(), Some(bob.as_str()));
+    let conn = &mut *db.conn().unwrap();
+    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    assert_eq!(user.password_hash, Some(format!("hash-{}", winners[0])));
+    let used: Option<i64> = password_resets::table
+        .find(&hash)
+        .select(password_resets::used_at)
+        .first(conn)
+        .unwrap();
+    assert_eq!(used, Some(NOW + 1));
+    assert!(live_refresh_families(conn, &bob).is_empty());
+}
+
+fn a_user_sees_and_ends_only_her_own_sessions_and_grants(db: &Database) {
+    use tessera_store::accounts;
+    let (realm, bob, admin) = two_users_signed_in(db);
+    let conn = &mut *db.conn().unwrap();
+    // A half-finished sign-in and an ended session are not listed.
+    browser::insert_session(
+        conn,
+        &browser::BrowserSession {
+            pending: Some("otp".into()),
+            ..session_row(&realm, &bob, "bob-pending")
+        },
+    )
+    .unwrap();
+    let sessions = accounts::list_sessions_of_user(conn, &bob, NOW + 1).unwrap();
+    assert_eq!(sessions.len(), 1);
+    let bob_hash = secret::sha256_hex(&format!("{bob}-cookie"));
+    assert_eq!(sessions[0].id, tessera_core::authn::session_sid(&bob_hash));
+    assert_ne!(sessions[0].id, bob_hash);
+    assert_eq!(
+        (
+            sessions[0].created_at,
+            sessions[0].expires_at,
+            sessions[0].amr.as_str()
+        ),
+        (NOW, NOW + 3600, "pwd")
+    );
+    let grants = accounts::list_grants_of_user(conn, &bob, NOW + 1).unwrap();
+    let mut ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, vec![format!("{bob}-cli"), format!("{bob}-web")]);
+    assert!(
+        grants
+            .iter()
+            .all(|g| g.client_id == "portal" && g.expires_at == NOW + 3600)
+    );
+    // The admin's session and grant are not Bob's to end: nothing changes.
+    let admin_sid = accounts::list_sessions_of_user(conn, &admin, NOW + 1).unwrap()[0]
+        .id
+        .clone();
+    assert!(!accounts::end_session_of_user(conn, &bob, &admin_sid, NOW + 2).unwrap());
+    assert!(!accounts::revoke_grant_of_user(conn, &bob, &format!("{admin}-cli"), NOW + 2).unwrap());
+    assert_eq!(live_refresh_families(conn, &admin).len(), 2);
+    assert_eq!(
+        accounts::list_sessions_of_user(conn, &admin, NOW + 2)
+            .unwrap()
+            .len(),
+        1
+    );
+    // Revoking Bob's password-grant family ends its refresh token and access token only.
+    assert!(accounts::revoke_grant_of_user(conn, &bob, &format!("{bob}-cli"), NOW + 2).unwrap());
+    assert_eq!(
+        live_refresh_families(conn, &bob),
+        vec![format!("{bob}-web")]
+    );
+    assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at2")).unwrap());
+    assert!(!tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at1")).unwrap());
+    assert!(!accounts::revoke_grant_of_user(conn, &bob, &format!("{bob}-cli"), NOW + 3).unwrap());
+    // Ending Bob's session ends the grant that came from it.
+    assert!(accounts::end_session_of_user(conn, &bob, &sessions[0].id, NOW + 3).unwrap());
+    assert!(
+        accounts::list_sessions_of_user(conn, &bob, NOW + 4)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(live_refresh_families(conn, &bob).is_empty());
+    assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at1")).unwrap());
+    assert!(
+        accounts::list_grants_of_user(conn, &bob, NOW + 4)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        accounts::list_grants_of_user(conn, &admin, NOW + 4)
+            .unwrap()
+            .len(),
+        2
+    );
 }

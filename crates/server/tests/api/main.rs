@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod accounts;
 mod apikeys;
 mod authorize;
 mod browser;

@@ -703,3 +703,73 @@ async fn one_recovery_code_sent_by_parallel_sign_ins_signs_in_once() {
     let html = account(&app, &mut jar).await.text().await.unwrap();
     assert!(html.contains("id=\"recovery-left\">9 unused."), "{html}");
 }
+
+#[actix_web::test]
+async fn an_administrator_removes_a_users_lost_second_factors() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let id = app.provision_user("lena", "lena-password-1", "root", "member");
+    let mut jar = Jar::default();
+    let resp = password_step(&app, &mut jar, "lena", "lena-password-1", &[]).await;
+    let _ = code_from(&app, &mut jar, resp).await;
+    enrol_totp(&app, &mut jar).await;
+    let (status, _) = password_grant(&app, "lena", "lena-password-1").await;
+    assert_eq!(status, 400);
+
+    let admin = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let path = format!("/api/v1/users/{id}/second-factors");
+    let (status, body) = app
+        .call(reqwest::Method::GET, &path, Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"totp": true, "passkeys": 0, "recovery_codes_left": 10, "required": false})
+    );
+    // Not through the API for oneself: the account page asks for the password.
+    let (status, body) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/users/me/second-factors",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // A viewer cannot.
+    app.provision_user("val", "val-password-1", "root", "viewer");
+    let viewer = app
+        .password_token("val", "val-password-1", "user:read")
+        .await;
+    let (status, _) = app
+        .call(reqwest::Method::DELETE, &path, Some(&viewer), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call(reqwest::Method::GET, &path, Some(&admin), None)
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = app
+        .call(reqwest::Method::DELETE, &path, Some(&admin), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = app
+        .call(reqwest::Method::GET, &path, Some(&admin), None)
+        .await;
+    assert_eq!(body["totp"], false);
+    assert_eq!(body["recovery_codes_left"], 0);
+    let (status, body) = password_grant(&app, "lena", "lena-password-1").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, audit) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=100",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(audit.to_string().contains("user.second_factors_removed"));
+}

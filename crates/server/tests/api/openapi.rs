@@ -5,7 +5,7 @@ use crate::helpers::spawn_app;
 use std::collections::BTreeSet;
 
 /// Every (method, path) the resource routes serve, written out by hand from the `routes()`
-/// functions of `tessera_resource::{apikeys, directory, governance}` and `configure`
+/// functions of `tessera_resource::{accounts, apikeys, directory, governance}` and `configure`
 /// (`/v1/auth/test`). A route added there without an `#[utoipa::path]` makes the count differ.
 /// `/api/openapi.json` and `/api/docs` themselves are not operations of the API.
 const SERVED: &[(&str, &str)] = &[
@@ -37,6 +37,14 @@ const SERVED: &[(&str, &str)] = &[
     ("PUT", "/api/v1/users/{id}"),
     ("PATCH", "/api/v1/users/{id}"),
     ("DELETE", "/api/v1/users/{id}"),
+    // accounts::routes
+    ("POST", "/api/v1/users/{id}/password-reset"),
+    ("POST", "/api/v1/users/{id}/password"),
+    ("GET", "/api/v1/users/{id}/sessions"),
+    ("DELETE", "/api/v1/users/{id}/sessions/{session_id}"),
+    ("DELETE", "/api/v1/users/{id}/grants/{grant_id}"),
+    ("GET", "/api/v1/users/{id}/second-factors"),
+    ("DELETE", "/api/v1/users/{id}/second-factors"),
     ("GET", "/api/v1/roles"),
     ("POST", "/api/v1/roles"),
     ("GET", "/api/v1/roles/{id}"),
@@ -189,7 +197,10 @@ async fn openapi_json_documents_every_served_route() {
         let url = format!(
             "{}{}",
             app.base,
-            path.replace("{id}", id).replace("{client_id}", "svc")
+            path.replace("{id}", id)
+                .replace("{client_id}", "svc")
+                .replace("{session_id}", "s")
+                .replace("{grant_id}", "g")
         );
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let resp = app.http.request(method.clone(), &url).send().await.unwrap();
