@@ -64,6 +64,12 @@ pub fn lookup_key(input: &str) -> String {
     nfkc.to_lowercase().nfkc().collect()
 }
 
+/// The confusable skeleton of [`lookup_key`]`(input)`, without judging the input: for
+/// comparing with names stored before the rule.
+pub fn lookup_skeleton(input: &str) -> String {
+    unicode_security::skeleton(&lookup_key(input)).collect()
+}
+
 /// Checks `input` against the rule and returns its stored form, key and skeleton.
 ///
 /// Leading or trailing spaces are refused rather than trimmed: a name that silently differs
@@ -92,7 +98,7 @@ pub fn parse(input: &str) -> Result<Username, ValidationError> {
         )));
     }
     let key = lookup_key(&display);
-    let skeleton: String = unicode_security::skeleton(&key).collect();
+    let skeleton = unicode_security::skeleton(&key).collect();
     Ok(Username {
         display,
         key,
@@ -156,7 +162,10 @@ fn quoted(s: &str) -> String {
     if s.is_ascii() {
         format!("{s:?}")
     } else {
-        let codes: Vec<String> = s.chars().map(|c| format!("U+{:04X}", u32::from(c))).collect();
+        let codes: Vec<String> = s
+            .chars()
+            .map(|c| format!("U+{:04X}", u32::from(c)))
+            .collect();
         format!("{s:?} ({})", codes.join(" "))
     }
 }
@@ -240,13 +249,27 @@ mod tests {
     #[test]
     fn spaces_controls_and_symbols_are_refused() {
         assert!(refused("ada lovelace").message.contains("space"));
-        assert!(refused(" admin").message.contains("starts or ends with a space"));
+        assert!(
+            refused(" admin")
+                .message
+                .contains("starts or ends with a space")
+        );
         assert!(refused("admin ").message.contains("remove it"));
-        assert!(refused("ad\u{0007}min").message.contains("control character U+0007"));
-        assert!(refused("a\u{00A0}b").message.contains("U+0020"), "NBSP is NFKC to a space");
+        assert!(
+            refused("ad\u{0007}min")
+                .message
+                .contains("control character U+0007")
+        );
+        assert!(
+            refused("a\u{00A0}b").message.contains("U+0020"),
+            "NBSP is NFKC to a space"
+        );
         assert!(refused("a/b").message.contains("U+002F"));
         assert!(refused("a☃b").message.contains("U+2603"));
-        assert!(refused("a\u{0378}b").message.contains("U+0378"), "unassigned");
+        assert!(
+            refused("a\u{0378}b").message.contains("U+0378"),
+            "unassigned"
+        );
         assert!(refused("").message.contains("empty"));
     }
 

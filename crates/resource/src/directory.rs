@@ -1319,8 +1319,7 @@ async fn update_user(
             if name.as_str() != before.username {
                 if before.is_service_account {
                     return Err(ApiError::Conflict(
-                        "a service account is named after its client; it cannot be renamed"
-                            .into(),
+                        "a service account is named after its client; it cannot be renamed".into(),
                     ));
                 }
                 usernames::check_free(conn, &realm_id, &name, Some(&id))?;

@@ -55,10 +55,28 @@ pub fn check_free(
     {
         return Err(same_name(existing));
     }
-    match hits.first() {
-        Some((existing, _)) => Err(lookalike(name.as_str(), existing)),
-        None => Ok(()),
+    if let Some((existing, _)) = hits.first() {
+        return Err(lookalike(name.as_str(), existing));
     }
+    // Rows from before the rule that the backfill left without a key (few, and usually none):
+    // compare in Rust, since SQL cannot compute their keys.
+    let mut old = users::table
+        .filter(users::realm_id.eq(realm_id))
+        .filter(users::username_key.is_null())
+        .select(users::username)
+        .into_boxed();
+    if let Some(id) = except {
+        old = old.filter(users::id.ne(id.to_string()));
+    }
+    for existing in old.load::<String>(conn)? {
+        if username::lookup_key(&existing) == name.key() {
+            return Err(same_name(&existing));
+        }
+        if username::lookup_skeleton(&existing) == name.skeleton() {
+            return Err(lookalike(name.as_str(), &existing));
+        }
+    }
+    Ok(())
 }
 
 /// Turns a unique violation on writing `name` into the same errors as [`check_free`] (the
@@ -90,9 +108,9 @@ pub fn user_for_sign_in(
     let found: Vec<User> = users::table
         .filter(users::realm_id.eq(realm_id))
         .filter(
-            users::username_key.eq(&key).or(users::username_key
-                .is_null()
-                .and(users::username.eq(input))),
+            users::username_key
+                .eq(&key)
+                .or(users::username_key.is_null().and(users::username.eq(input))),
         )
         .select(User::as_select())
         .limit(2)

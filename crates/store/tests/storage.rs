@@ -20,8 +20,8 @@ use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
-use tessera_store::browser;
 use tessera_core::username;
+use tessera_store::browser;
 use tessera_store::models::{Client, Realm, User};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
@@ -548,14 +548,16 @@ fn usernames_are_unique_by_key_and_by_lookalike_skeleton(db: &Database) {
     let err = create("ADA").unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(
-        err.to_string().contains("a user named \"ada\" already exists"),
+        err.to_string()
+            .contains("a user named \"ada\" already exists"),
         "{err}"
     );
     let err = create("\u{FF41}\u{FF44}\u{FF41}").unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     let err = create(CYRILLIC_PAYPA).unwrap_err();
     assert!(
-        err.to_string().contains("looks like the existing user \"paypa\""),
+        err.to_string()
+            .contains("looks like the existing user \"paypa\""),
         "{err}"
     );
     let err = create("ad\u{202E}a").unwrap_err();
@@ -602,7 +604,11 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
 
 /// A row as written before the username rule: no key, no skeleton, any name.
 fn old_row(realm_id: &str, name: &str, created_at: i64) -> User {
-    let mut u = User::new(realm_id, &username::parse("placeholder").unwrap(), created_at);
+    let mut u = User::new(
+        realm_id,
+        &username::parse("placeholder").unwrap(),
+        created_at,
+    );
     u.username = name.into();
     u.username_key = None;
     u.username_skeleton = None;
@@ -684,11 +690,33 @@ fn backfill_fills_old_rows_and_reports_collisions_without_failing(db: &Database)
 
     // Sign-in: the exact old name still finds its own row; other spellings find the keyed one.
     let find = |conn: &mut tessera_store::DbConnection, name: &str| {
-        q::user_by_username(conn, &realm.id, name).unwrap().unwrap().id
+        q::user_by_username(conn, &realm.id, name)
+            .unwrap()
+            .unwrap()
+            .id
     };
     assert_eq!(find(conn, "bob"), rows[1].id);
     assert_eq!(find(conn, "BOB"), rows[0].id);
     assert_eq!(find(conn, "Bob"), rows[0].id);
+
+    // A new name may not take the key or look of a row the backfill left without one.
+    let h = hasher();
+    let create = |name: &str| create_user(db, "acme", &new_user(name, None), &h, &Actor::CLI, NOW);
+    insert_raw(db, &old_row(&realm.id, "Dave", NOW + 8));
+    let err = create("dave").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a user named \"Dave\" already exists"),
+        "{err}"
+    );
+    insert_raw(db, &old_row(&realm.id, "copo", NOW + 9));
+    // Cyrillic "соро".
+    let err = create("\u{0441}\u{043E}\u{0440}\u{043E}").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("looks like the existing user \"copo\""),
+        "{err}"
+    );
 
     // Again: nothing changes, the same rows are reported, nothing fails.
     let again = usernames::backfill_keys(conn).unwrap();
@@ -725,9 +753,24 @@ fn service_accounts_follow_the_username_rule(db: &Database) {
             "client_id": id, "grant_types": ["client_credentials"], "scopes": ["openid"]
         }))
     };
-    create_client(db, "acme", &spec("svc"), UnknownScopes::Refuse, &Actor::CLI, NOW).unwrap();
-    let err = create_client(db, "acme", &spec("SVC"), UnknownScopes::Refuse, &Actor::CLI, NOW)
-        .unwrap_err();
+    create_client(
+        db,
+        "acme",
+        &spec("svc"),
+        UnknownScopes::Refuse,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap();
+    let err = create_client(
+        db,
+        "acme",
+        &spec("SVC"),
+        UnknownScopes::Refuse,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert!(err.to_string().contains("needs a service account"), "{err}");
     assert!(client(db, &realm.id, "SVC").is_none());

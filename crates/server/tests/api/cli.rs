@@ -737,7 +737,10 @@ fn user_create_and_import_refuse_the_names_the_api_refuses_with_the_same_message
     let out = create("\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("looks like the existing user \"paypa\""), "{err}");
+    assert!(
+        err.contains("looks like the existing user \"paypa\""),
+        "{err}"
+    );
 
     let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
     let mut conn = db.conn().unwrap();
