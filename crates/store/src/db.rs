@@ -294,10 +294,9 @@ impl Database {
                     .run_pending_migrations(POSTGRES_MIGRATIONS)
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .map_err(|e| StoreError::Migration(e.to_string()));
-                let result = result.map(|applied| {
+                if result.is_ok() {
                     backfill_usernames(&mut conn);
-                    applied
-                });
+                }
                 conn.batch_execute("SELECT pg_advisory_unlock(7358102984)")?;
                 return result;
             }
