@@ -574,6 +574,25 @@ fn usernames_are_unique_by_key_and_by_lookalike_skeleton(db: &Database) {
     let u = create("\u{FF22}ob").unwrap();
     assert_eq!(u.username, "Bob");
     assert_eq!(u.username_key.as_deref(), Some("bob"));
+
+    // Import: another spelling of an existing name is that user; a lookalike is refused and
+    // the import changes nothing.
+    let users_before = count(db, "users");
+    let file = |name: &str| {
+        parse(serde_json::json!({"realm": {"name": "acme"}, "users": [{"username": name}]}))
+    };
+    let report = import_realm(db, &file("ADA"), None, &h, NOW).unwrap();
+    assert!(report.created.is_empty(), "{report:?}");
+    assert_eq!(report.updated, vec!["user ADA"], "{report:?}");
+    assert_eq!(count(db, "users"), users_before);
+    let before = snapshot(db);
+    let err = import_realm(db, &file(CYRILLIC_PAYPA), None, &h, NOW).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("looks like the existing user \"paypa\""),
+        "{err}"
+    );
+    assert_eq!(snapshot(db), before);
 }
 
 /// A concurrent insert gets past the check and is caught by the unique indexes: the error must
