@@ -113,7 +113,9 @@ fn check_char(c: char) -> Result<(), ValidationError> {
         if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+') {
             return Ok(());
         }
-    } else if (c.is_alphabetic() || c.is_numeric()) && !is_invisible(c) {
+    } else if (c.is_alphabetic() || c.is_numeric() || c.identifier_allowed()) && !is_invisible(c) {
+        // `identifier_allowed` (UTS #39 Identifier_Status) adds the combining marks that
+        // many scripts need to write a name at all (the Devanagari virama, for one).
         return Ok(());
     }
     let code = format!("U+{:04X}", u32::from(c));
@@ -230,6 +232,14 @@ mod tests {
         assert!(parse("山田太郎").is_ok());
         assert!(parse("やまだ").is_ok());
         assert!(parse("山田.42@例え").is_ok());
+        assert!(
+            parse("नमस्ते").is_ok(),
+            "needs the virama U+094D, a combining mark"
+        );
+        assert!(
+            refused("ab\u{200D}c").message.contains("U+200D"),
+            "zero-width joiner"
+        );
         assert!(parse("Ωmega").is_err(), "Greek and Latin");
     }
 
