@@ -266,8 +266,32 @@ impl RealmImport {
         for t in &self.teams {
             names::validate_display_name("teams.name", &t.name)?;
         }
+        let mut keys = std::collections::BTreeMap::new();
+        let mut skeletons = std::collections::BTreeMap::new();
         for u in &self.users {
-            names::validate_username(&u.username)?;
+            // The same rule as the REST API and the CLI, and the same uniqueness: two entries
+            // differing only in case, width or lookalike letters would be one user.
+            let name = crate::username::parse(&u.username)?;
+            if let Some(earlier) = keys.insert(name.key().to_string(), u.username.as_str()) {
+                return Err(ValidationError::new(
+                    "username",
+                    format!(
+                        "{:?} and {earlier:?} are the same username (case and width do not count); keep one",
+                        u.username
+                    ),
+                ));
+            }
+            if let Some(earlier) =
+                skeletons.insert(name.skeleton().to_string(), u.username.as_str())
+            {
+                return Err(ValidationError::new(
+                    "username",
+                    format!(
+                        "{:?} looks like {earlier:?}; rename one of them",
+                        u.username
+                    ),
+                ));
+            }
             if let Some(p) = &u.password {
                 crate::password::validate_password(p).map_err(|e| {
                     ValidationError::new("users.password", format!("{}: {}", u.username, e.message))
@@ -300,7 +324,6 @@ impl RealmImport {
         check_unique("scopes", self.scopes.iter().map(|s| s.name.as_str()))?;
         check_unique("roles", self.roles.iter().map(|s| s.name.as_str()))?;
         check_unique("teams", self.teams.iter().map(|s| s.name.as_str()))?;
-        check_unique("users", self.users.iter().map(|s| s.username.as_str()))?;
         check_unique("clients", self.clients.iter().map(|s| s.client_id.as_str()))?;
         Ok(())
     }
@@ -371,5 +394,29 @@ mod tests {
         let mut f = sample();
         f.clients[0].default_scopes = Some(vec!["clusters:read".into()]);
         assert_eq!(f.validate().unwrap_err().field, "default_scopes");
+    }
+
+    #[test]
+    fn usernames_follow_the_one_rule() {
+        let mut f = sample();
+        f.users[0].username = "ad\u{202E}a".into();
+        let e = f.validate().unwrap_err();
+        assert_eq!(e.field, "username");
+        assert!(e.message.contains("U+202E"), "{}", e.message);
+
+        let mut f = sample();
+        let mut twin = f.users[0].clone();
+        twin.username = "ADA".into();
+        f.users.push(twin);
+        let e = f.validate().unwrap_err();
+        assert!(e.message.contains("same username"), "{}", e.message);
+
+        let mut f = sample();
+        f.users[0].username = "paypa".into();
+        let mut twin = f.users[0].clone();
+        twin.username = "\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}".into();
+        f.users.push(twin);
+        let e = f.validate().unwrap_err();
+        assert!(e.message.contains("looks like"), "{}", e.message);
     }
 }

@@ -19,6 +19,7 @@ pub mod password;
 pub mod permission;
 pub mod scope;
 pub mod secret;
+pub mod username;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use error::ValidationError;

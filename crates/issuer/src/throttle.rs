@@ -12,7 +12,8 @@
 //!   before, which slows guessing spread over many addresses without handing the attacker
 //!   a lockout of the real user.
 //!
-//! Usernames are lowercased. Client-secret failures are counted per address in this process
+//! Usernames are counted by the username rule's lookup key (`tessera_core::username`), the
+//! one sign-in finds the user by, so `ADMIN` or fullwidth `ａｄｍｉｎ` count against `admin`. Client-secret failures are counted per address in this process
 //! only: secrets are 256-bit random values, so the limit exists to shed noise, and it must
 //! cost nothing on the client_credentials hot path.
 
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use tessera_core::username::lookup_key;
 use tessera_store::DbConnection;
 use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 
@@ -29,14 +31,14 @@ use crate::error::{IssuerError, OAuthCode};
 /// The key of one username from one client address.
 pub fn pair_key(username: &str, addr: Option<IpAddr>) -> String {
     match addr {
-        Some(a) => format!("pair:{a}/{}", username.to_lowercase()),
-        None => format!("pair:unknown/{}", username.to_lowercase()),
+        Some(a) => format!("pair:{a}/{}", lookup_key(username)),
+        None => format!("pair:unknown/{}", lookup_key(username)),
     }
 }
 
 /// The key of one username across every address.
 pub fn user_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
+    format!("user:{}", lookup_key(username))
 }
 
 /// The key of one client address across usernames.

@@ -21,6 +21,7 @@ use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_core::password::{Argon2Params, PasswordHasher};
 use tessera_core::permission;
+use tessera_core::username::{self, Username};
 use tessera_store::DbConnection;
 use tessera_store::directory::{
     self as dir, NamedMembership, RoleFilter, TeamFilter, UserFilter, Window,
@@ -28,6 +29,7 @@ use tessera_store::directory::{
 use tessera_store::models::{Role, Team, User};
 use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
+use tessera_store::usernames;
 
 use crate::access::Grantor;
 use crate::auth::Principal;
@@ -863,19 +865,20 @@ const USER_FIELDS: &[&str] = &[
 
 /// A user body, checked but not yet applied (team roles need the database).
 struct UserInput {
+    /// The name as sent; checked against the username rule where it is written (a replace
+    /// that repeats a name from before the rule must not fail on it).
+    name: Option<String>,
     password: Option<String>,
     /// `None`: leave the memberships alone.
     team_roles: Option<Vec<(String, String)>>,
     apply: Box<dyn FnOnce(&mut User) + Send>,
 }
 
-/// A user name is the sign-in name: one line, 1-200 characters, no surrounding spaces.
-fn check_user_name(name: &str) -> Result<(), ApiError> {
-    validate_display_name("name", name)?;
-    if name.trim() != name {
-        return Err(ApiError::bad("name", "must not start or end with spaces"));
-    }
-    Ok(())
+/// A user's `name` is the sign-in name: it follows the one username rule
+/// ([`tessera_core::username`]) shared with the CLI and import. The error names the body
+/// field, `name`, and says it is the username that is wrong.
+fn parse_user_name(name: &str) -> Result<Username, ApiError> {
+    username::parse(name).map_err(|e| ApiError::bad("name", format!("the username {}", e.message)))
 }
 
 fn check_email(email: &str) -> Result<(), ApiError> {
@@ -908,9 +911,6 @@ fn person_name(field: &str, value: Option<String>) -> Result<Option<String>, Api
 /// Reads and checks a user body. Pure: no database.
 fn parse_user(mut body: Body, mode: Mode) -> Result<UserInput, ApiError> {
     let name = required("name", body.take::<String>("name")?, mode)?;
-    if let Some(n) = &name {
-        check_user_name(n)?;
-    }
     let password = match (body.take::<String>("password")?, mode) {
         (Field::Set(p), Mode::Create) => {
             tessera_core::password::validate_password(&p)?;
@@ -1013,12 +1013,10 @@ fn parse_user(mut body: Body, mode: Mode) -> Result<UserInput, ApiError> {
         }
     };
     Ok(UserInput {
+        name,
         password,
         team_roles,
         apply: Box::new(move |u: &mut User| {
-            if let Some(n) = name {
-                u.username = n;
-            }
             if let Some(v) = email {
                 u.email = v;
             }
@@ -1186,6 +1184,7 @@ async fn create_user(
     let mut body = Body::read(&state, &req, payload, USER_FIELDS).await?;
     check_body_id(&mut body, None)?;
     let input = parse_user(body, Mode::Create)?;
+    let name = parse_user_name(input.name.as_deref().unwrap_or_default())?;
     let password_hash = match input.password {
         Some(p) => {
             let h = hasher(&req)?;
@@ -1199,15 +1198,10 @@ async fn create_user(
     let created = write(&state, move |conn| {
         let grantor = Grantor::new(conn, &principal)?;
         let realm_id = principal.realm_id.clone();
-        let mut user = User::new(&realm_id, "", now);
+        let mut user = User::new(&realm_id, &name, now);
         apply(&mut user);
         user.password_hash = password_hash;
-        if q::user_by_username(conn, &realm_id, &user.username)?.is_some() {
-            return Err(ApiError::Conflict(format!(
-                "a user named {:?} already exists",
-                user.username
-            )));
-        }
+        usernames::check_free(conn, &realm_id, &name, None)?;
         let pairs = match team_roles {
             Some(pairs) => {
                 check_team_roles(conn, &realm_id, &pairs)?;
@@ -1308,7 +1302,7 @@ async fn update_user(
     let input = parse_user(body, mode)?;
     let now = state.now();
     let source = source_addr(&req);
-    let (apply, team_roles) = (input.apply, input.team_roles);
+    let (apply, team_roles, new_name) = (input.apply, input.team_roles, input.name);
     let updated = write(&state, move |conn| {
         let grantor = Grantor::new(conn, &principal)?;
         let realm_id = principal.realm_id.clone();
@@ -1318,17 +1312,18 @@ async fn update_user(
         let shown_before = load_user(conn, &realm_id, &id)?;
         let mut user = before.clone();
         apply(&mut user);
-        if user.username != before.username {
-            if before.is_service_account {
-                return Err(ApiError::Conflict(
-                    "a service account is named after its client; it cannot be renamed".into(),
-                ));
-            }
-            if q::user_by_username(conn, &realm_id, &user.username)?.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "a user named {:?} already exists",
-                    user.username
-                )));
+        // Repeating the current name (as PUT does) is no change, even for a name from
+        // before the username rule; a new name must pass the rule and be free.
+        if let Some(sent) = new_name.as_deref().filter(|n| *n != before.username) {
+            let name = parse_user_name(sent)?;
+            if name.as_str() != before.username {
+                if before.is_service_account {
+                    return Err(ApiError::Conflict(
+                        "a service account is named after its client; it cannot be renamed".into(),
+                    ));
+                }
+                usernames::check_free(conn, &realm_id, &name, Some(&id))?;
+                user.set_username(&name);
             }
         }
         if !user.enabled && before.enabled && principal.user_id.as_deref() == Some(id.as_str()) {

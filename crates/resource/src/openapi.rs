@@ -324,7 +324,9 @@ pub struct ProviderBody {
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
     pub id: Option<String>,
-    /// The sign-in name: one line, 1-200 characters. Required on create and PUT.
+    /// The sign-in name (the username rule, docs/api.md "Usernames"): letters and digits of one
+    /// script plus `. _ - @ +`, 1-255 bytes, stored NFKC; unique ignoring case and lookalikes.
+    /// Required on create and PUT.
     pub name: String,
     /// Create only.
     pub password: Option<String>,

@@ -278,8 +278,9 @@ impl Database {
         conn
     }
 
-    /// Applies pending migrations; returns the names applied. On PostgreSQL an advisory lock
-    /// keeps two starting replicas from migrating at once.
+    /// Applies pending migrations, then fills the username keys of rows written before the
+    /// username rule ([`crate::usernames::backfill_keys`]); returns the migrations applied.
+    /// On PostgreSQL an advisory lock keeps two starting replicas from doing this at once.
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         let applied = match &mut *conn {
@@ -293,10 +294,14 @@ impl Database {
                     .run_pending_migrations(POSTGRES_MIGRATIONS)
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .map_err(|e| StoreError::Migration(e.to_string()));
-                c.batch_execute("SELECT pg_advisory_unlock(7358102984)")?;
-                result?
+                if result.is_ok() {
+                    backfill_usernames(&mut conn);
+                }
+                conn.batch_execute("SELECT pg_advisory_unlock(7358102984)")?;
+                return result;
             }
         };
+        backfill_usernames(&mut conn);
         Ok(applied)
     }
 
@@ -309,6 +314,15 @@ impl Database {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         write_tx(&mut conn, f)
+    }
+}
+
+/// Runs the username backfill in one write transaction. Its data problems are reported by the
+/// backfill itself and never fail start-up; neither does a database error here (the rows stay
+/// NULL and sign in by their exact name), which is logged.
+fn backfill_usernames(conn: &mut DbConnection) {
+    if let Err(e) = write_tx(conn, crate::usernames::backfill_keys) {
+        tracing::warn!(error = %e, "filling username keys failed; will retry at the next start");
     }
 }
 

@@ -226,11 +226,14 @@ pub fn named_memberships(
 }
 
 /// Writes every editable field of `user` (not its id, realm, password, counters or creation
-/// time).
+/// time). A changed name must have been set with [`User::set_username`] and checked with
+/// [`crate::usernames::check_free`]; the keys are written with it.
 pub fn update_user(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
     diesel::update(users::table.filter(users::id.eq(&u.id)))
         .set((
             users::username.eq(&u.username),
+            users::username_key.eq(&u.username_key),
+            users::username_skeleton.eq(&u.username_skeleton),
             users::email.eq(&u.email),
             users::given_name.eq(&u.given_name),
             users::family_name.eq(&u.family_name),
@@ -242,11 +245,7 @@ pub fn update_user(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
             users::updated_at.eq(u.updated_at),
         ))
         .execute(conn)
-        .map_err(|e| {
-            unique_as(e, || {
-                format!("a user named {:?} already exists", u.username)
-            })
-        })?;
+        .map_err(|e| crate::usernames::map_unique(e, &u.username))?;
     Ok(())
 }
 

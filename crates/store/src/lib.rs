@@ -17,6 +17,7 @@ pub mod queries;
 pub mod revocation;
 pub mod schema;
 pub mod testing;
+pub mod usernames;
 
 pub use db::{Backend, Database, DbConnection, PoolOptions};
 pub use error::StoreError;

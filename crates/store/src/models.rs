@@ -50,12 +50,14 @@ pub struct User {
 }
 
 impl User {
-    /// A new enabled user with defaults for everything but the name.
-    pub fn new(realm_id: &str, username: &str, now: i64) -> Self {
+    /// A new enabled user with defaults for everything but the name. The name is a checked
+    /// [`Username`](tessera_core::username::Username), so no insert can skip the rule or
+    /// leave the key columns empty.
+    pub fn new(realm_id: &str, username: &tessera_core::username::Username, now: i64) -> Self {
         Self {
             id: tessera_core::id::new_uuid(),
             realm_id: realm_id.to_string(),
-            username: username.to_string(),
+            username: username.as_str().to_string(),
             email: None,
             email_verified: false,
             given_name: None,
@@ -72,10 +74,17 @@ impl User {
             created_at: now,
             updated_at: now,
             display_name: None,
-            username_key: None,
-            username_skeleton: None,
+            username_key: Some(username.key().to_string()),
+            username_skeleton: Some(username.skeleton().to_string()),
             password_change_required: false,
         }
+    }
+
+    /// Renames the user: the stored form and both keys change together.
+    pub fn set_username(&mut self, username: &tessera_core::username::Username) {
+        self.username = username.as_str().to_string();
+        self.username_key = Some(username.key().to_string());
+        self.username_skeleton = Some(username.skeleton().to_string());
     }
 }
 

@@ -5,7 +5,7 @@
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
 use tessera_core::password::PasswordHasher;
 use tessera_core::permission::{BUILTIN_ROLES, CATALOG, OIDC_SCOPES, is_builtin_scope};
-use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret};
+use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret, username};
 
 use crate::db::{Database, DbConnection};
 use crate::error::StoreError;
@@ -175,7 +175,7 @@ fn insert_bootstrap(
         now,
     );
     q::insert_team(conn, &root)?;
-    let mut admin = User::new(&realm.id, ADMIN_USERNAME, now);
+    let mut admin = User::new(&realm.id, &username::parse(ADMIN_USERNAME)?, now);
     admin.password_hash = Some(prepared.admin_password_hash.clone());
     admin.given_name = Some("Realm".into());
     admin.family_name = Some("Administrator".into());
@@ -477,9 +477,20 @@ pub fn apply_client_spec(
     if spec.grant_types.iter().any(|g| g == "client_credentials")
         && client.service_account_user_id.is_none()
     {
-        let username = format!("service-account-{}", client.client_id);
-        let user = match q::user_by_username(conn, &client.realm_id, &username)? {
-            Some(u) => u,
+        let username = service_account_name(&client.client_id)?;
+        let user = match q::user_by_username(conn, &client.realm_id, username.as_str())? {
+            // The account of a client deleted and made again. Only an exact match: names are
+            // compared by key, and client ids are case-sensitive, so `Svc` must not take
+            // over the account of `svc`.
+            Some(u) if u.is_service_account && u.username == username.as_str() => u,
+            Some(u) => {
+                return Err(StoreError::Conflict(format!(
+                    "client {:?} needs a service account named {:?}, but the user {:?} has that name or one like it; rename that user or choose another client id",
+                    client.client_id,
+                    username.as_str(),
+                    u.username
+                )));
+            }
             None => {
                 let mut u = User::new(&client.realm_id, &username, now);
                 u.is_service_account = true;
@@ -491,6 +502,20 @@ pub fn apply_client_spec(
         client.service_account_user_id = Some(user.id);
     }
     Ok(())
+}
+
+/// The username of a client's service account: `service-account-` and the client id, with the
+/// two characters a client id may have but a username may not (`:` and `~`) made `.` and `-`.
+fn service_account_name(client_id: &str) -> Result<username::Username, StoreError> {
+    let name: String = format!("service-account-{client_id}")
+        .chars()
+        .map(|c| match c {
+            ':' => '.',
+            '~' => '-',
+            c => c,
+        })
+        .collect();
+    Ok(username::parse(&name)?)
 }
 
 /// Checks that every scope name is built in or defined in the realm; with
@@ -553,20 +578,17 @@ pub fn create_user(
     actor: &Actor<'_>,
     now: i64,
 ) -> Result<User, StoreError> {
-    names::validate_username(new.username)?;
+    let name = username::parse(new.username)?;
     let password_hash = new.password.map(|p| hasher.hash(p)).transpose()?;
     db.write_tx(|conn| {
         let realm = require_realm(conn, realm_name)?;
-        let mut user = User::new(&realm.id, new.username, now);
+        let mut user = User::new(&realm.id, &name, now);
         user.password_hash = password_hash;
         user.email = new.email.map(str::to_string);
         user.given_name = new.given_name.map(str::to_string);
         user.family_name = new.family_name.map(str::to_string);
         q::insert_user(conn, &user).map_err(|e| match e {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "user {} already exists in realm {realm_name}",
-                new.username
-            )),
+            StoreError::Conflict(m) => StoreError::Conflict(format!("{m} in realm {realm_name}")),
             other => other,
         })?;
         let (team_name, role_name) = new.team_role.unwrap_or((ROOT_TEAM_NAME, "member"));
@@ -844,7 +866,7 @@ pub fn import_realm(
         for u in &file.users {
             let (user, mut outcome) = match q::user_by_username(conn, rid, &u.username)? {
                 None => {
-                    let mut user = User::new(rid, &u.username, now);
+                    let mut user = User::new(rid, &username::parse(&u.username)?, now);
                     user.email = u.email.clone();
                     user.given_name = u.given_name.clone();
                     user.family_name = u.family_name.clone();

@@ -130,17 +130,14 @@ pub fn set_client_secret(
 
 // ---- users ----
 
+/// The user a typed name means, compared by the username rule's key (`ADMIN` finds `admin`);
+/// see [`crate::usernames::user_for_sign_in`].
 pub fn user_by_username(
     conn: &mut Conn,
     realm_id: &str,
     username: &str,
 ) -> Result<Option<User>, StoreError> {
-    Ok(users::table
-        .filter(users::realm_id.eq(realm_id))
-        .filter(users::username.eq(username))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+    crate::usernames::user_for_sign_in(conn, realm_id, username)
 }
 
 pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
@@ -151,11 +148,21 @@ pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError>
         .optional()?)
 }
 
+/// Inserts a user made with [`User::new`] (so its name passed the username rule), refusing a
+/// name that is the same as, or looks like, an existing user's. Run it in the write
+/// transaction; a unique violation from a concurrent insert becomes the same error.
 pub fn insert_user(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
+    let name = tessera_core::username::parse(&user.username)?;
+    crate::usernames::check_free(conn, &user.realm_id, &name, None)?;
+    let row = User {
+        username_key: Some(name.key().to_string()),
+        username_skeleton: Some(name.skeleton().to_string()),
+        ..user.clone()
+    };
     diesel::insert_into(users::table)
-        .values(user)
+        .values(&row)
         .execute(conn)
-        .map_err(|e| conflict_as(e, || format!("user {} already exists", user.username)))?;
+        .map_err(|e| crate::usernames::map_unique(e, &user.username))?;
     Ok(())
 }
 

@@ -20,13 +20,15 @@ use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
+use tessera_core::username;
 use tessera_store::browser;
-use tessera_store::models::{Client, Realm};
+use tessera_store::models::{Client, Realm, User};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
 use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 use tessera_store::schema::*;
+use tessera_store::usernames;
 use tessera_store::{Database, StoreError};
 
 use support::hasher;
@@ -85,6 +87,11 @@ storage_tests!(
     a_reset_link_is_redeemed_once_and_not_after_expiry_or_in_another_realm,
     exactly_one_of_concurrent_redemptions_of_a_reset_link_wins,
     a_user_sees_and_ends_only_her_own_sessions_and_grants,
+    usernames_are_unique_by_key_and_by_lookalike_skeleton,
+    unique_violations_on_username_keys_read_like_the_checks,
+    sign_in_finds_users_by_key_and_old_rows_by_exact_name,
+    backfill_fills_old_rows_and_reports_collisions_without_failing,
+    service_accounts_follow_the_username_rule,
 );
 
 /// The tests' "now": time is a parameter, never the wall clock.
@@ -530,6 +537,267 @@ fn duplicate_user_conflicts(db: &Database) {
     let err = create_user(db, "acme", &new_user("admin", None), &h, &Actor::CLI, NOW).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(snapshot(db), before);
+}
+
+/// Whole-script Cyrillic "раура": looks like Latin "paypa".
+const CYRILLIC_PAYPA: &str = "\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}";
+
+fn usernames_are_unique_by_key_and_by_lookalike_skeleton(db: &Database) {
+    bootstrap(db, "acme");
+    let h = hasher();
+    let create = |name: &str| create_user(db, "acme", &new_user(name, None), &h, &Actor::CLI, NOW);
+    create("ada").unwrap();
+    create("paypa").unwrap();
+    let before = snapshot(db);
+
+    let err = create("ADA").unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("a user named \"ada\" already exists"),
+        "{err}"
+    );
+    let err = create("\u{FF41}\u{FF44}\u{FF41}").unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let err = create(CYRILLIC_PAYPA).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("looks like the existing user \"paypa\""),
+        "{err}"
+    );
+    let err = create("ad\u{202E}a").unwrap_err();
+    match &err {
+        StoreError::Invalid(v) => {
+            assert_eq!(v.field, "username");
+            assert!(v.message.contains("U+202E"), "{v}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(db), before);
+
+    // Fullwidth input is stored in its NFKC form.
+    let u = create("\u{FF22}ob").unwrap();
+    assert_eq!(u.username, "Bob");
+    assert_eq!(u.username_key.as_deref(), Some("bob"));
+
+    // Import: another spelling of an existing name is that user; a lookalike is refused and
+    // the import changes nothing.
+    let users_before = count(db, "users");
+    let file = |name: &str| {
+        parse(serde_json::json!({"realm": {"name": "acme"}, "users": [{"username": name}]}))
+    };
+    let report = import_realm(db, &file("ADA"), None, &h, NOW).unwrap();
+    assert!(report.created.is_empty(), "{report:?}");
+    assert_eq!(report.updated, vec!["user ADA"], "{report:?}");
+    assert_eq!(count(db, "users"), users_before);
+    let before = snapshot(db);
+    let err = import_realm(db, &file(CYRILLIC_PAYPA), None, &h, NOW).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("looks like the existing user \"paypa\""),
+        "{err}"
+    );
+    assert_eq!(snapshot(db), before);
+}
+
+/// A concurrent insert gets past the check and is caught by the unique indexes: the error must
+/// read the same on both backends.
+fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    let mut same_key = User::new(&realm.id, &username::parse("Admin").unwrap(), NOW);
+    same_key.username_skeleton = Some("unused".into());
+    let err = diesel::insert_into(users::table)
+        .values(&same_key)
+        .execute(conn)
+        .map_err(|e| usernames::map_unique(e, "Admin"))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "a user named \"Admin\" already exists");
+
+    let latin = User::new(&realm.id, &username::parse("paypa").unwrap(), NOW);
+    q::insert_user(conn, &latin).unwrap();
+    let cyrillic = User::new(&realm.id, &username::parse(CYRILLIC_PAYPA).unwrap(), NOW);
+    let err = diesel::insert_into(users::table)
+        .values(&cyrillic)
+        .execute(conn)
+        .map_err(|e| usernames::map_unique(e, CYRILLIC_PAYPA))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("looks like"), "{err}");
+}
+
+/// A row as written before the username rule: no key, no skeleton, any name.
+fn old_row(realm_id: &str, name: &str, created_at: i64) -> User {
+    let mut u = User::new(
+        realm_id,
+        &username::parse("placeholder").unwrap(),
+        created_at,
+    );
+    u.username = name.into();
+    u.username_key = None;
+    u.username_skeleton = None;
+    u
+}
+
+fn insert_raw(db: &Database, user: &User) {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(&mut *db.conn().unwrap())
+        .unwrap();
+}
+
+fn sign_in_finds_users_by_key_and_old_rows_by_exact_name(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let conn = &mut *db.conn().unwrap();
+    let find = |conn: &mut tessera_store::DbConnection, name: &str| {
+        q::user_by_username(conn, &realm.id, name)
+            .unwrap()
+            .map(|u| u.username)
+    };
+    assert_eq!(find(conn, "ADMIN").as_deref(), Some("admin"));
+    assert_eq!(find(conn, "\u{FF21}dmin").as_deref(), Some("admin"));
+    assert_eq!(find(conn, "nobody"), None);
+    insert_raw(db, &old_row(&realm.id, "Old Name", NOW));
+    assert_eq!(find(conn, "Old Name").as_deref(), Some("Old Name"));
+    assert_eq!(find(conn, "old name"), None, "old rows match only exactly");
+}
+
+fn backfill_fills_old_rows_and_reports_collisions_without_failing(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let rows = [
+        old_row(&realm.id, "Bob", NOW + 1),
+        old_row(&realm.id, "bob", NOW + 2),
+        old_row(&realm.id, "carol", NOW + 3),
+        old_row(&realm.id, "eve\u{202E}", NOW + 4),
+        old_row(&realm.id, "paypa", NOW + 5),
+        old_row(&realm.id, CYRILLIC_PAYPA, NOW + 6),
+        old_row(&realm.id, "ADMIN", NOW + 7),
+    ];
+    for r in &rows {
+        insert_raw(db, r);
+    }
+    let conn = &mut *db.conn().unwrap();
+    let issues = usernames::backfill_keys(conn).unwrap();
+    let reported: Vec<(&str, Option<&str>)> = issues
+        .iter()
+        .map(|i| (i.username.as_str(), i.conflicts_with.as_deref()))
+        .collect();
+    assert_eq!(
+        reported,
+        vec![
+            ("bob", Some("Bob")),
+            ("eve\u{202E}", None),
+            (CYRILLIC_PAYPA, Some("paypa")),
+            ("ADMIN", Some("admin")),
+        ]
+    );
+    assert!(issues.iter().all(|i| i.realm == "acme"));
+    assert!(issues[0].reason.contains("rename"), "{}", issues[0].reason);
+    assert!(issues[1].reason.contains("U+202E"), "{}", issues[1].reason);
+
+    let key_of = |conn: &mut tessera_store::DbConnection, id: &str| {
+        q::user_by_id(conn, id).unwrap().unwrap().username_key
+    };
+    let keys: Vec<Option<String>> = rows.iter().map(|r| key_of(conn, &r.id)).collect();
+    assert_eq!(
+        keys,
+        vec![
+            Some("bob".to_string()),
+            None,
+            Some("carol".to_string()),
+            None,
+            Some("paypa".to_string()),
+            None,
+            None,
+        ]
+    );
+
+    // Sign-in: the exact old name still finds its own row; other spellings find the keyed one.
+    let find = |conn: &mut tessera_store::DbConnection, name: &str| {
+        q::user_by_username(conn, &realm.id, name)
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    assert_eq!(find(conn, "bob"), rows[1].id);
+    assert_eq!(find(conn, "BOB"), rows[0].id);
+    assert_eq!(find(conn, "Bob"), rows[0].id);
+
+    // A new name may not take the key or look of a row the backfill left without one.
+    let h = hasher();
+    let create = |name: &str| create_user(db, "acme", &new_user(name, None), &h, &Actor::CLI, NOW);
+    insert_raw(db, &old_row(&realm.id, "Dave", NOW + 8));
+    let err = create("dave").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a user named \"Dave\" already exists"),
+        "{err}"
+    );
+    insert_raw(db, &old_row(&realm.id, "copo", NOW + 9));
+    // Cyrillic "соро".
+    let err = create("\u{0441}\u{043E}\u{0440}\u{043E}").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("looks like the existing user \"copo\""),
+        "{err}"
+    );
+
+    // Again: nothing changes, the same rows are reported, nothing fails.
+    let again = usernames::backfill_keys(conn).unwrap();
+    assert_eq!(again, issues);
+    let keys_again: Vec<Option<String>> = rows.iter().map(|r| key_of(conn, &r.id)).collect();
+    assert_eq!(keys_again, keys);
+
+    // Start-up runs it after migrating, and a realm with such rows still starts.
+    db.migrate().unwrap();
+}
+
+fn service_accounts_follow_the_username_rule(db: &Database) {
+    let realm = bootstrap(db, "acme");
+    let spec = client_spec(serde_json::json!({
+        "client_id": "urn:acme:svc~1",
+        "grant_types": ["client_credentials"],
+        "scopes": ["openid"]
+    }));
+    create_client(db, "acme", &spec, UnknownScopes::Refuse, &Actor::CLI, NOW).unwrap();
+    let conn = &mut *db.conn().unwrap();
+    let sa = q::user_by_username(conn, &realm.id, "service-account-urn.acme.svc-1")
+        .unwrap()
+        .expect("service account");
+    assert!(sa.is_service_account);
+    assert_eq!(
+        sa.username_key.as_deref(),
+        Some("service-account-urn.acme.svc-1")
+    );
+
+    // Client ids are case-sensitive, usernames are not: `SVC` must not take over the service
+    // account of `svc`.
+    let spec = |id: &str| {
+        client_spec(serde_json::json!({
+            "client_id": id, "grant_types": ["client_credentials"], "scopes": ["openid"]
+        }))
+    };
+    create_client(
+        db,
+        "acme",
+        &spec("svc"),
+        UnknownScopes::Refuse,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap();
+    let err = create_client(
+        db,
+        "acme",
+        &spec("SVC"),
+        UnknownScopes::Refuse,
+        &Actor::CLI,
+        NOW,
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(err.to_string().contains("needs a service account"), "{err}");
+    assert!(client(db, &realm.id, "SVC").is_none());
 }
 
 fn user_in_an_unknown_team_is_rolled_back(db: &Database) {

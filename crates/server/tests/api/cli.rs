@@ -676,3 +676,84 @@ async fn unlock_ends_a_lock_from_one_address_or_everywhere() {
     unlocks.sort();
     assert_eq!(unlocks, ["user:admin", "user:admin from 203.0.113.1"]);
 }
+
+/// `tessera user create` and `tessera import` refuse the names the REST API refuses, with the
+/// same message (the one rule, `tessera_core::username`), and create nothing.
+#[test]
+fn user_create_and_import_refuse_the_names_the_api_refuses_with_the_same_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = fresh_database_url(dir.path());
+    run_ok(tessera(dir.path(), &url).arg("migrate"));
+    run_ok(tessera(dir.path(), &url).args(["realm", "create", "acme"]));
+    let create = |name: &str| {
+        tessera(dir.path(), &url)
+            .args(["user", "create", name, "--realm", "acme"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    run_ok(tessera(dir.path(), &url).args(["user", "create", "paypa", "--realm", "acme"]));
+
+    let refused = [
+        "admin\u{202E}nimda",
+        "ad\u{200B}min",
+        "ada lovelace",
+        "p\u{0430}ypal",
+    ];
+    for name in refused {
+        let expected = tessera_core::username::parse(name).unwrap_err().to_string();
+        assert!(expected.starts_with("username: "), "{expected}");
+        let out = create(name);
+        assert!(!out.status.success(), "{name:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{name:?}: {err}");
+
+        let file = dir.path().join("users.toml");
+        std::fs::write(
+            &file,
+            format!("[realm]\nname = \"acme\"\n\n[[users]]\nusername = {name:?}\n")
+                .replace("\\u{202e}", "\\u202E")
+                .replace("\\u{200b}", "\\u200B"),
+        )
+        .unwrap();
+        let out = tessera(dir.path(), &url)
+            .arg("import")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "import of {name:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "import of {name:?}: {err}");
+    }
+
+    // Another spelling of an existing name, and a lookalike of one, are conflicts.
+    let out = create("Admin");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a user named \"admin\" already exists"),
+        "{err}"
+    );
+    let out = create("\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("looks like the existing user \"paypa\""),
+        "{err}"
+    );
+
+    let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
+    let mut conn = db.conn().unwrap();
+    let realm = tessera_store::queries::realm_by_name(&mut conn, "acme")
+        .unwrap()
+        .unwrap();
+    use diesel::prelude::*;
+    use tessera_store::schema::users;
+    let mut names: Vec<String> = users::table
+        .filter(users::realm_id.eq(&realm.id))
+        .select(users::username)
+        .load(&mut conn)
+        .unwrap();
+    names.sort();
+    assert_eq!(names, vec!["admin", "paypa"], "nothing else was created");
+}

@@ -698,7 +698,8 @@ async fn users_create_with_the_seed_body_sign_in_and_never_show_the_password() {
         "/api/v1/users",
         Some(&token),
         Some(json!({
-            "name": "Demo User",
+            // The seed sent "Demo User"; usernames have no spaces (docs/api.md, "Usernames").
+            "name": "Demo.User",
             "email": "demo@example.com",
             "password": "password",
             "persona": 1,
@@ -713,7 +714,7 @@ async fn users_create_with_the_seed_body_sign_in_and_never_show_the_password() {
     assert_eq!(status, 200, "{body}");
     let user = &body["value"];
     let id = user["id"].as_str().unwrap().to_string();
-    assert_eq!(user["name"], "Demo User");
+    assert_eq!(user["name"], "Demo.User");
     assert_eq!(user["email"], "demo@example.com");
     assert_eq!(user["display_name"], "Demo U.");
     assert_eq!(user["given_name"], "Demo");
@@ -738,7 +739,7 @@ async fn users_create_with_the_seed_body_sign_in_and_never_show_the_password() {
     );
 
     // The password works at the issuer, and the sign-in is counted.
-    token_for(&app, "Demo User", "password", "user:read").await;
+    token_for(&app, "demo.user", "password", "user:read").await;
     let (status, got) = call(
         &app,
         "GET",
@@ -946,7 +947,7 @@ async fn bad_user_input_is_4xx_naming_the_field_and_changes_nothing() {
         (json!({"email": "a@b.c"}), "name"),
         (json!({"name": ""}), "name"),
         (json!({"name": " padded"}), "name"),
-        (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "x".repeat(256)}), "name"),
         (json!({"name": "u", "password": "short"}), "password"),
         (json!({"name": "u", "email": "not-an-address"}), "email"),
         (json!({"name": "u", "enabled": "yes"}), "enabled"),
@@ -1070,6 +1071,98 @@ async fn bad_user_input_is_4xx_naming_the_field_and_changes_nothing() {
     assert_eq!(got["given_name"], Value::Null, "{got}");
     assert_eq!(got["name"], "dup");
     assert_eq!(got["team_roles"][0]["team_name"], "root");
+}
+
+async fn user_names(app: &TestApp, token: &str) -> Vec<String> {
+    let (status, list) = call(app, "GET", "/api/v1/users", Some(token), None).await;
+    assert_eq!(status, 200, "{list}");
+    let mut names: Vec<String> = list["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The one username rule (docs/api.md, "Usernames"): case and width do not make a new name,
+/// lookalikes of an existing name are refused, invisible and direction-changing characters,
+/// spaces and mixed scripts are 400s naming the username; nothing is created by a refusal.
+#[actix_web::test]
+async fn usernames_follow_one_rule_for_case_width_lookalikes_and_invisible_characters() {
+    let app = spawn_app().await;
+    let token = admin(&app).await;
+    let post = |body: Value| {
+        let (app, token) = (&app, token.clone());
+        async move { call(app, "POST", "/api/v1/users", Some(&token), Some(body)).await }
+    };
+    let (status, created) = post(json!({"name": "paypa"})).await;
+    assert_eq!(status, 200, "{created}");
+    let before = user_names(&app, &token).await;
+    assert_eq!(before, vec!["admin", "paypa"]);
+
+    for same in ["Admin", "ADMIN", "\u{FF41}\u{FF44}\u{FF4D}\u{FF49}\u{FF4E}"] {
+        let (status, resp) = post(json!({"name": same})).await;
+        assert_eq!(status, 409, "{same}: {resp}");
+        assert_eq!(resp["error"], "conflict", "{resp}");
+        assert!(
+            description(&resp).contains("a user named 'admin' already exists"),
+            "{same}: {resp}"
+        );
+    }
+    // Whole-script Cyrillic "раура" reads as the existing Latin "paypa".
+    let (status, resp) = post(json!({"name": "\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}"})).await;
+    assert_eq!(status, 409, "{resp}");
+    assert!(
+        description(&resp).contains("looks like the existing user 'paypa'"),
+        "{resp}"
+    );
+
+    let refused = [
+        ("admin\u{202E}nimda", "U+202E"),
+        ("ad\u{200B}min", "U+200B"),
+        ("ada lovelace", "space"),
+        // Latin "p", "y", "p", "a", "l" with a Cyrillic "а".
+        ("p\u{0430}ypal", "different scripts"),
+    ];
+    for (name, why) in refused {
+        let (status, resp) = post(json!({"name": name})).await;
+        assert_bad(status, &resp, "name");
+        let d = description(&resp);
+        assert!(d.contains("username"), "{name:?}: {resp}");
+        assert!(d.contains(why), "{name:?} should say {why}: {resp}");
+    }
+    assert_eq!(user_names(&app, &token).await, before, "nothing created");
+
+    // Fullwidth input is stored in its NFKC form; the password grant takes any case.
+    let (status, kim) = post(json!({"name": "\u{FF2B}im", "password": "kim-password-1"})).await;
+    assert_eq!(status, 200, "{kim}");
+    assert_eq!(kim["value"]["name"], "Kim", "{kim}");
+    for spelling in ["Kim", "kim", "KIM", "\u{FF2B}\u{FF29}\u{FF2D}"] {
+        let access = app
+            .password_token(spelling, "kim-password-1", "openid")
+            .await;
+        assert!(!access.is_empty());
+    }
+
+    // Renames follow the same rule; a change of case of one's own name is no clash.
+    let path = format!("/api/v1/users/{}", kim["value"]["id"].as_str().unwrap());
+    let patch = |body: Value| {
+        let (app, token, path) = (&app, token.clone(), path.clone());
+        async move { call(app, "PATCH", &path, Some(&token), Some(body)).await }
+    };
+    let (status, resp) = patch(json!({"name": "ADMIN"})).await;
+    assert_eq!(status, 409, "{resp}");
+    let (status, resp) = patch(json!({"name": "\u{0440}\u{0430}\u{0443}\u{0440}\u{0430}"})).await;
+    assert_eq!(status, 409, "{resp}");
+    let (status, resp) = patch(json!({"name": "k\u{200B}im"})).await;
+    assert_bad(status, &resp, "name");
+    assert!(description(&resp).contains("U+200B"), "{resp}");
+    let (status, resp) = patch(json!({"name": "KIM"})).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["value"]["name"], "KIM", "{resp}");
+    app.password_token("kim", "kim-password-1", "openid").await;
 }
 
 #[actix_web::test]
@@ -1460,7 +1553,7 @@ async fn bad_role_input_is_4xx_naming_the_field() {
         (json!({"name": "r", "permissions": [1]}), "permissions[0]"),
         (json!({"permissions": []}), "name"),
         (json!({"name": ""}), "name"),
-        (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "x".repeat(256)}), "name"),
         (json!({"name": "r", "builtin": true}), "builtin"),
         (
             json!({"name": "r", "is_available_in_root_team": false}),
