@@ -12,6 +12,10 @@ use tessera_store::db::write_tx;
 use crate::error::IssuerError;
 use crate::state::IssuerState;
 
+/// What the account page lists: live sessions (each with whether it is this browser's) and
+/// live grants.
+pub(crate) type SessionsAndGrants = (Vec<(SessionInfo, bool)>, Vec<GrantInfo>);
+
 /// The user's live sessions (with whether each is `current`, the hash of this browser's) and
 /// live grants.
 pub(crate) fn of_user(
@@ -19,7 +23,7 @@ pub(crate) fn of_user(
     user_id: &str,
     current: &str,
     now: i64,
-) -> Result<(Vec<(SessionInfo, bool)>, Vec<GrantInfo>), IssuerError> {
+) -> Result<SessionsAndGrants, IssuerError> {
     let this = session_sid(current);
     let sessions = accounts::list_sessions_of_user(conn, user_id, now)?
         .into_iter()
