@@ -25,6 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/enabled", web::post().to(set_user_enabled))
         .route("/users/{id}/memberships", web::post().to(change_membership))
         .route("/users/{id}/password-reset", web::post().to(reset_password))
+        .route(
+            "/users/{id}/second-factors/remove",
+            web::post().to(remove_second_factors),
+        )
         .route("/teams", web::get().to(teams))
         .route("/teams", web::post().to(create_team))
         .route("/teams/{id}", web::get().to(team))
@@ -361,6 +365,16 @@ async fn render_user_with(
         .api()
         .get(&format!("/api/v1/users/{}/permissions", encode(id)))
         .await?;
+    // Service accounts sign in with client credentials: no second factors.
+    let factors: Option<SecondFactors> = if u.is_service_account() {
+        None
+    } else {
+        Some(
+            ctx.api()
+                .get(&format!("/api/v1/users/{}/second-factors", encode(id)))
+                .await?,
+        )
+    };
     let base = format!("/users/{}", u.id);
     let writer = ctx.me.can("user:write");
     let mut forms = Vec::new();
@@ -390,6 +404,17 @@ async fn render_user_with(
         );
         if !u.is_service_account() {
             forms.push(reset_form(ctx, &base).with_errors(reset_errors));
+        }
+        if factors.as_ref().is_some_and(SecondFactors::any) {
+            forms.push(
+                FormSpec::new(
+                    "",
+                    ctx.url(&format!("{base}/second-factors/remove")),
+                    "Remove second factors (lost phone)",
+                )
+                .inline()
+                .danger(),
+            );
         }
         for m in &u.team_roles {
             forms.push(
@@ -451,6 +476,12 @@ async fn render_user_with(
                 short_time_or(&u.last_login_at, "never"),
             ),
             ("Created".into(), short_time(&u.created_at)),
+            (
+                "Second factors".into(),
+                factors
+                    .as_ref()
+                    .map_or_else(String::new, SecondFactors::describe),
+            ),
             ("Permissions now".into(), permissions.permissions.join(", ")),
             ("Id".into(), u.id),
         ],
@@ -575,6 +606,75 @@ async fn change_membership(
         "memberships",
     )
     .await
+}
+
+/// `GET /api/v1/users/{id}/second-factors`.
+#[derive(Deserialize)]
+struct SecondFactors {
+    totp: bool,
+    passkeys: i64,
+    recovery_codes_left: i64,
+    required: bool,
+}
+
+impl SecondFactors {
+    fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.totp {
+            parts.push("authenticator app".to_string());
+        }
+        if self.passkeys > 0 {
+            parts.push(format!(
+                "{} passkey{}",
+                self.passkeys,
+                if self.passkeys == 1 { "" } else { "s" }
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("none".into());
+        } else {
+            parts.push(format!("{} recovery codes left", self.recovery_codes_left));
+        }
+        if self.required {
+            parts.push("required by policy".into());
+        }
+        parts.join(", ")
+    }
+}
+
+/// `POST …/users/{id}/second-factors/remove`: the API's removal of a user's factors.
+async fn remove_second_factors(
+    state: web::Data<ConsoleState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = path.1.as_str();
+    let ctx = Context::load(&state, &req).await?;
+    let form = FormData::read(&state, payload).await?;
+    ctx.session.check_csrf(&form)?;
+    match ctx
+        .api()
+        .send::<Value>(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/users/{}/second-factors", encode(id)),
+            None,
+        )
+        .await
+    {
+        Ok(_) => Ok(view::see_other(&ctx.url(&format!(
+            "/users/{}?done=second-factors-removed",
+            encode(id)
+        )))),
+        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            render_user(&ctx, &req, id, p.status, Some(p.description)).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// An administrator's password reset: a one-time link or a temporary password, each shown

@@ -140,7 +140,9 @@ impl<'a> Api<'a> {
                     .to_string(),
             }));
         }
-        let body = serde_json::from_slice(&bytes).map_err(|e| {
+        // 204 No Content reads as JSON `null` (callers of such calls ask for a `Value`).
+        let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        let body = serde_json::from_slice(text).map_err(|e| {
             ConsoleError::Upstream(format!("the API answered {path} unexpectedly: {e}"))
         })?;
         Ok(WithNext {

@@ -174,6 +174,9 @@ fn notice(req: &HttpRequest) -> Option<&'static str> {
         "user-enabled" => "The user was enabled.",
         "user-disabled" => "The user was disabled: their tokens and keys stop working.",
         "memberships" => "The user's team roles were saved.",
+        "second-factors-removed" => {
+            "The user's second factors were removed: the next sign-in asks for a new one if the policy requires it."
+        }
         "team-created" => "The team was created.",
         "client-updated" => "The client was saved.",
         _ => return None,

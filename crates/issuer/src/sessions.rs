@@ -12,7 +12,8 @@ use tessera_store::db::write_tx;
 use crate::error::IssuerError;
 use crate::state::IssuerState;
 
-/// A user's live sessions (each with whether it is this browser's) and live grants.
+/// What the account page lists: live sessions (each with whether it is this browser's) and
+/// live grants.
 pub(crate) type SessionsAndGrants = (Vec<(SessionInfo, bool)>, Vec<GrantInfo>);
 
 /// The user's live sessions (with whether each is `current`, the hash of this browser's) and

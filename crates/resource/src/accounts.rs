@@ -716,7 +716,7 @@ pub async fn remove_second_factors(
         let grantor = Grantor::new(conn, &principal)?;
         user_in_realm(conn, &principal.realm_id, &id)?;
         ensure_holds_all_of(conn, &grantor, &id)?;
-        let before = tessera_store::mfa::remove_all_factors(conn, &id)?;
+        let before = tessera_store::mfa::remove_all_factors_in(conn, &id)?;
         let detail = serde_json::json!({
             "totp": before.totp,
             "passkeys": before.passkeys,

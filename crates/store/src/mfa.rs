@@ -439,15 +439,14 @@ pub fn live_sessions_except(
 }
 
 /// Removes every second factor of the user (authenticator app, passkeys, recovery codes): an
-/// administrator's answer to "I lost my phone". Returns what there was.
-pub fn remove_all_factors(conn: &mut Conn, user_id: &str) -> Result<Factors, StoreError> {
-    write_tx(conn, |conn| {
-        let before = factors_of(conn, user_id)?;
-        diesel::delete(totp_credentials::table.filter(totp_credentials::user_id.eq(user_id)))
-            .execute(conn)?;
-        diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn)?;
-        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
-            .execute(conn)?;
-        Ok(before)
-    })
+/// administrator's answer to "I lost my phone". Runs inside the caller's write transaction.
+/// Returns what there was.
+pub fn remove_all_factors_in(conn: &mut Conn, user_id: &str) -> Result<Factors, StoreError> {
+    let before = factors_of(conn, user_id)?;
+    diesel::delete(totp_credentials::table.filter(totp_credentials::user_id.eq(user_id)))
+        .execute(conn)?;
+    diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user_id))).execute(conn)?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+        .execute(conn)?;
+    Ok(before)
 }

@@ -773,3 +773,64 @@ async fn an_administrator_removes_a_users_lost_second_factors() {
         .await;
     assert!(audit.to_string().contains("user.second_factors_removed"));
 }
+
+/// The console's user page shows the second factors and removes them for a lost phone.
+#[actix_web::test]
+async fn the_console_shows_and_removes_a_users_second_factors() {
+    let app = spawn_app().await;
+    web_client(&app);
+    let id = app.provision_user("max", "max-password-1", "root", "member");
+    let mut jar = Jar::default();
+    let resp = password_step(&app, &mut jar, "max", "max-password-1", &[]).await;
+    let _ = code_from(&app, &mut jar, resp).await;
+    enrol_totp(&app, &mut jar).await;
+
+    let admin = app
+        .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)
+        .await;
+    let cookie = format!("tessera_console_at={admin}; tessera_console_csrf=c5rf");
+    let page = app
+        .http
+        .get(format!("{}/realms/default/console/users/{id}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("authenticator app, 10 recovery codes left"),
+        "{html}"
+    );
+    let action = format!("/realms/default/console/users/{id}/second-factors/remove");
+    assert!(html.contains(&action));
+    let resp = app
+        .http
+        .post(format!("{}{action}", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "c5rf")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let (_, body) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/users/{id}/second-factors"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(body["totp"], false, "{body}");
+    let html = app
+        .http
+        .get(format!("{}/realms/default/console/users/{id}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(&action), "nothing left to remove");
+}
