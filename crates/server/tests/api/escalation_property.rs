@@ -13,7 +13,8 @@
 //! - the realm still has an enabled admin.
 //!
 //! Cases: `TESSERA_PROPERTY_CASES`, else 2,000 on SQLite and 200 on PostgreSQL (every case
-//! is a new realm on one server). A failure shrinks to a minimal realm and write list.
+//! is a new realm on one server), split between two runners that run side by side. A failure
+//! shrinks to a minimal realm and write list.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -968,16 +969,37 @@ async fn run_case(server: &'static Server, case: Case) -> Result<(), TestCaseErr
     Ok(())
 }
 
+/// The cases are split between two runners (two tests, run side by side by the test
+/// harness) on the one shared server: each case is its own realm, so they do not interfere,
+/// and two cores check twice the realms in the same time.
+const RUNNERS: usize = 2;
+
 #[test]
 fn no_write_grants_more_than_its_credential_holds() {
+    check_property(0);
+}
+
+#[test]
+fn no_write_grants_more_than_its_credential_holds_second_runner() {
+    check_property(1);
+}
+
+fn check_property(runner_index: usize) {
     let postgres = tessera_store::testing::postgres_server_url().is_some();
-    let cases = std::env::var("TESSERA_PROPERTY_CASES")
+    let total: usize = std::env::var("TESSERA_PROPERTY_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(if postgres { 200 } else { 2000 });
+    // This runner's share; the first takes the remainder.
+    let cases = total / RUNNERS
+        + if runner_index == 0 {
+            total % RUNNERS
+        } else {
+            0
+        };
     let server = server();
     let mut runner = TestRunner::new(Config {
-        cases,
+        cases: u32::try_from(cases).unwrap_or(u32::MAX),
         failure_persistence: None,
         max_shrink_iters: 300,
         ..Config::default()
@@ -988,10 +1010,10 @@ fn no_write_grants_more_than_its_credential_holds() {
         panic!("{e}");
     }
     println!(
-        "escalation property: {} random realms ({cases} cases and their shrinking), {} writes checked ({} accepted), in {:.1} s",
+        "escalation property, runner {runner_index}: {cases} of {total} cases in {:.1} s; both runners so far: {} random realms (with shrinking), {} writes checked ({} accepted)",
+        started.elapsed().as_secs_f64(),
         server.realms.load(Ordering::SeqCst),
         server.writes.load(Ordering::SeqCst),
         server.accepted.load(Ordering::SeqCst),
-        started.elapsed().as_secs_f64()
     );
 }
