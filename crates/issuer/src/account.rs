@@ -378,6 +378,7 @@ pub async fn change_password(
     .await?;
     audit(
         &state,
+        &req,
         &post,
         "user.password_change",
         serde_json::json!({"via": "account"}),
@@ -389,37 +390,30 @@ pub async fn change_password(
     )))
 }
 
-/// Writes an audit event about the person, by the person.
+/// Writes an audit event about the person, by the person, from the browser's address.
 async fn audit(
     state: &IssuerState,
+    req: &HttpRequest,
     post: &AccountPost,
     action: &'static str,
     detail: serde_json::Value,
 ) -> Result<(), IssuerError> {
     let db = state.db.clone();
-    let (realm_id, who, now) = (
-        post.realm.id.clone(),
-        format!("user:{}", post.user.id),
-        state.now(),
-    );
-    web::block(move || -> Result<(), IssuerError> {
-        use tessera_store::provision::{Actor, Audited, audit_event};
-        audit_event(
+    let addr = crate::token::client_addr(req, state.settings.trust_forwarded_headers)
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
+    web::block(move || {
+        signin::audit_person(
             &mut *db.conn()?,
             &realm_id,
-            &Actor {
-                name: &who,
-                source_addr: "",
-            },
-            &Audited {
-                action,
-                target: &who,
-                outcome: "success",
-                detail: &detail.to_string(),
-            },
+            &user_id,
+            &addr,
+            action,
+            true,
+            &detail,
             now,
-        )?;
-        Ok(())
+        )
     })
     .await?
 }
@@ -521,7 +515,14 @@ pub async fn remove_totp(
     let db = state.db.clone();
     let user_id = post.user.id.clone();
     web::block(move || mfa::remove_totp(&mut *db.conn()?, &user_id)).await??;
-    audit(&state, &post, "user.totp_removed", serde_json::json!({})).await?;
+    audit(
+        &state,
+        &req,
+        &post,
+        "user.totp_removed",
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(see_other(&format!(
         "{}?done=totp-removed",
         account_base(&state, &post.realm)
@@ -556,6 +557,7 @@ pub async fn new_recovery_codes(
     let codes = signin::issue_recovery_codes(&state, &post.realm, &post.user).await?;
     audit(
         &state,
+        &req,
         &post,
         "user.recovery_codes_replaced",
         serde_json::json!({}),
@@ -601,6 +603,7 @@ pub async fn end_session(
     crate::logout::end_session(&state, &post.realm, &hash).await?;
     audit(
         &state,
+        &req,
         &post,
         "user.session_ended",
         serde_json::json!({"session": id}),
@@ -638,6 +641,7 @@ pub async fn revoke_grant(
     }
     audit(
         &state,
+        &req,
         &post,
         "user.grant_revoked",
         serde_json::json!({"grant": id}),

@@ -888,12 +888,13 @@ pub async fn register_finish(
                 last_used_at: None,
             },
         )?;
-        audit_passkey(
+        signin::audit_person(
             &mut conn,
             &realm_id,
             &user_id,
             &addr,
             "user.passkey_added",
+            true,
             &serde_json::json!({ "passkey_id": id, "name": name }),
             now,
         )?;
@@ -904,36 +905,6 @@ pub async fn register_finish(
         Ok(()) => Ok(back_to_account(&state, &realm, "passkey-added")),
         Err(message) => error_page(StatusCode::BAD_REQUEST, message),
     }
-}
-
-/// An account event of the user about their own passkeys.
-fn audit_passkey(
-    conn: &mut tessera_store::DbConnection,
-    realm_id: &str,
-    user_id: &str,
-    addr: &str,
-    action: &str,
-    detail: &serde_json::Value,
-    now: i64,
-) -> Result<(), IssuerError> {
-    use tessera_store::provision::{Actor, Audited, audit_event};
-    let who = format!("user:{user_id}");
-    audit_event(
-        conn,
-        realm_id,
-        &Actor {
-            name: &who,
-            source_addr: addr,
-        },
-        &Audited {
-            action,
-            target: &who,
-            outcome: "success",
-            detail: &detail.to_string(),
-        },
-        now,
-    )?;
-    Ok(())
 }
 
 /// `POST /realms/{realm}/account/passkeys/{id}/remove` (form field `csrf`): removes one of
@@ -972,12 +943,13 @@ pub async fn remove(
         if !mfa::remove_passkey(&mut conn, &user.id, &id)? {
             return Ok(false);
         }
-        audit_passkey(
+        signin::audit_person(
             &mut conn,
             &realm_id,
             &user.id,
             &addr,
             "user.passkey_removed",
+            true,
             &serde_json::json!({ "passkey_id": id }),
             now,
         )?;

@@ -646,6 +646,39 @@ pub(crate) fn combine(so_far: &str, added: &str) -> String {
     out.join(" ")
 }
 
+/// An audit event about a person, acted by that person (sign-in steps, account changes):
+/// actor and target are `user:<id>`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn audit_person(
+    conn: &mut tessera_store::DbConnection,
+    realm_id: &str,
+    user_id: &str,
+    addr: &str,
+    action: &str,
+    success: bool,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<(), IssuerError> {
+    use tessera_store::provision::{Actor, Audited, audit_event};
+    let who = format!("user:{user_id}");
+    audit_event(
+        conn,
+        realm_id,
+        &Actor {
+            name: &who,
+            source_addr: addr,
+        },
+        &Audited {
+            action,
+            target: &who,
+            outcome: if success { "success" } else { "failure" },
+            detail: &detail.to_string(),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// `user.second_factor` audit event: which method, whether it passed, from where.
 pub(crate) fn audit_factor(
     conn: &mut tessera_store::DbConnection,
@@ -656,25 +689,17 @@ pub(crate) fn audit_factor(
     addr: Option<std::net::IpAddr>,
     now: i64,
 ) -> Result<(), IssuerError> {
-    use tessera_store::provision::{Actor, Audited, audit_event};
-    let who = format!("user:{user_id}");
     let addr = addr.map(|a| a.to_string()).unwrap_or_default();
-    audit_event(
+    audit_person(
         conn,
         realm_id,
-        &Actor {
-            name: &who,
-            source_addr: &addr,
-        },
-        &Audited {
-            action: "user.second_factor",
-            target: &who,
-            outcome: if success { "success" } else { "failure" },
-            detail: &serde_json::json!({ "method": method }).to_string(),
-        },
+        user_id,
+        &addr,
+        "user.second_factor",
+        success,
+        &serde_json::json!({ "method": method }),
         now,
-    )?;
-    Ok(())
+    )
 }
 
 /// `POST /realms/{realm}/login-actions/new-password`: replaces a temporary password.
