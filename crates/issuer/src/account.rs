@@ -317,6 +317,24 @@ async fn confirm_password(
     }
 }
 
+/// An account form for a change that asks for the current password: read, checked, and the
+/// password confirmed; otherwise the page (or redirect) to answer with.
+async fn read_confirmed_post(
+    state: &IssuerState,
+    realm_name: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Result<AccountPost, HttpResponse>, IssuerError> {
+    let post = match read_post(state, realm_name, req, payload).await? {
+        Ok(p) => p,
+        Err(resp) => return Ok(Err(resp)),
+    };
+    if let Err(message) = confirm_password(state, req, &post).await? {
+        return show_error(state, &post, &message).await.map(Err);
+    }
+    Ok(Ok(post))
+}
+
 async fn show_error(
     state: &IssuerState,
     post: &AccountPost,
@@ -505,13 +523,10 @@ pub async fn remove_totp(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
-    let post = match read_post(&state, &realm, &req, payload).await? {
+    let post = match read_confirmed_post(&state, &realm, &req, payload).await? {
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
-    if let Err(message) = confirm_password(&state, &req, &post).await? {
-        return show_error(&state, &post, &message).await;
-    }
     let db = state.db.clone();
     let user_id = post.user.id.clone();
     web::block(move || mfa::remove_totp(&mut *db.conn()?, &user_id)).await??;
@@ -536,13 +551,10 @@ pub async fn new_recovery_codes(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
-    let post = match read_post(&state, &realm, &req, payload).await? {
+    let post = match read_confirmed_post(&state, &realm, &req, payload).await? {
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
-    if let Err(message) = confirm_password(&state, &req, &post).await? {
-        return show_error(&state, &post, &message).await;
-    }
     let db = state.db.clone();
     let user_id = post.user.id.clone();
     let factors = web::block(move || mfa::factors_of(&mut *db.conn()?, &user_id)).await??;
