@@ -780,17 +780,17 @@ struct NewClientBody {
     /// or `+` for the redirect URIs' origins. `*` is refused.
     web_origins: Option<Vec<String>>,
     /// 10 to 86400; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     access_token_ttl_secs: Option<Option<i64>>,
     /// 60 to 31536000; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     refresh_token_idle_ttl_secs: Option<Option<i64>>,
     /// 60 to 31536000; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     refresh_token_absolute_ttl_secs: Option<Option<i64>>,
     /// https URL (plain http for loopback) receiving OIDC back-channel logout tokens; `null`
     /// removes it.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     backchannel_logout_uri: Option<Option<String>>,
 }
 
@@ -810,28 +810,19 @@ struct ClientUpdateBody {
     /// or `+` for the redirect URIs' origins. `*` is refused.
     web_origins: Option<Vec<String>>,
     /// 10 to 86400; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     access_token_ttl_secs: Option<Option<i64>>,
     /// 60 to 31536000; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     refresh_token_idle_ttl_secs: Option<Option<i64>>,
     /// 60 to 31536000; `null` for the server's default.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     refresh_token_absolute_ttl_secs: Option<Option<i64>>,
     /// https URL (plain http for loopback) receiving OIDC back-channel logout tokens; `null`
     /// removes it.
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "http::explicit")]
     backchannel_logout_uri: Option<Option<String>>,
     enabled: Option<bool>,
-}
-
-/// Tells `null` (`Some(None)`: back to the default) from an absent field (`None`: unchanged).
-fn explicit<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Runs a provisioning call (which opens its own transaction) on the blocking pool.

@@ -77,6 +77,17 @@ pub async fn json_body<T: DeserializeOwned>(
     })
 }
 
+/// For `Option<Option<T>>` body fields with `#[serde(default, deserialize_with = …)]`: tells
+/// `null` (`Some(None)`: clear it, or back to the default) from an absent field (`None`: keep
+/// it), which PATCH-like bodies need and serde's `Option` alone cannot express.
+pub fn explicit<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// `{"value": …}`.
 #[derive(Serialize)]
 pub struct Value<T> {
