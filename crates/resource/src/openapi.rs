@@ -5,16 +5,17 @@
 //! downloaded at build time.
 //!
 //! The types below that are not handlers' own exist only to describe the wire format: the
-//! `{"value": …}` and `{"values": …}` envelopes, the error body, and the request bodies the
-//! directory handlers read field by field.
+//! `{"value": …}` and `{"values": …}` envelopes, the error body and the error responses
+//! operations share. Request bodies are the handlers' own request types.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Ref, RefOr};
-use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
 /// The Content-Security-Policy of the docs page: its own inline script and style, requests
 /// to its own origin only, nothing else, and never framed.
@@ -46,18 +47,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::apikeys::delete_team,
         crate::apikeys::team_action,
         reinstate_team_key,
-        crate::directory::list_teams,
-        crate::directory::create_team,
-        crate::directory::get_team,
-        crate::directory::put_team,
-        crate::directory::patch_team,
-        crate::directory::delete_team,
-        crate::directory::list_users,
-        crate::directory::create_user,
-        crate::directory::get_user,
-        crate::directory::put_user,
-        crate::directory::patch_user,
-        crate::directory::delete_user,
+        crate::directory::handlers::list_teams,
+        crate::directory::handlers::create_team,
+        crate::directory::handlers::get_team,
+        crate::directory::handlers::put_team,
+        crate::directory::handlers::patch_team,
+        crate::directory::handlers::delete_team,
+        crate::directory::handlers::list_users,
+        crate::directory::handlers::create_user,
+        crate::directory::handlers::get_user,
+        crate::directory::handlers::put_user,
+        crate::directory::handlers::patch_user,
+        crate::directory::handlers::delete_user,
         crate::accounts::create_password_reset,
         crate::accounts::change_password,
         crate::accounts::list_sessions,
@@ -65,12 +66,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::accounts::revoke_grant,
         crate::accounts::second_factors,
         crate::accounts::remove_second_factors,
-        crate::directory::list_roles,
-        crate::directory::create_role,
-        crate::directory::get_role,
-        crate::directory::put_role,
-        crate::directory::patch_role,
-        crate::directory::delete_role,
+        crate::directory::handlers::list_roles,
+        crate::directory::handlers::create_role,
+        crate::directory::handlers::get_role,
+        crate::directory::handlers::put_role,
+        crate::directory::handlers::patch_role,
+        crate::directory::handlers::delete_role,
         crate::governance::list_policies,
         crate::governance::create_policy,
         crate::governance::get_policy,
@@ -289,114 +290,49 @@ pub struct ListParams {
     pub filter: Option<String>,
 }
 
-// ---- request bodies the directory reads field by field ----
+// ---- the error responses operations share ----
 
-/// A team (create, PUT, PATCH). On PATCH, absent fields keep their value; on PUT, absent
-/// optional fields are cleared. `id`, when sent, must be the path's.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamBody {
-    pub id: Option<String>,
-    /// 1-200 characters, unique in the realm. Required on create and PUT.
-    pub name: String,
-    pub description: Option<String>,
-    /// A number or a name, e.g. `1` or `"PROVIDER_ID_SET"`.
-    pub policy_type: Option<serde_json::Value>,
-    pub providers: Option<Vec<ProviderBody>>,
-    pub sso_alias: Option<String>,
-    /// Numbers or names.
-    pub provider_types: Option<Vec<serde_json::Value>>,
+/// The shared error responses ([`BadRequest`] …) of the given statuses, as references, for an
+/// operation's `responses(…)`: one list per kind of operation instead of one per operation.
+fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
+    statuses
+        .iter()
+        .filter_map(|status| {
+            let name = match status {
+                400 => "BadRequest",
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                404 => "NotFound",
+                409 => "Conflict",
+                _ => return None,
+            };
+            Some((status.to_string(), Ref::from_response_name(name).into()))
+        })
+        .collect()
 }
 
-/// One provider of a team.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderBody {
-    pub id: String,
-    pub name: Option<String>,
-    /// A number or a name.
-    #[schema(rename = "type")]
-    pub kind: Option<serde_json::Value>,
+/// Declares named sets of [`error_responses`] that `#[utoipa::path(responses(…))]` can list.
+macro_rules! error_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                error_responses(&[$($status),+])
+            }
+        }
+    )+};
 }
 
-/// A user (create, PUT, PATCH). The password is set on create only and never returned.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserBody {
-    pub id: Option<String>,
-    /// The sign-in name (the username rule, docs/api.md "Usernames"): letters and digits of one
-    /// script plus `. _ - @ +`, 1-255 bytes, stored NFKC; unique ignoring case and lookalikes.
-    /// Required on create and PUT.
-    pub name: String,
-    /// Create only.
-    pub password: Option<String>,
-    pub email: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub display_name: Option<String>,
-    /// `true` when absent on create and PUT.
-    pub enabled: Option<bool>,
-    /// A number or a name.
-    pub persona: Option<serde_json::Value>,
-    pub options: Option<UserOptionsBody>,
-    /// The user's memberships; on create, absent puts the user in the root team as a member.
-    pub team_roles: Option<Vec<TeamRoleBody>>,
-    pub digest_settings: Option<Vec<DigestBody>>,
-    /// Only `null`: users are local accounts.
-    pub auth_provider_type: Option<serde_json::Value>,
-    /// Only `null`: users are local accounts.
-    pub auth_provider_id: Option<String>,
-}
-
-/// A membership: a role in a team.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamRoleBody {
-    pub team_id: String,
-    pub role_id: String,
-}
-
-/// A digest subscription.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DigestBody {
-    pub digest_id: String,
-    pub digest_name: Option<String>,
-    /// A number or a name.
-    pub frequency: Option<serde_json::Value>,
-}
-
-/// What may be done to the user (`options`); absent flags take their defaults.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserOptionsBody {
-    pub can_change_password: Option<bool>,
-    pub has_mfa: Option<bool>,
-    pub can_change_roles: Option<bool>,
-    pub can_disable: Option<bool>,
-    pub can_delete: Option<bool>,
-    pub can_edit_name: Option<bool>,
-    pub can_extend_support: Option<bool>,
-    pub can_remove_from_teams: Option<bool>,
-}
-
-/// A role (create, PUT, PATCH).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    pub id: Option<String>,
-    /// 1-200 characters, unique in the realm. Required on create and PUT.
-    pub name: String,
-    pub description: Option<String>,
-    /// Permission names such as `api_key:read`.
-    pub permissions: Option<Vec<String>>,
-    /// Only `true`: every role is available in every team.
-    pub is_available_in_root_team: Option<bool>,
-    /// Only `true`: every role is available in every team.
-    pub is_available_in_non_root_team: Option<bool>,
-    /// Holders of the role (in any team) must sign in with a second factor. The one field a
-    /// built-in role accepts; changing it needs every permission of the role.
-    pub requires_mfa: Option<bool>,
+error_sets! {
+    /// The errors of a list: a bad page token or filter, no credential, no permission.
+    ListErrors = [400, 401, 403];
+    /// The errors of reading one thing by id: those of a list, and 404.
+    ReadErrors = [400, 401, 403, 404];
+    /// The errors of a create: those of a list, and 409 (e.g. a duplicate name).
+    CreateErrors = [400, 401, 403, 409];
+    /// The errors of changing one thing by id (replace, update, delete): 400 to 404, and 409.
+    WriteErrors = [400, 401, 403, 404, 409];
 }
 
 /// `POST /api/preview/teamkeys/{id}:reinstate`. Served by the same handler as `:revoke`

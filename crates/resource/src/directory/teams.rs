@@ -1,0 +1,284 @@
+//! Teams: `/api/v1/teams`. A team groups users (each with a role in it); the realm's root team
+//! always exists and keeps its name.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use tessera_core::names::validate_display_name;
+use tessera_core::page::Page;
+use tessera_store::DbConnection;
+use tessera_store::directory::{self as dir, TeamFilter};
+use tessera_store::models::Team;
+use tessera_store::provision::ROOT_TEAM_NAME;
+use tessera_store::queries as q;
+
+use super::{
+    Author, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_line, check_list, check_text,
+    check_unique_ids, ensure_unused, found, load_code, store_code, to_json_text, window,
+};
+use crate::access::Grantor;
+use crate::error::ApiError;
+use crate::http::{ListQuery, Values, explicit, time_string};
+
+// ---- what the API returns ----
+
+/// One provider of a team, as stored (and as sent: `type` is a code).
+#[derive(Serialize, Deserialize, Clone, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Provider {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// A number or a name.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
+    kind: Option<Json>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ProviderOut {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = Value)]
+    kind: Json,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct TeamJson {
+    id: String,
+    name: String,
+    #[schema(value_type = Value)]
+    policy_type: Json,
+    providers: Vec<ProviderOut>,
+    created_at: String,
+    updated_at: String,
+    description: String,
+    user_count: i64,
+    sso_alias: String,
+    #[schema(value_type = Vec<Value>)]
+    provider_types: Vec<Json>,
+}
+
+fn team_json(t: Team, user_count: i64) -> TeamJson {
+    let providers: Vec<Provider> = serde_json::from_str(&t.providers).unwrap_or_default();
+    TeamJson {
+        policy_type: load_code(&t.policy_type),
+        providers: providers
+            .into_iter()
+            .map(|p| ProviderOut {
+                id: p.id,
+                name: p.name.unwrap_or_default(),
+                kind: p.kind.unwrap_or(Json::Null),
+            })
+            .collect(),
+        created_at: time_string(t.created_at),
+        updated_at: time_string(t.updated_at),
+        user_count,
+        provider_types: serde_json::from_str(&t.provider_types).unwrap_or_default(),
+        id: t.id,
+        name: t.name,
+        description: t.description,
+        sso_alias: t.sso_alias,
+    }
+}
+
+// ---- what the API reads ----
+
+/// A team (create, PUT, PATCH). On PATCH, absent fields keep their value; on create and PUT,
+/// absent optional fields are cleared, as `null` clears them on any.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TeamRequest {
+    /// When sent, the path's id; left out on create.
+    id: Option<String>,
+    /// 1-200 characters, unique in the realm. Required on create and PUT; never `null`.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = String)]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// A number or a name, e.g. `1` or `"PROVIDER_ID_SET"`.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<Value>)]
+    policy_type: Option<Option<Json>>,
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<Vec<Provider>>)]
+    providers: Option<Option<Vec<Provider>>>,
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>)]
+    sso_alias: Option<Option<String>>,
+    /// Numbers or names.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<Vec<Value>>)]
+    provider_types: Option<Option<Vec<Json>>>,
+}
+
+impl RequestBody for TeamRequest {
+    fn sent_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+impl TeamRequest {
+    /// A new team of the realm from a create body. Pure: no database.
+    pub(super) fn into_new(self, realm_id: &str) -> Result<Team, ApiError> {
+        let mut team = Team::new(realm_id, "", "", false, 0);
+        self.apply(&mut team, Mode::Create)?;
+        Ok(team)
+    }
+
+    /// Checks the body and applies it to `team`. Pure: no database.
+    fn apply(self, team: &mut Team, mode: Mode) -> Result<(), ApiError> {
+        if let Some(name) = mode.required("name", self.name)? {
+            validate_display_name("name", &name)?;
+            team.name = name.trim().to_string();
+        }
+        if let Some(description) = mode.or_default(self.description) {
+            check_text("description", &description, MAX_TEXT)?;
+            team.description = description;
+        }
+        if let Some(policy_type) = mode.optional(self.policy_type) {
+            team.policy_type = store_code("policy_type", policy_type)?;
+        }
+        if let Some(alias) = mode.or_default(self.sso_alias) {
+            check_line("sso_alias", &alias, MAX_NAME)?;
+            team.sso_alias = alias;
+        }
+        if let Some(providers) = mode.or_default(self.providers) {
+            check_providers(&providers)?;
+            team.providers = to_json_text(&providers)?;
+        }
+        if let Some(types) = mode.or_default(self.provider_types) {
+            check_list("provider_types", &types)?;
+            for (i, t) in types.iter().enumerate() {
+                check_code(&format!("provider_types[{i}]"), t)?;
+            }
+            team.provider_types = to_json_text(&types)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_providers(providers: &[Provider]) -> Result<(), ApiError> {
+    check_list("providers", providers)?;
+    let ids = providers.iter().enumerate();
+    check_unique_ids(ids.map(|(i, p)| (format!("providers[{i}].id"), p.id.as_str())))?;
+    for (i, p) in providers.iter().enumerate() {
+        if let Some(n) = &p.name {
+            check_line(&format!("providers[{i}].name"), n, MAX_NAME)?;
+        }
+        if let Some(k) = &p.kind {
+            check_code(&format!("providers[{i}].type"), k)?;
+        }
+    }
+    Ok(())
+}
+
+// ---- what the handlers call ----
+
+/// One page of the realm's teams, each with its live member count.
+pub(super) fn list(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    list: &ListQuery,
+) -> Result<Values<TeamJson>, ApiError> {
+    let filter = TeamFilter {
+        name: list.filter_value("name"),
+        sso_alias: list.filter_value("sso_alias"),
+    };
+    let rows = dir::list_teams(conn, realm_id, &filter, &window(list))?;
+    let page = Page::from_rows(rows, list.page.size, |t| t.id.clone());
+    let ids: Vec<String> = page.items.iter().map(|t| t.id.clone()).collect();
+    let counts = dir::team_user_counts(conn, &ids)?;
+    Ok(Values::from_page(page, |t| {
+        let n = counts.get(&t.id).copied().unwrap_or(0);
+        team_json(t, n)
+    }))
+}
+
+/// The team, or 404.
+fn find(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Team, ApiError> {
+    found(dir::team_in_realm(conn, realm_id, id)?, "team", id)
+}
+
+/// The team with its live member count, or 404.
+pub(super) fn load(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    id: &str,
+) -> Result<TeamJson, ApiError> {
+    let team = find(conn, realm_id, id)?;
+    let count = dir::team_user_counts(conn, std::slice::from_ref(&team.id))?
+        .get(&team.id)
+        .copied()
+        .unwrap_or(0);
+    Ok(team_json(team, count))
+}
+
+/// 409 when another team of the realm has this name.
+fn ensure_name_free(conn: &mut DbConnection, realm_id: &str, name: &str) -> Result<(), ApiError> {
+    let taken = q::team_by_name(conn, realm_id, name)?.is_some();
+    ensure_unused(taken, "team", name)
+}
+
+/// Creates the checked team ([`TeamRequest::into_new`]) unless its name is taken.
+pub(super) fn insert(
+    conn: &mut DbConnection,
+    author: &Author,
+    mut team: Team,
+) -> Result<TeamJson, ApiError> {
+    ensure_name_free(conn, author.realm_id(), &team.name)?;
+    (team.created_at, team.updated_at) = (author.now, author.now);
+    q::insert_team(conn, &team)?;
+    author.audit(conn, "team.create", &format!("team:{}", team.id))?;
+    Ok(team_json(team, 0))
+}
+
+/// Applies the body to the stored team (404 first); the root team keeps its name.
+pub(super) fn update(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    body: TeamRequest,
+    mode: Mode,
+) -> Result<TeamJson, ApiError> {
+    let before = find(conn, author.realm_id(), id)?;
+    let mut team = before.clone();
+    body.apply(&mut team, mode)?;
+    if team.name != before.name {
+        if before.is_root {
+            return Err(ApiError::Conflict(format!(
+                "the root team is always named {ROOT_TEAM_NAME:?}; it cannot be renamed"
+            )));
+        }
+        ensure_name_free(conn, author.realm_id(), &team.name)?;
+    }
+    team.updated_at = author.now;
+    dir::update_team(conn, &team)?;
+    author.audit(conn, "team.update", &format!("team:{id}"))?;
+    load(conn, author.realm_id(), id)
+}
+
+/// Deletes a team other than the root. Leaving a team can lift a deny that the team's
+/// policies or roles put on rights held elsewhere: every member's gains must be held.
+pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    let team = find(conn, author.realm_id(), id)?;
+    if team.is_root {
+        return Err(ApiError::Conflict(
+            "the root team cannot be deleted: every realm keeps one".into(),
+        ));
+    }
+    let members = dir::team_member_ids(conn, id)?;
+    let mut before = Vec::with_capacity(members.len());
+    for m in &members {
+        before.push(grantor.user_rights(conn, m)?);
+    }
+    dir::delete_team(conn, id)?;
+    for (m, was) in members.iter().zip(&before) {
+        let now_rights = grantor.user_rights(conn, m)?;
+        grantor.ensure_gains(was, &now_rights)?;
+    }
+    author.audit(conn, "team.delete", &format!("team:{id}"))
+}
