@@ -4,7 +4,7 @@
 //! [`super::users`], [`super::roles`]) and responds.
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Route, web};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::fmt;
@@ -26,42 +26,44 @@ use crate::openapi::{
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/v1/teams")
-            .route(web::get().to(list_teams))
-            .route(web::post().to(create_team)),
-    )
-    .service(
-        web::resource("/api/v1/teams/{id}")
-            .route(web::get().to(get_team))
-            .route(web::put().to(put_team))
-            .route(web::patch().to(patch_team))
-            .route(web::delete().to(delete_team)),
-    )
-    .service(
-        web::resource("/api/v1/users")
-            .route(web::get().to(list_users))
-            .route(web::post().to(create_user)),
-    )
-    .service(
-        web::resource("/api/v1/users/{id}")
-            .route(web::get().to(get_user))
-            .route(web::put().to(put_user))
-            .route(web::patch().to(patch_user))
-            .route(web::delete().to(delete_user)),
-    )
-    .service(
-        web::resource("/api/v1/roles")
-            .route(web::get().to(list_roles))
-            .route(web::post().to(create_role)),
-    )
-    .service(
-        web::resource("/api/v1/roles/{id}")
-            .route(web::get().to(get_role))
-            .route(web::put().to(put_role))
-            .route(web::patch().to(patch_role))
-            .route(web::delete().to(delete_role)),
-    );
+    let teams = [web::get().to(list_teams), web::post().to(create_team)];
+    let team = [
+        web::get().to(get_team),
+        web::put().to(put_team),
+        web::patch().to(patch_team),
+        web::delete().to(delete_team),
+    ];
+    entity(cfg, "/api/v1/teams", teams, team);
+    let users = [web::get().to(list_users), web::post().to(create_user)];
+    let user = [
+        web::get().to(get_user),
+        web::put().to(put_user),
+        web::patch().to(patch_user),
+        web::delete().to(delete_user),
+    ];
+    entity(cfg, "/api/v1/users", users, user);
+    let roles = [web::get().to(list_roles), web::post().to(create_role)];
+    let role = [
+        web::get().to(get_role),
+        web::put().to(put_role),
+        web::patch().to(patch_role),
+        web::delete().to(delete_role),
+    ];
+    entity(cfg, "/api/v1/roles", roles, role);
+}
+
+/// Serves one entity: its collection at `path` (list, create) and each of its items at
+/// `path/{id}` (get, replace, update, delete).
+fn entity(cfg: &mut web::ServiceConfig, path: &str, collection: [Route; 2], item: [Route; 4]) {
+    let mut all = web::resource(path.to_string());
+    for route in collection {
+        all = all.route(route);
+    }
+    let mut one = web::resource(format!("{path}/{{id}}"));
+    for route in item {
+        one = one.route(route);
+    }
+    cfg.service(all).service(one);
 }
 
 /// What every handler answers: a response, or an error mapped by [`ApiError`].
@@ -502,4 +504,19 @@ pub(crate) async fn delete_role(caller: Caller, path: web::Path<String>) -> Repl
     let id = path_id(&path)?;
     caller.write(move |c, by| roles::remove(c, by, &id)).await?;
     Ok(done())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_must_be_a_json_object() {
+        for json in [r#"["name"]"#, r#""name""#, "1", "true", "null"] {
+            let read = serde_json::from_str::<Object<TeamRequest>>(json);
+            let err = read.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.starts_with("must be a JSON object"), "{json}: {err}");
+        }
+        assert!(serde_json::from_str::<Object<TeamRequest>>(r#"{"name": "a"}"#).is_ok());
+    }
 }

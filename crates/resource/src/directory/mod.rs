@@ -176,16 +176,35 @@ fn check_list<T>(field: &str, list: &[T]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Ids in a list (providers, digests) are non-empty single lines, each listed once.
-fn check_unique_ids<'a>(ids: impl Iterator<Item = (String, &'a str)>) -> Result<(), ApiError> {
+/// An entry of a list such as `providers` or `digest_settings`: an id, and an optional name
+/// and code, under the body's own keys ([`ListEntry::KEYS`]).
+trait ListEntry {
+    /// The keys of the id, the name and the code, for error fields (`providers[0].id`).
+    const KEYS: [&'static str; 3];
+    fn parts(&self) -> (&str, Option<&str>, Option<&Json>);
+}
+
+/// At most [`MAX_LIST`] entries; each id a non-empty single line listed once, each name a
+/// single line, each code a code.
+fn check_entries<E: ListEntry>(field: &str, entries: &[E]) -> Result<(), ApiError> {
+    check_list(field, entries)?;
+    let [id_key, name_key, code_key] = E::KEYS;
     let mut seen = std::collections::BTreeSet::new();
-    for (field, id) in ids {
+    for (i, entry) in entries.iter().enumerate() {
+        let (id, name, code) = entry.parts();
+        let id_field = format!("{field}[{i}].{id_key}");
         if id.trim().is_empty() {
-            return Err(ApiError::bad(field, "must not be empty"));
+            return Err(ApiError::bad(id_field, "must not be empty"));
         }
-        check_line(&field, id, MAX_NAME)?;
+        check_line(&id_field, id, MAX_NAME)?;
         if !seen.insert(id) {
-            return Err(ApiError::bad(field, format!("{id:?} is listed twice")));
+            return Err(ApiError::bad(id_field, format!("{id:?} is listed twice")));
+        }
+        if let Some(name) = name {
+            check_line(&format!("{field}[{i}].{name_key}"), name, MAX_NAME)?;
+        }
+        if let Some(code) = code {
+            check_code(&format!("{field}[{i}].{code_key}"), code)?;
         }
     }
     Ok(())

@@ -76,31 +76,27 @@ pub(super) struct RolesPage {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RoleRequest {
-    /// When sent, the path's id; left out on create.
+    /// The role's id: left out on create, else the path's.
     id: Option<String>,
-    /// 1-200 characters, unique in the realm. Required on create and PUT; never `null`.
+    /// 1-200 characters, unique among the realm's roles. Required on create and PUT; never
+    /// `null`.
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = String)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// Permission names such as `api_key:read`.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Vec<String>>)]
     permissions: Option<Option<Vec<String>>>,
     /// Only `true`: every role is available in every team.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<bool>)]
     is_available_in_root_team: Option<Option<bool>>,
     /// Only `true`: every role is available in every team.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<bool>)]
     is_available_in_non_root_team: Option<Option<bool>>,
     /// Holders of the role (in any team) must sign in with a second factor. The one field a
     /// built-in role accepts; changing it needs every permission of the role.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<bool>)]
     requires_mfa: Option<Option<bool>>,
 }
 
@@ -209,18 +205,13 @@ fn new_role(realm_id: &str) -> Role {
     }
 }
 
-/// The role, or 404.
-fn find(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Role, ApiError> {
-    found(dir::role_in_realm(conn, realm_id, id)?, "role", id)
-}
-
 /// The role as the API shows it, or 404.
 pub(super) fn load(
     conn: &mut DbConnection,
     realm_id: &str,
     id: &str,
 ) -> Result<RoleJson, ApiError> {
-    find(conn, realm_id, id).map(role_json)
+    found(dir::role_in_realm(conn, realm_id, id)?, "role", id).map(role_json)
 }
 
 /// 409 when another role of the realm has this name.
@@ -255,7 +246,7 @@ pub(super) fn update(
     mode: Mode,
 ) -> Result<RoleJson, ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
-    let before = find(conn, author.realm_id(), id)?;
+    let before = found(dir::role_in_realm(conn, author.realm_id(), id)?, "role", id)?;
     let mut role = before.clone();
     body.apply(&mut role, mode)?;
     let (held, holds) = (role_permissions(&before), role_permissions(&role));
@@ -287,7 +278,7 @@ pub(super) fn update(
 
 /// Deletes a custom role that no membership or API key uses.
 pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
-    let role = find(conn, author.realm_id(), id)?;
+    let role = found(dir::role_in_realm(conn, author.realm_id(), id)?, "role", id)?;
     if role.builtin {
         return Err(ApiError::Conflict(format!(
             "{} is a built-in role; built-in roles cannot be deleted",

@@ -12,8 +12,9 @@ use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 
 use super::{
-    Author, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_line, check_list, check_text,
-    check_unique_ids, ensure_unused, found, load_code, store_code, to_json_text, window,
+    Author, ListEntry, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_entries,
+    check_line, check_list, check_text, ensure_unused, found, load_code, store_code, to_json_text,
+    window,
 };
 use crate::access::Grantor;
 use crate::error::ApiError;
@@ -89,28 +90,24 @@ fn team_json(t: Team, user_count: i64) -> TeamJson {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TeamRequest {
-    /// When sent, the path's id; left out on create.
+    /// The team's id: left out on create, else the path's.
     id: Option<String>,
-    /// 1-200 characters, unique in the realm. Required on create and PUT; never `null`.
+    /// 1-200 characters, unique among the realm's teams. Required on create and PUT; never
+    /// `null`.
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = String)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// A number or a name, e.g. `1` or `"PROVIDER_ID_SET"`.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Value>)]
     policy_type: Option<Option<Json>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Vec<Provider>>)]
     providers: Option<Option<Vec<Provider>>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     sso_alias: Option<Option<String>>,
     /// Numbers or names.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Vec<Value>>)]
     provider_types: Option<Option<Vec<Json>>>,
 }
 
@@ -146,7 +143,7 @@ impl TeamRequest {
             team.sso_alias = alias;
         }
         if let Some(providers) = mode.or_default(self.providers) {
-            check_providers(&providers)?;
+            check_entries("providers", &providers)?;
             team.providers = to_json_text(&providers)?;
         }
         if let Some(types) = mode.or_default(self.provider_types) {
@@ -160,19 +157,12 @@ impl TeamRequest {
     }
 }
 
-fn check_providers(providers: &[Provider]) -> Result<(), ApiError> {
-    check_list("providers", providers)?;
-    let ids = providers.iter().enumerate();
-    check_unique_ids(ids.map(|(i, p)| (format!("providers[{i}].id"), p.id.as_str())))?;
-    for (i, p) in providers.iter().enumerate() {
-        if let Some(n) = &p.name {
-            check_line(&format!("providers[{i}].name"), n, MAX_NAME)?;
-        }
-        if let Some(k) = &p.kind {
-            check_code(&format!("providers[{i}].type"), k)?;
-        }
+impl ListEntry for Provider {
+    const KEYS: [&'static str; 3] = ["id", "name", "type"];
+
+    fn parts(&self) -> (&str, Option<&str>, Option<&Json>) {
+        (&self.id, self.name.as_deref(), self.kind.as_ref())
     }
-    Ok(())
 }
 
 // ---- what the handlers call ----
@@ -197,18 +187,13 @@ pub(super) fn list(
     }))
 }
 
-/// The team, or 404.
-fn find(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Team, ApiError> {
-    found(dir::team_in_realm(conn, realm_id, id)?, "team", id)
-}
-
 /// The team with its live member count, or 404.
 pub(super) fn load(
     conn: &mut DbConnection,
     realm_id: &str,
     id: &str,
 ) -> Result<TeamJson, ApiError> {
-    let team = find(conn, realm_id, id)?;
+    let team = found(dir::team_in_realm(conn, realm_id, id)?, "team", id)?;
     let count = dir::team_user_counts(conn, std::slice::from_ref(&team.id))?
         .get(&team.id)
         .copied()
@@ -243,7 +228,7 @@ pub(super) fn update(
     body: TeamRequest,
     mode: Mode,
 ) -> Result<TeamJson, ApiError> {
-    let before = find(conn, author.realm_id(), id)?;
+    let before = found(dir::team_in_realm(conn, author.realm_id(), id)?, "team", id)?;
     let mut team = before.clone();
     body.apply(&mut team, mode)?;
     if team.name != before.name {
@@ -264,7 +249,7 @@ pub(super) fn update(
 /// policies or roles put on rights held elsewhere: every member's gains must be held.
 pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
-    let team = find(conn, author.realm_id(), id)?;
+    let team = found(dir::team_in_realm(conn, author.realm_id(), id)?, "team", id)?;
     if team.is_root {
         return Err(ApiError::Conflict(
             "the root team cannot be deleted: every realm keeps one".into(),
@@ -281,4 +266,72 @@ pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Resu
         grantor.ensure_gains(was, &now_rights)?;
     }
     author.audit(conn, "team.delete", &format!("team:{id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body as the handlers read it, or the path of the field serde refused.
+    fn parse(json: &str) -> Result<TeamRequest, String> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| e.path().to_string())
+    }
+
+    fn stored_team() -> Team {
+        let mut team = Team::new("realm", "ops", "on call", false, 0);
+        team.sso_alias = "ops-sso".into();
+        team
+    }
+
+    #[test]
+    fn patch_keeps_what_is_absent_and_clears_what_is_null() {
+        let mut team = stored_team();
+        let body = parse(r#"{"description": null}"#).unwrap();
+        body.apply(&mut team, Mode::Patch).unwrap();
+        assert_eq!(team.name, "ops");
+        assert_eq!(team.description, "");
+        assert_eq!(team.sso_alias, "ops-sso");
+    }
+
+    #[test]
+    fn replace_clears_what_is_absent_and_needs_a_name() {
+        let mut team = stored_team();
+        parse(r#"{"name": "ops"}"#)
+            .unwrap()
+            .apply(&mut team, Mode::Replace)
+            .unwrap();
+        assert_eq!(
+            (team.description.as_str(), team.sso_alias.as_str()),
+            ("", "")
+        );
+        for (json, message) in [
+            ("{}", "is required"),
+            (r#"{"name": null}"#, "must not be null"),
+        ] {
+            let err = parse(json).unwrap().apply(&mut team, Mode::Replace);
+            assert!(
+                matches!(&err, Err(ApiError::BadRequest { field, message: m }) if field == "name" && m == message),
+                "{json}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn serde_errors_name_the_field() {
+        assert_eq!(parse(r#"{"colour": "red"}"#).err().unwrap(), "colour");
+        assert_eq!(parse(r#"{"sso_alias": 5}"#).err().unwrap(), "sso_alias");
+        let nested = parse(r#"{"providers": [{"id": "p", "colour": 1}]}"#);
+        assert_eq!(nested.err().unwrap(), "providers[0].colour");
+    }
+
+    #[test]
+    fn providers_are_checked_entry_by_entry() {
+        let body = parse(r#"{"name": "a", "providers": [{"id": "p"}, {"id": "p"}]}"#).unwrap();
+        let err = body.apply(&mut stored_team(), Mode::Create);
+        assert!(
+            matches!(&err, Err(ApiError::BadRequest { field, .. }) if field == "providers[1].id"),
+            "{err:?}"
+        );
+    }
 }

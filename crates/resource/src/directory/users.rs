@@ -18,7 +18,7 @@ use tessera_store::queries as q;
 use tessera_store::usernames;
 
 use super::{
-    Author, MAX_NAME, Mode, RequestBody, check_code, check_line, check_list, check_unique_ids,
+    Author, ListEntry, MAX_NAME, Mode, RequestBody, check_entries, check_line, check_list,
     filter_id, found, load_code, store_code, to_json_text, window,
 };
 use crate::access::Grantor;
@@ -188,7 +188,7 @@ struct TeamRoleRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserRequest {
-    /// When sent, the path's id; left out on create.
+    /// The user's id: left out on create, else the path's.
     id: Option<String>,
     /// The sign-in name (the username rule, docs/api.md "Usernames"): letters and digits of one
     /// script plus `. _ - @ +`, 1-255 bytes, stored NFKC; unique ignoring case and lookalikes.
@@ -199,41 +199,30 @@ pub(super) struct UserRequest {
     /// Create only.
     password: Option<String>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     given_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     family_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
     /// `true` when absent on create and PUT; never `null`.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<bool>)]
     enabled: Option<Option<bool>>,
     /// A number or a name.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Value>)]
     persona: Option<Option<Json>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<UserOptions>)]
     options: Option<Option<UserOptions>>,
     /// The user's memberships; on create, absent puts the user in the root team as a member.
     /// They change only when sent, on PUT too; `null` removes them all.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Vec<TeamRoleRequest>>)]
     team_roles: Option<Option<Vec<TeamRoleRequest>>>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Vec<Digest>>)]
     digest_settings: Option<Option<Vec<Digest>>>,
     /// Only `null`: users are local accounts.
-    #[schema(value_type = Option<Value>)]
     auth_provider_type: Option<Json>,
     /// Only `null`: users are local accounts.
-    #[schema(value_type = Option<String>)]
     auth_provider_id: Option<Json>,
 }
 
@@ -323,7 +312,7 @@ impl UserRequest {
             .transpose()?;
         let digest_settings = mode
             .or_default(self.digest_settings)
-            .map(|d| check_digests(&d).and_then(|()| to_json_text(&d)))
+            .map(|d| check_entries("digest_settings", &d).and_then(|()| to_json_text(&d)))
             .transpose()?;
         let external = [
             ("auth_provider_type", &self.auth_provider_type),
@@ -395,22 +384,16 @@ fn person_name(
     }
 }
 
-fn check_digests(digests: &[Digest]) -> Result<(), ApiError> {
-    check_list("digest_settings", digests)?;
-    let ids = digests.iter().enumerate();
-    check_unique_ids(ids.map(|(i, d)| {
-        let field = format!("digest_settings[{i}].digest_id");
-        (field, d.digest_id.as_str())
-    }))?;
-    for (i, d) in digests.iter().enumerate() {
-        if let Some(n) = &d.digest_name {
-            check_line(&format!("digest_settings[{i}].digest_name"), n, MAX_NAME)?;
-        }
-        if let Some(f) = &d.frequency {
-            check_code(&format!("digest_settings[{i}].frequency"), f)?;
-        }
+impl ListEntry for Digest {
+    const KEYS: [&'static str; 3] = ["digest_id", "digest_name", "frequency"];
+
+    fn parts(&self) -> (&str, Option<&str>, Option<&Json>) {
+        (
+            &self.digest_id,
+            self.digest_name.as_deref(),
+            self.frequency.as_ref(),
+        )
     }
-    Ok(())
 }
 
 /// `team_roles` as (team, role) pairs, each listed once; `null` is none. Memberships change
@@ -480,17 +463,13 @@ pub(super) fn list(
     }))
 }
 
-fn find(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<User, ApiError> {
-    found(dir::user_in_realm(conn, realm_id, id)?, "user", id)
-}
-
 /// The user with her named memberships, or 404.
 pub(super) fn load(
     conn: &mut DbConnection,
     realm_id: &str,
     id: &str,
 ) -> Result<UserJson, ApiError> {
-    let user = find(conn, realm_id, id)?;
+    let user = found(dir::user_in_realm(conn, realm_id, id)?, "user", id)?;
     let memberships = dir::named_memberships(conn, std::slice::from_ref(&user.id))?;
     Ok(user_json(user, memberships))
 }
@@ -602,7 +581,7 @@ pub(super) fn update(
 ) -> Result<UserJson, ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
     let realm_id = author.realm_id();
-    let before = find(conn, realm_id, id)?;
+    let before = found(dir::user_in_realm(conn, realm_id, id)?, "user", id)?;
     let rights_before = grantor.user_rights(conn, id)?;
     let shown_before = load(conn, realm_id, id)?;
     let mut user = before.clone();
