@@ -743,4 +743,37 @@ mod tests {
             "bearer"
         );
     }
+
+    #[test]
+    fn every_reference_resolves_and_directory_bodies_are_the_request_types() {
+        let doc: serde_json::Value = serde_json::from_str(super::document_json()).unwrap();
+        fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                        out.push(r);
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for r in found {
+            let path = r.trim_start_matches("#/").split('/');
+            let target = path.fold(&doc, |v, part| &v[part]);
+            assert!(!target.is_null(), "{r} does not resolve");
+        }
+        for (path, body) in [
+            ("/api/v1/teams", "TeamRequest"),
+            ("/api/v1/users", "UserRequest"),
+            ("/api/v1/roles", "RoleRequest"),
+        ] {
+            let schema = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+                ["schema"]["$ref"];
+            assert_eq!(schema, &format!("#/components/schemas/{body}"), "{path}");
+        }
+    }
 }
