@@ -1,7 +1,7 @@
 //! The directory's HTTP operations: every route under `/api/v1/teams`, `/api/v1/users` and
 //! `/api/v1/roles` with its OpenAPI description. Each handler authorises, parses the body into
-//! its entity's request type, calls one function of the entity's module ([`super::teams`],
-//! [`super::users`], [`super::roles`]) and responds.
+//! its entity's request type, calls one function of the entity's module (`teams`,
+//! `users`, `roles`) and responds.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Route, web};

@@ -1,8 +1,8 @@
 //! Teams, users and roles (seed 004): `/api/v1/teams`, `/api/v1/users`, `/api/v1/roles`, with
 //! the Veza envelopes and fields. [`handlers`] holds the HTTP operations; each entity's module
-//! ([`teams`], [`users`], [`roles`]) holds its request type, what the API shows of it, and the
-//! functions the handlers call. Here is what they share: the author of a write ([`Author`]),
-//! how a body applies ([`Mode`]), and the checks of text, lists and codes.
+//! (`teams`, `users`, `roles`) holds its request type, what the API shows of it, and the
+//! functions the handlers call. Here is what they share: the author of a write (`Author`),
+//! how a body applies (`Mode`), and the checks of text, lists and codes.
 //!
 //! A body is read into its entity's request type, which is both the parser and the OpenAPI
 //! schema: a wrong type names its field (`team_roles[1].role_id: …`), an unknown field is
