@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(
         title = "Tessera resource API",
-        description = "API keys, teams, users, roles, policies, OAuth clients, scopes and the audit log of a Tessera realm. Every operation needs `Authorization: Bearer <token>`, where the token is an access token (JWT) from the realm's issuer or an API key. Lists page by keyset: pass `next_page_token` back as `page_token`; `page_size` is 1 to 500 (100 by default); `filter` takes `field eq \"value\"` conditions joined by `and`, on the fields each list names. Errors are `{\"error\": …, \"error_description\": …}`."
+        description = "API keys, teams, users, roles, policies, OAuth clients, scopes and the audit log of a Tessera realm. Every operation needs `Authorization: Bearer <token>`, where the token is an access token (JWT) from the realm's issuer or an API key. Lists page by keyset: pass `next_page_token` back as `page_token`; `page_size` is 1 to 500 (100 by default); `filter` takes `field eq \"value\"` conditions joined by `and`, on the fields each list names. Errors are `{\"error\": …, \"error_description\": …}`; a 400 adds `\"field\"`, the input at fault."
     ),
     paths(
         crate::auth_test::auth_test,
@@ -202,13 +202,17 @@ pub struct ErrorBody {
     /// `temporarily_unavailable` or `server_error`.
     pub error: String,
     pub error_description: String,
+    /// On bad input (`invalid_request` with status 400): the field, parameter or path at
+    /// fault, e.g. `name`, `team_roles[0].role_id`, `page_token` or `body` (the body as a
+    /// whole). The description starts with it too (`field: message`); programs read this.
+    pub field: Option<String>,
 }
 
-/// Bad input: a body, parameter, filter or page token that is wrong; the description names the field.
+/// Bad input: a body, parameter, filter or page token that is wrong; `field` names it.
 #[derive(ToResponse)]
 #[response(
-    description = "Bad input (`invalid_request`); the description names the field",
-    example = json!({"error": "invalid_request", "error_description": "name: must not be empty"})
+    description = "Bad input (`invalid_request`); `field` names the field, and the description starts with it",
+    example = json!({"error": "invalid_request", "error_description": "name: must not be empty", "field": "name"})
 )]
 pub struct BadRequest(pub ErrorBody);
 
