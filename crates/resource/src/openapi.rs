@@ -10,6 +10,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -33,18 +34,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ),
     paths(
         crate::auth_test::auth_test,
-        crate::apikeys::list_personal,
-        crate::apikeys::create_personal,
-        crate::apikeys::get_personal,
-        crate::apikeys::update_personal,
-        crate::apikeys::delete_personal,
-        crate::apikeys::exchange,
-        crate::apikeys::list_team,
-        crate::apikeys::get_team,
-        crate::apikeys::create_team,
-        crate::apikeys::rename_team,
-        crate::apikeys::delete_team,
-        crate::apikeys::team_action,
+        crate::apikeys::personal::list_personal,
+        crate::apikeys::personal::create_personal,
+        crate::apikeys::personal::get_personal,
+        crate::apikeys::personal::update_personal,
+        crate::apikeys::personal::delete_personal,
+        crate::apikeys::personal::exchange,
+        crate::apikeys::team::list_team,
+        crate::apikeys::team::get_team,
+        crate::apikeys::team::create_team,
+        crate::apikeys::team::rename_team,
+        crate::apikeys::team::delete_team,
+        crate::apikeys::team::team_action,
         reinstate_team_key,
         crate::directory::list_teams,
         crate::directory::create_team,
@@ -71,26 +72,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::directory::put_role,
         crate::directory::patch_role,
         crate::directory::delete_role,
-        crate::governance::list_policies,
-        crate::governance::create_policy,
-        crate::governance::get_policy,
-        crate::governance::update_policy,
-        crate::governance::delete_policy,
-        crate::governance::user_permissions,
-        crate::governance::role_permissions,
-        crate::governance::list_clients,
-        crate::governance::create_client,
-        crate::governance::get_client,
-        crate::governance::update_client,
-        crate::governance::delete_client,
-        crate::governance::rotate_client_secret,
-        crate::governance::list_scopes,
-        crate::governance::create_scope,
-        crate::governance::get_scope,
-        crate::governance::update_scope,
-        crate::governance::delete_scope,
-        crate::governance::list_audit,
-        crate::governance::get_audit,
+        crate::governance::policies::list_policies,
+        crate::governance::policies::create_policy,
+        crate::governance::policies::get_policy,
+        crate::governance::policies::update_policy,
+        crate::governance::policies::delete_policy,
+        crate::governance::permissions::user_permissions,
+        crate::governance::permissions::role_permissions,
+        crate::governance::clients::list_clients,
+        crate::governance::clients::create_client,
+        crate::governance::clients::get_client,
+        crate::governance::clients::update_client,
+        crate::governance::clients::delete_client,
+        crate::governance::clients::rotate_client_secret,
+        crate::governance::scopes::list_scopes,
+        crate::governance::scopes::create_scope,
+        crate::governance::scopes::get_scope,
+        crate::governance::scopes::update_scope,
+        crate::governance::scopes::delete_scope,
+        crate::governance::audit::list_audit,
+        crate::governance::audit::get_audit,
     ),
     components(
         schemas(ErrorBody, Empty),
@@ -248,6 +249,43 @@ pub struct NotFound(pub ErrorBody);
 )]
 pub struct Conflict(pub ErrorBody);
 
+/// The error responses shared by many operations, to list after an operation's own success
+/// response: `responses((status = 200, …), crate::openapi::ItemErrors)`. Each entry refers to
+/// the named response component, as `(status = 400, response = BadRequest)` would.
+macro_rules! error_responses {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $response:ty),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+                BTreeMap::from([$((
+                    $status.to_string(),
+                    Ref::from_response_name(<$response as ToResponse>::response().0).into(),
+                )),+])
+            }
+        }
+    };
+}
+
+error_responses!(
+    /// 400, 401 and 403: what any operation may answer (lists, actions on no one object).
+    CommonErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden
+);
+error_responses!(
+    /// 400, 401, 403 and 404: reading or changing one object named by the path.
+    ItemErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "404" => NotFound
+);
+error_responses!(
+    /// 400, 401, 403 and 409: creating an object, whose name may be taken.
+    CreateErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "409" => Conflict
+);
+error_responses!(
+    /// 400, 401, 403, 404 and 409: changing or deleting one object in a way that may conflict.
+    ItemWriteErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden,
+        "404" => NotFound, "409" => Conflict
+);
+
 /// `{"value": …}`: one object.
 #[derive(ToSchema)]
 pub struct ValueEnvelope<T> {
@@ -404,8 +442,8 @@ pub struct RoleBody {
 }
 
 /// `POST /api/preview/teamkeys/{id}:reinstate`. Served by the same handler as `:revoke`
-/// ([`crate::apikeys`]'s `team_action`), which reads the action from the path segment; this
-/// function only describes the second operation and is never routed.
+/// ([`crate::apikeys::team`]'s `team_action`), which reads the action from the path
+/// segment; this function only describes the second operation and is never routed.
 #[utoipa::path(
     post,
     path = "/api/preview/teamkeys/{id}:reinstate",
@@ -416,10 +454,7 @@ pub struct RoleBody {
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     responses(
         (status = 200, description = "Reinstated", body = Empty),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ItemErrors,
     )
 )]
 #[allow(dead_code)]
