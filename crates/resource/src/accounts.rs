@@ -8,6 +8,7 @@
 //! reset a realm admin's password. A password change or reset ends every session and grant of
 //! the user, in the transaction that sets the password.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 use crate::http::{Author, json_body, parse_id, time_string, with_db, write};
+use crate::http::{Reply, State};
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -260,26 +262,19 @@ fn reset_password(
     Ok(revoked)
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/users/{id}/password-reset",
-    tag = "accounts",
-    summary = "Reset a user's password",
+#[utoipa::path(post, path = "/api/v1/users/{id}/password-reset", tag = "accounts", summary = "Reset a user's password",
     description = "Needs `user:write`, and every right the user holds (a team admin cannot reset a realm admin). `link`: a one-time link to a page where the user chooses a new password; it expires after `expires_in_secs`. `temporary_password`: a generated password, shown once; the user must change it at the next sign-in, and every session and token of the user ends at once. Not for service accounts, nor for yourself (use `POST /api/v1/users/me/password`). The link and the password are shown once and never stored.",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     request_body = ResetBody,
-    responses(
-        (status = 201, description = "The link or the temporary password, shown once", body = ResetJson),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 201, description = "The link or the temporary password, shown once", body = ResetJson), crate::openapi::ItemErrors),
 )]
 pub async fn create_password_reset(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     principal.require("user:write")?;
     let (id, own) = target(&principal, &path)?;
     if own {
@@ -312,27 +307,19 @@ pub struct PasswordChangeBody {
     new_password: String,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/users/{id}/password",
-    tag = "accounts",
-    summary = "Change your own password",
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "accounts", summary = "Change your own password",
     description = "Only for yourself (`me` or your own id), and only with an access token from signing in: an API key cannot change a password, so a leaked key cannot take the account over. A wrong `current_password` counts as a failed sign-in in the brute-force throttle (429 with `Retry-After` while locked). The new password must meet the password policy. Clears the must-change flag of a temporary password. Every session and token of the user ends, the one making this request included: sign in again with the new password.",
     params(("id" = String, Path, description = "`me`, or your own id")),
     request_body = PasswordChangeBody,
-    responses(
-        (status = 204, description = "Changed; sign in again"),
-        crate::openapi::CommonErrors,
-        (status = 429, description = "Too many failed attempts; retry after `Retry-After` seconds", body = crate::openapi::ErrorBody),
-    )
+    responses((status = 204, description = "Changed; sign in again"), crate::openapi::CommonErrors, (status = 429, description = "Too many failed attempts; retry after `Retry-After` seconds", body = crate::openapi::ErrorBody)),
 )]
 pub async fn change_password(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     let id = own_password(&principal, &path)?;
     let body: PasswordChangeBody = json_body(&state, &req, payload).await?;
     tessera_core::password::validate_password(&body.new_password)
@@ -515,23 +502,12 @@ pub struct SessionsJson {
     grants: Vec<GrantJson>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}/sessions",
-    tag = "accounts",
-    summary = "List a user's sessions and grants",
+#[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "accounts", summary = "List a user's sessions and grants",
     description = "Your own (`me` or your id) with any credential, or another user's with `user:read`. `sessions`: live browser sign-ins; `grants`: clients holding a refresh token for the user.",
     params(("id" = String, Path, description = "`me`, or a user's id (a UUID)")),
-    responses(
-        (status = 200, description = "The live sessions and grants, newest first", body = SessionsJson),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The live sessions and grants, newest first", body = SessionsJson), crate::openapi::ItemErrors),
 )]
-pub async fn list_sessions(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_sessions(state: State, principal: Principal, path: Path<String>) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if !own {
         principal.require("user:read")?;
@@ -607,12 +583,12 @@ impl Ending {
 /// Ends one session or grant of a user: the user herself, or an administrator with
 /// `user:write` who holds everything the user holds. 404 unless it is the user's and live.
 async fn end_one(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
     (raw_user, item): (String, String),
     ending: Ending,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let (id, own) = target(&principal, &raw_user)?;
     if !own {
         principal.require("user:write")?;
@@ -668,51 +644,31 @@ fn end_one_in(
     Ok(revoked)
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/sessions/{session_id}",
-    tag = "accounts",
-    summary = "End a session",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sessions/{session_id}", tag = "accounts", summary = "End a session",
     description = "Ends a browser session of the user and revokes every grant made within it. Your own, or another user's with `user:write` and every right that user holds.",
-    params(
-        ("id" = String, Path, description = "`me`, or a user's id (a UUID)"),
-        ("session_id" = String, Path, description = "The session's id from the list"),
-    ),
-    responses(
-        (status = 204, description = "Ended"),
-        crate::openapi::ItemErrors,
-    )
+    params(("id" = String, Path, description = "`me`, or a user's id (a UUID)"), ("session_id" = String, Path, description = "The session's id from the list")),
+    responses((status = 204, description = "Ended"), crate::openapi::ItemErrors),
 )]
 pub async fn end_session(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<(String, String)>,
+) -> Reply {
     end_one(state, principal, req, path.into_inner(), Ending::Session).await
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/grants/{grant_id}",
-    tag = "accounts",
-    summary = "Revoke a grant",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/grants/{grant_id}", tag = "accounts", summary = "Revoke a grant",
     description = "Revokes the grant's refresh tokens and the access tokens issued under it. Your own, or another user's with `user:write` and every right that user holds.",
-    params(
-        ("id" = String, Path, description = "`me`, or a user's id (a UUID)"),
-        ("grant_id" = String, Path, description = "The grant's id from the list"),
-    ),
-    responses(
-        (status = 204, description = "Revoked"),
-        crate::openapi::ItemErrors,
-    )
+    params(("id" = String, Path, description = "`me`, or a user's id (a UUID)"), ("grant_id" = String, Path, description = "The grant's id from the list")),
+    responses((status = 204, description = "Revoked"), crate::openapi::ItemErrors),
 )]
 pub async fn revoke_grant(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<(String, String)>,
+) -> Reply {
     end_one(state, principal, req, path.into_inner(), Ending::Grant).await
 }
 
@@ -729,23 +685,12 @@ pub struct SecondFactorsJson {
     required: bool,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}/second-factors",
-    tag = "accounts",
-    summary = "A user's second factors",
+#[utoipa::path(get, path = "/api/v1/users/{id}/second-factors", tag = "accounts", summary = "A user's second factors",
     description = "Your own (`me` or your id), or another user's with `user:read`. People set their factors up on the account page (`/realms/{realm}/account/`).",
     params(("id" = String, Path, description = "`me`, or a user's id (a UUID)")),
-    responses(
-        (status = 200, description = "What the user has set up", body = SecondFactorsJson),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "What the user has set up", body = SecondFactorsJson), crate::openapi::ItemErrors),
 )]
-pub async fn second_factors(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn second_factors(state: State, principal: Principal, path: Path<String>) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if !own {
         principal.require("user:read")?;
@@ -767,24 +712,17 @@ pub async fn second_factors(
     Ok(HttpResponse::Ok().json(shown))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/second-factors",
-    tag = "accounts",
-    summary = "Remove a user's second factors",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/second-factors", tag = "accounts", summary = "Remove a user's second factors",
     description = "For someone who lost their authenticator and recovery codes: removes the authenticator app, every passkey and the recovery codes. If the policy requires a second factor, the next sign-in asks the user to set one up. Needs `user:write` and every right the user holds; not for your own account (use the account page, which asks for your password).",
     params(("id" = String, Path, description = "A user's id (a UUID)")),
-    responses(
-        (status = 204, description = "Removed"),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 204, description = "Removed"), crate::openapi::ItemErrors),
 )]
 pub async fn remove_second_factors(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if own {
         return Err(ApiError::bad(

@@ -88,6 +88,12 @@ where
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
+/// The application state as handlers take it.
+pub type State = web::Data<ResourceState>;
+
+/// What a handler answers: a response, or an [`ApiError`] that renders as one.
+pub type Reply = Result<HttpResponse, ApiError>;
+
 /// `{"value": …}`.
 #[derive(Serialize)]
 pub struct Value<T> {

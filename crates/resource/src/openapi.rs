@@ -34,18 +34,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ),
     paths(
         crate::auth_test::auth_test,
-        crate::apikeys::personal::list_personal,
-        crate::apikeys::personal::create_personal,
-        crate::apikeys::personal::get_personal,
-        crate::apikeys::personal::update_personal,
-        crate::apikeys::personal::delete_personal,
-        crate::apikeys::personal::exchange,
-        crate::apikeys::team::list_team,
-        crate::apikeys::team::get_team,
-        crate::apikeys::team::create_team,
-        crate::apikeys::team::rename_team,
-        crate::apikeys::team::delete_team,
-        crate::apikeys::team::team_action,
+        crate::apikeys::list_personal,
+        crate::apikeys::create_personal,
+        crate::apikeys::get_personal,
+        crate::apikeys::update_personal,
+        crate::apikeys::delete_personal,
+        crate::apikeys::exchange,
+        crate::apikeys::list_team,
+        crate::apikeys::get_team,
+        crate::apikeys::create_team,
+        crate::apikeys::rename_team,
+        crate::apikeys::delete_team,
+        crate::apikeys::team_action,
         reinstate_team_key,
         crate::directory::list_teams,
         crate::directory::create_team,
@@ -442,7 +442,7 @@ pub struct RoleBody {
 }
 
 /// `POST /api/preview/teamkeys/{id}:reinstate`. Served by the same handler as `:revoke`
-/// ([`crate::apikeys::team`]'s `team_action`), which reads the action from the path
+/// ([`crate::apikeys`]'s `team_action`), which reads the action from the path
 /// segment; this function only describes the second operation and is never routed.
 #[utoipa::path(
     post,

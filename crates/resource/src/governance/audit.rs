@@ -1,6 +1,7 @@
 //! The audit log: one event per write, read oldest first (or newest first), keyset paged by
 //! `(created_at, id)`.
 
+use actix_web::web::Path;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tessera_core::page::Page;
@@ -11,7 +12,7 @@ use tessera_store::models::AuditEvent;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, ListQuery, Values};
-use crate::state::ResourceState;
+use crate::http::{Reply, State};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/audit").route(web::get().to(list_audit)))
@@ -117,26 +118,12 @@ fn page_key(key: &str) -> Result<(i64, String), ApiError> {
 
 /// The audit log, oldest first unless `order=newest`; the page token carries `(created_at, id)`
 /// of the last event.
-#[utoipa::path(
-    get,
-    path = "/api/v1/audit",
-    tag = "audit",
-    summary = "List audit events",
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", summary = "List audit events",
     description = "Oldest first; `order=newest` lists newest first (pass the same `order` with every page). Needs `audit:read`. Filter fields: `actor`, `action`, `target`.",
-    params(
-        crate::openapi::ListParams,
-        ("order" = Option<String>, Query, description = "`oldest` (default) or `newest`"),
-    ),
-    responses(
-        (status = 200, description = "One page of events", body = crate::openapi::ValuesPage<AuditJson>),
-        crate::openapi::CommonErrors,
-    )
+    params(crate::openapi::ListParams, ("order" = Option<String>, Query, description = "`oldest` (default) or `newest`")),
+    responses((status = 200, description = "One page of events", body = crate::openapi::ValuesPage<AuditJson>), crate::openapi::CommonErrors),
 )]
-async fn list_audit(
-    state: web::Data<ResourceState>,
-    req: HttpRequest,
-    principal: Principal,
-) -> Result<HttpResponse, ApiError> {
+async fn list_audit(state: State, req: HttpRequest, principal: Principal) -> Reply {
     principal.require("audit:read")?;
     let query = AuditQuery::parse(&req)?;
     let size = query.size;
@@ -145,23 +132,12 @@ async fn list_audit(
     Ok(HttpResponse::Ok().json(Values::from_page(page, AuditJson::from)))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/audit/{id}",
-    tag = "audit",
-    summary = "Get an audit event",
+#[utoipa::path(get, path = "/api/v1/audit/{id}", tag = "audit", summary = "Get an audit event",
     description = "Needs `audit:read`.",
     params(("id" = String, Path, description = "The event's id (a UUID)")),
-    responses(
-        (status = 200, description = "The event", body = crate::openapi::ValueEnvelope<AuditJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The event", body = crate::openapi::ValueEnvelope<AuditJson>), crate::openapi::ItemErrors),
 )]
-async fn get_audit(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_audit(state: State, principal: Principal, path: Path<String>) -> Reply {
     principal.require("audit:read")?;
     let id = http::parse_id("id", &path)?.to_string();
     let event = http::with_db(&state, move |conn| {

@@ -7,6 +7,7 @@
 //! issuer in the same process (through `ResourceState::client_changed`), and within that TTL
 //! by other replicas and by a split-off issuer.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -25,6 +26,7 @@ use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, Author, ListQuery, Values};
+use crate::http::{Reply, State};
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -440,23 +442,12 @@ where
     result
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/clients",
-    tag = "clients",
-    summary = "List OAuth clients",
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", summary = "List OAuth clients",
     description = "Needs `client:read`. No filter fields.",
     params(crate::openapi::ListParams),
-    responses(
-        (status = 200, description = "One page of clients", body = crate::openapi::ValuesPage<ClientJson>),
-        crate::openapi::CommonErrors,
-    )
+    responses((status = 200, description = "One page of clients", body = crate::openapi::ValuesPage<ClientJson>), crate::openapi::CommonErrors),
 )]
-async fn list_clients(
-    state: web::Data<ResourceState>,
-    req: HttpRequest,
-    principal: Principal,
-) -> Result<HttpResponse, ApiError> {
+async fn list_clients(state: State, req: HttpRequest, principal: Principal) -> Reply {
     principal.require("client:read")?;
     let query = ListQuery::parse(&req, &[])?;
     let (after, size) = (query.page.after.clone(), query.page.size);
@@ -473,24 +464,17 @@ async fn list_clients(
     Ok(HttpResponse::Ok().json(Values::from_page(page, ClientJson::from)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/clients",
-    tag = "clients",
-    summary = "Create an OAuth client",
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", summary = "Create an OAuth client",
     description = "The admin may choose the `client_id` (a UUID when absent). A confidential client's secret is in this response only. Needs `client:write`.",
     request_body = ClientBody,
-    responses(
-        (status = 201, description = "Created; `client_secret` is shown this once", body = crate::openapi::ValueEnvelope<ClientJson>),
-        crate::openapi::CreateErrors,
-    )
+    responses((status = 201, description = "Created; `client_secret` is shown this once", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::CreateErrors),
 )]
 async fn create_client(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    payload: Payload,
+) -> Reply {
     principal.require("client:write")?;
     let body: ClientBody = http::json_body(&state, &req, payload).await?;
     let spec = body.into_new_spec()?;
@@ -500,23 +484,12 @@ async fn create_client(
     Ok(http::created_value(json))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/clients/{client_id}",
-    tag = "clients",
-    summary = "Get an OAuth client",
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Get an OAuth client",
     description = "Needs `client:read`.",
     params(("client_id" = String, Path, description = "The client's `client_id`")),
-    responses(
-        (status = 200, description = "The client", body = crate::openapi::ValueEnvelope<ClientJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The client", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
-async fn get_client(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_client(state: State, principal: Principal, path: Path<String>) -> Reply {
     principal.require("client:read")?;
     let client_id = path.into_inner();
     names::validate_client_id(&client_id)?;
@@ -528,26 +501,19 @@ async fn get_client(
     Ok(http::ok_value(ClientJson::from(client)))
 }
 
-#[utoipa::path(
-    put,
-    path = "/api/v1/clients/{client_id}",
-    tag = "clients",
-    summary = "Update an OAuth client",
+#[utoipa::path(put, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Update an OAuth client",
     description = "Every field given replaces the stored one; the type cannot change. The issuer sees the change within its client cache TTL. Needs `client:write`.",
     params(("client_id" = String, Path, description = "The client's `client_id`")),
     request_body = ClientBody,
-    responses(
-        (status = 200, description = "The updated client", body = crate::openapi::ValueEnvelope<ClientJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The updated client", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
 async fn update_client(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     principal.require("client:write")?;
     let client_id = path.into_inner();
     names::validate_client_id(&client_id)?;
@@ -563,24 +529,17 @@ async fn update_client(
     Ok(http::ok_value(ClientJson::from(updated)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/clients/{client_id}",
-    tag = "clients",
-    summary = "Delete an OAuth client",
+#[utoipa::path(delete, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Delete an OAuth client",
     description = "The portal client cannot be deleted (409). Needs `client:write`.",
     params(("client_id" = String, Path, description = "The client's `client_id`")),
-    responses(
-        (status = 200, description = "Deleted", body = crate::openapi::Empty),
-        crate::openapi::ItemWriteErrors,
-    )
+    responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemWriteErrors),
 )]
 async fn delete_client(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     principal.require("client:write")?;
     let client_id = path.into_inner();
     names::validate_client_id(&client_id)?;
@@ -592,24 +551,17 @@ async fn delete_client(
     Ok(http::empty_object())
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/clients/{client_id}:rotate-secret",
-    tag = "clients",
-    summary = "Rotate an OAuth client's secret",
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}:rotate-secret", tag = "clients", summary = "Rotate an OAuth client's secret",
     description = "A new secret replaces the old one, which stops working. The new secret is in this response only. Needs `client:write`.",
     params(("client_id" = String, Path, description = "The client's `client_id`")),
-    responses(
-        (status = 200, description = "The client with its new `client_secret`, shown this once", body = crate::openapi::ValueEnvelope<ClientJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The client with its new `client_secret`, shown this once", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
 async fn rotate_client_secret(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     principal.require("client:write")?;
     let client_id = path.into_inner();
     names::validate_client_id(&client_id)?;

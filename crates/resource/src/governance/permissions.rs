@@ -1,6 +1,7 @@
 //! Effective permission lists: what a user may do now (roles in all teams, plus allows, minus
 //! denies), and what a role grants once the policies on it apply.
 
+use actix_web::web::Path;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -14,7 +15,7 @@ use crate::access::effective_permissions;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http;
-use crate::state::ResourceState;
+use crate::http::{Reply, State};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -86,23 +87,12 @@ fn role_permissions_in(
 
 /// A user's live effective permissions (roles in all teams, plus allows, minus denies).
 /// Anyone may ask about themself; asking about others needs `user:read`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}/permissions",
-    tag = "permissions",
-    summary = "A user's effective permissions",
+#[utoipa::path(get, path = "/api/v1/users/{id}/permissions", tag = "permissions", summary = "A user's effective permissions",
     description = "The user's roles in all teams, plus policy allows, minus policy denies. Anyone may ask about themself; asking about others needs `user:read`.",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
-    responses(
-        (status = 200, description = "The effective permissions", body = UserPermissions),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The effective permissions", body = UserPermissions), crate::openapi::ItemErrors),
 )]
-async fn user_permissions(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn user_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
     let id = path.into_inner();
     if principal.user_id.as_deref() != Some(id.as_str()) {
         principal.require("user:read")?;
@@ -114,23 +104,12 @@ async fn user_permissions(
 }
 
 /// A role's permissions with the policies on the role applied (a deny wins).
-#[utoipa::path(
-    get,
-    path = "/api/v1/roles/{id}/permissions",
-    tag = "permissions",
-    summary = "A role's effective permissions",
+#[utoipa::path(get, path = "/api/v1/roles/{id}/permissions", tag = "permissions", summary = "A role's effective permissions",
     description = "The role's permissions with the policies on the role applied (a deny wins). Needs `role:read`.",
     params(("id" = String, Path, description = "The role's id (a UUID)")),
-    responses(
-        (status = 200, description = "The effective permissions", body = RolePermissions),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The effective permissions", body = RolePermissions), crate::openapi::ItemErrors),
 )]
-async fn role_permissions(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn role_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
     principal.require("role:read")?;
     let id = http::parse_id("id", &path)?.to_string();
     let realm_id = principal.realm_id;

@@ -2,6 +2,7 @@
 //! A policy write that widens rights (an allow added, a deny lifted) needs those rights where
 //! the policy takes effect, and must leave the realm an admin.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -18,7 +19,7 @@ use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, Author, ListQuery, Values};
-use crate::state::ResourceState;
+use crate::http::{Reply, State};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -367,23 +368,12 @@ impl PolicyListFilter {
     }
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/policies",
-    tag = "policies",
-    summary = "List policies",
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", summary = "List policies",
     description = "Needs `policy:read`. Filter fields: `subject_type`, `subject_id`, `effect`.",
     params(crate::openapi::ListParams),
-    responses(
-        (status = 200, description = "One page of policies", body = crate::openapi::ValuesPage<PolicyJson>),
-        crate::openapi::CommonErrors,
-    )
+    responses((status = 200, description = "One page of policies", body = crate::openapi::ValuesPage<PolicyJson>), crate::openapi::CommonErrors),
 )]
-async fn list_policies(
-    state: web::Data<ResourceState>,
-    req: HttpRequest,
-    principal: Principal,
-) -> Result<HttpResponse, ApiError> {
+async fn list_policies(state: State, req: HttpRequest, principal: Principal) -> Reply {
     principal.require("policy:read")?;
     let query = ListQuery::parse(&req, &["subject_type", "subject_id", "effect"])?;
     let after = after_id(&query)?;
@@ -405,24 +395,17 @@ async fn list_policies(
     Ok(HttpResponse::Ok().json(Values::from_page(page, PolicyJson::from)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/policies",
-    tag = "policies",
-    summary = "Create a policy",
+#[utoipa::path(post, path = "/api/v1/policies", tag = "policies", summary = "Create a policy",
     description = "`name`, `effect` (`allow` or `deny`), `permissions` and `subject` are required. Needs `policy:write`.",
     request_body = PolicyBody,
-    responses(
-        (status = 201, description = "Created", body = crate::openapi::ValueEnvelope<PolicyJson>),
-        crate::openapi::CreateErrors,
-    )
+    responses((status = 201, description = "Created", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::CreateErrors),
 )]
 async fn create_policy(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    payload: Payload,
+) -> Reply {
     principal.require("policy:write")?;
     let body: PolicyBody = http::json_body(&state, &req, payload).await?;
     let author = Author::of(&state, &req, principal);
@@ -431,23 +414,12 @@ async fn create_policy(
     Ok(http::created_value(PolicyJson::from(created)))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/policies/{id}",
-    tag = "policies",
-    summary = "Get a policy",
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies", summary = "Get a policy",
     description = "Needs `policy:read`.",
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
-    responses(
-        (status = 200, description = "The policy", body = crate::openapi::ValueEnvelope<PolicyJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The policy", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::ItemErrors),
 )]
-async fn get_policy(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_policy(state: State, principal: Principal, path: Path<String>) -> Reply {
     principal.require("policy:read")?;
     let id = http::parse_id("id", &path)?.to_string();
     let policy = http::with_db(&state, move |conn| {
@@ -457,26 +429,19 @@ async fn get_policy(
     Ok(http::ok_value(PolicyJson::from(policy)))
 }
 
-#[utoipa::path(
-    put,
-    path = "/api/v1/policies/{id}",
-    tag = "policies",
-    summary = "Update a policy",
+#[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", summary = "Update a policy",
     description = "Every field given replaces the stored one. Needs `policy:write`.",
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
     request_body = PolicyBody,
-    responses(
-        (status = 200, description = "The updated policy", body = crate::openapi::ValueEnvelope<PolicyJson>),
-        crate::openapi::ItemWriteErrors,
-    )
+    responses((status = 200, description = "The updated policy", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::ItemWriteErrors),
 )]
 async fn update_policy(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     principal.require("policy:write")?;
     let id = http::parse_id("id", &path)?.to_string();
     let body: PolicyBody = http::json_body(&state, &req, payload).await?;
@@ -485,24 +450,17 @@ async fn update_policy(
     Ok(http::ok_value(PolicyJson::from(updated)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/policies/{id}",
-    tag = "policies",
-    summary = "Delete a policy",
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies", summary = "Delete a policy",
     description = "Needs `policy:write`.",
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
-    responses(
-        (status = 200, description = "Deleted", body = crate::openapi::Empty),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemErrors),
 )]
 async fn delete_policy(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     principal.require("policy:write")?;
     let id = http::parse_id("id", &path)?.to_string();
     let author = Author::of(&state, &req, principal);

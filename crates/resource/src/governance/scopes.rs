@@ -1,6 +1,7 @@
 //! Custom scopes such as `jobs:read`: named by the admin, never renamed (clients and tokens
 //! refer to them by name), and not deleted while a client lists them.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tessera_core::page::Page;
@@ -13,7 +14,7 @@ use super::validate_description;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, Author, ListQuery, Values};
-use crate::state::ResourceState;
+use crate::http::{Reply, State};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -151,23 +152,12 @@ fn remove_scope(conn: &mut DbConnection, author: &Author, id: &str) -> Result<()
     author.audit(conn, "scope.delete", &format!("scope:{}", scope.name))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/scopes",
-    tag = "scopes",
-    summary = "List custom scopes",
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes", summary = "List custom scopes",
     description = "Needs `scope:read`. No filter fields.",
     params(crate::openapi::ListParams),
-    responses(
-        (status = 200, description = "One page of scopes", body = crate::openapi::ValuesPage<ScopeJson>),
-        crate::openapi::CommonErrors,
-    )
+    responses((status = 200, description = "One page of scopes", body = crate::openapi::ValuesPage<ScopeJson>), crate::openapi::CommonErrors),
 )]
-async fn list_scopes(
-    state: web::Data<ResourceState>,
-    req: HttpRequest,
-    principal: Principal,
-) -> Result<HttpResponse, ApiError> {
+async fn list_scopes(state: State, req: HttpRequest, principal: Principal) -> Reply {
     principal.require("scope:read")?;
     let query = ListQuery::parse(&req, &[])?;
     let (after, size) = (query.page.after.clone(), query.page.size);
@@ -184,24 +174,17 @@ async fn list_scopes(
     Ok(HttpResponse::Ok().json(Values::from_page(page, ScopeJson::from)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/scopes",
-    tag = "scopes",
-    summary = "Create a custom scope",
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", summary = "Create a custom scope",
     description = "`name` such as `jobs:read`; built-in scopes exist already (409). Needs `scope:write`.",
     request_body = ScopeBody,
-    responses(
-        (status = 201, description = "Created", body = crate::openapi::ValueEnvelope<ScopeJson>),
-        crate::openapi::CreateErrors,
-    )
+    responses((status = 201, description = "Created", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::CreateErrors),
 )]
 async fn create_scope(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    payload: Payload,
+) -> Reply {
     principal.require("scope:write")?;
     let body: ScopeBody = http::json_body(&state, &req, payload).await?;
     let author = Author::of(&state, &req, principal);
@@ -210,23 +193,12 @@ async fn create_scope(
     Ok(http::created_value(ScopeJson::from(created)))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/scopes/{id}",
-    tag = "scopes",
-    summary = "Get a custom scope",
+#[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Get a custom scope",
     description = "Needs `scope:read`.",
     params(("id" = String, Path, description = "The scope's id (a UUID)")),
-    responses(
-        (status = 200, description = "The scope", body = crate::openapi::ValueEnvelope<ScopeJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The scope", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::ItemErrors),
 )]
-async fn get_scope(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_scope(state: State, principal: Principal, path: Path<String>) -> Reply {
     principal.require("scope:read")?;
     let id = http::parse_id("id", &path)?.to_string();
     let scope = http::with_db(&state, move |conn| {
@@ -236,26 +208,19 @@ async fn get_scope(
     Ok(http::ok_value(ScopeJson::from(scope)))
 }
 
-#[utoipa::path(
-    put,
-    path = "/api/v1/scopes/{id}",
-    tag = "scopes",
-    summary = "Update a custom scope's description",
+#[utoipa::path(put, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Update a custom scope's description",
     description = "`description` is required; a scope cannot be renamed. Needs `scope:write`.",
     params(("id" = String, Path, description = "The scope's id (a UUID)")),
     request_body = ScopeBody,
-    responses(
-        (status = 200, description = "The updated scope", body = crate::openapi::ValueEnvelope<ScopeJson>),
-        crate::openapi::ItemErrors,
-    )
+    responses((status = 200, description = "The updated scope", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::ItemErrors),
 )]
 async fn update_scope(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     principal.require("scope:write")?;
     let id = http::parse_id("id", &path)?.to_string();
     let body: ScopeBody = http::json_body(&state, &req, payload).await?;
@@ -268,24 +233,17 @@ async fn update_scope(
     Ok(http::ok_value(ScopeJson::from(updated)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/scopes/{id}",
-    tag = "scopes",
-    summary = "Delete a custom scope",
+#[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Delete a custom scope",
     description = "A scope a client still lists cannot be deleted (409). Needs `scope:write`.",
     params(("id" = String, Path, description = "The scope's id (a UUID)")),
-    responses(
-        (status = 200, description = "Deleted", body = crate::openapi::Empty),
-        crate::openapi::ItemWriteErrors,
-    )
+    responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemWriteErrors),
 )]
 async fn delete_scope(
-    state: web::Data<ResourceState>,
+    state: State,
     req: HttpRequest,
     principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     principal.require("scope:write")?;
     let id = http::parse_id("id", &path)?.to_string();
     let author = Author::of(&state, &req, principal);
