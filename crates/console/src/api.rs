@@ -9,31 +9,29 @@ use crate::ConsoleState;
 use crate::error::ConsoleError;
 use crate::session::Session;
 
-/// A refusal from the API: `{"error", "error_description"}` and its status.
+/// A refusal from the API: `{"error", "error_description", "field"}` and its status.
 #[derive(Debug, Clone)]
 pub struct ApiProblem {
     pub status: StatusCode,
     pub error: String,
     pub description: String,
+    /// The request field at fault, as the API names it in `field` (on its 400s).
+    pub field: Option<String>,
 }
 
 impl ApiProblem {
-    /// The request field the API named, when the description starts with `field: …` (its
-    /// convention for 400s).
+    /// The request field the API named, if any.
     pub fn field(&self) -> Option<&str> {
-        let (field, _) = self.description.split_once(": ")?;
-        let plain = field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
-        plain.then_some(field)
+        self.field.as_deref()
     }
 
-    /// The description without the field prefix, for showing next to that field.
+    /// The description without its leading `field: `, for showing next to that field.
     pub fn message(&self) -> &str {
-        match self.field() {
-            Some(f) => &self.description[f.len() + 2..],
-            None => &self.description,
-        }
+        self.field
+            .as_deref()
+            .and_then(|f| self.description.strip_prefix(f))
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&self.description)
     }
 
     /// Refusals about the input, which a form shows instead of an error page.
@@ -138,6 +136,7 @@ impl<'a> Api<'a> {
                     .as_str()
                     .unwrap_or("the API gave no reason")
                     .to_string(),
+                field: v["field"].as_str().map(str::to_string),
             }));
         }
         // 204 No Content reads as JSON `null` (callers of such calls ask for a `Value`).
@@ -156,26 +155,43 @@ impl<'a> Api<'a> {
 mod tests {
     use super::*;
 
-    fn problem(description: &str) -> ApiProblem {
+    fn problem(description: &str, field: Option<&str>) -> ApiProblem {
         ApiProblem {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_request".into(),
             description: description.into(),
+            field: field.map(str::to_string),
         }
     }
 
     #[test]
-    fn field_prefix_is_split_off() {
-        let p = problem("expires_at: must be in the future");
+    fn the_named_field_is_split_off_the_message() {
+        let p = problem("expires_at: must be in the future", Some("expires_at"));
         assert_eq!(p.field(), Some("expires_at"));
         assert_eq!(p.message(), "must be in the future");
-        let p = problem("team_roles[0].role_id: no such role");
+        let p = problem(
+            "team_roles[0].role_id: no such role",
+            Some("team_roles[0].role_id"),
+        );
         assert_eq!(p.field(), Some("team_roles[0].role_id"));
-        let p = problem("this request needs the api_key:create permission");
+        assert_eq!(p.message(), "no such role");
+        let p = problem("this request needs the api_key:create permission", None);
         assert_eq!(p.field(), None);
         assert_eq!(
             p.message(),
             "this request needs the api_key:create permission"
         );
+    }
+
+    #[test]
+    fn only_the_field_member_names_a_field() {
+        // A description shaped like `word: …` names no field unless the API says so.
+        let p = problem("name: must not be empty", None);
+        assert_eq!(p.field(), None);
+        assert_eq!(p.message(), "name: must not be empty");
+        // A field the description does not start with leaves the description whole.
+        let p = problem("must not be empty", Some("name"));
+        assert_eq!(p.field(), Some("name"));
+        assert_eq!(p.message(), "must not be empty");
     }
 }

@@ -143,21 +143,45 @@ mod tests {
 
     #[test]
     fn problems_land_next_to_their_field() {
-        let problem = |d: &str| ApiProblem {
+        let problem = |d: &str, field: Option<&str>| ApiProblem {
             status: StatusCode::BAD_REQUEST,
             error: "invalid_request".into(),
             description: d.into(),
+            field: field.map(str::to_string),
         };
-        let e =
-            FieldErrors::from_problem(&problem("name: must not be empty"), &["name", "team_id"]);
+        let e = FieldErrors::from_problem(
+            &problem("name: must not be empty", Some("name")),
+            &["name", "team_id"],
+        );
         assert_eq!(e.get("name"), Some("must not be empty"));
         assert!(e.general.is_none());
         let e = FieldErrors::from_problem(
-            &problem("team_roles[0].role_id: no such role"),
+            &problem(
+                "team_roles[0].role_id: no such role",
+                Some("team_roles[0].role_id"),
+            ),
             &["team_roles"],
         );
         assert_eq!(e.get("team_roles"), Some("no such role"));
-        let e = FieldErrors::from_problem(&problem("body: bad"), &["name"]);
+        let e = FieldErrors::from_problem(&problem("body: bad", Some("body")), &["name"]);
         assert_eq!(e.general.as_deref(), Some("body: bad"));
+    }
+
+    #[test]
+    fn the_field_member_decides_where_a_problem_lands() {
+        let problem = |field: Option<&str>| ApiProblem {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request".into(),
+            description: "name: must not be empty".into(),
+            field: field.map(str::to_string),
+        };
+        // Without `field`, a description that merely looks like `name: …` stays on top.
+        let e = FieldErrors::from_problem(&problem(None), &["name"]);
+        assert_eq!(e.get("name"), None);
+        assert_eq!(e.general.as_deref(), Some("name: must not be empty"));
+        // With it, the problem goes next to that input.
+        let e = FieldErrors::from_problem(&problem(Some("name")), &["name"]);
+        assert_eq!(e.get("name"), Some("must not be empty"));
+        assert!(e.general.is_none());
     }
 }

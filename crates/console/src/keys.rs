@@ -423,6 +423,7 @@ async fn new_team(
             error: "insufficient_scope".into(),
             description: "Only admins, and admins and operators of a team, create team keys (api_key:create)."
                 .into(),
+            field: None,
         }));
     }
     let page = key_form(&ctx, &req, true, None, FieldErrors::default()).await?;

@@ -8,20 +8,25 @@
 //! reset a realm admin's password. A password change or reset ends every session and grant of
 //! the user, in the transaction that sets the password.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tessera_core::grant::Rights;
+use tessera_core::password::PasswordHasher;
 use tessera_core::secret::sha256_hex;
 use tessera_store::DbConnection;
 use tessera_store::accounts::{self, PasswordReset};
 use tessera_store::directory as dir;
 use tessera_store::models::User;
+use tessera_store::provision::{Audited, audit_event};
 use tessera_store::queries as q;
 
 use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
-use crate::http::{audit_change, json_body, parse_id, source_addr, time_string, with_db, write};
+use crate::http::{Author, json_body, parse_id, time_string, with_db, write};
+use crate::http::{Reply, State};
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -129,29 +134,147 @@ pub struct ResetJson {
     temporary_password: Option<String>,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/users/{id}/password-reset",
-    tag = "accounts",
-    summary = "Reset a user's password",
+impl ResetBody {
+    /// How long a link lasts (0 for a temporary password, which lasts until changed).
+    fn lifetime(&self) -> Result<i64, ApiError> {
+        match (self.method, self.expires_in_secs) {
+            (ResetMethod::Link, None) => Ok(DEFAULT_LINK_SECS),
+            (ResetMethod::Link, Some(s)) if (MIN_LINK_SECS..=MAX_LINK_SECS).contains(&s) => Ok(s),
+            (ResetMethod::Link, Some(_)) => Err(ApiError::bad(
+                "expires_in_secs",
+                format!("must be {MIN_LINK_SECS} to {MAX_LINK_SECS} seconds (7 days)"),
+            )),
+            (ResetMethod::TemporaryPassword, None) => Ok(0),
+            (ResetMethod::TemporaryPassword, Some(_)) => Err(ApiError::bad(
+                "expires_in_secs",
+                "applies to links only; a temporary password lasts until it is changed",
+            )),
+        }
+    }
+}
+
+/// What a reset makes, shown once: a link's token, or a temporary password (with the hash
+/// that is stored).
+enum ResetSecret {
+    Link { token: String },
+    TemporaryPassword { password: String, hash: String },
+}
+
+/// What a reset stores: the link token's hash, or the temporary password's hash.
+enum StoredReset {
+    Link { token_sha256: String },
+    TemporaryPassword { hash: String },
+}
+
+impl ResetSecret {
+    /// A new token, or a generated password hashed off the async threads.
+    async fn make(method: ResetMethod, req: &HttpRequest) -> Result<Self, ApiError> {
+        match method {
+            ResetMethod::Link => Ok(Self::Link {
+                token: tessera_core::id::random_token::<32>(),
+            }),
+            ResetMethod::TemporaryPassword => {
+                let password = tessera_core::password::generate_password();
+                tessera_core::password::validate_password(&password)?;
+                let h = crate::directory::hasher(req)?;
+                let p = password.clone();
+                let hash = web::block(move || h.hash(&p)).await??;
+                Ok(Self::TemporaryPassword { password, hash })
+            }
+        }
+    }
+
+    fn stored(&self) -> StoredReset {
+        match self {
+            Self::Link { token } => StoredReset::Link {
+                token_sha256: sha256_hex(token),
+            },
+            Self::TemporaryPassword { hash, .. } => {
+                StoredReset::TemporaryPassword { hash: hash.clone() }
+            }
+        }
+    }
+
+    /// The answer: the link to the issuer's reset page, or the password.
+    fn shown(self, state: &ResourceState, realm_name: &str, expires_at: i64) -> ResetJson {
+        match self {
+            Self::Link { token } => ResetJson {
+                method: ResetMethod::Link,
+                reset_url: Some(format!(
+                    "{}/realms/{realm_name}/login-actions/reset-password?token={token}",
+                    state.settings.issuer_base.trim_end_matches('/'),
+                )),
+                expires_at: Some(time_string(expires_at)),
+                temporary_password: None,
+            },
+            Self::TemporaryPassword { password, .. } => ResetJson {
+                method: ResetMethod::TemporaryPassword,
+                reset_url: None,
+                expires_at: None,
+                temporary_password: Some(password),
+            },
+        }
+    }
+}
+
+/// Stores a reset of another user's password, when the author holds everything the user
+/// holds; returns the access tokens a temporary password revoked.
+fn reset_password(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    (method, stored): (ResetMethod, StoredReset),
+    expires_at: i64,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    let user = user_in_realm(conn, author.realm_id(), id)?;
+    if user.is_service_account {
+        return Err(ApiError::bad(
+            "id",
+            "this user is a client's service account: it signs in with its client's secret and has no password",
+        ));
+    }
+    ensure_holds_all_of(conn, &grantor, id)?;
+    let revoked = match stored {
+        StoredReset::Link { token_sha256 } => {
+            let reset = PasswordReset {
+                token_sha256,
+                realm_id: author.realm_id().to_string(),
+                user_id: id.to_string(),
+                created_by: author.name.clone(),
+                expires_at,
+                used_at: None,
+                created_at: author.now,
+            };
+            accounts::create_password_reset(conn, &reset)?;
+            Vec::new()
+        }
+        StoredReset::TemporaryPassword { hash } => {
+            accounts::set_password_in(conn, id, &hash, true, author.now)?.revoked
+        }
+    };
+    let detail = serde_json::json!({"method": method.as_str()}).to_string();
+    author.audit_change(
+        conn,
+        ("user.password_reset", &format!("user:{id}")),
+        &detail,
+    )?;
+    Ok(revoked)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/password-reset", tag = "accounts", summary = "Reset a user's password",
     description = "Needs `user:write`, and every right the user holds (a team admin cannot reset a realm admin). `link`: a one-time link to a page where the user chooses a new password; it expires after `expires_in_secs`. `temporary_password`: a generated password, shown once; the user must change it at the next sign-in, and every session and token of the user ends at once. Not for service accounts, nor for yourself (use `POST /api/v1/users/me/password`). The link and the password are shown once and never stored.",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     request_body = ResetBody,
-    responses(
-        (status = 201, description = "The link or the temporary password, shown once", body = ResetJson),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 201, description = "The link or the temporary password, shown once", body = ResetJson), crate::openapi::ItemErrors),
 )]
 pub async fn create_password_reset(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
     principal.require("user:write")?;
     let (id, own) = target(&principal, &path)?;
     if own {
@@ -161,105 +284,20 @@ pub async fn create_password_reset(
         ));
     }
     let body: ResetBody = json_body(&state, &req, payload).await?;
-    let lifetime = match (body.method, body.expires_in_secs) {
-        (ResetMethod::Link, None) => DEFAULT_LINK_SECS,
-        (ResetMethod::Link, Some(s)) if (MIN_LINK_SECS..=MAX_LINK_SECS).contains(&s) => s,
-        (ResetMethod::Link, Some(_)) => {
-            return Err(ApiError::bad(
-                "expires_in_secs",
-                format!("must be {MIN_LINK_SECS} to {MAX_LINK_SECS} seconds (7 days)"),
-            ));
-        }
-        (ResetMethod::TemporaryPassword, None) => 0,
-        (ResetMethod::TemporaryPassword, Some(_)) => {
-            return Err(ApiError::bad(
-                "expires_in_secs",
-                "applies to links only; a temporary password lasts until it is changed",
-            ));
-        }
-    };
-    let (token, temporary) = match body.method {
-        ResetMethod::Link => (Some(tessera_core::id::random_token::<32>()), None),
-        ResetMethod::TemporaryPassword => {
-            let password = tessera_core::password::generate_password();
-            tessera_core::password::validate_password(&password)?;
-            let h = crate::directory::hasher(&req)?;
-            let p = password.clone();
-            let hash = web::block(move || h.hash(&p)).await??;
-            (None, Some((password, hash)))
-        }
-    };
-    let now = state.now();
-    let expires_at = now + lifetime;
-    let source = source_addr(&req);
-    let method = body.method;
-    let token_hash = token.as_deref().map(sha256_hex);
-    let hash = temporary.as_ref().map(|(_, h)| h.clone());
-    let actor = principal.actor();
-    let realm_name = principal.realm_name.clone();
+    let lifetime = body.lifetime()?;
+    let secret = ResetSecret::make(body.method, &req).await?;
+    let author = Author::of(&state, &req, principal);
+    let realm_name = author.principal.realm_name.clone();
+    let expires_at = author.now + lifetime;
+    let stored = (body.method, secret.stored());
     let revoked = write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &principal)?;
-        let user = user_in_realm(conn, &principal.realm_id, &id)?;
-        if user.is_service_account {
-            return Err(ApiError::bad(
-                "id",
-                "this user is a client's service account: it signs in with its client's secret and has no password",
-            ));
-        }
-        ensure_holds_all_of(conn, &grantor, &id)?;
-        let revoked = match (token_hash, hash) {
-            (Some(token_sha256), _) => {
-                accounts::create_password_reset(
-                    conn,
-                    &PasswordReset {
-                        token_sha256,
-                        realm_id: principal.realm_id.clone(),
-                        user_id: id.clone(),
-                        created_by: actor,
-                        expires_at,
-                        used_at: None,
-                        created_at: now,
-                    },
-                )?;
-                Vec::new()
-            }
-            (None, Some(hash)) => accounts::set_password_in(conn, &id, &hash, true, now)?.revoked,
-            (None, None) => return Err(ApiError::Internal("a reset with nothing to set".into())),
-        };
-        let detail = serde_json::json!({"method": method.as_str()}).to_string();
-        audit_change(
-            conn,
-            &principal,
-            &source,
-            ("user.password_reset", &format!("user:{id}")),
-            &detail,
-            now,
-        )?;
-        Ok(revoked)
+        reset_password(conn, &author, &id, stored, expires_at)
     })
     .await?;
     note_revoked(&state, &revoked);
-    let shown = match (token, temporary) {
-        (Some(token), _) => ResetJson {
-            method,
-            reset_url: Some(format!(
-                "{}/realms/{}/login-actions/reset-password?token={token}",
-                state.settings.issuer_base.trim_end_matches('/'),
-                realm_name,
-            )),
-            expires_at: Some(time_string(expires_at)),
-            temporary_password: None,
-        },
-        (None, temporary) => ResetJson {
-            method,
-            reset_url: None,
-            expires_at: None,
-            temporary_password: temporary.map(|(p, _)| p),
-        },
-    };
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(shown))
+        .json(secret.shown(&state, &realm_name, expires_at)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -269,30 +307,56 @@ pub struct PasswordChangeBody {
     new_password: String,
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/users/{id}/password",
-    tag = "accounts",
-    summary = "Change your own password",
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "accounts", summary = "Change your own password",
     description = "Only for yourself (`me` or your own id), and only with an access token from signing in: an API key cannot change a password, so a leaked key cannot take the account over. A wrong `current_password` counts as a failed sign-in in the brute-force throttle (429 with `Retry-After` while locked). The new password must meet the password policy. Clears the must-change flag of a temporary password. Every session and token of the user ends, the one making this request included: sign in again with the new password.",
     params(("id" = String, Path, description = "`me`, or your own id")),
     request_body = PasswordChangeBody,
-    responses(
-        (status = 204, description = "Changed; sign in again"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 429, description = "Too many failed attempts; retry after `Retry-After` seconds", body = crate::openapi::ErrorBody),
-    )
+    responses((status = 204, description = "Changed; sign in again"), crate::openapi::CommonErrors, (status = 429, description = "Too many failed attempts; retry after `Retry-After` seconds", body = crate::openapi::ErrorBody)),
 )]
 pub async fn change_password(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let (id, own) = target(&principal, &path)?;
+    path: Path<String>,
+    payload: Payload,
+) -> Reply {
+    let id = own_password(&principal, &path)?;
+    let body: PasswordChangeBody = json_body(&state, &req, payload).await?;
+    tessera_core::password::validate_password(&body.new_password)
+        .map_err(|e| ApiError::bad("new_password", e.message))?;
+    let user = {
+        let (realm_id, id) = (principal.realm_id.clone(), id.clone());
+        with_db(&state, move |conn| user_in_realm(conn, &realm_id, &id)).await?
+    };
+    if user.is_service_account || user.password_hash.is_none() {
+        return Err(ApiError::bad(
+            "id",
+            "this user has no password to change (a client's service account signs in with its client's secret)",
+        ));
+    }
+    let author = Author::of(&state, &req, principal);
+    let hasher = crate::directory::hasher(&req)?;
+    let current = body.current_password;
+    if !current_password_holds(&state, &author, &user, current, &hasher).await? {
+        return Err(ApiError::bad(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    let new_password = body.new_password;
+    let hash = web::block(move || hasher.hash(&new_password)).await??;
+    let revoked = write(&state, move |conn| {
+        set_own_password(conn, &author, &id, &hash)
+    })
+    .await?;
+    note_revoked(&state, &revoked);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The user whose password a change request names: only the caller, and only with a token
+/// from signing in (a leaked API key must not take the account over).
+fn own_password(principal: &Principal, raw: &str) -> Result<String, ApiError> {
+    let (id, own) = target(principal, raw)?;
     if !own {
         return Err(ApiError::Forbidden(
             "you can change only your own password; an administrator resets another user's with POST /api/v1/users/{id}/password-reset".into(),
@@ -303,114 +367,109 @@ pub async fn change_password(
             "an API key cannot change a password; use an access token from signing in".into(),
         ));
     }
-    let body: PasswordChangeBody = json_body(&state, &req, payload).await?;
-    tessera_core::password::validate_password(&body.new_password)
-        .map_err(|e| ApiError::bad("new_password", e.message))?;
-    let realm_id = principal.realm_id.clone();
-    let user = {
-        let (realm_id, id) = (realm_id.clone(), id.clone());
-        with_db(&state, move |conn| user_in_realm(conn, &realm_id, &id)).await?
-    };
-    if user.is_service_account || user.password_hash.is_none() {
-        return Err(ApiError::bad(
-            "id",
-            "this user has no password to change (a client's service account signs in with its client's secret)",
-        ));
-    }
-    let source = source_addr(&req);
-    let addr = source.parse::<std::net::IpAddr>().ok();
+    Ok(id)
+}
+
+/// Checks the current password under the sign-in brute-force throttle: 429 while locked; a
+/// wrong password counts as a failed sign-in and is audited, with every key it locked.
+async fn current_password_holds(
+    state: &web::Data<ResourceState>,
+    author: &Author,
+    user: &User,
+    current: String,
+    hasher: &Arc<PasswordHasher>,
+) -> Result<bool, ApiError> {
+    let addr = author.source.parse::<std::net::IpAddr>().ok();
     let (keys, clear_on_success) = state.password_throttle_keys(&user.username, addr);
-    let now = state.now();
-    {
+    let (realm_id, now) = (author.realm_id().to_string(), author.now);
+    let wait = {
         let (realm_id, keys) = (realm_id.clone(), keys.clone());
-        let wait = with_db(&state, move |conn| {
+        with_db(state, move |conn| {
             Ok(q::throttle_admit(conn, &realm_id, &keys, now)?)
-        })
-        .await?;
-        if let Some(retry_after_secs) = wait {
-            return Err(ApiError::Throttled { retry_after_secs });
-        }
-    }
-    let hasher = crate::directory::hasher(&req)?;
-    let (current, stored) = (body.current_password, user.password_hash.clone());
-    let verifier = hasher.clone();
-    let correct = web::block(move || verifier.verify(&current, stored.as_deref())).await?;
-    let locked = {
-        let (realm_id, keys, clear) = (realm_id.clone(), keys, clear_on_success);
-        with_db(&state, move |conn| {
-            Ok(q::throttle_settle(
-                conn, &realm_id, &keys, &clear, correct, now,
-            )?)
         })
         .await?
     };
-    if !correct {
-        let target = format!("user:{id}");
-        let p = principal.clone();
-        let src = source.clone();
-        write(&state, move |conn| {
-            let actor = p.actor();
-            let actor = tessera_store::provision::Actor {
-                name: &actor,
-                source_addr: &src,
-            };
-            tessera_store::provision::audit_event(
-                conn,
-                &p.realm_id,
-                &actor,
-                &tessera_store::provision::Audited {
-                    action: "user.password_change",
-                    target: &target,
-                    outcome: "failure",
-                    detail: r#"{"reason":"wrong current password"}"#,
-                },
-                now,
-            )?;
-            // As the sign-in paths do: every key this failure locked.
-            for key in &locked {
-                tessera_store::provision::audit_event(
-                    conn,
-                    &p.realm_id,
-                    &actor,
-                    &tessera_store::provision::Audited {
-                        action: "throttle.lock",
-                        target: &format!("throttle:{key}"),
-                        outcome: "success",
-                        detail: r#"{"reason":"wrong current password at the password change"}"#,
-                    },
-                    now,
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
-        return Err(ApiError::bad(
-            "current_password",
-            "is not your current password",
-        ));
+    if let Some(retry_after_secs) = wait {
+        return Err(ApiError::Throttled { retry_after_secs });
     }
-    let new_password = body.new_password;
-    let hash = web::block(move || hasher.hash(&new_password)).await??;
-    let revoked = write(&state, move |conn| {
-        let ended = accounts::set_password_in(conn, &id, &hash, false, now)?;
-        let detail = serde_json::json!({
-            "sessions_ended": ended.sessions,
-            "grants_revoked": ended.grants,
-        })
-        .to_string();
-        audit_change(
+    let (verifier, stored) = (hasher.clone(), user.password_hash.clone());
+    let correct = web::block(move || verifier.verify(&current, stored.as_deref())).await?;
+    let locked = with_db(state, move |conn| {
+        Ok(q::throttle_settle(
             conn,
-            &principal,
-            &source,
-            ("user.password_change", &format!("user:{id}")),
-            &detail,
+            &realm_id,
+            &keys,
+            &clear_on_success,
+            correct,
             now,
-        )?;
-        Ok(ended.revoked)
+        )?)
     })
     .await?;
-    note_revoked(&state, &revoked);
-    Ok(HttpResponse::NoContent().finish())
+    if !correct {
+        let (author, user_id) = (author.clone(), user.id.clone());
+        write(state, move |conn| {
+            audit_wrong_password(conn, &author, &user_id, &locked)
+        })
+        .await?;
+    }
+    Ok(correct)
+}
+
+/// Audits a wrong current password, and each throttle key it locked, as the sign-in paths do.
+fn audit_wrong_password(
+    conn: &mut DbConnection,
+    author: &Author,
+    user_id: &str,
+    locked: &[String],
+) -> Result<(), ApiError> {
+    let record = |conn: &mut DbConnection, action: &str, target: &str, outcome: &str, detail| {
+        let event = Audited {
+            action,
+            target,
+            outcome,
+            detail,
+        };
+        let actor = author.store_actor();
+        audit_event(conn, author.realm_id(), &actor, &event, author.now)
+    };
+    record(
+        conn,
+        "user.password_change",
+        &format!("user:{user_id}"),
+        "failure",
+        r#"{"reason":"wrong current password"}"#,
+    )?;
+    for key in locked {
+        record(
+            conn,
+            "throttle.lock",
+            &format!("throttle:{key}"),
+            "success",
+            r#"{"reason":"wrong current password at the password change"}"#,
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets the author's own new password, ending every session and grant of theirs.
+fn set_own_password(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    hash: &str,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let ended = accounts::set_password_in(conn, id, hash, false, author.now)?;
+    let detail = serde_json::json!({
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    })
+    .to_string();
+    author.audit_change(
+        conn,
+        ("user.password_change", &format!("user:{id}")),
+        &detail,
+    )?;
+    Ok(ended.revoked)
 }
 
 /// A live browser session.
@@ -443,67 +502,66 @@ pub struct SessionsJson {
     grants: Vec<GrantJson>,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}/sessions",
-    tag = "accounts",
-    summary = "List a user's sessions and grants",
+#[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "accounts", summary = "List a user's sessions and grants",
     description = "Your own (`me` or your id) with any credential, or another user's with `user:read`. `sessions`: live browser sign-ins; `grants`: clients holding a refresh token for the user.",
     params(("id" = String, Path, description = "`me`, or a user's id (a UUID)")),
-    responses(
-        (status = 200, description = "The live sessions and grants, newest first", body = SessionsJson),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "The live sessions and grants, newest first", body = SessionsJson), crate::openapi::ItemErrors),
 )]
-pub async fn list_sessions(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_sessions(state: State, principal: Principal, path: Path<String>) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if !own {
         principal.require("user:read")?;
     }
     let now = state.now();
-    let realm_id = principal.realm_id.clone();
-    let shown = with_db(&state, move |conn| {
-        user_in_realm(conn, &realm_id, &id)?;
-        let sessions = accounts::list_sessions_of_user(conn, &id, now)?;
-        let grants = accounts::list_grants_of_user(conn, &id, now)?;
-        Ok(SessionsJson {
-            sessions: sessions
-                .into_iter()
-                .map(|s| SessionJson {
-                    id: s.id,
-                    created_at: time_string(s.created_at),
-                    last_seen_at: time_string(s.last_seen_at),
-                    expires_at: time_string(s.expires_at),
-                    amr: tessera_core::authn::amr_list(&s.amr)
-                        .into_iter()
-                        .map(str::to_string)
-                        .collect(),
-                })
-                .collect(),
-            grants: grants
-                .into_iter()
-                .map(|g| GrantJson {
-                    id: g.id,
-                    client_id: g.client_id,
-                    scope: g.scope,
-                    created_at: time_string(g.created_at),
-                    last_used_at: time_string(g.last_used_at),
-                    expires_at: time_string(g.expires_at),
-                })
-                .collect(),
-        })
-    })
-    .await?;
+    let realm_id = principal.realm_id;
+    let shown = with_db(&state, move |conn| sessions_of(conn, &realm_id, &id, now)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(shown))
+}
+
+/// The user's live sessions and grants at `now`.
+fn sessions_of(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<SessionsJson, ApiError> {
+    user_in_realm(conn, realm_id, id)?;
+    let sessions = accounts::list_sessions_of_user(conn, id, now)?;
+    let grants = accounts::list_grants_of_user(conn, id, now)?;
+    Ok(SessionsJson {
+        sessions: sessions.into_iter().map(SessionJson::from).collect(),
+        grants: grants.into_iter().map(GrantJson::from).collect(),
+    })
+}
+
+impl From<accounts::SessionInfo> for SessionJson {
+    fn from(s: accounts::SessionInfo) -> Self {
+        Self {
+            id: s.id,
+            created_at: time_string(s.created_at),
+            last_seen_at: time_string(s.last_seen_at),
+            expires_at: time_string(s.expires_at),
+            amr: tessera_core::authn::amr_list(&s.amr)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+impl From<accounts::GrantInfo> for GrantJson {
+    fn from(g: accounts::GrantInfo) -> Self {
+        Self {
+            id: g.id,
+            client_id: g.client_id,
+            scope: g.scope,
+            created_at: time_string(g.created_at),
+            last_used_at: time_string(g.last_used_at),
+            expires_at: time_string(g.expires_at),
+        }
+    }
 }
 
 /// What a DELETE ends.
@@ -513,117 +571,104 @@ enum Ending {
     Grant,
 }
 
+impl Ending {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Grant => "grant",
+        }
+    }
+}
+
 /// Ends one session or grant of a user: the user herself, or an administrator with
 /// `user:write` who holds everything the user holds. 404 unless it is the user's and live.
 async fn end_one(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
     (raw_user, item): (String, String),
     ending: Ending,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let (id, own) = target(&principal, &raw_user)?;
     if !own {
         principal.require("user:write")?;
     }
     if item.is_empty() || item.len() > 200 {
-        return Err(ApiError::NotFound(match ending {
-            Ending::Session => "session".into(),
-            Ending::Grant => "grant".into(),
-        }));
+        return Err(ApiError::NotFound(ending.noun().into()));
     }
-    let now = state.now();
-    let source = source_addr(&req);
+    let author = Author::of(&state, &req, principal);
     let revoked = write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &principal)?;
-        user_in_realm(conn, &principal.realm_id, &id)?;
-        if !own {
-            ensure_holds_all_of(conn, &grantor, &id)?;
-        }
-        let (action, revoked, what) = match ending {
-            Ending::Session => (
-                "user.session_end",
-                accounts::end_session_of_user_in(conn, &id, &item, now)?.map(|e| e.revoked),
-                "session",
-            ),
-            Ending::Grant => (
-                "user.grant_revoke",
-                accounts::revoke_grant_of_user_in(conn, &id, &item, now)?,
-                "grant",
-            ),
-        };
-        let Some(revoked) = revoked else {
-            return Err(ApiError::NotFound(format!("{what} {item} of user {id}")));
-        };
-        let mut detail = serde_json::Map::new();
-        detail.insert(what.to_string(), serde_json::Value::String(item.clone()));
-        let detail = serde_json::Value::Object(detail).to_string();
-        audit_change(
-            conn,
-            &principal,
-            &source,
-            (action, &format!("user:{id}")),
-            &detail,
-            now,
-        )?;
-        Ok(revoked)
+        end_one_in(conn, &author, (&id, own), &item, ending)
     })
     .await?;
     note_revoked(&state, &revoked);
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/sessions/{session_id}",
-    tag = "accounts",
-    summary = "End a session",
+/// Ends the user's session or grant `item`, when it is theirs and live; acting on someone
+/// else, the author must hold everything the user holds.
+fn end_one_in(
+    conn: &mut DbConnection,
+    author: &Author,
+    (id, own): (&str, bool),
+    item: &str,
+    ending: Ending,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    user_in_realm(conn, author.realm_id(), id)?;
+    if !own {
+        ensure_holds_all_of(conn, &grantor, id)?;
+    }
+    let now = author.now;
+    let (action, revoked) = match ending {
+        Ending::Session => (
+            "user.session_end",
+            accounts::end_session_of_user_in(conn, id, item, now)?.map(|e| e.revoked),
+        ),
+        Ending::Grant => (
+            "user.grant_revoke",
+            accounts::revoke_grant_of_user_in(conn, id, item, now)?,
+        ),
+    };
+    let what = ending.noun();
+    let Some(revoked) = revoked else {
+        return Err(ApiError::NotFound(format!("{what} {item} of user {id}")));
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert(
+        what.to_string(),
+        serde_json::Value::String(item.to_string()),
+    );
+    let detail = serde_json::Value::Object(detail).to_string();
+    author.audit_change(conn, (action, &format!("user:{id}")), &detail)?;
+    Ok(revoked)
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sessions/{session_id}", tag = "accounts", summary = "End a session",
     description = "Ends a browser session of the user and revokes every grant made within it. Your own, or another user's with `user:write` and every right that user holds.",
-    params(
-        ("id" = String, Path, description = "`me`, or a user's id (a UUID)"),
-        ("session_id" = String, Path, description = "The session's id from the list"),
-    ),
-    responses(
-        (status = 204, description = "Ended"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    params(("id" = String, Path, description = "`me`, or a user's id (a UUID)"), ("session_id" = String, Path, description = "The session's id from the list")),
+    responses((status = 204, description = "Ended"), crate::openapi::ItemErrors),
 )]
 pub async fn end_session(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<(String, String)>,
+) -> Reply {
     end_one(state, principal, req, path.into_inner(), Ending::Session).await
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/grants/{grant_id}",
-    tag = "accounts",
-    summary = "Revoke a grant",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/grants/{grant_id}", tag = "accounts", summary = "Revoke a grant",
     description = "Revokes the grant's refresh tokens and the access tokens issued under it. Your own, or another user's with `user:write` and every right that user holds.",
-    params(
-        ("id" = String, Path, description = "`me`, or a user's id (a UUID)"),
-        ("grant_id" = String, Path, description = "The grant's id from the list"),
-    ),
-    responses(
-        (status = 204, description = "Revoked"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    params(("id" = String, Path, description = "`me`, or a user's id (a UUID)"), ("grant_id" = String, Path, description = "The grant's id from the list")),
+    responses((status = 204, description = "Revoked"), crate::openapi::ItemErrors),
 )]
 pub async fn revoke_grant(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<(String, String)>,
+) -> Reply {
     end_one(state, principal, req, path.into_inner(), Ending::Grant).await
 }
 
@@ -640,26 +685,12 @@ pub struct SecondFactorsJson {
     required: bool,
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/users/{id}/second-factors",
-    tag = "accounts",
-    summary = "A user's second factors",
+#[utoipa::path(get, path = "/api/v1/users/{id}/second-factors", tag = "accounts", summary = "A user's second factors",
     description = "Your own (`me` or your id), or another user's with `user:read`. People set their factors up on the account page (`/realms/{realm}/account/`).",
     params(("id" = String, Path, description = "`me`, or a user's id (a UUID)")),
-    responses(
-        (status = 200, description = "What the user has set up", body = SecondFactorsJson),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "What the user has set up", body = SecondFactorsJson), crate::openapi::ItemErrors),
 )]
-pub async fn second_factors(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn second_factors(state: State, principal: Principal, path: Path<String>) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if !own {
         principal.require("user:read")?;
@@ -681,27 +712,17 @@ pub async fn second_factors(
     Ok(HttpResponse::Ok().json(shown))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/users/{id}/second-factors",
-    tag = "accounts",
-    summary = "Remove a user's second factors",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/second-factors", tag = "accounts", summary = "Remove a user's second factors",
     description = "For someone who lost their authenticator and recovery codes: removes the authenticator app, every passkey and the recovery codes. If the policy requires a second factor, the next sign-in asks the user to set one up. Needs `user:write` and every right the user holds; not for your own account (use the account page, which asks for your password).",
     params(("id" = String, Path, description = "A user's id (a UUID)")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 204, description = "Removed"), crate::openapi::ItemErrors),
 )]
 pub async fn remove_second_factors(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
     req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+    path: Path<String>,
+) -> Reply {
     let (id, own) = target(&principal, &path)?;
     if own {
         return Err(ApiError::bad(
@@ -710,29 +731,33 @@ pub async fn remove_second_factors(
         ));
     }
     principal.require("user:write")?;
-    let now = state.now();
-    let source = source_addr(&req);
+    let author = Author::of(&state, &req, principal);
     write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &principal)?;
-        user_in_realm(conn, &principal.realm_id, &id)?;
-        ensure_holds_all_of(conn, &grantor, &id)?;
-        let before = tessera_store::mfa::remove_all_factors_in(conn, &id)?;
-        let detail = serde_json::json!({
-            "totp": before.totp,
-            "passkeys": before.passkeys,
-            "recovery_codes": before.recovery_codes_left,
-        })
-        .to_string();
-        audit_change(
-            conn,
-            &principal,
-            &source,
-            ("user.second_factors_removed", &format!("user:{id}")),
-            &detail,
-            now,
-        )?;
-        Ok(())
+        remove_second_factors_in(conn, &author, &id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes another user's second factors, when the author holds everything the user holds.
+fn remove_second_factors_in(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+) -> Result<(), ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    user_in_realm(conn, author.realm_id(), id)?;
+    ensure_holds_all_of(conn, &grantor, id)?;
+    let before = tessera_store::mfa::remove_all_factors_in(conn, id)?;
+    let detail = serde_json::json!({
+        "totp": before.totp,
+        "passkeys": before.passkeys,
+        "recovery_codes": before.recovery_codes_left,
+    })
+    .to_string();
+    author.audit_change(
+        conn,
+        ("user.second_factors_removed", &format!("user:{id}")),
+        &detail,
+    )
 }

@@ -3,31 +3,148 @@
 //! creator within one team and never beyond the creator's live rights; team keys belong to a
 //! team, carry `oaa_push` by default, are created by admins and operators only, are visible to
 //! every member, and outlive their creator. Values are shown once and stored as SHA-256.
+//!
+//! The file reads in three parts: what both kinds share, personal keys, team keys; each
+//! handler authorises, reads its input, and calls one function that acts.
 
+use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use tessera_core::apikey::{self, ApiKeyKind};
+use std::collections::{BTreeSet, HashMap};
+use tessera_core::apikey::{self, ApiKeyKind, GeneratedApiKey};
 use tessera_core::grant::{KeyGrant, Reach};
-use tessera_core::id::new_uuid;
 use tessera_core::names::validate_display_name;
-use tessera_core::page::Page;
+use tessera_core::page::{Page, PageRequest};
 use tessera_store::DbConnection;
 use tessera_store::access::role_grants;
 use tessera_store::apikeys::{self as keys, KeyScope};
-use tessera_store::models::ApiKey;
+use tessera_store::models::{ApiKey, Role};
 use tessera_store::queries as q;
 
 use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 use crate::http::{
-    ListQuery, Value, Values, audit, json_body, parse_id, parse_time, source_addr, time_string,
-    with_db, write,
+    self, Author, ListQuery, Reply, State, Values, json_body, parse_id, parse_time, time_string,
+    with_db,
 };
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    personal_routes(cfg);
+    team_routes(cfg);
+}
+
+/// The status of a key that authenticates (unless expired), and of one that does not.
+const ACTIVE: &str = "ACTIVE";
+const INACTIVE: &str = "INACTIVE";
+
+fn split(list: &str) -> Vec<String> {
+    list.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names of the keys' roles, by role id.
+fn role_name_map(
+    conn: &mut DbConnection,
+    rows: &[ApiKey],
+) -> Result<HashMap<String, String>, ApiError> {
+    let ids: Vec<String> = rows.iter().filter_map(|k| k.role_id.clone()).collect();
+    Ok(keys::role_names(conn, &ids)?.into_iter().collect())
+}
+
+/// The name of `key`'s role among `roles` ([`role_name_map`]).
+fn role_name_of(key: &ApiKey, roles: &HashMap<String, String>) -> Option<String> {
+    key.role_id.as_ref().and_then(|r| roles.get(r).cloned())
+}
+
+/// Resolves a role by name or id in the realm.
+fn find_role(conn: &mut DbConnection, realm_id: &str, role: &str) -> Result<Role, ApiError> {
+    let found = match q::role_by_name(conn, realm_id, role)? {
+        Some(r) => Some(r),
+        None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,
+        None => None,
+    };
+    found.ok_or_else(|| ApiError::bad("role", format!("no role {role:?} in this realm")))
+}
+
+/// What a key asks for: its role's permissions and its scopes, or (neither given)
+/// everything its owner may do in its team.
+fn requested_grant(role: Option<&Role>, scopes: &[String]) -> KeyGrant {
+    let mut grant: BTreeSet<String> = scopes.iter().cloned().collect();
+    if let Some(r) = role {
+        grant.extend(
+            r.permissions
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if grant.is_empty() {
+        KeyGrant::FollowsOwner
+    } else {
+        KeyGrant::Only(grant)
+    }
+}
+
+/// A new active key of `kind` in `team_id`, made by the author, holding the hash of
+/// `generated`; no owner, role or scopes yet.
+fn new_key(
+    author: &Author,
+    kind: ApiKeyKind,
+    generated: &GeneratedApiKey,
+    name: &str,
+    team_id: String,
+) -> ApiKey {
+    let (stored_kind, key_type) = match kind {
+        ApiKeyKind::PersonalSecret => ("personal", "sk"),
+        ApiKeyKind::PersonalPublic => ("personal", "pk"),
+        ApiKeyKind::Team => ("team", "sk"),
+    };
+    ApiKey {
+        id: tessera_core::id::new_uuid(),
+        realm_id: author.realm_id().to_string(),
+        kind: stored_kind.into(),
+        key_type: key_type.into(),
+        name: name.trim().to_string(),
+        prefix: kind.prefix().into(),
+        secret_sha256: generated.sha256_hex.clone(),
+        last_four: generated.last_four.clone(),
+        team_id: Some(team_id),
+        owner_user_id: None,
+        role_id: None,
+        scopes: String::new(),
+        status: ACTIVE.into(),
+        expires_at: None,
+        last_access_at: None,
+        created_by: author.name.clone(),
+        updated_by: author.name.clone(),
+        created_at: author.now,
+        updated_at: author.now,
+    }
+}
+
+/// Marks `key` as changed by the author now, and stores it.
+fn store_change(
+    conn: &mut DbConnection,
+    author: &Author,
+    key: &mut ApiKey,
+) -> Result<(), ApiError> {
+    key.updated_by = author.name.clone();
+    key.updated_at = author.now;
+    keys::update(conn, key)?;
+    Ok(())
+}
+
+// ---- personal keys (seed 003) ----
+//
+// Personal API keys (seed 003): a key acts for its creator within one team, never beyond the
+// creator's live rights there, optionally narrowed to a role or scopes. Each person sees
+// their own keys; admins see everyone's.
+
+fn personal_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/v1/apikeys")
             .route(web::get().to(list_personal))
@@ -39,23 +156,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(update_personal))
             .route(web::delete().to(delete_personal)),
     )
-    .route("/api/v1/apikeys/{id}/token", web::get().to(exchange))
-    .service(
-        web::resource("/api/preview/teamkeys")
-            .route(web::get().to(list_team))
-            .route(web::post().to(create_team)),
-    )
-    .service(
-        // `{id}:revoke` and `{id}:reinstate` share the segment with the id.
-        web::resource("/api/preview/teamkeys/{id}")
-            .route(web::get().to(get_team))
-            .route(web::patch().to(rename_team))
-            .route(web::delete().to(delete_team))
-            .route(web::post().to(team_action)),
-    );
+    .route("/api/v1/apikeys/{id}/token", web::get().to(exchange));
 }
-
-// ---- personal keys (seed 003) ----
 
 /// A personal key as the API shows it: never the value.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -84,17 +186,10 @@ struct PersonalKey {
     value: Option<String>,
 }
 
-fn split(list: &str) -> Vec<String> {
-    list.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) -> PersonalKey {
     PersonalKey {
         masked_value: apikey::masked(&k.prefix, &k.last_four),
-        enabled: k.status == "ACTIVE",
+        enabled: k.status == ACTIVE,
         scopes: split(&k.scopes),
         project: k.team_id.clone(),
         account: k.realm_id,
@@ -119,19 +214,11 @@ fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) ->
 fn audited_key(key: &ApiKey, roles: &HashMap<String, String>) -> serde_json::Value {
     serde_json::json!({
         "name": key.name,
-        "role": key.role_id.as_ref().and_then(|r| roles.get(r)),
+        "role": role_name_of(key, roles),
         "scopes": key.scopes,
         "status": key.status,
         "expires_at": key.expires_at.map(time_string),
     })
-}
-
-fn role_name_map(
-    conn: &mut DbConnection,
-    rows: &[ApiKey],
-) -> Result<HashMap<String, String>, ApiError> {
-    let ids: Vec<String> = rows.iter().filter_map(|k| k.role_id.clone()).collect();
-    Ok(keys::role_names(conn, &ids)?.into_iter().collect())
 }
 
 /// The user a key operation acts for; team keys cannot manage personal keys.
@@ -141,54 +228,89 @@ fn acting_user(p: &Principal) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::InsufficientScope("api_key:read".into()))
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/apikeys",
-    tag = "api keys",
-    summary = "List personal API keys",
-    description = "Your own personal keys; admins see every user's. Needs `api_key:read`. A bare array: when there is another page, its token is in the `X-Next-Page-Token` response header. Filter fields: `owner_id` (another user's: admins only), `team_id`.",
-    params(crate::openapi::ListParams),
-    responses(
-        (status = 200, description = "The keys, never their values", body = Vec<PersonalKey>, headers(("X-Next-Page-Token" = String, description = "The `page_token` of the next page, when there is one"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn list_personal(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:read")?;
-    let user = acting_user(&principal)?;
-    let query = ListQuery::parse(&req, &["owner_id", "team_id"])?;
-    let owner_filter = query.filter_value("owner_id").map(str::to_string);
-    let team_filter = query.filter_value("team_id").map(str::to_string);
-    if owner_filter.as_deref().is_some_and(|o| o != user) && !principal.is_admin() {
-        return Err(ApiError::InsufficientScope("user:write".into()));
+/// Whether a key authenticates at `now`: active and not expired.
+fn usable(key: &ApiKey, now: i64) -> bool {
+    key.status == ACTIVE && key.expires_at.is_none_or(|e| e > now)
+}
+
+fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
+    let t = parse_time(field, value)?;
+    if t <= now {
+        return Err(ApiError::bad(field, "must be in the future"));
     }
-    let admin = principal.is_admin();
-    let realm = principal.realm_id.clone();
-    let page = query.page.clone();
-    let (rows, roles) = with_db(&state, move |conn| {
-        let scope = match (&owner_filter, admin) {
-            (Some(o), _) => KeyScope::PersonalOf(o),
-            (None, true) => KeyScope::AllPersonal,
-            (None, false) => KeyScope::PersonalOf(&user),
+    Ok(t)
+}
+
+/// A personal key the principal may see: their own, or any for admins.
+fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
+    let key = keys::by_id(conn, &p.realm_id, id)?
+        .filter(|k| k.kind == "personal")
+        .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
+    if key.owner_user_id != p.user_id && !p.is_admin() {
+        // Not revealing other users' keys: the same answer as a missing one.
+        return Err(ApiError::NotFound(format!("API key {id}")));
+    }
+    Ok(key)
+}
+
+/// The personal keys a list shows: the caller's own, another user's (admins, with an
+/// `owner_id` filter) or everyone's (admins, without one).
+struct PersonalListing {
+    realm_id: String,
+    owner: Option<String>,
+    team: Option<String>,
+    page: tessera_core::page::PageRequest,
+}
+
+impl PersonalListing {
+    fn parse(query: &ListQuery, principal: &Principal, user: String) -> Result<Self, ApiError> {
+        let owner_filter = query.filter_value("owner_id").map(str::to_string);
+        if owner_filter.as_deref().is_some_and(|o| o != user) && !principal.is_admin() {
+            return Err(ApiError::InsufficientScope("user:write".into()));
+        }
+        Ok(Self {
+            realm_id: principal.realm_id.clone(),
+            // Without a filter, admins list every user's keys and others their own.
+            owner: owner_filter.or((!principal.is_admin()).then_some(user)),
+            team: query.filter_value("team_id").map(str::to_string),
+            page: query.page.clone(),
+        })
+    }
+
+    /// One page and one more row (whether there is another), with their role names.
+    fn rows(
+        &self,
+        conn: &mut DbConnection,
+    ) -> Result<(Vec<ApiKey>, HashMap<String, String>), ApiError> {
+        let scope = match &self.owner {
+            Some(o) => KeyScope::PersonalOf(o),
+            None => KeyScope::AllPersonal,
         };
+        let (after, limit) = (self.page.after.as_deref(), self.page.size + 1);
         let rows = keys::list(
             conn,
-            &realm,
+            &self.realm_id,
             scope,
-            team_filter.as_deref(),
-            page.after.as_deref(),
-            page.size + 1,
+            self.team.as_deref(),
+            after,
+            limit,
         )?;
         let roles = role_name_map(conn, &rows)?;
         Ok((rows, roles))
-    })
-    .await?;
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/apikeys", tag = "api keys", summary = "List personal API keys",
+    description = "Your own personal keys; admins see every user's. Needs `api_key:read`. A bare array: when there is another page, its token is in the `X-Next-Page-Token` response header. Filter fields: `owner_id` (another user's: admins only), `team_id`.",
+    params(crate::openapi::ListParams),
+    responses((status = 200, description = "The keys, never their values", body = Vec<PersonalKey>, headers(("X-Next-Page-Token" = String, description = "The `page_token` of the next page, when there is one"))), crate::openapi::CommonErrors),
+)]
+async fn list_personal(state: State, principal: Principal, req: HttpRequest) -> Reply {
+    principal.require("api_key:read")?;
+    let user = acting_user(&principal)?;
+    let query = ListQuery::parse(&req, &["owner_id", "team_id"])?;
+    let listing = PersonalListing::parse(&query, &principal, user)?;
+    let (rows, roles) = with_db(&state, move |conn| listing.rows(conn)).await?;
     let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
     let mut resp = HttpResponse::Ok();
     if page.has_more() {
@@ -199,7 +321,7 @@ async fn list_personal(
         .items
         .into_iter()
         .map(|k| {
-            let role = k.role_id.as_ref().and_then(|r| roles.get(r).cloned());
+            let role = role_name_of(&k, &roles);
             personal_json(k, role, None)
         })
         .collect();
@@ -226,205 +348,153 @@ fn default_type() -> String {
     "sk".into()
 }
 
-/// Resolves a role by name or id in the realm.
-fn find_role(
-    conn: &mut DbConnection,
-    realm_id: &str,
-    role: &str,
-) -> Result<tessera_store::models::Role, ApiError> {
-    let found = match q::role_by_name(conn, realm_id, role)? {
-        Some(r) => Some(r),
-        None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,
-        None => None,
-    };
-    found.ok_or_else(|| ApiError::bad("role", format!("no role {role:?} in this realm")))
+/// A new personal key's request, checked as far as it can be without the database.
+struct NewPersonalKey {
+    kind: ApiKeyKind,
+    name: String,
+    role: Option<String>,
+    scopes: Vec<String>,
+    team_id: Option<String>,
+    expires_at: Option<i64>,
 }
 
-/// What a personal key asks for: its role's permissions and its scopes, or (neither given)
-/// everything its owner may do in its team.
-fn requested_grant(role: Option<&tessera_store::models::Role>, scopes: &[String]) -> KeyGrant {
-    let mut grant: std::collections::BTreeSet<String> = scopes.iter().cloned().collect();
-    if let Some(r) = role {
-        grant.extend(
-            r.permissions
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
-    }
-    if grant.is_empty() {
-        KeyGrant::FollowsOwner
-    } else {
-        KeyGrant::Only(grant)
-    }
-}
-
-/// Whether a key authenticates at `now`: active and not expired.
-fn usable(key: &ApiKey, now: i64) -> bool {
-    key.status == "ACTIVE" && key.expires_at.is_none_or(|e| e > now)
-}
-
-fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
-    let t = parse_time(field, value)?;
-    if t <= now {
-        return Err(ApiError::bad(field, "must be in the future"));
-    }
-    Ok(t)
-}
-
-#[utoipa::path(
-    post,
-    path = "/api/v1/apikeys",
-    tag = "api keys",
-    summary = "Create a personal API key",
-    description = "A key acting for you in one team (`team_id`, required when you belong to several), with no more than your live rights there, optionally narrowed to a `role` or `scopes`. `type` is `sk` (default) or `pk`. The value is in this response only. Needs `api_key:create`.",
-    request_body = CreatePersonal,
-    responses(
-        (status = 201, description = "Created; `value` is shown this once", body = PersonalKey),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn create_personal(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:create")?;
-    let user = acting_user(&principal)?;
-    let body: CreatePersonal = json_body(&state, &req, payload).await?;
-    validate_display_name("name", &body.name)?;
-    let kind = match body.key_type.as_str() {
-        "sk" => ApiKeyKind::PersonalSecret,
-        "pk" => ApiKeyKind::PersonalPublic,
-        other => {
-            return Err(ApiError::bad(
-                "type",
-                format!("{other:?} is not a key type; use sk or pk"),
-            ));
+impl CreatePersonal {
+    fn checked(self, now: i64) -> Result<NewPersonalKey, ApiError> {
+        validate_display_name("name", &self.name)?;
+        let kind = match self.key_type.as_str() {
+            "sk" => ApiKeyKind::PersonalSecret,
+            "pk" => ApiKeyKind::PersonalPublic,
+            other => {
+                return Err(ApiError::bad(
+                    "type",
+                    format!("{other:?} is not a key type; use sk or pk"),
+                ));
+            }
+        };
+        let expires_at = self
+            .expires_at
+            .as_deref()
+            .map(|e| future_time("expires_at", e, now))
+            .transpose()?;
+        if let Some(t) = &self.team_id {
+            parse_id("team_id", t)?;
         }
-    };
-    let now = state.now();
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|e| future_time("expires_at", e, now))
-        .transpose()?;
-    if let Some(t) = &body.team_id {
-        parse_id("team_id", t)?;
-    }
-    let scopes = body.scopes.clone().unwrap_or_default();
-    for s in &scopes {
-        if !tessera_core::permission::is_permission(s) {
+        let scopes = self.scopes.unwrap_or_default();
+        if let Some(s) = scopes
+            .iter()
+            .find(|s| !tessera_core::permission::is_permission(s))
+        {
             return Err(ApiError::bad(
                 "scopes",
                 format!("{s:?} is not a permission"),
             ));
         }
-    }
-    let generated = apikey::generate(kind);
-    let value = generated.value.clone();
-    let addr = source_addr(&req);
-    let p = principal.clone();
-    let (key, role_name) = write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &p)?;
-        let realm = p.realm_id.clone();
-        let memberships = role_grants(conn, &user, None)?;
-        let team_id = match &body.team_id {
-            Some(t) => {
-                if !memberships.iter().any(|m| &m.team_id == t) {
-                    return Err(ApiError::bad("team_id", "you are not a member of that team"));
-                }
-                t.clone()
-            }
-            None => {
-                let mut teams: Vec<&String> = memberships.iter().map(|m| &m.team_id).collect();
-                teams.dedup();
-                match teams.as_slice() {
-                    [only] => (*only).clone(),
-                    [] => return Err(ApiError::bad("team_id", "you belong to no team")),
-                    _ => {
-                        return Err(ApiError::bad(
-                            "team_id",
-                            "is required: you belong to several teams; name the one the key acts in",
-                        ));
-                    }
-                }
-            }
-        };
-        let role = body.role.as_deref().map(|r| find_role(conn, &realm, r)).transpose()?;
-        let mut scopes = scopes;
-        let requested = requested_grant(role.as_ref(), &scopes);
-        let follows_owner = requested == KeyGrant::FollowsOwner;
-        let resolved = grantor.personal_key_grant(conn, &user, &team_id, requested)?;
-        if let (true, KeyGrant::Only(bounded)) = (follows_owner, resolved) {
-            // Made through a narrowed credential: the key carries that credential's rights.
-            scopes = bounded.into_iter().collect();
-        }
-        let key = ApiKey {
-            id: new_uuid(),
-            realm_id: realm,
-            kind: "personal".into(),
-            key_type: body.key_type.clone(),
-            name: body.name.trim().to_string(),
-            prefix: kind.prefix().into(),
-            secret_sha256: generated.sha256_hex.clone(),
-            last_four: generated.last_four.clone(),
-            team_id: Some(team_id),
-            owner_user_id: Some(user.clone()),
-            role_id: role.as_ref().map(|r| r.id.clone()),
-            scopes: scopes.join(" "),
-            status: "ACTIVE".into(),
+        Ok(NewPersonalKey {
+            kind,
+            name: self.name,
+            role: self.role,
+            scopes,
+            team_id: self.team_id,
             expires_at,
-            last_access_at: None,
-            created_by: p.actor(),
-            updated_by: p.actor(),
-            created_at: now,
-            updated_at: now,
-        };
-        keys::insert(conn, &key)?;
-        audit(conn, &p, &addr, "api_key.create", &format!("api_key:{}", key.id), now)?;
-        Ok((key, role.map(|r| r.name)))
+        })
+    }
+}
+
+/// The team a new key of `user` acts in: the one named, which the user must belong to, or
+/// the user's only team.
+fn key_team(conn: &mut DbConnection, user: &str, named: Option<&str>) -> Result<String, ApiError> {
+    let memberships = role_grants(conn, user, None)?;
+    if let Some(t) = named {
+        if !memberships.iter().any(|m| m.team_id == t) {
+            return Err(ApiError::bad(
+                "team_id",
+                "you are not a member of that team",
+            ));
+        }
+        return Ok(t.to_string());
+    }
+    let mut teams: Vec<&String> = memberships.iter().map(|m| &m.team_id).collect();
+    teams.dedup();
+    match teams.as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(ApiError::bad("team_id", "you belong to no team")),
+        _ => Err(ApiError::bad(
+            "team_id",
+            "is required: you belong to several teams; name the one the key acts in",
+        )),
+    }
+}
+
+/// Stores a new personal key of `user` after the escalation rule bounds its grant; returns
+/// it with its role's name.
+fn insert_personal_key(
+    conn: &mut DbConnection,
+    author: &Author,
+    user: &str,
+    request: NewPersonalKey,
+    generated: &apikey::GeneratedApiKey,
+) -> Result<(ApiKey, Option<String>), ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    let team_id = key_team(conn, user, request.team_id.as_deref())?;
+    let role = (request.role.as_deref())
+        .map(|r| find_role(conn, author.realm_id(), r))
+        .transpose()?;
+    let mut scopes = request.scopes;
+    let requested = requested_grant(role.as_ref(), &scopes);
+    let follows_owner = requested == KeyGrant::FollowsOwner;
+    let resolved = grantor.personal_key_grant(conn, user, &team_id, requested)?;
+    if let (true, KeyGrant::Only(bounded)) = (follows_owner, resolved) {
+        // Made through a narrowed credential: the key carries that credential's rights.
+        scopes = bounded.into_iter().collect();
+    }
+    let key = ApiKey {
+        owner_user_id: Some(user.to_string()),
+        role_id: role.as_ref().map(|r| r.id.clone()),
+        scopes: scopes.join(" "),
+        expires_at: request.expires_at,
+        ..new_key(author, request.kind, generated, &request.name, team_id)
+    };
+    keys::insert(conn, &key)?;
+    author.audit(conn, "api_key.create", &format!("api_key:{}", key.id))?;
+    Ok((key, role.map(|r| r.name)))
+}
+
+#[utoipa::path(post, path = "/api/v1/apikeys", tag = "api keys", summary = "Create a personal API key",
+    description = "A key acting for you in one team (`team_id`, required when you belong to several), with no more than your live rights there, optionally narrowed to a `role` or `scopes`. `type` is `sk` (default) or `pk`. The value is in this response only. Needs `api_key:create`.",
+    request_body = CreatePersonal,
+    responses((status = 201, description = "Created; `value` is shown this once", body = PersonalKey), crate::openapi::CommonErrors),
+)]
+async fn create_personal(
+    state: State,
+    principal: Principal,
+    req: HttpRequest,
+    payload: Payload,
+) -> Reply {
+    principal.require("api_key:create")?;
+    let user = acting_user(&principal)?;
+    let body: CreatePersonal = json_body(&state, &req, payload).await?;
+    let author = Author::of(&state, &req, principal);
+    let request = body.checked(author.now)?;
+    let generated = apikey::generate(request.kind);
+    let value = generated.value.clone();
+    let (key, role_name) = http::write(&state, move |conn| {
+        insert_personal_key(conn, &author, &user, request, &generated)
     })
     .await?;
     Ok(HttpResponse::Created().json(personal_json(key, role_name, Some(value))))
 }
 
-/// A personal key the principal may see: their own, or any for admins.
-fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
-    let key = keys::by_id(conn, &p.realm_id, id)?
-        .filter(|k| k.kind == "personal")
-        .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
-    if key.owner_user_id != p.user_id && !p.is_admin() {
-        // Not revealing other users' keys: the same answer as a missing one.
-        return Err(ApiError::NotFound(format!("API key {id}")));
-    }
-    Ok(key)
-}
-
-#[utoipa::path(
-    get,
-    path = "/api/v1/apikeys/{id}",
-    tag = "api keys",
-    summary = "Get a personal API key",
+#[utoipa::path(get, path = "/api/v1/apikeys/{id}", tag = "api keys", summary = "Get a personal API key",
     description = "Your own key, or any user's for admins. Needs `api_key:read`.",
     params(("id" = String, Path, description = "The key's id (a UUID)"), ("withValue" = Option<bool>, Query, description = "`true` is refused with 400: values are shown once, at creation, and not stored")),
-    responses(
-        (status = 200, description = "The key, without its value", body = PersonalKey),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "The key, without its value", body = PersonalKey), crate::openapi::ItemErrors),
 )]
 async fn get_personal(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     principal.require("api_key:read")?;
     let id = parse_id("id", &path)?.to_string();
     let query = ListQuery::parse(&req, &[])?;
@@ -434,13 +504,13 @@ async fn get_personal(
             "API key values are shown once, when the key is created, and are not stored; create a new key if it is lost",
         ));
     }
-    let (key, roles) = with_db(&state, move |conn| {
+    let (key, role) = with_db(&state, move |conn| {
         let key = visible_personal(conn, &principal, &id)?;
         let roles = role_name_map(conn, std::slice::from_ref(&key))?;
-        Ok((key, roles))
+        let role = role_name_of(&key, &roles);
+        Ok((key, role))
     })
     .await?;
-    let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
     Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
 }
 
@@ -457,163 +527,116 @@ struct UpdatePersonal {
     expires_at: Option<String>,
 }
 
-#[utoipa::path(
-    put,
-    path = "/api/v1/apikeys/{id}",
-    tag = "api keys",
-    summary = "Update a personal API key",
+/// Applies an update to a personal key the principal may see, after the escalation rule
+/// allows its new role and, when it becomes usable again, its rights; returns the key with
+/// its role's name.
+fn change_personal_key(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    body: UpdatePersonal,
+    expires_at: Option<i64>,
+) -> Result<(ApiKey, Option<String>), ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    let mut key = visible_personal(conn, &author.principal, id)?;
+    let before = key.clone();
+    let was_usable = usable(&key, author.now);
+    if let Some(n) = &body.name {
+        key.name = n.trim().to_string();
+    }
+    let owner = key.owner_user_id.clone().unwrap_or_default();
+    let team = (key.team_id.clone()).unwrap_or_else(|| grantor.root_team().to_string());
+    if let Some(r) = &body.role {
+        let role = find_role(conn, author.realm_id(), r)?;
+        // The key's new grant, checked as if it were made now.
+        let requested = requested_grant(Some(&role), &split(&key.scopes));
+        grantor.personal_key_grant(conn, &owner, &team, requested)?;
+        key.role_id = Some(role.id);
+    }
+    if let Some(enabled) = body.enabled {
+        key.status = if enabled { ACTIVE } else { INACTIVE }.into();
+    }
+    if expires_at.is_some() {
+        key.expires_at = expires_at;
+    }
+    if !was_usable && usable(&key, author.now) {
+        // Reinstating a key gives its rights again.
+        let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
+        grantor.ensure(&Reach::Team(team), &rights)?;
+    }
+    store_change(conn, author, &mut key)?;
+    let roles = role_name_map(conn, &[before.clone(), key.clone()])?;
+    let detail = http::changes(&audited_key(&before, &roles), &audited_key(&key, &roles));
+    author.audit_change(
+        conn,
+        ("api_key.update", &format!("api_key:{}", key.id)),
+        &detail,
+    )?;
+    let role = role_name_of(&key, &roles);
+    Ok((key, role))
+}
+
+#[utoipa::path(put, path = "/api/v1/apikeys/{id}", tag = "api keys", summary = "Update a personal API key",
     description = "Changes the given fields: `name`, `role`, `enabled`, `expires_at` (in the future). Needs `api_key:update`.",
     params(("id" = String, Path, description = "The key's id (a UUID)")),
     request_body = UpdatePersonal,
-    responses(
-        (status = 200, description = "The updated key", body = PersonalKey),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "The updated key", body = PersonalKey), crate::openapi::ItemErrors),
 )]
 async fn update_personal(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    payload: Payload,
+) -> Reply {
     principal.require("api_key:update")?;
     let id = parse_id("id", &path)?.to_string();
     let body: UpdatePersonal = json_body(&state, &req, payload).await?;
     if let Some(n) = &body.name {
         validate_display_name("name", n)?;
     }
-    let now = state.now();
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|e| future_time("expires_at", e, now))
+    let author = Author::of(&state, &req, principal);
+    let expires_at = (body.expires_at.as_deref())
+        .map(|e| future_time("expires_at", e, author.now))
         .transpose()?;
-    let addr = source_addr(&req);
-    let (key, role) = write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &principal)?;
-        let mut key = visible_personal(conn, &principal, &id)?;
-        let before = key.clone();
-        let was_usable = usable(&key, now);
-        if let Some(n) = &body.name {
-            key.name = n.trim().to_string();
-        }
-        let owner = key.owner_user_id.clone().unwrap_or_default();
-        let team = key
-            .team_id
-            .clone()
-            .unwrap_or_else(|| grantor.root_team().to_string());
-        if let Some(r) = &body.role {
-            let role = find_role(conn, &principal.realm_id, r)?;
-            let scopes = split(&key.scopes);
-            // The key's new grant, checked as if it were made now.
-            grantor.personal_key_grant(
-                conn,
-                &owner,
-                &team,
-                requested_grant(Some(&role), &scopes),
-            )?;
-            key.role_id = Some(role.id);
-        }
-        if let Some(enabled) = body.enabled {
-            key.status = if enabled { "ACTIVE" } else { "INACTIVE" }.into();
-        }
-        if expires_at.is_some() {
-            key.expires_at = expires_at;
-        }
-        if !was_usable && usable(&key, now) {
-            // Reinstating a key gives its rights again.
-            let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
-            grantor.ensure(&Reach::Team(team), &rights)?;
-        }
-        key.updated_by = principal.actor();
-        key.updated_at = now;
-        keys::update(conn, &key)?;
-        let roles = role_name_map(conn, &[before.clone(), key.clone()])?;
-        crate::http::audit_change(
-            conn,
-            &principal,
-            &addr,
-            ("api_key.update", &format!("api_key:{}", key.id)),
-            &crate::http::changes(&audited_key(&before, &roles), &audited_key(&key, &roles)),
-            now,
-        )?;
-        let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
-        Ok((key, role))
+    let (key, role) = http::write(&state, move |conn| {
+        change_personal_key(conn, &author, &id, body, expires_at)
     })
     .await?;
     Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/v1/apikeys/{id}",
-    tag = "api keys",
-    summary = "Delete a personal API key",
+#[utoipa::path(delete, path = "/api/v1/apikeys/{id}", tag = "api keys", summary = "Delete a personal API key",
     description = "Needs `api_key:delete`.",
     params(("id" = String, Path, description = "The key's id (a UUID)")),
-    responses(
-        (status = 200, description = "Deleted", body = crate::openapi::DeletedCount),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "Deleted", body = crate::openapi::DeletedCount), crate::openapi::ItemErrors),
 )]
 async fn delete_personal(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     principal.require("api_key:delete")?;
     let id = parse_id("id", &path)?.to_string();
-    let now = state.now();
-    let addr = source_addr(&req);
-    let deleted = write(&state, move |conn| {
-        let key = visible_personal(conn, &principal, &id)?;
+    let author = Author::of(&state, &req, principal);
+    let deleted = http::write(&state, move |conn| {
+        let key = visible_personal(conn, &author.principal, &id)?;
         let n = keys::delete(conn, &key.id)?;
-        audit(
-            conn,
-            &principal,
-            &addr,
-            "api_key.delete",
-            &format!("api_key:{}", key.id),
-            now,
-        )?;
+        author.audit(conn, "api_key.delete", &format!("api_key:{}", key.id))?;
         Ok(n)
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"acknowledged": true, "deletedCount": deleted})))
 }
 
-/// `GET /api/v1/apikeys/{id}/token`: the key the request authenticated with, exchanged at the
-/// issuer (RFC 8693) for a short-lived JWT carrying no more than the key's rights.
-#[utoipa::path(
-    get,
-    path = "/api/v1/apikeys/{id}/token",
-    tag = "api keys",
-    summary = "Exchange a personal API key for an access token",
-    description = "Authenticate with the key itself; the issuer mints (RFC 8693 token exchange) a short-lived JWT carrying no more than the key's rights. Team keys cannot be exchanged. Needs `api_key:read`.",
-    params(("id" = String, Path, description = "The key's id (a UUID)")),
-    responses(
-        (status = 200, description = "A short-lived access token", body = crate::openapi::ExchangedToken),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn exchange(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:read")?;
-    let id = parse_id("id", &path)?;
+/// The API key the request authenticated with, when it is the personal key `id`: only a key
+/// itself may be exchanged, and team keys never.
+fn exchangeable_key(
+    principal: &Principal,
+    id: &str,
+    req: &HttpRequest,
+) -> Result<String, ApiError> {
     match &principal.credential {
         Credential::ApiKey { key_id, kind, .. } if key_id == id && kind == "personal" => {}
         Credential::ApiKey { kind, .. } if kind == "team" => {
@@ -629,32 +652,35 @@ async fn exchange(
             ));
         }
     }
-    let presented = req
-        .headers()
+    req.headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .map(|(_, t)| t.to_string())
-        .ok_or(ApiError::MissingToken)?;
+        .ok_or(ApiError::MissingToken)
+}
+
+/// Exchanges a presented key at the realm's token endpoint (RFC 8693) for an access token.
+async fn exchange_at_issuer(
+    state: &ResourceState,
+    realm_name: &str,
+    presented: &str,
+) -> Result<String, ApiError> {
     let token_url = format!(
-        "{}/realms/{}/protocol/openid-connect/token",
+        "{}/realms/{realm_name}/protocol/openid-connect/token",
         state.settings.issuer_base.trim_end_matches('/'),
-        principal.realm_name
     );
-    let http = reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let resp = http
+    let resp = client
         .post(&token_url)
         .form(&[
-            ("grant_type", tessera_core::apikey::TOKEN_EXCHANGE_GRANT),
+            ("grant_type", apikey::TOKEN_EXCHANGE_GRANT),
             ("client_id", tessera_store::provision::PORTAL_CLIENT_ID),
-            ("subject_token", presented.as_str()),
-            (
-                "subject_token_type",
-                tessera_core::apikey::API_KEY_TOKEN_TYPE,
-            ),
+            ("subject_token", presented),
+            ("subject_token_type", apikey::API_KEY_TOKEN_TYPE),
         ])
         .send()
         .await
@@ -672,15 +698,55 @@ async fn exchange(
                 .unwrap_or("no reason given")
         )));
     }
-    let token = body["access_token"]
+    body["access_token"]
         .as_str()
-        .ok_or_else(|| ApiError::IssuerUnreachable("the issuer returned no access_token".into()))?;
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::IssuerUnreachable("the issuer returned no access_token".into()))
+}
+
+/// `GET /api/v1/apikeys/{id}/token`: the key the request authenticated with, exchanged at the
+/// issuer (RFC 8693) for a short-lived JWT carrying no more than the key's rights.
+#[utoipa::path(get, path = "/api/v1/apikeys/{id}/token", tag = "api keys", summary = "Exchange a personal API key for an access token",
+    description = "Authenticate with the key itself; the issuer mints (RFC 8693 token exchange) a short-lived JWT carrying no more than the key's rights. Team keys cannot be exchanged. Needs `api_key:read`.",
+    params(("id" = String, Path, description = "The key's id (a UUID)")),
+    responses((status = 200, description = "A short-lived access token", body = crate::openapi::ExchangedToken), crate::openapi::CommonErrors),
+)]
+async fn exchange(
+    state: State,
+    principal: Principal,
+    path: Path<String>,
+    req: HttpRequest,
+) -> Reply {
+    principal.require("api_key:read")?;
+    let id = parse_id("id", &path)?;
+    let presented = exchangeable_key(&principal, id, &req)?;
+    let token = exchange_at_issuer(&state, &principal.realm_name, &presented).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({"token": token})))
 }
 
 // ---- team keys (seed 004) ----
+//
+// Team API keys (seed 004): a key of one team, `oaa_push` by default, created and managed by
+// admins and by admins and operators of the team, visible to its members, outliving its
+// creator.
+
+fn team_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/preview/teamkeys")
+            .route(web::get().to(list_team))
+            .route(web::post().to(create_team)),
+    )
+    .service(
+        // `{id}:revoke` and `{id}:reinstate` share the segment with the id.
+        web::resource("/api/preview/teamkeys/{id}")
+            .route(web::get().to(get_team))
+            .route(web::patch().to(rename_team))
+            .route(web::delete().to(delete_team))
+            .route(web::post().to(team_action)),
+    );
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct TeamKey {
@@ -753,231 +819,6 @@ fn visible_team_key(
     Ok((key, teams))
 }
 
-fn describe_team_key(
-    conn: &mut DbConnection,
-    key: ApiKey,
-    access_key: Option<String>,
-) -> Result<TeamKey, ApiError> {
-    let team_name = match &key.team_id {
-        Some(t) => keys::team_names(conn, std::slice::from_ref(t))?
-            .into_iter()
-            .next()
-            .map(|(_, n)| n)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
-    let roles = role_name_map(conn, std::slice::from_ref(&key))?;
-    let role = key.role_id.as_ref().and_then(|r| roles.get(r).cloned());
-    Ok(team_json(key, team_name, role, access_key))
-}
-
-#[utoipa::path(
-    get,
-    path = "/api/preview/teamkeys",
-    tag = "team keys",
-    operation_id = "list_team_keys",
-    summary = "List team API keys",
-    description = "The keys of your teams (admins: every team). Needs `api_key:read`. Filter field: `team_id`.",
-    params(crate::openapi::ListParams),
-    responses(
-        (status = 200, description = "One page of keys; `access_key` is empty", body = crate::openapi::ValuesPage<TeamKey>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn list_team(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:read")?;
-    let query = ListQuery::parse(&req, &["team_id"])?;
-    let wanted = query.filter_value("team_id").map(str::to_string);
-    if let Some(t) = &wanted {
-        parse_id("team_id", t)?;
-    }
-    let page = query.page.clone();
-    let (rows, names, roles) = with_db(&state, move |conn| {
-        let mine = teams_of(conn, &principal)?;
-        let teams: Option<Vec<String>> = match (&wanted, principal.is_admin()) {
-            (Some(t), true) => Some(vec![t.clone()]),
-            (Some(t), false) if mine.contains_key(t) => Some(vec![t.clone()]),
-            (Some(_), false) => Some(Vec::new()),
-            // Every team key of the realm, through its own index (not a list of every team).
-            (None, true) => None,
-            (None, false) => Some(mine.keys().cloned().collect()),
-        };
-        let scope = match &teams {
-            Some(t) => KeyScope::TeamKeysOf(t),
-            None => KeyScope::AllTeam,
-        };
-        let rows = keys::list(
-            conn,
-            &principal.realm_id,
-            scope,
-            None,
-            page.after.as_deref(),
-            page.size + 1,
-        )?;
-        let mut page_teams: Vec<String> = rows.iter().filter_map(|k| k.team_id.clone()).collect();
-        page_teams.sort();
-        page_teams.dedup();
-        let names: HashMap<String, String> =
-            keys::team_names(conn, &page_teams)?.into_iter().collect();
-        let roles = role_name_map(conn, &rows)?;
-        Ok((rows, names, roles))
-    })
-    .await?;
-    let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
-    Ok(HttpResponse::Ok().json(Values::from_page(page, |k| {
-        let team = k
-            .team_id
-            .as_ref()
-            .and_then(|t| names.get(t).cloned())
-            .unwrap_or_default();
-        let role = k.role_id.as_ref().and_then(|r| roles.get(r).cloned());
-        team_json(k, team, role, None)
-    })))
-}
-
-#[utoipa::path(
-    get,
-    path = "/api/preview/teamkeys/{id}",
-    tag = "team keys",
-    operation_id = "get_team_key",
-    summary = "Get a team API key",
-    description = "A key of one of your teams (admins: any). Needs `api_key:read`.",
-    params(("id" = String, Path, description = "The team key's id (a UUID)")),
-    responses(
-        (status = 200, description = "The key; `access_key` is empty", body = crate::openapi::ValueEnvelope<TeamKey>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
-)]
-async fn get_team(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:read")?;
-    let id = parse_id("id", &path)?.to_string();
-    let described = with_db(&state, move |conn| {
-        let (key, _) = visible_team_key(conn, &principal, &id)?;
-        describe_team_key(conn, key, None)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Value { value: described }))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct CreateTeamKey {
-    name: String,
-    team_id: String,
-    #[serde(default)]
-    role: Option<String>,
-}
-
-#[utoipa::path(
-    post,
-    path = "/api/preview/teamkeys",
-    tag = "team keys",
-    operation_id = "create_team_key",
-    summary = "Create a team API key",
-    description = "Admins, and admins and operators of the team, with `api_key:create`. The role is `oaa_push` unless given. `access_key` is in this response only.",
-    request_body = CreateTeamKey,
-    responses(
-        (status = 200, description = "Created; `access_key` is shown this once", body = crate::openapi::ValueEnvelope<TeamKey>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn create_team(
-    state: web::Data<ResourceState>,
-    principal: Principal,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    principal.require("api_key:create")?;
-    let body: CreateTeamKey = json_body(&state, &req, payload).await?;
-    validate_display_name("name", &body.name)?;
-    parse_id("team_id", &body.team_id)?;
-    let generated = apikey::generate(ApiKeyKind::Team);
-    let value = generated.value.clone();
-    let now = state.now();
-    let addr = source_addr(&req);
-    let described = write(&state, move |conn| {
-        let p = &principal;
-        let grantor = Grantor::new(conn, p)?;
-        keys::team_by_id(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
-            ApiError::bad("team_id", format!("no team {} in this realm", body.team_id))
-        })?;
-        let mine = teams_of(conn, p)?;
-        if !may_manage_team_keys(p, mine.get(&body.team_id)) {
-            return Err(ApiError::InsufficientScope(
-                "api_key:create (as an admin or operator of the team)".into(),
-            ));
-        }
-        let role = find_role(
-            conn,
-            &p.realm_id,
-            body.role.as_deref().unwrap_or("oaa_push"),
-        )?;
-        let granted = match requested_grant(Some(&role), &[]) {
-            KeyGrant::Only(g) => g,
-            KeyGrant::FollowsOwner => Default::default(),
-        };
-        grantor.ensure(&Reach::Team(body.team_id.clone()), &granted)?;
-        let key = ApiKey {
-            id: new_uuid(),
-            realm_id: p.realm_id.clone(),
-            kind: "team".into(),
-            key_type: "sk".into(),
-            name: body.name.trim().to_string(),
-            prefix: ApiKeyKind::Team.prefix().into(),
-            secret_sha256: generated.sha256_hex.clone(),
-            last_four: generated.last_four.clone(),
-            team_id: Some(body.team_id.clone()),
-            owner_user_id: None,
-            role_id: Some(role.id),
-            scopes: String::new(),
-            status: "ACTIVE".into(),
-            expires_at: None,
-            last_access_at: None,
-            created_by: p.actor(),
-            updated_by: p.actor(),
-            created_at: now,
-            updated_at: now,
-        };
-        keys::insert(conn, &key)?;
-        audit(
-            conn,
-            p,
-            &addr,
-            "team_key.create",
-            &format!("api_key:{}", key.id),
-            now,
-        )?;
-        describe_team_key(conn, key, Some(value))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Value { value: described }))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RenameTeamKey {
-    #[serde(default)]
-    id: Option<String>,
-    name: String,
-    #[serde(default)]
-    team_id: Option<String>,
-}
-
 /// Loads a team key the principal may change, or says why not.
 fn manageable_team_key(
     conn: &mut DbConnection,
@@ -994,30 +835,218 @@ fn manageable_team_key(
     Ok(key)
 }
 
-#[utoipa::path(
-    patch,
-    path = "/api/preview/teamkeys/{id}",
-    tag = "team keys",
-    operation_id = "rename_team_key",
-    summary = "Rename a team API key",
+/// A key as the API shows it, with its team's and its role's names.
+fn describe_team_key(
+    conn: &mut DbConnection,
+    key: ApiKey,
+    access_key: Option<String>,
+) -> Result<TeamKey, ApiError> {
+    let team_name = match &key.team_id {
+        Some(t) => keys::team_names(conn, std::slice::from_ref(t))?
+            .into_iter()
+            .next()
+            .map(|(_, n)| n)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let roles = role_name_map(conn, std::slice::from_ref(&key))?;
+    let role = role_name_of(&key, &roles);
+    Ok(team_json(key, team_name, role, access_key))
+}
+
+/// One page (and one key more, telling whether there is another) of the team keys the
+/// principal may see, as the API shows them.
+fn list_team_keys(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    wanted: Option<&String>,
+    page: &PageRequest,
+) -> Result<Vec<TeamKey>, ApiError> {
+    let mine = teams_of(conn, principal)?;
+    let teams: Option<Vec<String>> = match (wanted, principal.is_admin()) {
+        (Some(t), true) => Some(vec![t.clone()]),
+        (Some(t), false) if mine.contains_key(t) => Some(vec![t.clone()]),
+        (Some(_), false) => Some(Vec::new()),
+        // Every team key of the realm, through its own index (not a list of every team).
+        (None, true) => None,
+        (None, false) => Some(mine.keys().cloned().collect()),
+    };
+    let scope = match &teams {
+        Some(t) => KeyScope::TeamKeysOf(t),
+        None => KeyScope::AllTeam,
+    };
+    let (after, limit) = (page.after.as_deref(), page.size + 1);
+    let rows = keys::list(conn, &principal.realm_id, scope, None, after, limit)?;
+    let mut page_teams: Vec<String> = rows.iter().filter_map(|k| k.team_id.clone()).collect();
+    page_teams.sort();
+    page_teams.dedup();
+    let names: HashMap<String, String> = keys::team_names(conn, &page_teams)?.into_iter().collect();
+    let roles = role_name_map(conn, &rows)?;
+    Ok(rows
+        .into_iter()
+        .map(|k| {
+            let team = (k.team_id.as_ref())
+                .and_then(|t| names.get(t).cloned())
+                .unwrap_or_default();
+            let role = role_name_of(&k, &roles);
+            team_json(k, team, role, None)
+        })
+        .collect())
+}
+
+#[utoipa::path(get, path = "/api/preview/teamkeys", tag = "team keys", operation_id = "list_team_keys", summary = "List team API keys",
+    description = "The keys of your teams (admins: every team). Needs `api_key:read`. Filter field: `team_id`.",
+    params(crate::openapi::ListParams),
+    responses((status = 200, description = "One page of keys; `access_key` is empty", body = crate::openapi::ValuesPage<TeamKey>), crate::openapi::CommonErrors),
+)]
+async fn list_team(state: State, principal: Principal, req: HttpRequest) -> Reply {
+    principal.require("api_key:read")?;
+    let query = ListQuery::parse(&req, &["team_id"])?;
+    let wanted = query.filter_value("team_id").map(str::to_string);
+    if let Some(t) = &wanted {
+        parse_id("team_id", t)?;
+    }
+    let page = query.page.clone();
+    let rows = with_db(&state, move |conn| {
+        list_team_keys(conn, &principal, wanted.as_ref(), &page)
+    })
+    .await?;
+    let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
+    Ok(HttpResponse::Ok().json(Values::from_page(page, |k| k)))
+}
+
+#[utoipa::path(get, path = "/api/preview/teamkeys/{id}", tag = "team keys", operation_id = "get_team_key", summary = "Get a team API key",
+    description = "A key of one of your teams (admins: any). Needs `api_key:read`.",
+    params(("id" = String, Path, description = "The team key's id (a UUID)")),
+    responses((status = 200, description = "The key; `access_key` is empty", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
+)]
+async fn get_team(state: State, principal: Principal, path: Path<String>) -> Reply {
+    principal.require("api_key:read")?;
+    let id = parse_id("id", &path)?.to_string();
+    let described = with_db(&state, move |conn| {
+        let (key, _) = visible_team_key(conn, &principal, &id)?;
+        describe_team_key(conn, key, None)
+    })
+    .await?;
+    Ok(http::ok_value(described))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateTeamKey {
+    name: String,
+    team_id: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// Stores a new key of the team named in `body`, when the author may manage the team's keys
+/// and holds its role's permissions there.
+fn insert_team_key(
+    conn: &mut DbConnection,
+    author: &Author,
+    body: &CreateTeamKey,
+    generated: &GeneratedApiKey,
+) -> Result<TeamKey, ApiError> {
+    let p = &author.principal;
+    let grantor = Grantor::new(conn, p)?;
+    keys::team_by_id(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
+        ApiError::bad("team_id", format!("no team {} in this realm", body.team_id))
+    })?;
+    let mine = teams_of(conn, p)?;
+    if !may_manage_team_keys(p, mine.get(&body.team_id)) {
+        return Err(ApiError::InsufficientScope(
+            "api_key:create (as an admin or operator of the team)".into(),
+        ));
+    }
+    let role = find_role(
+        conn,
+        &p.realm_id,
+        body.role.as_deref().unwrap_or("oaa_push"),
+    )?;
+    let granted = match requested_grant(Some(&role), &[]) {
+        KeyGrant::Only(g) => g,
+        KeyGrant::FollowsOwner => Default::default(),
+    };
+    grantor.ensure(&Reach::Team(body.team_id.clone()), &granted)?;
+    let team_id = body.team_id.clone();
+    let key = ApiKey {
+        role_id: Some(role.id),
+        ..new_key(author, ApiKeyKind::Team, generated, &body.name, team_id)
+    };
+    keys::insert(conn, &key)?;
+    author.audit(conn, "team_key.create", &format!("api_key:{}", key.id))?;
+    describe_team_key(conn, key, Some(generated.value.clone()))
+}
+
+#[utoipa::path(post, path = "/api/preview/teamkeys", tag = "team keys", operation_id = "create_team_key", summary = "Create a team API key",
+    description = "Admins, and admins and operators of the team, with `api_key:create`. The role is `oaa_push` unless given. `access_key` is in this response only.",
+    request_body = CreateTeamKey,
+    responses((status = 200, description = "Created; `access_key` is shown this once", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::CommonErrors),
+)]
+async fn create_team(
+    state: State,
+    principal: Principal,
+    req: HttpRequest,
+    payload: Payload,
+) -> Reply {
+    principal.require("api_key:create")?;
+    let body: CreateTeamKey = json_body(&state, &req, payload).await?;
+    validate_display_name("name", &body.name)?;
+    parse_id("team_id", &body.team_id)?;
+    let generated = apikey::generate(ApiKeyKind::Team);
+    let author = Author::of(&state, &req, principal);
+    let described = http::write(&state, move |conn| {
+        insert_team_key(conn, &author, &body, &generated)
+    })
+    .await?;
+    Ok(http::ok_value(described))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RenameTeamKey {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    team_id: Option<String>,
+}
+
+/// Renames a team key the author may manage; the body's `team_id`, when sent, must be the
+/// key's.
+fn rename_team_key(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    body: RenameTeamKey,
+) -> Result<TeamKey, ApiError> {
+    let mut key = manageable_team_key(conn, &author.principal, id)?;
+    if (body.team_id.as_deref()).is_some_and(|t| Some(t) != key.team_id.as_deref()) {
+        return Err(ApiError::bad(
+            "team_id",
+            "a team key cannot move to another team",
+        ));
+    }
+    key.name = body.name.trim().to_string();
+    store_change(conn, author, &mut key)?;
+    author.audit(conn, "team_key.rename", &format!("api_key:{}", key.id))?;
+    describe_team_key(conn, key, None)
+}
+
+#[utoipa::path(patch, path = "/api/preview/teamkeys/{id}", tag = "team keys", operation_id = "rename_team_key", summary = "Rename a team API key",
     description = "Only `name` changes; `id` and `team_id`, when sent, must be the key's. Needs `api_key:update` as an admin, or as an admin or operator of the key's team.",
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     request_body = RenameTeamKey,
-    responses(
-        (status = 200, description = "The renamed key", body = crate::openapi::ValueEnvelope<TeamKey>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "The renamed key", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
 async fn rename_team(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    payload: Payload,
+) -> Reply {
     principal.require("api_key:update")?;
     let id = parse_id("id", &path)?.to_string();
     let body: RenameTeamKey = json_body(&state, &req, payload).await?;
@@ -1025,113 +1054,83 @@ async fn rename_team(
     if body.id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::bad("id", "does not match the id in the path"));
     }
-    let now = state.now();
-    let addr = source_addr(&req);
-    let described = write(&state, move |conn| {
-        let mut key = manageable_team_key(conn, &principal, &id)?;
-        if body
-            .team_id
-            .as_deref()
-            .is_some_and(|t| Some(t) != key.team_id.as_deref())
-        {
-            return Err(ApiError::bad(
-                "team_id",
-                "a team key cannot move to another team",
-            ));
-        }
-        key.name = body.name.trim().to_string();
-        key.updated_by = principal.actor();
-        key.updated_at = now;
-        keys::update(conn, &key)?;
-        audit(
-            conn,
-            &principal,
-            &addr,
-            "team_key.rename",
-            &format!("api_key:{}", key.id),
-            now,
-        )?;
-        describe_team_key(conn, key, None)
+    let author = Author::of(&state, &req, principal);
+    let described = http::write(&state, move |conn| {
+        rename_team_key(conn, &author, &id, body)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Value { value: described }))
+    Ok(http::ok_value(described))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/api/preview/teamkeys/{id}",
-    tag = "team keys",
-    operation_id = "delete_team_key",
-    summary = "Delete a team API key",
+#[utoipa::path(delete, path = "/api/preview/teamkeys/{id}", tag = "team keys", operation_id = "delete_team_key", summary = "Delete a team API key",
     description = "Needs `api_key:delete` as an admin, or as an admin or operator of the key's team.",
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
-    responses(
-        (status = 200, description = "The key as it was, with status `INACTIVE`", body = crate::openapi::ValueEnvelope<TeamKey>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "The key as it was, with status `INACTIVE`", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
 async fn delete_team(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     principal.require("api_key:delete")?;
     let id = parse_id("id", &path)?.to_string();
-    let now = state.now();
-    let addr = source_addr(&req);
-    let described = write(&state, move |conn| {
-        let mut key = manageable_team_key(conn, &principal, &id)?;
+    let author = Author::of(&state, &req, principal);
+    let described = http::write(&state, move |conn| {
+        let mut key = manageable_team_key(conn, &author.principal, &id)?;
         keys::delete(conn, &key.id)?;
-        audit(
-            conn,
-            &principal,
-            &addr,
-            "team_key.delete",
-            &format!("api_key:{}", key.id),
-            now,
-        )?;
+        author.audit(conn, "team_key.delete", &format!("api_key:{}", key.id))?;
         // Seed 004: the answer is the key as it was, now INACTIVE.
-        key.status = "INACTIVE".into();
+        key.status = INACTIVE.into();
         describe_team_key(conn, key, None)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Value { value: described }))
+    Ok(http::ok_value(described))
+}
+
+/// Revokes (`INACTIVE`) or reinstates (`ACTIVE`) a team key the author may manage; a key
+/// reinstated gives its rights again, which the author must hold in its team.
+fn set_team_key_status(
+    conn: &mut DbConnection,
+    author: &Author,
+    id: &str,
+    (action, status): (&str, &str),
+) -> Result<(), ApiError> {
+    let grantor = Grantor::new(conn, &author.principal)?;
+    let mut key = manageable_team_key(conn, &author.principal, id)?;
+    if status == ACTIVE && key.status != ACTIVE {
+        let rights = tessera_store::access::team_key_rights(conn, &key)?;
+        let team = key.team_id.clone().unwrap_or_default();
+        grantor.ensure(&Reach::Team(team), &rights)?;
+    }
+    key.status = status.into();
+    store_change(conn, author, &mut key)?;
+    author.audit(
+        conn,
+        &format!("team_key.{action}"),
+        &format!("api_key:{}", key.id),
+    )
 }
 
 /// `POST /api/preview/teamkeys/{id}:revoke` and `…:reinstate`.
-#[utoipa::path(
-    post,
-    path = "/api/preview/teamkeys/{id}:revoke",
-    tag = "team keys",
-    operation_id = "revoke_team_key",
-    summary = "Revoke a team API key",
+#[utoipa::path(post, path = "/api/preview/teamkeys/{id}:revoke", tag = "team keys", operation_id = "revoke_team_key", summary = "Revoke a team API key",
     description = "Sets the key's status to `INACTIVE`: it stops authenticating at once in this process and within seconds on every replica. Needs `api_key:update` as an admin, or as an admin or operator of the key's team.",
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
-    responses(
-        (status = 200, description = "Revoked", body = crate::openapi::Empty),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-    )
+    responses((status = 200, description = "Revoked", body = crate::openapi::Empty), crate::openapi::ItemErrors),
 )]
 async fn team_action(
-    state: web::Data<ResourceState>,
+    state: State,
     principal: Principal,
-    path: web::Path<String>,
+    path: Path<String>,
     req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     principal.require("api_key:update")?;
     let (id, action) = path
         .split_once(':')
         .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", req.path())))?;
     let status = match action {
-        "revoke" => "INACTIVE",
-        "reinstate" => "ACTIVE",
+        "revoke" => INACTIVE,
+        "reinstate" => ACTIVE,
         other => {
             return Err(ApiError::NotFound(format!(
                 "action {other:?}; use :revoke or :reinstate"
@@ -1139,32 +1138,11 @@ async fn team_action(
         }
     };
     let id = parse_id("id", id)?.to_string();
-    let now = state.now();
-    let addr = source_addr(&req);
     let action = action.to_string();
-    write(&state, move |conn| {
-        let grantor = Grantor::new(conn, &principal)?;
-        let mut key = manageable_team_key(conn, &principal, &id)?;
-        if status == "ACTIVE" && key.status != "ACTIVE" {
-            // Reinstating a key gives its rights again.
-            let rights = tessera_store::access::team_key_rights(conn, &key)?;
-            let team = key.team_id.clone().unwrap_or_default();
-            grantor.ensure(&Reach::Team(team), &rights)?;
-        }
-        key.status = status.into();
-        key.updated_by = principal.actor();
-        key.updated_at = now;
-        keys::update(conn, &key)?;
-        audit(
-            conn,
-            &principal,
-            &addr,
-            &format!("team_key.{action}"),
-            &format!("api_key:{}", key.id),
-            now,
-        )?;
-        Ok(())
+    let author = Author::of(&state, &req, principal);
+    http::write(&state, move |conn| {
+        set_team_key_status(conn, &author, &id, (&action, status))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+    Ok(http::empty_object())
 }

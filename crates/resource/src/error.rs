@@ -1,5 +1,6 @@
 //! The resource server's one error type and its HTTP mapping: the JSON of seed 001
-//! (`{"error": …, "error_description": …}`) with RFC 6750 challenges on 401 and 403.
+//! (`{"error": …, "error_description": …}`, plus `field` on bad input) with RFC 6750
+//! challenges on 401 and 403.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -119,6 +120,18 @@ fn body(status: StatusCode, error: &str, description: &str) -> HttpResponse {
         }))
 }
 
+/// A 400 `invalid_request` that names its field twice: in the description (`field: message`,
+/// for people) and as `field` (for programs, such as the console putting it next to an input).
+fn bad_request_body(status: StatusCode, field: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": tessera_core::error::wire_safe(&format!("{field}: {message}")),
+            "field": tessera_core::error::wire_safe(field),
+        }))
+}
+
 fn with_challenge(mut resp: HttpResponse, challenge: String) -> HttpResponse {
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -196,9 +209,7 @@ impl ResponseError for ApiError {
                 }
                 resp
             }
-            Self::BadRequest { field, message } => {
-                body(status, "invalid_request", &format!("{field}: {message}"))
-            }
+            Self::BadRequest { field, message } => bad_request_body(status, field, message),
             Self::NotFound(what) => body(status, "not_found", &format!("{what} does not exist")),
             Self::Conflict(m) => body(status, "conflict", m),
             Self::PayloadTooLarge(n) => body(
@@ -269,5 +280,25 @@ mod tests {
             .to_str()
             .unwrap();
         assert!(!challenge.contains("error="));
+    }
+
+    #[actix_web::test]
+    async fn bad_input_names_its_field_in_the_description_and_apart() {
+        let r = ApiError::bad("team_roles[0].role_id", "no such role").error_response();
+        assert_eq!(r.status(), 400);
+        let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "error": "invalid_request",
+                "error_description": "team_roles[0].role_id: no such role",
+                "field": "team_roles[0].role_id",
+            })
+        );
+        let r = ApiError::Conflict("taken".into()).error_response();
+        let bytes = actix_web::body::to_bytes(r.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(json.get("field").is_none(), "{json}");
     }
 }

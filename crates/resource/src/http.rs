@@ -3,7 +3,7 @@
 //! and the audit record every write leaves.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,10 +88,31 @@ where
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
+/// The application state as handlers take it.
+pub type State = web::Data<ResourceState>;
+
+/// What a handler answers: a response, or an [`ApiError`] that renders as one.
+pub type Reply = Result<HttpResponse, ApiError>;
+
 /// `{"value": …}`.
 #[derive(Serialize)]
 pub struct Value<T> {
     pub value: T,
+}
+
+/// 200 with `{"value": …}`: the answer of a read or an update of one object.
+pub fn ok_value<T: Serialize>(value: T) -> HttpResponse {
+    HttpResponse::Ok().json(Value { value })
+}
+
+/// 201 with `{"value": …}`: the answer of a create.
+pub fn created_value<T: Serialize>(value: T) -> HttpResponse {
+    HttpResponse::Created().json(Value { value })
+}
+
+/// 200 with `{}`: done, nothing to say (a delete, an action).
+pub fn empty_object() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({}))
 }
 
 /// `{"values": […], "next_page_token": "…", "has_more": …}`.
@@ -231,6 +252,92 @@ where
     .await?;
     state.invalidate_access();
     result
+}
+
+/// The author of a write: who (the principal), from where (its address, [`source_addr`]) and
+/// when. Made once per request, before the write, and moved into it, so that every audit
+/// event the write leaves records the same three.
+#[derive(Clone)]
+pub struct Author {
+    pub principal: Principal,
+    /// [`Principal::actor`], as the store's provisioning calls record it.
+    pub name: String,
+    pub source: String,
+    pub now: UnixTime,
+}
+
+impl Author {
+    pub fn of(state: &ResourceState, req: &HttpRequest, principal: Principal) -> Self {
+        Self {
+            name: principal.actor(),
+            principal,
+            source: source_addr(req),
+            now: state.now(),
+        }
+    }
+
+    pub fn realm_id(&self) -> &str {
+        &self.principal.realm_id
+    }
+
+    /// The author as the store's provisioning calls (which audit by themselves) take it.
+    pub fn store_actor(&self) -> tessera_store::provision::Actor<'_> {
+        tessera_store::provision::Actor {
+            name: &self.name,
+            source_addr: &self.source,
+        }
+    }
+
+    /// Records `action` on `target` ([`audit`]).
+    pub fn audit(
+        &self,
+        conn: &mut DbConnection,
+        action: &str,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        audit(
+            conn,
+            &self.principal,
+            &self.source,
+            action,
+            target,
+            self.now,
+        )
+    }
+
+    /// Whether the author is the user `id` (no one may delete or disable herself).
+    pub fn is_user(&self, id: &str) -> bool {
+        self.principal.user_id.as_deref() == Some(id)
+    }
+
+    /// Records `action` on `target` with the fields that differ between two representations
+    /// of it ([`changes`]).
+    pub fn audit_difference<T: Serialize>(
+        &self,
+        conn: &mut DbConnection,
+        (action, target): (&str, &str),
+        before: &T,
+        after: &T,
+    ) -> Result<(), ApiError> {
+        self.audit_change(conn, (action, target), &changes(before, after))
+    }
+
+    /// Records `action` on `target` with what it changed ([`audit_change`]).
+    pub fn audit_change(
+        &self,
+        conn: &mut DbConnection,
+        (action, target): (&str, &str),
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        audit_change(
+            conn,
+            &self.principal,
+            &self.source,
+            (action, target),
+            detail,
+            self.now,
+        )
+    }
 }
 
 /// Who did what to which, from where: one audit event per write.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
 /// The Content-Security-Policy of the docs page: its own inline script and style, requests
@@ -30,7 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(
         title = "Tessera resource API",
-        description = "API keys, teams, users, roles, policies, OAuth clients, scopes and the audit log of a Tessera realm. Every operation needs `Authorization: Bearer <token>`, where the token is an access token (JWT) from the realm's issuer or an API key. Lists page by keyset: pass `next_page_token` back as `page_token`; `page_size` is 1 to 500 (100 by default); `filter` takes `field eq \"value\"` conditions joined by `and`, on the fields each list names. Errors are `{\"error\": …, \"error_description\": …}`."
+        description = "API keys, teams, users, roles, policies, OAuth clients, scopes and the audit log of a Tessera realm. Every operation needs `Authorization: Bearer <token>`, where the token is an access token (JWT) from the realm's issuer or an API key. Lists page by keyset: pass `next_page_token` back as `page_token`; `page_size` is 1 to 500 (100 by default); `filter` takes `field eq \"value\"` conditions joined by `and`, on the fields each list names. Errors are `{\"error\": …, \"error_description\": …}`; a 400 adds `\"field\"`, the input at fault."
     ),
     paths(
         crate::auth_test::auth_test,
@@ -72,26 +72,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         crate::directory::handlers::put_role,
         crate::directory::handlers::patch_role,
         crate::directory::handlers::delete_role,
-        crate::governance::list_policies,
-        crate::governance::create_policy,
-        crate::governance::get_policy,
-        crate::governance::update_policy,
-        crate::governance::delete_policy,
-        crate::governance::user_permissions,
-        crate::governance::role_permissions,
-        crate::governance::list_clients,
-        crate::governance::create_client,
-        crate::governance::get_client,
-        crate::governance::update_client,
-        crate::governance::delete_client,
-        crate::governance::rotate_client_secret,
-        crate::governance::list_scopes,
-        crate::governance::create_scope,
-        crate::governance::get_scope,
-        crate::governance::update_scope,
-        crate::governance::delete_scope,
-        crate::governance::list_audit,
-        crate::governance::get_audit,
+        crate::governance::policies::list_policies,
+        crate::governance::policies::create_policy,
+        crate::governance::policies::get_policy,
+        crate::governance::policies::update_policy,
+        crate::governance::policies::delete_policy,
+        crate::governance::permissions::user_permissions,
+        crate::governance::permissions::role_permissions,
+        crate::governance::clients::list_clients,
+        crate::governance::clients::create_client,
+        crate::governance::clients::get_client,
+        crate::governance::clients::update_client,
+        crate::governance::clients::delete_client,
+        crate::governance::clients::rotate_client_secret,
+        crate::governance::scopes::list_scopes,
+        crate::governance::scopes::create_scope,
+        crate::governance::scopes::get_scope,
+        crate::governance::scopes::update_scope,
+        crate::governance::scopes::delete_scope,
+        crate::governance::audit::list_audit,
+        crate::governance::audit::get_audit,
     ),
     components(
         schemas(ErrorBody, Empty),
@@ -203,13 +203,17 @@ pub struct ErrorBody {
     /// `temporarily_unavailable` or `server_error`.
     pub error: String,
     pub error_description: String,
+    /// On bad input (`invalid_request` with status 400): the field, parameter or path at
+    /// fault, e.g. `name`, `team_roles[0].role_id`, `page_token` or `body` (the body as a
+    /// whole). The description starts with it too (`field: message`); programs read this.
+    pub field: Option<String>,
 }
 
-/// Bad input: a body, parameter, filter or page token that is wrong; the description names the field.
+/// Bad input: a body, parameter, filter or page token that is wrong; `field` names it.
 #[derive(ToResponse)]
 #[response(
-    description = "Bad input (`invalid_request`); the description names the field",
-    example = json!({"error": "invalid_request", "error_description": "name: must not be empty"})
+    description = "Bad input (`invalid_request`); `field` names the field, and the description starts with it",
+    example = json!({"error": "invalid_request", "error_description": "name: must not be empty", "field": "name"})
 )]
 pub struct BadRequest(pub ErrorBody);
 
@@ -244,6 +248,43 @@ pub struct NotFound(pub ErrorBody);
     example = json!({"error": "conflict", "error_description": "a team named \"ops\" already exists"})
 )]
 pub struct Conflict(pub ErrorBody);
+
+/// The error responses shared by many operations, to list after an operation's own success
+/// response: `responses((status = 200, …), crate::openapi::ItemErrors)`. Each entry refers to
+/// the named response component, as `(status = 400, response = BadRequest)` would.
+macro_rules! error_responses {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $response:ty),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+                BTreeMap::from([$((
+                    $status.to_string(),
+                    Ref::from_response_name(<$response as ToResponse>::response().0).into(),
+                )),+])
+            }
+        }
+    };
+}
+
+error_responses!(
+    /// 400, 401 and 403: what any operation may answer (lists, actions on no one object).
+    CommonErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden
+);
+error_responses!(
+    /// 400, 401, 403 and 404: reading or changing one object named by the path.
+    ItemErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "404" => NotFound
+);
+error_responses!(
+    /// 400, 401, 403 and 409: creating an object, whose name may be taken.
+    CreateErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "409" => Conflict
+);
+error_responses!(
+    /// 400, 401, 403, 404 and 409: changing or deleting one object in a way that may conflict.
+    ItemWriteErrors: "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden,
+        "404" => NotFound, "409" => Conflict
+);
 
 /// `{"value": …}`: one object.
 #[derive(ToSchema)]
@@ -290,54 +331,9 @@ pub struct ListParams {
     pub filter: Option<String>,
 }
 
-// ---- the error responses operations share ----
-
-/// The shared error responses ([`BadRequest`] …) of the given statuses, as references, for an
-/// operation's `responses(…)`: one list per kind of operation instead of one per operation.
-fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
-    statuses
-        .iter()
-        .filter_map(|status| {
-            let name = match status {
-                400 => "BadRequest",
-                401 => "Unauthorized",
-                403 => "Forbidden",
-                404 => "NotFound",
-                409 => "Conflict",
-                _ => return None,
-            };
-            Some((status.to_string(), Ref::from_response_name(name).into()))
-        })
-        .collect()
-}
-
-/// Declares named sets of [`error_responses`] that `#[utoipa::path(responses(…))]` can list.
-macro_rules! error_sets {
-    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+];)+) => {$(
-        $(#[$doc])*
-        pub struct $name;
-        impl IntoResponses for $name {
-            fn responses() -> BTreeMap<String, RefOr<Response>> {
-                error_responses(&[$($status),+])
-            }
-        }
-    )+};
-}
-
-error_sets! {
-    /// The errors of a list: a bad page token or filter, no credential, no permission.
-    ListErrors = [400, 401, 403];
-    /// The errors of reading one thing by id: those of a list, and 404.
-    ReadErrors = [400, 401, 403, 404];
-    /// The errors of a create: those of a list, and 409 (e.g. a duplicate name).
-    CreateErrors = [400, 401, 403, 409];
-    /// The errors of changing one thing by id (replace, update, delete): 400 to 404, and 409.
-    WriteErrors = [400, 401, 403, 404, 409];
-}
-
 /// `POST /api/preview/teamkeys/{id}:reinstate`. Served by the same handler as `:revoke`
-/// ([`crate::apikeys`]'s `team_action`), which reads the action from the path segment; this
-/// function only describes the second operation and is never routed.
+/// ([`crate::apikeys`]'s `team_action`), which reads the action from the path
+/// segment; this function only describes the second operation and is never routed.
 #[utoipa::path(
     post,
     path = "/api/preview/teamkeys/{id}:reinstate",
@@ -348,10 +344,7 @@ error_sets! {
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     responses(
         (status = 200, description = "Reinstated", body = Empty),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ItemErrors,
     )
 )]
 #[allow(dead_code)]

@@ -16,12 +16,14 @@ use tessera_store::DbConnection;
 use super::roles::{self, RoleJson, RoleRequest, RolesPage};
 use super::teams::{self, TeamJson, TeamRequest};
 use super::users::{self, NewUser, UserJson, UserRequest};
-use super::{Author, Mode, RequestBody};
+use super::{Mode, RequestBody};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::Author;
 use crate::http::{self, ListQuery, Value};
 use crate::openapi::{
-    CreateErrors, Empty, ListErrors, ListParams, ReadErrors, ValueEnvelope, ValuesPage, WriteErrors,
+    CommonErrors, CreateErrors, Empty, ItemErrors, ItemWriteErrors, ListParams, ValueEnvelope,
+    ValuesPage,
 };
 use crate::state::ResourceState;
 
@@ -135,11 +137,7 @@ impl Caller {
 
     /// Who writes, from where, and now.
     fn author(&self) -> Author {
-        Author {
-            principal: self.principal.clone(),
-            source: http::source_addr(&self.req),
-            now: self.state.now(),
-        }
+        Author::of(&self.state, &self.req, self.principal.clone())
     }
 
     /// Runs `f` with a database connection, without a transaction.
@@ -260,7 +258,7 @@ macro_rules! replace_and_update {
             description = concat!($description, $permission, "`."), request_body = $request,
             params(("id" = String, Path, description = concat!("The ", $noun, "'s id (a UUID)"))),
             responses((status = 200, description = concat!("The updated ", $noun),
-                body = ValueEnvelope<$response>), WriteErrors))]
+                body = ValueEnvelope<$response>), ItemWriteErrors))]
         pub(crate) async fn $handler(
             caller: Caller,
             path: web::Path<String>,
@@ -277,7 +275,7 @@ macro_rules! replace_and_update {
 ///
 /// Needs `team:read`. Filter fields: `name`, `sso_alias`.
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(ListParams),
-    responses((status = 200, description = "One page of teams", body = ValuesPage<TeamJson>), ListErrors))]
+    responses((status = 200, description = "One page of teams", body = ValuesPage<TeamJson>), CommonErrors))]
 pub(crate) async fn list_teams(caller: Caller) -> Reply {
     caller.require("team:read")?;
     let list = caller.list_query(&["name", "sso_alias"])?;
@@ -293,7 +291,7 @@ pub(crate) async fn list_teams(caller: Caller) -> Reply {
 /// Needs `team:read`.
 #[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams",
     params(("id" = String, Path, description = "The team's id (a UUID)")),
-    responses((status = 200, description = "The team", body = ValueEnvelope<TeamJson>), ReadErrors))]
+    responses((status = 200, description = "The team", body = ValueEnvelope<TeamJson>), ItemErrors))]
 pub(crate) async fn get_team(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("team:read")?;
     let (id, realm_id) = (path_id(&path)?, caller.realm_id());
@@ -341,7 +339,7 @@ async fn update_team(
 /// The root team cannot be deleted (409). Needs `team:write`.
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", tag = "teams",
     params(("id" = String, Path, description = "The team's id (a UUID)")),
-    responses((status = 200, description = "Deleted", body = Empty), WriteErrors))]
+    responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_team(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("team:write")?;
     let id = path_id(&path)?;
@@ -355,7 +353,7 @@ pub(crate) async fn delete_team(caller: Caller, path: web::Path<String>) -> Repl
 ///
 /// Needs `user:read`. Filter fields: `name`, `email`, `team_id`.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListParams),
-    responses((status = 200, description = "One page of users", body = ValuesPage<UserJson>), ListErrors))]
+    responses((status = 200, description = "One page of users", body = ValuesPage<UserJson>), CommonErrors))]
 pub(crate) async fn list_users(caller: Caller) -> Reply {
     caller.require("user:read")?;
     let list = caller.list_query(&["name", "email", "team_id"])?;
@@ -371,7 +369,7 @@ pub(crate) async fn list_users(caller: Caller) -> Reply {
 /// Needs `user:read`. The user itself, without an envelope.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
-    responses((status = 200, description = "The user", body = UserJson), ReadErrors))]
+    responses((status = 200, description = "The user", body = UserJson), ItemErrors))]
 pub(crate) async fn get_user(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("user:read")?;
     let (id, realm_id) = (path_id(&path)?, caller.realm_id());
@@ -420,7 +418,7 @@ async fn update_user(
 /// Needs `user:write`.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "The user's id (a UUID)")),
-    responses((status = 200, description = "The user as it was", body = ValueEnvelope<UserJson>), WriteErrors))]
+    responses((status = 200, description = "The user as it was", body = ValueEnvelope<UserJson>), ItemWriteErrors))]
 pub(crate) async fn delete_user(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("user:write")?;
     let id = path_id(&path)?;
@@ -434,7 +432,7 @@ pub(crate) async fn delete_user(caller: Caller, path: web::Path<String>) -> Repl
 ///
 /// Needs `role:read`. Filter fields: `name`.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", params(ListParams),
-    responses((status = 200, description = "One page of roles", body = RolesPage), ListErrors))]
+    responses((status = 200, description = "One page of roles", body = RolesPage), CommonErrors))]
 pub(crate) async fn list_roles(caller: Caller) -> Reply {
     caller.require("role:read")?;
     let list = caller.list_query(&["name"])?;
@@ -450,7 +448,7 @@ pub(crate) async fn list_roles(caller: Caller) -> Reply {
 /// Needs `role:read`.
 #[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles",
     params(("id" = String, Path, description = "The role's id (a UUID)")),
-    responses((status = 200, description = "The role", body = ValueEnvelope<RoleJson>), ReadErrors))]
+    responses((status = 200, description = "The role", body = ValueEnvelope<RoleJson>), ItemErrors))]
 pub(crate) async fn get_role(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("role:read")?;
     let (id, realm_id) = (path_id(&path)?, caller.realm_id());
@@ -498,7 +496,7 @@ async fn update_role(
 /// A role still in use cannot be deleted (409). Needs `role:write`.
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles",
     params(("id" = String, Path, description = "The role's id (a UUID)")),
-    responses((status = 200, description = "Deleted", body = Empty), WriteErrors))]
+    responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_role(caller: Caller, path: web::Path<String>) -> Reply {
     caller.require("role:write")?;
     let id = path_id(&path)?;

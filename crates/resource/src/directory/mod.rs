@@ -21,13 +21,10 @@ mod users;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
-use tessera_core::clock::UnixTime;
-use tessera_store::DbConnection;
 use tessera_store::directory::Window;
 
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{self, ListQuery};
+use crate::http::ListQuery;
 
 pub use handlers::routes;
 pub(crate) use users::hasher;
@@ -38,58 +35,6 @@ const MAX_TEXT: usize = 2000;
 const MAX_NAME: usize = 200;
 /// Longest list in a body (providers, team roles, digests).
 const MAX_LIST: usize = 500;
-
-// ---- the author of a write ----
-
-/// The author of a write, moved into its transaction: whose rights bound it and what its
-/// audit event records.
-pub(crate) struct Author {
-    principal: Principal,
-    source: String,
-    now: UnixTime,
-}
-
-impl Author {
-    fn realm_id(&self) -> &str {
-        &self.principal.realm_id
-    }
-
-    /// Whether the author is the user `id` (no one may delete or disable herself).
-    fn is_user(&self, id: &str) -> bool {
-        self.principal.user_id.as_deref() == Some(id)
-    }
-
-    /// Records `action` on `target` (`team:<id>`).
-    fn audit(&self, conn: &mut DbConnection, action: &str, target: &str) -> Result<(), ApiError> {
-        http::audit(
-            conn,
-            &self.principal,
-            &self.source,
-            action,
-            target,
-            self.now,
-        )
-    }
-
-    /// Records `action` on `target` with what changed between the two representations.
-    fn audit_change<T: Serialize>(
-        &self,
-        conn: &mut DbConnection,
-        (action, target): (&str, &str),
-        before: &T,
-        after: &T,
-    ) -> Result<(), ApiError> {
-        let detail = http::changes(before, after);
-        http::audit_change(
-            conn,
-            &self.principal,
-            &self.source,
-            (action, target),
-            &detail,
-            self.now,
-        )
-    }
-}
 
 /// 409 when the realm has another `kind` named `name` (names are unique per realm).
 fn ensure_unused(taken: bool, kind: &str, name: &str) -> Result<(), ApiError> {

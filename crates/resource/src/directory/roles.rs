@@ -14,11 +14,10 @@ use tessera_store::directory::{self as dir, RoleFilter};
 use tessera_store::models::Role;
 use tessera_store::queries as q;
 
-use super::{
-    Author, MAX_TEXT, Mode, RequestBody, check_list, check_text, ensure_unused, found, window,
-};
+use super::{MAX_TEXT, Mode, RequestBody, check_list, check_text, ensure_unused, found, window};
 use crate::access::Grantor;
 use crate::error::ApiError;
+use crate::http::Author;
 use crate::http::{ListQuery, explicit};
 
 // ---- what the API returns ----
@@ -272,7 +271,7 @@ pub(super) fn update(
     dir::update_role(conn, &role)?;
     let shown = role_json(role);
     let target = format!("role:{id}");
-    author.audit_change(conn, ("role.update", &target), &role_json(before), &shown)?;
+    author.audit_difference(conn, ("role.update", &target), &role_json(before), &shown)?;
     Ok(shown)
 }
 

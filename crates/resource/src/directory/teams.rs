@@ -12,12 +12,12 @@ use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 
 use super::{
-    Author, ListEntry, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_entries,
-    check_line, check_list, check_text, ensure_unused, found, load_code, store_code, to_json_text,
-    window,
+    ListEntry, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_entries, check_line,
+    check_list, check_text, ensure_unused, found, load_code, store_code, to_json_text, window,
 };
 use crate::access::Grantor;
 use crate::error::ApiError;
+use crate::http::Author;
 use crate::http::{ListQuery, Values, explicit, time_string};
 
 // ---- what the API returns ----

@@ -18,11 +18,12 @@ use tessera_store::queries as q;
 use tessera_store::usernames;
 
 use super::{
-    Author, ListEntry, MAX_NAME, Mode, RequestBody, check_entries, check_line, check_list,
-    filter_id, found, load_code, store_code, to_json_text, window,
+    ListEntry, MAX_NAME, Mode, RequestBody, check_entries, check_line, check_list, filter_id,
+    found, load_code, store_code, to_json_text, window,
 };
 use crate::access::Grantor;
 use crate::error::ApiError;
+use crate::http::Author;
 use crate::http::{ListQuery, Values, explicit, parse_id, time_string};
 
 // ---- what the API returns ----
@@ -603,7 +604,7 @@ pub(super) fn update(
     grantor.ensure_realm_keeps_admin(conn)?;
     let shown = load(conn, realm_id, id)?;
     let target = format!("user:{id}");
-    author.audit_change(conn, ("user.update", &target), &shown_before, &shown)?;
+    author.audit_difference(conn, ("user.update", &target), &shown_before, &shown)?;
     Ok(shown)
 }
 

@@ -1,0 +1,121 @@
+//! Effective permission lists: what a user may do now (roles in all teams, plus allows, minus
+//! denies), and what a role grants once the policies on it apply.
+
+use actix_web::web::Path;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use tessera_core::permission::is_permission;
+use tessera_store::DbConnection;
+use tessera_store::governance as g;
+use tessera_store::models::{Policy, Role};
+
+use super::split;
+use crate::access::effective_permissions;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http;
+use crate::http::{Reply, State};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/users/{id}/permissions").route(web::get().to(user_permissions)),
+    );
+    cfg.service(
+        web::resource("/api/v1/roles/{id}/permissions").route(web::get().to(role_permissions)),
+    );
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct UserPermissions {
+    user_id: String,
+    permissions: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct RolePermissions {
+    role_id: String,
+    name: String,
+    permissions: Vec<String>,
+}
+
+/// A user's live effective permissions, across all teams.
+fn user_permissions_in(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    id: String,
+) -> Result<UserPermissions, ApiError> {
+    g::user_in_realm(conn, realm_id, &id)?
+        .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
+    let permissions = effective_permissions(conn, realm_id, &id, None)?;
+    Ok(UserPermissions {
+        user_id: id,
+        permissions: permissions.into_iter().collect(),
+    })
+}
+
+/// A role's permissions plus the allows of the policies on it, minus their denies (a deny
+/// wins), restricted to the catalog.
+fn role_with_policies(role: &Role, policies: &[Policy]) -> BTreeSet<String> {
+    let mut set: BTreeSet<String> = split(&role.permissions).into_iter().collect();
+    for p in policies.iter().filter(|p| p.effect == "allow") {
+        set.extend(split(&p.permissions));
+    }
+    for p in policies.iter().filter(|p| p.effect == "deny") {
+        for perm in split(&p.permissions) {
+            set.remove(&perm);
+        }
+    }
+    set.retain(|p| is_permission(p));
+    set
+}
+
+fn role_permissions_in(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    id: &str,
+) -> Result<RolePermissions, ApiError> {
+    let role = g::role_in_realm(conn, realm_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("role {id}")))?;
+    let policies = g::role_policies(conn, realm_id, id)?;
+    Ok(RolePermissions {
+        permissions: role_with_policies(&role, &policies).into_iter().collect(),
+        role_id: role.id,
+        name: role.name,
+    })
+}
+
+/// A user's live effective permissions (roles in all teams, plus allows, minus denies).
+/// Anyone may ask about themself; asking about others needs `user:read`.
+#[utoipa::path(get, path = "/api/v1/users/{id}/permissions", tag = "permissions", summary = "A user's effective permissions",
+    description = "The user's roles in all teams, plus policy allows, minus policy denies. Anyone may ask about themself; asking about others needs `user:read`.",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses((status = 200, description = "The effective permissions", body = UserPermissions), crate::openapi::ItemErrors),
+)]
+async fn user_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
+    let id = path.into_inner();
+    if principal.user_id.as_deref() != Some(id.as_str()) {
+        principal.require("user:read")?;
+    }
+    http::parse_id("id", &id)?;
+    let realm_id = principal.realm_id;
+    let body = http::with_db(&state, move |conn| user_permissions_in(conn, &realm_id, id)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A role's permissions with the policies on the role applied (a deny wins).
+#[utoipa::path(get, path = "/api/v1/roles/{id}/permissions", tag = "permissions", summary = "A role's effective permissions",
+    description = "The role's permissions with the policies on the role applied (a deny wins). Needs `role:read`.",
+    params(("id" = String, Path, description = "The role's id (a UUID)")),
+    responses((status = 200, description = "The effective permissions", body = RolePermissions), crate::openapi::ItemErrors),
+)]
+async fn role_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
+    principal.require("role:read")?;
+    let id = http::parse_id("id", &path)?.to_string();
+    let realm_id = principal.realm_id;
+    let body = http::with_db(&state, move |conn| {
+        role_permissions_in(conn, &realm_id, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
