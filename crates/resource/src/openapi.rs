@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::schema::{ArrayBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 /// The Content-Security-Policy of the docs page: its own inline script and style, requests
 /// to its own origin only, nothing else, and never framed.
