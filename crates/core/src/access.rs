@@ -90,6 +90,36 @@ impl PersonalKeyRights {
     }
 }
 
+/// Why an API key may not be used. Each side of the server words it in its own error type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// No key has this secret (or its realm is gone).
+    Unknown,
+    /// The key belongs to another realm than the one asked.
+    OtherRealm,
+    /// The key was revoked (made `INACTIVE`); it may be reinstated.
+    Revoked,
+    /// The key's expiry has passed.
+    Expired,
+    /// The personal key's owner is disabled: their keys go with them.
+    OwnerDisabled,
+    /// The personal key names no owner, or one that was deleted.
+    OwnerGone,
+}
+
+impl fmt::Display for KeyRefusal {
+    /// The resource server's wording, which reveals no more than "not valid" for a key that
+    /// does not exist here.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unknown | Self::OtherRealm | Self::OwnerGone => "the API key is not valid",
+            Self::Revoked => "the API key is revoked",
+            Self::Expired => "the API key has expired",
+            Self::OwnerDisabled => "the API key's owner is disabled",
+        })
+    }
+}
+
 /// The owner of a personal key, as authentication finds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyOwner {
@@ -108,32 +138,6 @@ pub struct KeyState<'a> {
     pub expires_at: Option<i64>,
     /// A personal key's owner; `None` for team keys, which act for no one.
     pub owner: Option<KeyOwner>,
-}
-
-/// Why an API key may not be used. Each side of the server words it in its own error type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRefusal {
-    /// No key has this secret (or its realm is gone).
-    Unknown,
-    /// The key belongs to another realm than the one asked.
-    OtherRealm,
-    Revoked,
-    Expired,
-    OwnerDisabled,
-    OwnerGone,
-}
-
-impl fmt::Display for KeyRefusal {
-    /// The resource server's wording, which reveals no more than "not valid" for a key that
-    /// does not exist here.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Unknown | Self::OtherRealm | Self::OwnerGone => "the API key is not valid",
-            Self::Revoked => "the API key is revoked",
-            Self::Expired => "the API key has expired",
-            Self::OwnerDisabled => "the API key's owner is disabled",
-        })
-    }
 }
 
 /// Whether a credential expiring at `expires_at` (never when `None`) has expired at `now`.
@@ -244,10 +248,7 @@ mod tests {
         assert_eq!(check_key(&ok, Some("r1"), now), Ok(()));
         assert_eq!(check_key(&ok, None, now), Ok(()));
         assert_eq!(check_key(&key(true, None, None), None, now), Ok(()));
-        assert_eq!(
-            check_key(&ok, Some("r2"), now),
-            Err(KeyRefusal::OtherRealm)
-        );
+        assert_eq!(check_key(&ok, Some("r2"), now), Err(KeyRefusal::OtherRealm));
         let refusals = [
             (key(false, None, None), KeyRefusal::Revoked),
             (key(true, Some(100), None), KeyRefusal::Expired),
@@ -279,6 +280,9 @@ mod tests {
             KeyRefusal::OwnerDisabled.to_string(),
             "the API key's owner is disabled"
         );
-        assert_eq!(KeyRefusal::OwnerGone.to_string(), "the API key is not valid");
+        assert_eq!(
+            KeyRefusal::OwnerGone.to_string(),
+            "the API key is not valid"
+        );
     }
 }

@@ -180,7 +180,10 @@ mod tests {
     fn stored_lists_split_on_spaces_and_commas() {
         let names: Vec<&str> = split_list(" user:read,role:read  user:write,").collect();
         assert_eq!(names, ["user:read", "role:read", "user:write"]);
-        assert_eq!(parse_list("b a,a"), Permissions::from(["a".into(), "b".into()]));
+        assert_eq!(
+            parse_list("b a,a"),
+            Permissions::from(["a".into(), "b".into()])
+        );
         assert!(parse_list(" , ").is_empty());
     }
 

@@ -60,7 +60,9 @@ mod tests {
     fn values_are_43_to_128_unreserved_characters() {
         assert!(is_well_formed(&"a".repeat(43)));
         assert!(is_well_formed(&"a".repeat(128)));
-        assert!(is_well_formed("-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"));
+        assert!(is_well_formed(
+            "-._~0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+        ));
         assert!(!is_well_formed(&"a".repeat(42)));
         assert!(!is_well_formed(&"a".repeat(129)));
         assert!(!is_well_formed(&format!("{}+", "a".repeat(43))));

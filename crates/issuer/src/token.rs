@@ -1065,13 +1065,14 @@ async fn exchange_api_key(
         use tessera_core::access::KeyRefusal;
         use tessera_store::access::{KeyActor, authenticate_api_key};
         let refused = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
-        let holder = authenticate_api_key(&mut *db.conn()?, &hash, Some(&realm_id), now)?
-            .map_err(|refusal| match refusal {
+        let holder = authenticate_api_key(&mut *db.conn()?, &hash, Some(&realm_id), now)?.map_err(
+            |refusal| match refusal {
                 KeyRefusal::OwnerDisabled | KeyRefusal::OwnerGone => {
                     refused("the API key's owner is disabled or gone")
                 }
                 other => refused(&other.to_string()),
-            })?;
+            },
+        )?;
         match holder.acts_as {
             KeyActor::Personal { owner_id, rights } => {
                 Ok((owner_id, rights.rights, holder.key.expires_at))

@@ -289,10 +289,7 @@ fn key_principal(
         }
         // A personal key acts for its owner, within its team, never beyond the owner's rights.
         KeyActor::Personal { owner_id, rights } => {
-            let roles = store_access::role_grants(conn, &owner_id, key.team_id.as_deref())?
-                .into_iter()
-                .map(|g| g.role_name)
-                .collect();
+            let roles = role_names(conn, &owner_id, key.team_id.as_deref())?;
             Ok(Principal {
                 realm_id: realm.id,
                 realm_name: realm.name,
@@ -307,6 +304,19 @@ fn key_principal(
             })
         }
     }
+}
+
+/// The names of the roles `user_id` holds in `team` (in any team when `None`), for
+/// [`Principal::roles`].
+fn role_names(
+    conn: &mut tessera_store::DbConnection,
+    user_id: &str,
+    team: Option<&str>,
+) -> Result<BTreeSet<String>, ApiError> {
+    Ok(store_access::role_grants(conn, user_id, team)?
+        .into_iter()
+        .map(|g| g.role_name)
+        .collect())
 }
 
 /// The payload of an unverified token, to find its realm before verifying it.
@@ -453,10 +463,7 @@ fn jwt_subject(
         .filter(|u| u.enabled && u.realm_id == realm.id)
         .ok_or_else(gone)?;
     let permissions = effective_permissions(conn, &realm.id, &user.id, None)?;
-    let roles = store_access::role_grants(conn, &user.id, None)?
-        .into_iter()
-        .map(|g| g.role_name)
-        .collect();
+    let roles = role_names(conn, &user.id, None)?;
     Ok(Principal {
         realm_id: realm.id,
         realm_name: realm.name,

@@ -71,12 +71,7 @@ fn role_grants_in(
 /// without it, PostgreSQL's READ COMMITTED lets two admins demote each other at once. SQLite's
 /// `BEGIN IMMEDIATE` already serialises every write.
 pub fn lock_realm_access(conn: &mut Conn, realm_id: &str) -> Result<(), StoreError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("realm_access\n{realm_id}"))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::db::lock_until_commit(conn, &format!("realm_access\n{realm_id}"))
 }
 
 /// Enabled policies whose subject is the user, one of the roles or one of the teams.
@@ -111,14 +106,6 @@ pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKe
     Ok(api_keys::table
         .filter(api_keys::secret_sha256.eq(sha256_hex))
         .select(ApiKey::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
-    Ok(realms::table
-        .find(id)
-        .select(Realm::as_select())
         .first(conn)
         .optional()?)
 }
@@ -209,13 +196,9 @@ pub fn user_rights(
     user_id: &str,
     root_team: &str,
 ) -> Result<Rights, StoreError> {
-    let enabled = users::table
-        .find(user_id)
-        .filter(users::realm_id.eq(realm_id))
-        .select(users::enabled)
-        .first::<bool>(conn)
-        .optional()?;
-    if enabled != Some(true) {
+    let enabled = crate::queries::user_by_id(conn, user_id)?
+        .is_some_and(|u| u.realm_id == realm_id && u.enabled);
+    if !enabled {
         return Ok(Rights::default());
     }
     let mut teams: BTreeSet<String> = team_memberships::table
@@ -350,7 +333,7 @@ pub fn authenticate_api_key(
     if let Err(refusal) = rules::check_key(&state, expected_realm, now) {
         return Ok(Err(refusal));
     }
-    let Some(realm) = realm_by_id(conn, &key.realm_id)? else {
+    let Some(realm) = crate::queries::realm_by_id(conn, &key.realm_id)? else {
         return Ok(Err(KeyRefusal::Unknown));
     };
     let acts_as = match (owner, key.owner_user_id.clone()) {
@@ -376,14 +359,9 @@ fn key_owner(conn: &mut Conn, owner_id: Option<&str>) -> Result<KeyOwner, StoreE
     let Some(id) = owner_id else {
         return Ok(KeyOwner::Gone);
     };
-    let enabled = users::table
-        .find(id)
-        .select(users::enabled)
-        .first::<bool>(conn)
-        .optional()?;
-    Ok(match enabled {
-        Some(true) => KeyOwner::Enabled,
-        Some(false) => KeyOwner::Disabled,
+    Ok(match crate::queries::user_by_id(conn, id)? {
+        Some(owner) if owner.enabled => KeyOwner::Enabled,
+        Some(_) => KeyOwner::Disabled,
         None => KeyOwner::Gone,
     })
 }
