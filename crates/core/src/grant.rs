@@ -10,11 +10,10 @@
 //!
 //! Pure: the store computes the live-rights sets, this module only compares them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
-/// A set of permission names.
-pub type Permissions = BTreeSet<String>;
+pub use crate::permission::Permissions;
 
 /// Where a grant takes effect.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,6 +2,7 @@
 //! (no files, network or database); time comes in through [`clock::Clock`] so expiry logic is
 //! testable without sleeping.
 
+pub mod access;
 pub mod apikey;
 pub mod authn;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod net;
 pub mod page;
 pub mod password;
 pub mod permission;
+pub mod pkce;
 pub mod scope;
 pub mod secret;
 pub mod username;

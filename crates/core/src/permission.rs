@@ -45,6 +45,22 @@ pub const OIDC_SCOPES: &[(&str, &str)] = &[
     ("offline_access", "Stay signed in (refresh tokens)"),
 ];
 
+/// A set of permission names.
+pub type Permissions = std::collections::BTreeSet<String>;
+
+/// The names in a stored permission or scope list. We store lists space-separated, but seeds
+/// and scripts wrote commas, so both separate (a comma is never part of a name, see
+/// [`crate::scope::validate_scope_name`]). The one reader of stored lists: the access rules,
+/// the escalation rule and [`crate::ScopeSet`] must agree on what a list holds.
+pub fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split([' ', ',']).filter(|s| !s.is_empty())
+}
+
+/// A stored permission or scope list as a set (see [`split_list`]).
+pub fn parse_list(list: &str) -> Permissions {
+    split_list(list).map(str::to_string).collect()
+}
+
 pub fn is_permission(name: &str) -> bool {
     CATALOG.iter().any(|(p, _)| *p == name)
 }
@@ -158,6 +174,17 @@ mod tests {
         }
         let admin = builtin_role("admin").unwrap();
         assert_eq!(admin.permissions.len(), CATALOG.len());
+    }
+
+    #[test]
+    fn stored_lists_split_on_spaces_and_commas() {
+        let names: Vec<&str> = split_list(" user:read,role:read  user:write,").collect();
+        assert_eq!(names, ["user:read", "role:read", "user:write"]);
+        assert_eq!(
+            parse_list("b a,a"),
+            Permissions::from(["a".into(), "b".into()])
+        );
+        assert!(parse_list(" , ").is_empty());
     }
 
     #[test]

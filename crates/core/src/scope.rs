@@ -22,22 +22,16 @@ impl ScopeSet {
     /// Parses a `scope` parameter: names separated by spaces and/or commas.
     pub fn parse(input: &str) -> Result<Self, ValidationError> {
         let mut set = BTreeSet::new();
-        for name in input.split([' ', ',']).filter(|s| !s.is_empty()) {
+        for name in crate::permission::split_list(input) {
             validate_scope_name(name)?;
             set.insert(name.to_string());
         }
         Ok(Self(set))
     }
 
-    /// Parses a space-separated list we stored ourselves.
+    /// Parses a list we stored ourselves ([`crate::permission::split_list`]).
     pub fn from_stored(stored: &str) -> Self {
-        Self(
-            stored
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        )
+        Self(crate::permission::parse_list(stored))
     }
 
     pub fn from_names<I, S>(names: I) -> Self

@@ -585,19 +585,8 @@ fn code_refusal(
         return Err(bad("redirect_uri does not match the authorization request"));
     }
     match (&row.code_challenge, form.get("code_verifier")) {
-        (Some(challenge), Some(v)) => {
-            use base64::Engine;
-            let digest = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
-            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-            let well_formed = (43..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !well_formed
-                || !tessera_core::secret::constant_time_eq(
-                    computed.as_bytes(),
-                    challenge.as_bytes(),
-                )
-            {
+        (Some(challenge), Some(verifier)) => {
+            if !tessera_core::pkce::verify(challenge, verifier) {
                 return Err(bad("code_verifier does not match the code_challenge"));
             }
         }
@@ -1073,28 +1062,23 @@ async fn exchange_api_key(
     let db = state.db.clone();
     let realm_id = realm.id.clone();
     let (owner, rights, expires_at) = web::block(move || -> Result<_, IssuerError> {
-        let mut conn = db.conn()?;
+        use tessera_core::access::KeyRefusal;
+        use tessera_store::access::{KeyActor, authenticate_api_key};
         let refused = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
-        let key = tessera_store::access::api_key_by_hash(&mut conn, &hash)?
-            .filter(|k| k.realm_id == realm_id)
-            .ok_or_else(|| refused("the API key is not valid"))?;
-        if key.status != "ACTIVE" {
-            return Err(refused("the API key is revoked"));
+        let holder = authenticate_api_key(&mut *db.conn()?, &hash, Some(&realm_id), now)?.map_err(
+            |refusal| match refusal {
+                KeyRefusal::OwnerDisabled | KeyRefusal::OwnerGone => {
+                    refused("the API key's owner is disabled or gone")
+                }
+                other => refused(&other.to_string()),
+            },
+        )?;
+        match holder.acts_as {
+            KeyActor::Personal { owner_id, rights } => {
+                Ok((owner_id, rights.rights, holder.key.expires_at))
+            }
+            KeyActor::Team { .. } => Err(refused("team keys cannot be exchanged for tokens")),
         }
-        if key.expires_at.is_some_and(|e| e <= now) {
-            return Err(refused("the API key has expired"));
-        }
-        if key.kind != "personal" {
-            return Err(refused("team keys cannot be exchanged for tokens"));
-        }
-        let owner = key
-            .owner_user_id
-            .clone()
-            .and_then(|id| q::user_by_id(&mut conn, &id).ok().flatten())
-            .filter(|u| u.enabled)
-            .ok_or_else(|| refused("the API key's owner is disabled or gone"))?;
-        let rights = tessera_store::access::personal_key_rights(&mut conn, &key, &owner.id)?.rights;
-        Ok((owner.id, rights, key.expires_at))
     })
     .await??;
     let scope = ScopeSet::from_names(rights);

@@ -15,8 +15,7 @@ use tessera_store::access as store_access;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 
-/// A set of permission names.
-pub type Permissions = BTreeSet<String>;
+pub use tessera_core::permission::Permissions;
 
 /// The user's live effective permissions, across all teams or within `only_team`.
 pub fn effective_permissions(

@@ -17,7 +17,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
+use tessera_core::access::KeyRefusal;
 use tessera_core::apikey::{self, KeyFormatError};
+use tessera_store::access::{KeyActor, KeyHolder};
 use tessera_store::{access as store_access, queries as q};
 use tessera_token::{JwksVerifier, VerifyOptions};
 
@@ -232,13 +234,14 @@ async fn authenticate_key(state: &ResourceState, token: &str) -> Result<Principa
         None => {
             let db = state.db.clone();
             let lookup = hash.clone();
-            let p = web::block(move || key_principal(&mut *db.conn()?, &lookup)).await??;
+            let p = web::block(move || key_principal(&mut *db.conn()?, &lookup, now)).await??;
             remember(state, hash, &p);
             p
         }
     };
-    if principal.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::InvalidToken("the API key has expired".into()));
+    // A cached principal outlives its check: the key may have expired since.
+    if tessera_core::access::is_expired(principal.expires_at, now) {
+        return Err(ApiError::InvalidToken(KeyRefusal::Expired.to_string()));
     }
     if let Credential::ApiKey { key_id, .. } = &principal.credential {
         state.record_key_use(key_id, now);
@@ -246,70 +249,74 @@ async fn authenticate_key(state: &ResourceState, token: &str) -> Result<Principa
     Ok(principal)
 }
 
+/// The principal of a usable key ([`store_access::authenticate_api_key`]), refused with the
+/// rule's own wording.
 fn key_principal(
     conn: &mut tessera_store::DbConnection,
     hash: &str,
+    now: i64,
 ) -> Result<Principal, ApiError> {
-    let unknown = || ApiError::InvalidToken("the API key is not valid".into());
-    let key = store_access::api_key_by_hash(conn, hash)?.ok_or_else(unknown)?;
-    if key.status != "ACTIVE" {
-        return Err(ApiError::InvalidToken("the API key is revoked".into()));
-    }
-    let realm = store_access::realm_by_id(conn, &key.realm_id)?.ok_or_else(unknown)?;
-    let role = match &key.role_id {
-        Some(id) => tessera_store::apikeys::role_by_id(conn, &key.realm_id, id)?,
-        None => None,
-    };
+    let KeyHolder {
+        key,
+        realm,
+        acts_as,
+    } = store_access::authenticate_api_key(conn, hash, None, now)?
+        .map_err(|refusal| ApiError::InvalidToken(refusal.to_string()))?;
     let credential = Credential::ApiKey {
         key_id: key.id.clone(),
         kind: key.kind.clone(),
         team_id: key.team_id.clone(),
     };
-    if key.kind == "team" {
-        // A team key acts as its team's service account: its role's permissions, narrowed by
-        // deny policies on its team or role.
-        let grant = store_access::team_key_rights(conn, &key)?;
-        return Ok(Principal {
-            realm_id: realm.id,
-            realm_name: realm.name,
-            user_id: None,
-            subject: format!("teamkey:{}", key.id),
-            scopes: grant.iter().cloned().collect(),
-            ceiling: Some(grant.clone()),
-            permissions: grant,
-            roles: role.map(|r| r.name).into_iter().collect(),
-            expires_at: key.expires_at,
-            credential,
-        });
+    match acts_as {
+        // A team key acts as its team's service account.
+        KeyActor::Team { rights } => {
+            let role = match &key.role_id {
+                Some(id) => tessera_store::apikeys::role_by_id(conn, &key.realm_id, id)?,
+                None => None,
+            };
+            Ok(Principal {
+                realm_id: realm.id,
+                realm_name: realm.name,
+                user_id: None,
+                subject: format!("teamkey:{}", key.id),
+                scopes: rights.iter().cloned().collect(),
+                ceiling: Some(rights.clone()),
+                permissions: rights,
+                roles: role.map(|r| r.name).into_iter().collect(),
+                expires_at: key.expires_at,
+                credential,
+            })
+        }
+        // A personal key acts for its owner, within its team, never beyond the owner's rights.
+        KeyActor::Personal { owner_id, rights } => {
+            let roles = role_names(conn, &owner_id, key.team_id.as_deref())?;
+            Ok(Principal {
+                realm_id: realm.id,
+                realm_name: realm.name,
+                user_id: Some(owner_id.clone()),
+                subject: owner_id,
+                scopes: rights.carried().iter().cloned().collect(),
+                ceiling: (!rights.grant.is_empty()).then_some(rights.grant),
+                permissions: rights.rights,
+                roles,
+                expires_at: key.expires_at,
+                credential,
+            })
+        }
     }
-    // A personal key acts for its owner, within its team, never beyond the owner's rights.
-    let owner_id = key.owner_user_id.clone().ok_or_else(unknown)?;
-    let owner = q::user_by_id(conn, &owner_id)?.ok_or_else(unknown)?;
-    if !owner.enabled {
-        return Err(ApiError::InvalidToken(
-            "the API key's owner is disabled".into(),
-        ));
-    }
-    let key_rights = store_access::personal_key_rights(conn, &key, &owner.id)?;
-    let carried = key_rights.carried().clone();
-    let ceiling = (!key_rights.grant.is_empty()).then_some(key_rights.grant);
-    let permissions = key_rights.rights;
-    let roles = store_access::role_grants(conn, &owner.id, key.team_id.as_deref())?
+}
+
+/// The names of the roles `user_id` holds in `team` (in any team when `None`), for
+/// [`Principal::roles`].
+fn role_names(
+    conn: &mut tessera_store::DbConnection,
+    user_id: &str,
+    team: Option<&str>,
+) -> Result<BTreeSet<String>, ApiError> {
+    Ok(store_access::role_grants(conn, user_id, team)?
         .into_iter()
         .map(|g| g.role_name)
-        .collect();
-    Ok(Principal {
-        realm_id: realm.id,
-        realm_name: realm.name,
-        user_id: Some(owner.id.clone()),
-        subject: owner.id,
-        scopes: carried.into_iter().collect(),
-        permissions,
-        ceiling,
-        roles,
-        expires_at: key.expires_at,
-        credential,
-    })
+        .collect())
 }
 
 /// The payload of an unverified token, to find its realm before verifying it.
@@ -456,10 +463,7 @@ fn jwt_subject(
         .filter(|u| u.enabled && u.realm_id == realm.id)
         .ok_or_else(gone)?;
     let permissions = effective_permissions(conn, &realm.id, &user.id, None)?;
-    let roles = store_access::role_grants(conn, &user.id, None)?
-        .into_iter()
-        .map(|g| g.role_name)
-        .collect();
+    let roles = role_names(conn, &user.id, None)?;
     Ok(Principal {
         realm_id: realm.id,
         realm_name: realm.name,

@@ -761,7 +761,7 @@ fn leak(s: &str) -> &'static str {
 /// (`tessera_resource::auth::key_principal`), store call by store call.
 fn resolve_personal(conn: &mut DbConnection, hash: &str) -> Result<usize, StoreError> {
     let key = access::api_key_by_hash(conn, hash)?.expect("known key");
-    let realm = access::realm_by_id(conn, &key.realm_id)?.expect("realm");
+    let realm = q::realm_by_id(conn, &key.realm_id)?.expect("realm");
     let _grant = access::key_grant(conn, &key)?;
     if let Some(role) = &key.role_id {
         apikeys::role_by_id(conn, &key.realm_id, role)?;

@@ -1,5 +1,6 @@
-//! What a principal may do: the rows behind effective permissions, and API-key lookups for
-//! authentication.
+//! What a principal may do: the rows behind effective permissions, handed to the pure rules
+//! of [`tessera_core::access`], and API-key authentication for the issuer and the resource
+//! server ([`authenticate_api_key`]).
 
 use diesel::prelude::*;
 use std::collections::BTreeSet;
@@ -8,7 +9,11 @@ use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::models::{ApiKey, Policy, Realm};
 use crate::schema::*;
+use tessera_core::access::{self as rules, KeyOwner, KeyRefusal, KeyState, PolicyEffects};
 use tessera_core::grant::{Reach, Rights};
+use tessera_core::permission::{Permissions, parse_list, split_list};
+
+pub use tessera_core::access::PersonalKeyRights;
 
 type Conn = DbConnection;
 
@@ -66,12 +71,7 @@ fn role_grants_in(
 /// without it, PostgreSQL's READ COMMITTED lets two admins demote each other at once. SQLite's
 /// `BEGIN IMMEDIATE` already serialises every write.
 pub fn lock_realm_access(conn: &mut Conn, realm_id: &str) -> Result<(), StoreError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("realm_access\n{realm_id}"))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::db::lock_until_commit(conn, &format!("realm_access\n{realm_id}"))
 }
 
 /// Enabled policies whose subject is the user, one of the roles or one of the teams.
@@ -110,14 +110,6 @@ pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKe
         .optional()?)
 }
 
-pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
-    Ok(realms::table
-        .find(id)
-        .select(Realm::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 /// Records when keys were last used: one statement per key, batched by the caller.
 pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<(), StoreError> {
     crate::db::write_tx(conn, |conn| {
@@ -130,11 +122,17 @@ pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<
     })
 }
 
-/// Split a stored permission or scope list.
-fn split(list: &str) -> impl Iterator<Item = String> + '_ {
-    list.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// What the policies add and take away, for [`tessera_core::access`].
+fn policy_effects(policies: &[Policy]) -> PolicyEffects {
+    let mut effects = PolicyEffects::default();
+    for p in policies {
+        match p.effect.as_str() {
+            "allow" => effects.allow(parse_list(&p.permissions)),
+            "deny" => effects.deny(parse_list(&p.permissions)),
+            _ => {}
+        }
+    }
+    effects
 }
 
 /// A user's live effective permissions (docs/api.md, "What a request may do"): the permissions of their roles in their
@@ -161,20 +159,14 @@ pub fn effective_permissions_in(
     teams: Option<&[&str]>,
 ) -> Result<BTreeSet<String>, StoreError> {
     let grants = role_grants_in(conn, user_id, teams)?;
-    let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| split(&g.permissions)).collect();
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
     let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;
-    for p in policies.iter().filter(|p| p.effect == "allow") {
-        allowed.extend(split(&p.permissions));
-    }
-    for p in policies.iter().filter(|p| p.effect == "deny") {
-        for perm in split(&p.permissions) {
-            allowed.remove(&perm);
-        }
-    }
-    allowed.retain(|p| tessera_core::permission::is_permission(p));
-    Ok(allowed)
+    let from_roles = grants.iter().flat_map(|g| parse_list(&g.permissions));
+    Ok(rules::effective_permissions(
+        from_roles,
+        &policy_effects(&policies),
+    ))
 }
 
 /// What a user may grant in one place, before the credential narrows it (see
@@ -204,13 +196,9 @@ pub fn user_rights(
     user_id: &str,
     root_team: &str,
 ) -> Result<Rights, StoreError> {
-    let enabled = users::table
-        .find(user_id)
-        .filter(users::realm_id.eq(realm_id))
-        .select(users::enabled)
-        .first::<bool>(conn)
-        .optional()?;
-    if enabled != Some(true) {
+    let enabled = crate::queries::user_by_id(conn, user_id)?
+        .is_some_and(|u| u.realm_id == realm_id && u.enabled);
+    if !enabled {
         return Ok(Rights::default());
     }
     let mut teams: BTreeSet<String> = team_memberships::table
@@ -261,8 +249,8 @@ pub fn realm_has_enabled_admin(
 
 /// What a key grants by itself: its role's permissions and its scopes. Empty means "whatever
 /// its owner may do" for personal keys.
-pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, StoreError> {
-    let mut grant: BTreeSet<String> = split(&key.scopes).collect();
+pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<Permissions, StoreError> {
+    let mut grant = parse_list(&key.scopes);
     if let Some(role_id) = &key.role_id
         && let Some(role) = roles::table
             .find(role_id)
@@ -270,47 +258,19 @@ pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, Stor
             .first(conn)
             .optional()?
     {
-        grant.extend(split(&role.permissions));
+        grant.extend(split_list(&role.permissions).map(str::to_string));
     }
     Ok(grant)
 }
 
-/// What a team key may do: its role's permissions, narrowed by deny policies on its team or
-/// role (allow policies are for people, not service accounts).
-pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, StoreError> {
-    let mut rights = key_grant(conn, key)?;
+/// What a team key may do ([`tessera_core::access::team_key_rights`]): its grant, narrowed by
+/// deny policies on its team or role.
+pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<Permissions, StoreError> {
+    let grant = key_grant(conn, key)?;
     let teams: BTreeSet<String> = key.team_id.iter().cloned().collect();
     let roles: BTreeSet<String> = key.role_id.iter().cloned().collect();
-    for policy in policies_for(conn, &key.realm_id, "", &roles, &teams)? {
-        if policy.effect == "deny" {
-            for p in split(&policy.permissions) {
-                rights.remove(&p);
-            }
-        }
-    }
-    Ok(rights)
-}
-
-/// The rights a personal key carries right now.
-#[derive(Debug, Clone)]
-pub struct PersonalKeyRights {
-    /// The key's own grant (role and scopes); empty when it follows its owner.
-    pub grant: BTreeSet<String>,
-    /// The owner's live permissions in the key's team.
-    pub live: BTreeSet<String>,
-    /// What a request with the key may do: the grant AND the live permissions.
-    pub rights: BTreeSet<String>,
-}
-
-impl PersonalKeyRights {
-    /// What the key carries by itself: its grant, or its owner's rights when it has none.
-    pub fn carried(&self) -> &BTreeSet<String> {
-        if self.grant.is_empty() {
-            &self.live
-        } else {
-            &self.grant
-        }
-    }
+    let policies = policies_for(conn, &key.realm_id, "", &roles, &teams)?;
+    Ok(rules::team_key_rights(grant, &policy_effects(&policies)))
 }
 
 /// The rights a personal key carries right now: its grant AND its owner's live permissions in
@@ -322,14 +282,86 @@ pub fn personal_key_rights(
 ) -> Result<PersonalKeyRights, StoreError> {
     let grant = key_grant(conn, key)?;
     let live = effective_permissions(conn, &key.realm_id, owner_id, key.team_id.as_deref())?;
-    let rights = if grant.is_empty() {
-        live.clone()
-    } else {
-        grant.intersection(&live).cloned().collect()
+    Ok(PersonalKeyRights::new(grant, live))
+}
+
+/// An API key that may be used now: whom it acts for and what it may do.
+#[derive(Debug, Clone)]
+pub struct KeyHolder {
+    pub key: ApiKey,
+    pub realm: Realm,
+    pub acts_as: KeyActor,
+}
+
+/// Whom a usable key acts for.
+#[derive(Debug, Clone)]
+pub enum KeyActor {
+    /// A team key: its team's service account, with [`team_key_rights`].
+    Team { rights: Permissions },
+    /// A personal key: its owner, within the key's team, never beyond the owner's rights.
+    Personal {
+        owner_id: String,
+        rights: PersonalKeyRights,
+    },
+}
+
+/// The one API-key authentication, shared by the resource server and the issuer's token
+/// exchange: loads the key by the SHA-256 of the presented value, its owner and realm, applies
+/// [`tessera_core::access::check_key`] at `now` (in `expected_realm` when the caller is bound
+/// to one) and computes what the key may do. `Ok(Err(_))` is a refusal for the caller to word;
+/// `Err(_)` a storage failure.
+pub fn authenticate_api_key(
+    conn: &mut Conn,
+    presented_sha256_hex: &str,
+    expected_realm: Option<&str>,
+    now: i64,
+) -> Result<Result<KeyHolder, KeyRefusal>, StoreError> {
+    let Some(key) = api_key_by_hash(conn, presented_sha256_hex)? else {
+        return Ok(Err(KeyRefusal::Unknown));
     };
-    Ok(PersonalKeyRights {
-        grant,
-        live,
-        rights,
+    let owner = if key.kind == "team" {
+        None
+    } else {
+        Some(key_owner(conn, key.owner_user_id.as_deref())?)
+    };
+    let state = KeyState {
+        realm_id: &key.realm_id,
+        active: key.status == "ACTIVE",
+        expires_at: key.expires_at,
+        owner,
+    };
+    if let Err(refusal) = rules::check_key(&state, expected_realm, now) {
+        return Ok(Err(refusal));
+    }
+    let Some(realm) = crate::queries::realm_by_id(conn, &key.realm_id)? else {
+        return Ok(Err(KeyRefusal::Unknown));
+    };
+    let acts_as = match (owner, key.owner_user_id.clone()) {
+        (None, _) => KeyActor::Team {
+            rights: team_key_rights(conn, &key)?,
+        },
+        (Some(_), Some(owner_id)) => {
+            let rights = personal_key_rights(conn, &key, &owner_id)?;
+            KeyActor::Personal { owner_id, rights }
+        }
+        // Refused by `check_key` already: a personal key without an owner.
+        (Some(_), None) => return Ok(Err(KeyRefusal::OwnerGone)),
+    };
+    Ok(Ok(KeyHolder {
+        key,
+        realm,
+        acts_as,
+    }))
+}
+
+/// A personal key's owner as authentication sees them.
+fn key_owner(conn: &mut Conn, owner_id: Option<&str>) -> Result<KeyOwner, StoreError> {
+    let Some(id) = owner_id else {
+        return Ok(KeyOwner::Gone);
+    };
+    Ok(match crate::queries::user_by_id(conn, id)? {
+        Some(owner) if owner.enabled => KeyOwner::Enabled,
+        Some(_) => KeyOwner::Disabled,
+        None => KeyOwner::Gone,
     })
 }

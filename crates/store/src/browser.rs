@@ -281,12 +281,7 @@ pub fn refresh_token(
 /// its redemptions, rotations and revocations run one at a time. PostgreSQL takes an advisory
 /// lock; SQLite's `BEGIN IMMEDIATE` already serialises every write.
 pub fn lock_grant(conn: &mut Conn, grant_id: &str) -> Result<(), StoreError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("grant\n{grant_id}"))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::db::lock_until_commit(conn, &format!("grant\n{grant_id}"))
 }
 
 /// What a redemption issues, recorded in its transaction.

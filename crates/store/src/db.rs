@@ -353,6 +353,18 @@ pub fn write_tx<T>(
     }
 }
 
+/// Serialises the transactions that name the same `key` until this one ends: a PostgreSQL
+/// advisory lock, where READ COMMITTED would let them interleave. SQLite's `BEGIN IMMEDIATE`
+/// (see [`write_tx`]) already serialises every write, so there it does nothing.
+pub(crate) fn lock_until_commit(conn: &mut DbConnection, key: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -421,12 +421,7 @@ pub fn backoff_delay(failures: i64, max_failures: i64, max_delay_secs: i64) -> i
 /// Takes a key's throttle lock until the transaction ends (PostgreSQL; SQLite's write
 /// transactions are serialised already).
 fn lock_throttle_key(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), StoreError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!("login_throttle\n{realm_id}\n{key}"))
-            .execute(pg)?;
-    }
-    Ok(())
+    crate::db::lock_until_commit(conn, &format!("login_throttle\n{realm_id}\n{key}"))
 }
 
 fn put_throttle_entry(conn: &mut Conn, entry: &ThrottleEntry) -> Result<(), StoreError> {
