@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::{ApiKey, Policy, Realm};
+use crate::rows::*;
 use crate::schema::*;
 use tessera_core::grant::{Reach, Rights};
+use tessera_core::model::{ApiKey, Effect, PermissionList, Policy, Realm, SubjectType};
 
 type Conn = DbConnection;
 
@@ -18,7 +19,7 @@ pub struct RoleGrant {
     pub team_id: String,
     pub role_id: String,
     pub role_name: String,
-    pub permissions: String,
+    pub permissions: PermissionList,
 }
 
 /// The user's memberships, optionally only in one team, with each role's permissions.
@@ -56,7 +57,7 @@ fn role_grants_in(
             team_id,
             role_id,
             role_name,
-            permissions,
+            permissions: PermissionList::from_stored(&permissions),
         })
         .collect())
 }
@@ -84,38 +85,38 @@ pub fn policies_for(
 ) -> Result<Vec<Policy>, StoreError> {
     let roles: Vec<&String> = role_ids.iter().collect();
     let teams: Vec<&String> = team_ids.iter().collect();
-    Ok(policies::table
+    policies::table
         .filter(policies::realm_id.eq(realm_id))
         .filter(policies::enabled.eq(true))
         .filter(
             (policies::subject_type
-                .eq("user")
+                .eq(SubjectType::User.as_str())
                 .and(policies::subject_id.eq(user_id)))
             .or(policies::subject_type
-                .eq("role")
+                .eq(SubjectType::Role.as_str())
                 .and(policies::subject_id.eq_any(roles)))
             .or(policies::subject_type
-                .eq("team")
+                .eq(SubjectType::Team.as_str())
                 .and(policies::subject_id.eq_any(teams))),
         )
-        .select(Policy::as_select())
-        .load(conn)?)
+        .select(PolicyRow::as_select())
+        .load::<PolicyRow>(conn)?.into_models()
 }
 
 pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
-    Ok(api_keys::table
+    api_keys::table
         .filter(api_keys::secret_sha256.eq(sha256_hex))
-        .select(ApiKey::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ApiKeyRow::as_select())
+        .first::<ApiKeyRow>(conn)
+        .optional()?.into_models()
 }
 
 pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
-    Ok(realms::table
+    realms::table
         .find(id)
-        .select(Realm::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RealmRow::as_select())
+        .first::<RealmRow>(conn)
+        .optional()?.into_models()
 }
 
 /// Records when keys were last used: one statement per key, batched by the caller.
@@ -128,13 +129,6 @@ pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<
         }
         Ok(())
     })
-}
-
-/// Split a stored permission or scope list.
-fn split(list: &str) -> impl Iterator<Item = String> + '_ {
-    list.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// A user's live effective permissions (docs/api.md, "What a request may do"): the permissions of their roles in their
@@ -161,16 +155,16 @@ pub fn effective_permissions_in(
     teams: Option<&[&str]>,
 ) -> Result<BTreeSet<String>, StoreError> {
     let grants = role_grants_in(conn, user_id, teams)?;
-    let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| split(&g.permissions)).collect();
+    let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| g.permissions.to_vec()).collect();
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
     let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;
-    for p in policies.iter().filter(|p| p.effect == "allow") {
-        allowed.extend(split(&p.permissions));
+    for p in policies.iter().filter(|p| p.effect == Effect::Allow) {
+        allowed.extend(p.permissions.to_vec());
     }
-    for p in policies.iter().filter(|p| p.effect == "deny") {
-        for perm in split(&p.permissions) {
-            allowed.remove(&perm);
+    for p in policies.iter().filter(|p| p.effect == Effect::Deny) {
+        for perm in p.permissions.iter() {
+            allowed.remove(perm);
         }
     }
     allowed.retain(|p| tessera_core::permission::is_permission(p));
@@ -262,15 +256,16 @@ pub fn realm_has_enabled_admin(
 /// What a key grants by itself: its role's permissions and its scopes. Empty means "whatever
 /// its owner may do" for personal keys.
 pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>, StoreError> {
-    let mut grant: BTreeSet<String> = split(&key.scopes).collect();
+    let mut grant: BTreeSet<String> = key.scopes.to_set();
     if let Some(role_id) = &key.role_id
         && let Some(role) = roles::table
             .find(role_id)
-            .select(crate::models::Role::as_select())
-            .first(conn)
+            .select(RoleRow::as_select())
+            .first::<RoleRow>(conn)
             .optional()?
+            .into_models()?
     {
-        grant.extend(split(&role.permissions));
+        grant.extend(role.permissions.to_vec());
     }
     Ok(grant)
 }
@@ -282,9 +277,9 @@ pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<BTreeSet<String>
     let teams: BTreeSet<String> = key.team_id.iter().cloned().collect();
     let roles: BTreeSet<String> = key.role_id.iter().cloned().collect();
     for policy in policies_for(conn, &key.realm_id, "", &roles, &teams)? {
-        if policy.effect == "deny" {
-            for p in split(&policy.permissions) {
-                rights.remove(&p);
+        if policy.effect == Effect::Deny {
+            for p in policy.permissions.iter() {
+                rights.remove(p);
             }
         }
     }

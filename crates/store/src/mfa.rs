@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use crate::browser::BrowserSession;
 use crate::db::{DbConnection, write_tx};
 use crate::error::StoreError;
-use crate::models::Realm;
+use tessera_core::model::Realm;
 use crate::schema::*;
 
 type Conn = DbConnection;

@@ -169,3 +169,60 @@ mod tests {
         );
     }
 }
+
+/// Inserts a user row as it is, past [`crate::queries::insert_user`]'s checks: tests of the
+/// database's own constraints and of rows written before the username rule.
+pub fn insert_user_row(
+    conn: &mut crate::DbConnection,
+    user: &tessera_core::model::User,
+) -> Result<usize, diesel::result::Error> {
+    diesel::insert_into(crate::schema::users::table)
+        .values(crate::rows::UserRow::from_model(user))
+        .execute(conn)
+}
+
+/// Inserts a client row as it is, past [`crate::queries::insert_client`]'s error mapping:
+/// tests of the database's own constraints.
+pub fn insert_client_row(
+    conn: &mut crate::DbConnection,
+    client: &tessera_core::model::Client,
+) -> Result<usize, diesel::result::Error> {
+    diesel::insert_into(crate::schema::clients::table)
+        .values(crate::rows::ClientRow::from_model(client))
+        .execute(conn)
+}
+
+/// diesel's batch insert on either backend (its multi-backend connection has none of its own).
+macro_rules! insert_batch {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            crate::DbConnection::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+            crate::DbConnection::Postgres(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+
+/// Inserts teams as they are, in one statement where the backend allows: bulk loads for
+/// benchmarks.
+pub fn insert_team_rows(
+    conn: &mut crate::DbConnection,
+    teams: &[tessera_core::model::Team],
+) -> Result<usize, diesel::result::Error> {
+    let rows: Vec<_> = teams.iter().map(crate::rows::TeamRow::from_model).collect();
+    insert_batch!(conn, crate::schema::teams::table, &rows)
+}
+
+/// Inserts memberships as they are, in one statement where the backend allows: bulk loads
+/// for benchmarks.
+pub fn insert_membership_rows(
+    conn: &mut crate::DbConnection,
+    memberships: &[tessera_core::model::TeamMembership],
+) -> Result<usize, diesel::result::Error> {
+    let rows: Vec<_> = memberships
+        .iter()
+        .map(crate::rows::TeamMembershipRow::from_model)
+        .collect();
+    insert_batch!(conn, crate::schema::team_memberships::table, &rows)
+}
