@@ -14,7 +14,7 @@ use askama::Template;
 use tessera_core::id::random_token;
 use tessera_store::browser::BrowserSession;
 use tessera_store::mfa;
-use tessera_store::models::{Realm, User};
+use tessera_core::model::{Realm, User};
 
 use crate::authorize::{csrf_cookie, csrf_ok, page, render, set_cookie};
 use crate::error::IssuerError;

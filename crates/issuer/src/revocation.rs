@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use std::sync::Arc;
 use tessera_core::secret;
-use tessera_store::models::{Client, Realm};
+use tessera_core::model::{Client, Realm};
 use tessera_store::queries as q;
 use tessera_store::revocation::{self as rev, RefreshTokenState};
 use tessera_token::{AccessTokenClaims, VerifyOptions};

@@ -17,7 +17,7 @@ use tessera_core::id::random_token;
 use tessera_core::secret::sha256_hex;
 use tessera_store::browser::{self, BrowserSession};
 use tessera_store::mfa::{self, Factors};
-use tessera_store::models::{Realm, User};
+use tessera_core::model::{Realm, User};
 use tessera_store::queries as q;
 
 use crate::authorize::{

@@ -15,7 +15,7 @@ use tessera_core::page::Page;
 use tessera_store::DbConnection;
 use tessera_store::access::role_grants;
 use tessera_store::apikeys::{self as keys, KeyScope};
-use tessera_store::models::ApiKey;
+use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType, PermissionList, Role};
 use tessera_store::queries as q;
 
 use crate::access::Grantor;
@@ -84,27 +84,20 @@ struct PersonalKey {
     value: Option<String>,
 }
 
-fn split(list: &str) -> Vec<String> {
-    list.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) -> PersonalKey {
     PersonalKey {
         masked_value: apikey::masked(&k.prefix, &k.last_four),
-        enabled: k.status == "ACTIVE",
-        scopes: split(&k.scopes),
+        enabled: k.status == KeyStatus::Active,
+        scopes: k.scopes.to_vec(),
         project: k.team_id.clone(),
         account: k.realm_id,
         id: k.id,
         name: k.name,
-        key_type: k.key_type,
+        key_type: k.key_type.to_string(),
         role: role_name,
         team_id: k.team_id,
         owner_id: k.owner_user_id,
-        status: k.status,
+        status: k.status.to_string(),
         created_by: k.created_by,
         updated_by: k.updated_by,
         created_at: time_string(k.created_at),
@@ -120,7 +113,7 @@ fn audited_key(key: &ApiKey, roles: &HashMap<String, String>) -> serde_json::Val
     serde_json::json!({
         "name": key.name,
         "role": key.role_id.as_ref().and_then(|r| roles.get(r)),
-        "scopes": key.scopes,
+        "scopes": key.scopes.to_string(),
         "status": key.status,
         "expires_at": key.expires_at.map(time_string),
     })
@@ -231,7 +224,7 @@ fn find_role(
     conn: &mut DbConnection,
     realm_id: &str,
     role: &str,
-) -> Result<tessera_store::models::Role, ApiError> {
+) -> Result<Role, ApiError> {
     let found = match q::role_by_name(conn, realm_id, role)? {
         Some(r) => Some(r),
         None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,
@@ -242,26 +235,16 @@ fn find_role(
 
 /// What a personal key asks for: its role's permissions and its scopes, or (neither given)
 /// everything its owner may do in its team.
-fn requested_grant(role: Option<&tessera_store::models::Role>, scopes: &[String]) -> KeyGrant {
+fn requested_grant(role: Option<&Role>, scopes: &[String]) -> KeyGrant {
     let mut grant: std::collections::BTreeSet<String> = scopes.iter().cloned().collect();
     if let Some(r) = role {
-        grant.extend(
-            r.permissions
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
+        grant.extend(r.permissions.to_vec());
     }
     if grant.is_empty() {
         KeyGrant::FollowsOwner
     } else {
         KeyGrant::Only(grant)
     }
-}
-
-/// Whether a key authenticates at `now`: active and not expired.
-fn usable(key: &ApiKey, now: i64) -> bool {
-    key.status == "ACTIVE" && key.expires_at.is_none_or(|e| e > now)
 }
 
 fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
@@ -296,13 +279,13 @@ async fn create_personal(
     let user = acting_user(&principal)?;
     let body: CreatePersonal = json_body(&state, &req, payload).await?;
     validate_display_name("name", &body.name)?;
-    let kind = match body.key_type.as_str() {
-        "sk" => ApiKeyKind::PersonalSecret,
-        "pk" => ApiKeyKind::PersonalPublic,
-        other => {
+    let (key_type, kind) = match body.key_type.parse() {
+        Ok(KeyType::Secret) => (KeyType::Secret, ApiKeyKind::PersonalSecret),
+        Ok(KeyType::Public) => (KeyType::Public, ApiKeyKind::PersonalPublic),
+        Err(_) => {
             return Err(ApiError::bad(
                 "type",
-                format!("{other:?} is not a key type; use sk or pk"),
+                format!("{:?} is not a key type; use sk or pk", body.key_type),
             ));
         }
     };
@@ -366,8 +349,8 @@ async fn create_personal(
         let key = ApiKey {
             id: new_uuid(),
             realm_id: realm,
-            kind: "personal".into(),
-            key_type: body.key_type.clone(),
+            kind: KeyKind::Personal,
+            key_type,
             name: body.name.trim().to_string(),
             prefix: kind.prefix().into(),
             secret_sha256: generated.sha256_hex.clone(),
@@ -375,8 +358,8 @@ async fn create_personal(
             team_id: Some(team_id),
             owner_user_id: Some(user.clone()),
             role_id: role.as_ref().map(|r| r.id.clone()),
-            scopes: scopes.join(" "),
-            status: "ACTIVE".into(),
+            scopes: scopes.iter().collect(),
+            status: KeyStatus::Active,
             expires_at,
             last_access_at: None,
             created_by: p.actor(),
@@ -395,7 +378,7 @@ async fn create_personal(
 /// A personal key the principal may see: their own, or any for admins.
 fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
     let key = keys::by_id(conn, &p.realm_id, id)?
-        .filter(|k| k.kind == "personal")
+        .filter(|k| k.kind == KeyKind::Personal)
         .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
     if key.owner_user_id != p.user_id && !p.is_admin() {
         // Not revealing other users' keys: the same answer as a missing one.
@@ -497,7 +480,7 @@ async fn update_personal(
         let grantor = Grantor::new(conn, &principal)?;
         let mut key = visible_personal(conn, &principal, &id)?;
         let before = key.clone();
-        let was_usable = usable(&key, now);
+        let was_usable = key.usable_at(now);
         if let Some(n) = &body.name {
             key.name = n.trim().to_string();
         }
@@ -508,7 +491,7 @@ async fn update_personal(
             .unwrap_or_else(|| grantor.root_team().to_string());
         if let Some(r) = &body.role {
             let role = find_role(conn, &principal.realm_id, r)?;
-            let scopes = split(&key.scopes);
+            let scopes = key.scopes.to_vec();
             // The key's new grant, checked as if it were made now.
             grantor.personal_key_grant(
                 conn,
@@ -519,12 +502,12 @@ async fn update_personal(
             key.role_id = Some(role.id);
         }
         if let Some(enabled) = body.enabled {
-            key.status = if enabled { "ACTIVE" } else { "INACTIVE" }.into();
+            key.status = KeyStatus::enabled(enabled);
         }
         if expires_at.is_some() {
             key.expires_at = expires_at;
         }
-        if !was_usable && usable(&key, now) {
+        if !was_usable && key.usable_at(now) {
             // Reinstating a key gives its rights again.
             let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
             grantor.ensure(&Reach::Team(team), &rights)?;
@@ -615,8 +598,11 @@ async fn exchange(
     principal.require("api_key:read")?;
     let id = parse_id("id", &path)?;
     match &principal.credential {
-        Credential::ApiKey { key_id, kind, .. } if key_id == id && kind == "personal" => {}
-        Credential::ApiKey { kind, .. } if kind == "team" => {
+        Credential::ApiKey { key_id, kind, .. } if key_id == id && *kind == KeyKind::Personal => {}
+        Credential::ApiKey {
+            kind: KeyKind::Team,
+            ..
+        } => {
             return Err(ApiError::bad(
                 "id",
                 "team keys cannot be exchanged for tokens",
@@ -710,7 +696,7 @@ fn team_json(
         updated_at: time_string(k.updated_at),
         // Seed 004 shows the creation time until the key is first used.
         last_access_at: Some(time_string(k.last_access_at.unwrap_or(k.created_at))),
-        status: k.status,
+        status: k.status.to_string(),
         team_id: k.team_id.unwrap_or_default(),
         team_name,
         role,
@@ -743,7 +729,7 @@ fn visible_team_key(
     id: &str,
 ) -> Result<(ApiKey, HashMap<String, Vec<String>>), ApiError> {
     let key = keys::by_id(conn, &p.realm_id, id)?
-        .filter(|k| k.kind == "team")
+        .filter(|k| k.kind == KeyKind::Team)
         .ok_or_else(|| ApiError::NotFound(format!("team API key {id}")))?;
     let teams = teams_of(conn, p)?;
     let member = key.team_id.as_ref().is_some_and(|t| teams.contains_key(t));
@@ -935,8 +921,8 @@ async fn create_team(
         let key = ApiKey {
             id: new_uuid(),
             realm_id: p.realm_id.clone(),
-            kind: "team".into(),
-            key_type: "sk".into(),
+            kind: KeyKind::Team,
+            key_type: KeyType::Secret,
             name: body.name.trim().to_string(),
             prefix: ApiKeyKind::Team.prefix().into(),
             secret_sha256: generated.sha256_hex.clone(),
@@ -944,8 +930,8 @@ async fn create_team(
             team_id: Some(body.team_id.clone()),
             owner_user_id: None,
             role_id: Some(role.id),
-            scopes: String::new(),
-            status: "ACTIVE".into(),
+            scopes: PermissionList::default(),
+            status: KeyStatus::Active,
             expires_at: None,
             last_access_at: None,
             created_by: p.actor(),
@@ -1095,7 +1081,7 @@ async fn delete_team(
             now,
         )?;
         // Seed 004: the answer is the key as it was, now INACTIVE.
-        key.status = "INACTIVE".into();
+        key.status = KeyStatus::Inactive;
         describe_team_key(conn, key, None)
     })
     .await?;
@@ -1130,8 +1116,8 @@ async fn team_action(
         .split_once(':')
         .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", req.path())))?;
     let status = match action {
-        "revoke" => "INACTIVE",
-        "reinstate" => "ACTIVE",
+        "revoke" => KeyStatus::Inactive,
+        "reinstate" => KeyStatus::Active,
         other => {
             return Err(ApiError::NotFound(format!(
                 "action {other:?}; use :revoke or :reinstate"
@@ -1145,13 +1131,13 @@ async fn team_action(
     write(&state, move |conn| {
         let grantor = Grantor::new(conn, &principal)?;
         let mut key = manageable_team_key(conn, &principal, &id)?;
-        if status == "ACTIVE" && key.status != "ACTIVE" {
+        if status == KeyStatus::Active && key.status != KeyStatus::Active {
             // Reinstating a key gives its rights again.
             let rights = tessera_store::access::team_key_rights(conn, &key)?;
             let team = key.team_id.clone().unwrap_or_default();
             grantor.ensure(&Reach::Team(team), &rights)?;
         }
-        key.status = status.into();
+        key.status = status;
         key.updated_by = principal.actor();
         key.updated_at = now;
         keys::update(conn, &key)?;

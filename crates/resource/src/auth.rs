@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use tessera_core::apikey::{self, KeyFormatError};
+use tessera_core::model::{KeyKind, KeyStatus};
 use tessera_store::{access as store_access, queries as q};
 use tessera_token::{JwksVerifier, VerifyOptions};
 
@@ -34,8 +35,7 @@ pub enum Credential {
     },
     ApiKey {
         key_id: String,
-        /// `personal` or `team`.
-        kind: String,
+        kind: KeyKind,
         team_id: Option<String>,
     },
 }
@@ -147,7 +147,7 @@ async fn share_with_client_origins(
     if let Some(c) = client {
         req.extensions_mut()
             .insert(tessera_core::client::AllowedOrigins(
-                c.settings().origins(&c.redirect_uris()),
+                c.settings.origins(&c.redirect_uris),
             ));
     }
     Ok(())
@@ -252,7 +252,7 @@ fn key_principal(
 ) -> Result<Principal, ApiError> {
     let unknown = || ApiError::InvalidToken("the API key is not valid".into());
     let key = store_access::api_key_by_hash(conn, hash)?.ok_or_else(unknown)?;
-    if key.status != "ACTIVE" {
+    if key.status != KeyStatus::Active {
         return Err(ApiError::InvalidToken("the API key is revoked".into()));
     }
     let realm = store_access::realm_by_id(conn, &key.realm_id)?.ok_or_else(unknown)?;
@@ -262,10 +262,10 @@ fn key_principal(
     };
     let credential = Credential::ApiKey {
         key_id: key.id.clone(),
-        kind: key.kind.clone(),
+        kind: key.kind,
         team_id: key.team_id.clone(),
     };
-    if key.kind == "team" {
+    if key.kind == KeyKind::Team {
         // A team key acts as its team's service account: its role's permissions, narrowed by
         // deny policies on its team or role.
         let grant = store_access::team_key_rights(conn, &key)?;

@@ -26,7 +26,7 @@ use tessera_store::DbConnection;
 use tessera_store::directory::{
     self as dir, NamedMembership, RoleFilter, TeamFilter, UserFilter, Window,
 };
-use tessera_store::models::{Role, Team, User};
+use tessera_core::model::{Role, Team, User};
 use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 use tessera_store::usernames;
@@ -1424,21 +1424,12 @@ struct RoleJson {
 }
 
 fn role_permissions(r: &Role) -> BTreeSet<String> {
-    r.permissions
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    r.permissions.to_set()
 }
 
 fn role_json(r: Role) -> RoleJson {
     RoleJson {
-        permissions: r
-            .permissions
-            .split([' ', ','])
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        permissions: r.permissions.to_vec(),
         is_available_in_root_team: true,
         is_available_in_non_root_team: true,
         id: r.id,
@@ -1491,7 +1482,7 @@ fn apply_role(role: &mut Role, mut body: Body, mode: Mode) -> Result<(), ApiErro
                 ));
             }
         }
-        role.permissions = tessera_core::ScopeSet::from_names(perms).to_string();
+        role.permissions = tessera_core::ScopeSet::from_names(perms).iter().collect();
     }
     if let Some(required) = optional(body.take::<bool>("requires_mfa")?, mode) {
         role.requires_mfa = required.unwrap_or(false);
@@ -1611,7 +1602,7 @@ async fn create_role(
         realm_id: principal.realm_id.clone(),
         name: String::new(),
         description: String::new(),
-        permissions: String::new(),
+        permissions: Default::default(),
         builtin: false,
         created_at: now,
         updated_at: now,

@@ -18,7 +18,7 @@ use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
 use tessera_store::governance as g;
-use tessera_store::models::{AuditEvent, Client, Policy, Scope};
+use tessera_core::model::{AuditEvent, Client, Effect, GrantType, Policy, Scope, SubjectType};
 use tessera_store::provision::{self, Actor, PORTAL_CLIENT_ID, UnknownScopes};
 
 use crate::access::{Grantor, effective_permissions};
@@ -78,13 +78,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/audit/{id}").route(web::get().to(get_audit)));
 }
 
-fn split(list: &str) -> Vec<String> {
-    list.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// A free-text description: at most 1000 characters, no control characters but newlines.
 fn validate_description(field: &str, d: &str) -> Result<(), ApiError> {
     if d.chars().count() > 1000 {
@@ -136,13 +129,13 @@ struct PolicyJson {
 impl From<Policy> for PolicyJson {
     fn from(p: Policy) -> Self {
         Self {
-            permissions: split(&p.permissions),
+            permissions: p.permissions.to_vec(),
             id: p.id,
             name: p.name,
             description: p.description,
-            effect: p.effect,
+            effect: p.effect.to_string(),
             subject: SubjectJson {
-                kind: p.subject_type,
+                kind: p.subject_type.to_string(),
                 id: p.subject_id,
             },
             enabled: p.enabled,
@@ -193,12 +186,13 @@ fn apply_policy_body(
         policy.description = d;
     }
     match body.effect {
-        Some(e) if e == "allow" || e == "deny" => policy.effect = e,
         Some(e) => {
-            return Err(ApiError::bad(
-                "effect",
-                format!("{e:?} is not an effect; use \"allow\" or \"deny\""),
-            ));
+            policy.effect = e.parse().map_err(|_| {
+                ApiError::bad(
+                    "effect",
+                    format!("{e:?} is not an effect; use \"allow\" or \"deny\""),
+                )
+            })?;
         }
         None if creating => return Err(required("effect")),
         None => {}
@@ -215,14 +209,14 @@ fn apply_policy_body(
                 ));
             }
             let set: BTreeSet<String> = list.into_iter().collect();
-            policy.permissions = set.into_iter().collect::<Vec<_>>().join(" ");
+            policy.permissions = set.into_iter().collect();
         }
         None if creating => return Err(required("permissions")),
         None => {}
     }
     match body.subject {
         Some(s) => {
-            if !matches!(s.kind.as_str(), "user" | "role" | "team") {
+            let Ok(subject_type) = s.kind.parse() else {
                 return Err(ApiError::bad(
                     "subject.type",
                     format!(
@@ -230,9 +224,9 @@ fn apply_policy_body(
                         s.kind
                     ),
                 ));
-            }
+            };
             http::parse_id("subject.id", &s.id)?;
-            policy.subject_type = s.kind;
+            policy.subject_type = subject_type;
             policy.subject_id = s.id;
         }
         None if creating => return Err(required("subject")),
@@ -247,16 +241,16 @@ fn apply_policy_body(
 /// Where a policy on this subject takes effect: a team's policy in that team (the root team's
 /// everywhere), a user's or a role's in every team.
 fn policy_reach(p: &Policy, root_team: &str) -> Reach {
-    match p.subject_type.as_str() {
-        "team" if p.subject_id != root_team => Reach::Team(p.subject_id.clone()),
+    match p.subject_type {
+        SubjectType::Team if p.subject_id != root_team => Reach::Team(p.subject_id.clone()),
         _ => Reach::Realm,
     }
 }
 
 /// The permissions a policy grants (`effect`) while it applies.
-fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
+fn policy_effect(p: &Policy, effect: Effect) -> BTreeSet<String> {
     if p.enabled && p.effect == effect {
-        split(&p.permissions).into_iter().collect()
+        p.permissions.to_set()
     } else {
         BTreeSet::new()
     }
@@ -264,7 +258,7 @@ fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
 
 /// What `p` does with `effect` that `other`, on the same subject, does not: the deny a write
 /// lifts (`p` before, `other` after) or the allow it adds (`p` after, `other` before).
-fn beyond(p: &Policy, other: Option<&Policy>, effect: &str) -> BTreeSet<String> {
+fn beyond(p: &Policy, other: Option<&Policy>, effect: Effect) -> BTreeSet<String> {
     let same = other
         .filter(|o| o.subject_type == p.subject_type && o.subject_id == p.subject_id)
         .map(|o| policy_effect(o, effect))
@@ -285,17 +279,17 @@ fn ensure_policy_change(
 ) -> Result<(), ApiError> {
     let root = grantor.root_team().to_string();
     if let Some(old) = before {
-        grantor.ensure(&policy_reach(old, &root), &beyond(old, after, "deny"))?;
+        grantor.ensure(&policy_reach(old, &root), &beyond(old, after, Effect::Deny))?;
     }
     if let Some(new) = after {
-        grantor.ensure(&policy_reach(new, &root), &beyond(new, before, "allow"))?;
+        grantor.ensure(&policy_reach(new, &root), &beyond(new, before, Effect::Allow))?;
     }
     grantor.ensure_realm_keeps_admin(conn)
 }
 
 /// Checks what needs the database: the subject exists, the name is free.
 fn check_policy_refs(conn: &mut tessera_store::DbConnection, p: &Policy) -> Result<(), ApiError> {
-    if !g::subject_exists(conn, &p.realm_id, &p.subject_type, &p.subject_id)? {
+    if !g::subject_exists(conn, &p.realm_id, p.subject_type, &p.subject_id)? {
         return Err(ApiError::bad(
             "subject.id",
             format!(
@@ -338,7 +332,7 @@ async fn list_policies(
     let query = ListQuery::parse(&req, &["subject_type", "subject_id", "effect"])?;
     let after = after_id(&query)?;
     if let Some(t) = query.filter_value("subject_type")
-        && !matches!(t, "user" | "role" | "team")
+        && t.parse::<SubjectType>().is_err()
     {
         return Err(ApiError::bad(
             "filter",
@@ -346,7 +340,7 @@ async fn list_policies(
         ));
     }
     if let Some(e) = query.filter_value("effect")
-        && !matches!(e, "allow" | "deny")
+        && e.parse::<Effect>().is_err()
     {
         return Err(ApiError::bad(
             "filter",
@@ -406,9 +400,10 @@ async fn create_policy(
         realm_id: principal.realm_id.clone(),
         name: String::new(),
         description: String::new(),
-        effect: String::new(),
-        permissions: String::new(),
-        subject_type: String::new(),
+        // Placeholders: a create body must name the effect and the subject.
+        effect: Effect::Allow,
+        permissions: Default::default(),
+        subject_type: SubjectType::User,
         subject_id: String::new(),
         enabled: true,
         created_at: now,
@@ -661,13 +656,13 @@ async fn role_permissions(
         let role = g::role_in_realm(conn, &realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("role {id}")))?;
         let policies = g::role_policies(conn, &realm_id, &id)?;
-        let mut set: BTreeSet<String> = split(&role.permissions).into_iter().collect();
-        for p in policies.iter().filter(|p| p.effect == "allow") {
-            set.extend(split(&p.permissions));
+        let mut set: BTreeSet<String> = role.permissions.to_set();
+        for p in policies.iter().filter(|p| p.effect == Effect::Allow) {
+            set.extend(p.permissions.to_vec());
         }
-        for p in policies.iter().filter(|p| p.effect == "deny") {
-            for perm in split(&p.permissions) {
-                set.remove(&perm);
+        for p in policies.iter().filter(|p| p.effect == Effect::Deny) {
+            for perm in p.permissions.iter() {
+                set.remove(perm);
             }
         }
         set.retain(|p| is_permission(p));
@@ -721,18 +716,18 @@ struct ClientJson {
 
 impl From<Client> for ClientJson {
     fn from(c: Client) -> Self {
-        let settings = c.settings();
+        let settings = c.settings;
         Self {
             web_origins: settings.web_origins,
             access_token_ttl_secs: settings.access_token_ttl_secs,
             refresh_token_idle_ttl_secs: settings.refresh_token_idle_ttl_secs,
             refresh_token_absolute_ttl_secs: settings.refresh_token_absolute_ttl_secs,
             backchannel_logout_uri: settings.backchannel_logout_uri,
-            redirect_uris: c.redirect_uris(),
-            post_logout_redirect_uris: c.post_logout_redirect_uris(),
-            grant_types: split(&c.grant_types),
-            scopes: split(&c.allowed_scopes),
-            default_scopes: split(&c.default_scopes),
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            grant_types: c.grant_types.names(),
+            scopes: c.allowed_scopes.to_vec(),
+            default_scopes: c.default_scopes.to_vec(),
             kind: if c.confidential {
                 "confidential"
             } else {
@@ -963,7 +958,11 @@ fn portal_stays_usable(spec: &ClientSpec, enabled: bool) -> Result<(), ApiError>
             "the portal client cannot be disabled: every sign-in to the console and every token script using client_id=portal would stop working".into(),
         ));
     }
-    if !spec.grant_types.iter().any(|g| g == "authorization_code") {
+    if !spec
+        .grant_types
+        .iter()
+        .any(|g| g == GrantType::AuthorizationCode.as_str())
+    {
         return Err(ApiError::Conflict(
             "the portal client keeps the authorization_code grant: the console signs in with it"
                 .into(),
@@ -1060,27 +1059,29 @@ async fn update_client(
                 "a client's type cannot change (its secret depends on it); create a new client instead",
             ));
         }
-        let scopes = body.scopes.unwrap_or_else(|| split(&existing.allowed_scopes));
+        let scopes = body.scopes.unwrap_or_else(|| existing.allowed_scopes.to_vec());
         // Kept defaults that the new scopes still allow, unless new defaults are given.
         let default_scopes = body.default_scopes.unwrap_or_else(|| {
-            split(&existing.default_scopes)
-                .into_iter()
+            existing
+                .default_scopes
+                .iter()
+                .map(str::to_string)
                 .filter(|d| scopes.contains(d))
                 .collect()
         });
-        let kept = existing.settings();
+        let kept = existing.settings.clone();
         let spec = ClientSpec {
             client_id: existing.client_id.clone(),
             name: Some(body.name.unwrap_or_else(|| existing.name.clone())),
             kind,
             secret: None,
-            grant_types: body.grant_types.unwrap_or_else(|| split(&existing.grant_types)),
+            grant_types: body.grant_types.unwrap_or_else(|| existing.grant_types.names()),
             scopes,
             default_scopes: Some(default_scopes),
-            redirect_uris: body.redirect_uris.unwrap_or_else(|| existing.redirect_uris()),
+            redirect_uris: body.redirect_uris.unwrap_or_else(|| existing.redirect_uris.clone()),
             post_logout_redirect_uris: body
                 .post_logout_redirect_uris
-                .unwrap_or_else(|| existing.post_logout_redirect_uris()),
+                .unwrap_or_else(|| existing.post_logout_redirect_uris.clone()),
             first_party: body.first_party.unwrap_or(existing.first_party),
             web_origins: body.web_origins.unwrap_or(kept.web_origins),
             access_token_ttl_secs: body.access_token_ttl_secs.unwrap_or(kept.access_token_ttl_secs),
@@ -1098,7 +1099,7 @@ async fn update_client(
         }
         // Permissions its tokens may newly carry (all of them, when it is enabled again) must
         // be held realm-wide; custom scopes are not rights Tessera grants.
-        let old_scopes = if existing.enabled { permission_scopes(&split(&existing.allowed_scopes)) } else { BTreeSet::new() };
+        let old_scopes = if existing.enabled { permission_scopes(&existing.allowed_scopes.to_vec()) } else { BTreeSet::new() };
         let new_scopes = if enabled { permission_scopes(&spec.scopes) } else { BTreeSet::new() };
         let added: BTreeSet<String> = new_scopes.difference(&old_scopes).cloned().collect();
         grantor.ensure(&Reach::Realm, &added)?;
