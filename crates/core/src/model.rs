@@ -78,7 +78,10 @@ macro_rules! spelled_enum {
 fn unknown_value(field: &str, value: &str, allowed: &[&str]) -> ValidationError {
     ValidationError::new(
         field,
-        format!("{value:?} is not allowed; use one of {}", allowed.join(", ")),
+        format!(
+            "{value:?} is not allowed; use one of {}",
+            allowed.join(", ")
+        ),
     )
 }
 
@@ -109,7 +112,11 @@ spelled_enum! {
 impl KeyStatus {
     /// `Active` when `enabled`, else `Inactive`.
     pub fn enabled(enabled: bool) -> Self {
-        if enabled { Self::Active } else { Self::Inactive }
+        if enabled {
+            Self::Active
+        } else {
+            Self::Inactive
+        }
     }
 }
 
@@ -519,7 +526,10 @@ mod tests {
         assert_eq!(g.to_string(), "refresh_token password authorization_code");
         assert!(g.contains(GrantType::Password));
         assert!(!g.contains(GrantType::ClientCredentials));
-        assert_eq!(GrantTypes::parse("implicit").unwrap_err().field, "grant_types");
+        assert_eq!(
+            GrantTypes::parse("implicit").unwrap_err().field,
+            "grant_types"
+        );
         let p = PermissionList::from_stored("user:read,api_key:read  team:read");
         assert_eq!(p.to_vec(), vec!["user:read", "api_key:read", "team:read"]);
         assert_eq!(p.to_string(), "user:read api_key:read team:read");

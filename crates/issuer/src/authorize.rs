@@ -12,10 +12,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use std::sync::Arc;
+use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_core::{ScopeSet, id::random_token};
 use tessera_store::browser::{self, AuthorizationCode, BrowserSession};
-use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_store::queries as q;
 
 use crate::error::IssuerError;

@@ -7,8 +7,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
 use tessera_core::id::random_token;
-use tessera_store::browser;
 use tessera_core::model::Realm;
+use tessera_store::browser;
 use tessera_store::revocation as rev;
 use tessera_token::SigningAlg;
 

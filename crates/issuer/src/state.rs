@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tessera_core::model::{Client, Realm};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{Clock, UnixTime};
-use tessera_core::model::{Client, Realm};
 use tessera_store::{Database, queries as q};
 use tessera_token::{JwksVerifier, KeyStore};
 use tokio::sync::Semaphore;

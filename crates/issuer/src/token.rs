@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use std::net::IpAddr;
 use tessera_core::metrics::SignInResult;
-use tessera_core::{ScopeSet, id::random_token};
 use tessera_core::model::{Client, GrantType, KeyKind, KeyStatus, Realm};
+use tessera_core::{ScopeSet, id::random_token};
 use tessera_store::queries as q;
 use tessera_token::{AccessTokenClaims, SigningAlg};
 

@@ -11,11 +11,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tessera_core::grant::Rights;
+use tessera_core::model::User;
 use tessera_core::secret::sha256_hex;
 use tessera_store::DbConnection;
 use tessera_store::accounts::{self, PasswordReset};
 use tessera_store::directory as dir;
-use tessera_core::model::User;
 use tessera_store::queries as q;
 
 use crate::access::Grantor;

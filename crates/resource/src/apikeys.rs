@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use tessera_core::apikey::{self, ApiKeyKind};
 use tessera_core::grant::{KeyGrant, Reach};
 use tessera_core::id::new_uuid;
+use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType, PermissionList, Role};
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_store::DbConnection;
 use tessera_store::access::role_grants;
 use tessera_store::apikeys::{self as keys, KeyScope};
-use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType, PermissionList, Role};
 use tessera_store::queries as q;
 
 use crate::access::Grantor;
@@ -220,11 +220,7 @@ fn default_type() -> String {
 }
 
 /// Resolves a role by name or id in the realm.
-fn find_role(
-    conn: &mut DbConnection,
-    realm_id: &str,
-    role: &str,
-) -> Result<Role, ApiError> {
+fn find_role(conn: &mut DbConnection, realm_id: &str, role: &str) -> Result<Role, ApiError> {
     let found = match q::role_by_name(conn, realm_id, role)? {
         Some(r) => Some(r),
         None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,

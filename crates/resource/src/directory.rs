@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use tessera_core::grant::{Reach, Rights};
 use tessera_core::id::new_uuid;
+use tessera_core::model::{Role, Team, User};
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_core::password::{Argon2Params, PasswordHasher};
@@ -26,7 +27,6 @@ use tessera_store::DbConnection;
 use tessera_store::directory::{
     self as dir, NamedMembership, RoleFilter, TeamFilter, UserFilter, Window,
 };
-use tessera_core::model::{Role, Team, User};
 use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 use tessera_store::usernames;

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
 use tessera_core::import::{ClientKind, ClientSpec};
+use tessera_core::model::{AuditEvent, Client, Effect, GrantType, Policy, Scope, SubjectType};
 use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
 use tessera_store::governance as g;
-use tessera_core::model::{AuditEvent, Client, Effect, GrantType, Policy, Scope, SubjectType};
 use tessera_store::provision::{self, Actor, PORTAL_CLIENT_ID, UnknownScopes};
 
 use crate::access::{Grantor, effective_permissions};
@@ -282,7 +282,10 @@ fn ensure_policy_change(
         grantor.ensure(&policy_reach(old, &root), &beyond(old, after, Effect::Deny))?;
     }
     if let Some(new) = after {
-        grantor.ensure(&policy_reach(new, &root), &beyond(new, before, Effect::Allow))?;
+        grantor.ensure(
+            &policy_reach(new, &root),
+            &beyond(new, before, Effect::Allow),
+        )?;
     }
     grantor.ensure_realm_keeps_admin(conn)
 }

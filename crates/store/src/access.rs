@@ -100,7 +100,8 @@ pub fn policies_for(
                 .and(policies::subject_id.eq_any(teams))),
         )
         .select(PolicyRow::as_select())
-        .load::<PolicyRow>(conn)?.into_models()
+        .load::<PolicyRow>(conn)?
+        .into_models()
 }
 
 pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -108,7 +109,8 @@ pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKe
         .filter(api_keys::secret_sha256.eq(sha256_hex))
         .select(ApiKeyRow::as_select())
         .first::<ApiKeyRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
@@ -116,7 +118,8 @@ pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreErro
         .find(id)
         .select(RealmRow::as_select())
         .first::<RealmRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Records when keys were last used: one statement per key, batched by the caller.
@@ -155,7 +158,8 @@ pub fn effective_permissions_in(
     teams: Option<&[&str]>,
 ) -> Result<BTreeSet<String>, StoreError> {
     let grants = role_grants_in(conn, user_id, teams)?;
-    let mut allowed: BTreeSet<String> = grants.iter().flat_map(|g| g.permissions.to_vec()).collect();
+    let mut allowed: BTreeSet<String> =
+        grants.iter().flat_map(|g| g.permissions.to_vec()).collect();
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
     let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::*;
-use tessera_core::model::{ApiKey, KeyKind, Role, Team};
 use crate::schema::*;
+use tessera_core::model::{ApiKey, KeyKind, Role, Team};
 
 type Conn = DbConnection;
 
@@ -24,7 +24,8 @@ pub fn by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<ApiKey>
         .filter(api_keys::id.eq(id))
         .select(ApiKeyRow::as_select())
         .first::<ApiKeyRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Which keys a list may show.
@@ -89,7 +90,8 @@ pub fn list(
             .filter(api_keys::id.eq_any(&ids))
             .select(ApiKeyRow::as_select())
             .order(api_keys::id)
-            .load::<ApiKeyRow>(conn)?.into_models();
+            .load::<ApiKeyRow>(conn)?
+            .into_models();
     }
     let mut q = api_keys::table
         .filter(api_keys::realm_id.eq(realm_id))
@@ -145,7 +147,8 @@ pub fn team_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Te
         .filter(teams::id.eq(id))
         .select(TeamRow::as_select())
         .first::<TeamRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn role_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Role>, StoreError> {
@@ -154,7 +157,8 @@ pub fn role_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Ro
         .filter(roles::id.eq(id))
         .select(RoleRow::as_select())
         .first::<RoleRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Names of teams by id, for `team_name` in responses.
@@ -178,8 +182,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use tessera_core::model::{KeyStatus, KeyType, Realm};
     use crate::{Database, PoolOptions, queries as q};
+    use tessera_core::model::{KeyStatus, KeyType, Realm};
 
     fn key(realm: &str, team: &str, i: usize) -> ApiKey {
         ApiKey {

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::*;
-use tessera_core::model::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
@@ -63,7 +63,8 @@ pub fn team_in_realm(
         .filter(teams::realm_id.eq(realm_id))
         .select(TeamRow::as_select())
         .first::<TeamRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Distinct members of each of `team_ids` (teams without members are absent).
@@ -178,7 +179,8 @@ pub fn user_in_realm(
         .filter(users::realm_id.eq(realm_id))
         .select(UserRow::as_select())
         .first::<UserRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// A membership with the team's and the role's names.
@@ -382,7 +384,8 @@ pub fn role_in_realm(
         .filter(roles::realm_id.eq(realm_id))
         .select(RoleRow::as_select())
         .first::<RoleRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Writes the role's name, description and permissions.

@@ -11,19 +11,19 @@
 
 use diesel::prelude::*;
 use std::collections::HashMap;
+use tessera_core::ScopeSet;
 use tessera_core::import::{
     ClientKind, ClientSpec, MembershipSpec, RealmImport, RealmSpec, RoleSpec, ScopeSpec, TeamSpec,
     UserSpec,
 };
-use tessera_core::ScopeSet;
 use tessera_core::permission::is_builtin_scope;
 
 use crate::db::Database;
 use crate::error::StoreError;
-use crate::rows::*;
-use tessera_core::model::*;
 use crate::queries as q;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 /// The realm `name` as an import file; `NotFound` when there is no such realm.
 pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError> {

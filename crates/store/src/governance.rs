@@ -9,10 +9,10 @@ use tessera_core::{ScopeSet, ValidationError};
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::rows::*;
-use tessera_core::model::*;
 use crate::queries as q;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
@@ -28,7 +28,8 @@ pub fn user_in_realm(
         .filter(users::id.eq(id))
         .select(UserRow::as_select())
         .first::<UserRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn role_in_realm(
@@ -41,7 +42,8 @@ pub fn role_in_realm(
         .filter(roles::id.eq(id))
         .select(RoleRow::as_select())
         .first::<RoleRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn team_in_realm(
@@ -54,7 +56,8 @@ pub fn team_in_realm(
         .filter(teams::id.eq(id))
         .select(TeamRow::as_select())
         .first::<TeamRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Whether a policy subject (`user`, `role` or `team`) exists in the realm.
@@ -83,7 +86,8 @@ pub fn policy_in_realm(
         .filter(policies::id.eq(id))
         .select(PolicyRow::as_select())
         .first::<PolicyRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn policy_by_name(
@@ -96,7 +100,8 @@ pub fn policy_by_name(
         .filter(policies::name.eq(name))
         .select(PolicyRow::as_select())
         .first::<PolicyRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 fn policy_name_taken(e: diesel::result::Error, name: &str) -> StoreError {
@@ -190,7 +195,8 @@ pub fn role_policies(
         .filter(policies::subject_type.eq(SubjectType::Role.as_str()))
         .filter(policies::subject_id.eq(role_id))
         .select(PolicyRow::as_select())
-        .load::<PolicyRow>(conn)?.into_models()
+        .load::<PolicyRow>(conn)?
+        .into_models()
 }
 
 // ---- clients ----
@@ -285,7 +291,8 @@ pub fn scope_in_realm(
         .filter(scopes::id.eq(id))
         .select(ScopeRow::as_select())
         .first::<ScopeRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Custom scopes of the realm ordered by name, after `after`.
@@ -394,7 +401,10 @@ pub fn list_audit_events(
     } else {
         query.order((audit_events::created_at, audit_events::id))
     };
-    query.limit(limit).load::<AuditEventRow>(conn)?.into_models()
+    query
+        .limit(limit)
+        .load::<AuditEventRow>(conn)?
+        .into_models()
 }
 
 /// One audit event of the realm.
@@ -408,5 +418,6 @@ pub fn audit_event(
         .filter(audit_events::id.eq(id))
         .select(AuditEventRow::as_select())
         .first::<AuditEventRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }

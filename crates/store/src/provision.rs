@@ -9,8 +9,8 @@ use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret, usern
 
 use crate::db::{Database, DbConnection};
 use crate::error::StoreError;
-use tessera_core::model::*;
 use crate::queries as q;
+use tessera_core::model::*;
 
 /// The public client every realm gets; the seed scripts use it for the password grant.
 pub const PORTAL_CLIENT_ID: &str = "portal";
@@ -475,8 +475,7 @@ pub fn apply_client_spec(
     client.post_logout_redirect_uris = spec.post_logout_redirect_uris.clone();
     client.first_party = spec.first_party;
     client.settings = spec.settings();
-    if client.allows_grant(GrantType::ClientCredentials)
-        && client.service_account_user_id.is_none()
+    if client.allows_grant(GrantType::ClientCredentials) && client.service_account_user_id.is_none()
     {
         let username = service_account_name(&client.client_id)?;
         let user = match q::user_by_username(conn, &client.realm_id, username.as_str())? {

@@ -6,8 +6,8 @@ use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::models::ThrottleEntry;
 use crate::rows::*;
-use tessera_core::model::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
@@ -18,7 +18,8 @@ pub fn realm_by_name(conn: &mut Conn, name: &str) -> Result<Option<Realm>, Store
         .filter(realms::name.eq(name))
         .select(RealmRow::as_select())
         .first::<RealmRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
@@ -26,14 +27,16 @@ pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreErro
         .find(id)
         .select(RealmRow::as_select())
         .first::<RealmRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn list_realms(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
     realms::table
         .order(realms::name)
         .select(RealmRow::as_select())
-        .load::<RealmRow>(conn)?.into_models()
+        .load::<RealmRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_realm(conn: &mut Conn, realm: &Realm) -> Result<(), StoreError> {
@@ -56,7 +59,8 @@ pub fn client_by_client_id(
         .filter(clients::client_id.eq(client_id))
         .select(ClientRow::as_select())
         .first::<ClientRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn list_clients(conn: &mut Conn, realm_id: &str) -> Result<Vec<Client>, StoreError> {
@@ -64,7 +68,8 @@ pub fn list_clients(conn: &mut Conn, realm_id: &str) -> Result<Vec<Client>, Stor
         .filter(clients::realm_id.eq(realm_id))
         .order(clients::client_id)
         .select(ClientRow::as_select())
-        .load::<ClientRow>(conn)?.into_models()
+        .load::<ClientRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
@@ -148,7 +153,8 @@ pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError>
         .find(id)
         .select(UserRow::as_select())
         .first::<UserRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 /// Inserts a user made with [`User::new`] (so its name passed the username rule), refusing a
@@ -228,7 +234,8 @@ pub fn role_by_name(
         .filter(roles::name.eq(name))
         .select(RoleRow::as_select())
         .first::<RoleRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn list_roles(conn: &mut Conn, realm_id: &str) -> Result<Vec<Role>, StoreError> {
@@ -236,7 +243,8 @@ pub fn list_roles(conn: &mut Conn, realm_id: &str) -> Result<Vec<Role>, StoreErr
         .filter(roles::realm_id.eq(realm_id))
         .order(roles::name)
         .select(RoleRow::as_select())
-        .load::<RoleRow>(conn)?.into_models()
+        .load::<RoleRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
@@ -269,7 +277,8 @@ pub fn team_by_name(
         .filter(teams::name.eq(name))
         .select(TeamRow::as_select())
         .first::<TeamRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn root_team(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError> {
@@ -278,7 +287,8 @@ pub fn root_team(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreE
         .filter(teams::is_root.eq(true))
         .select(TeamRow::as_select())
         .first::<TeamRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn insert_team(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
@@ -328,7 +338,8 @@ pub fn memberships_of_user(
     team_memberships::table
         .filter(team_memberships::user_id.eq(user_id))
         .select(TeamMembershipRow::as_select())
-        .load::<TeamMembershipRow>(conn)?.into_models()
+        .load::<TeamMembershipRow>(conn)?
+        .into_models()
 }
 
 // ---- scopes ----
@@ -343,7 +354,8 @@ pub fn scope_by_name(
         .filter(scopes::name.eq(name))
         .select(ScopeRow::as_select())
         .first::<ScopeRow>(conn)
-        .optional()?.into_models()
+        .optional()?
+        .into_models()
 }
 
 pub fn list_scopes(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreError> {
@@ -351,7 +363,8 @@ pub fn list_scopes(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreE
         .filter(scopes::realm_id.eq(realm_id))
         .order(scopes::name)
         .select(ScopeRow::as_select())
-        .load::<ScopeRow>(conn)?.into_models()
+        .load::<ScopeRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_scope(conn: &mut Conn, scope: &Scope) -> Result<(), StoreError> {
@@ -632,7 +645,8 @@ pub fn audit_events_of_realm(
         .filter(audit_events::realm_id.eq(realm_id))
         .order((audit_events::created_at, audit_events::id))
         .select(AuditEventRow::as_select())
-        .load::<AuditEventRow>(conn)?.into_models()
+        .load::<AuditEventRow>(conn)?
+        .into_models()
 }
 
 /// Turns a unique violation into a [`StoreError::Conflict`] with a message naming the entity.

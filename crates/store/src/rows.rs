@@ -333,7 +333,10 @@ mod tests {
     #[test]
     fn lists_are_written_space_separated_and_read_with_either_separator() {
         let grants = GrantTypes::from_stored("password,refresh_token".to_string()).unwrap();
-        assert_eq!(Stored::<String>::to_stored(&grants), "password refresh_token");
+        assert_eq!(
+            Stored::<String>::to_stored(&grants),
+            "password refresh_token"
+        );
         let uris = vec!["https://a.example/cb".to_string()];
         let stored: String = uris.to_stored();
         assert_eq!(stored, r#"["https://a.example/cb"]"#);

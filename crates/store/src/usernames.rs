@@ -8,8 +8,8 @@ use tessera_core::username::{self, Username};
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::{IntoModels, UserRow};
-use tessera_core::model::User;
 use crate::schema::users;
+use tessera_core::model::User;
 
 type Conn = DbConnection;
 

@@ -18,11 +18,11 @@ use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
 use tessera_core::username;
 use tessera_store::browser;
-use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
@@ -203,12 +203,7 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
     assert_eq!(roles.len(), BUILTIN_ROLES.len());
     assert!(roles.iter().all(|r| r.builtin));
     let admin_role = roles.iter().find(|r| r.name == "admin").unwrap();
-    assert!(
-        admin_role
-            .permissions
-            .iter()
-            .any(|p| p == "client:write")
-    );
+    assert!(admin_role.permissions.iter().any(|p| p == "client:write"));
 
     let root = q::root_team(conn, &realm.id).unwrap().expect("root team");
     assert_eq!(root.name, provision::ROOT_TEAM_NAME);
@@ -448,8 +443,7 @@ fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
     };
     let err = q::insert_client(conn, &duplicate).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let raw = tessera_store::testing::insert_client_row(conn, &duplicate)
-        .unwrap_err();
+    let raw = tessera_store::testing::insert_client_row(conn, &duplicate).unwrap_err();
     assert!(
         matches!(
             raw,
