@@ -170,59 +170,33 @@ mod tests {
     }
 }
 
-/// Inserts a user row as it is, past [`crate::queries::insert_user`]'s checks: tests of the
-/// database's own constraints and of rows written before the username rule.
-pub fn insert_user_row(
-    conn: &mut crate::DbConnection,
-    user: &tessera_core::model::User,
-) -> Result<usize, diesel::result::Error> {
-    diesel::insert_into(crate::schema::users::table)
-        .values(crate::rows::UserRow::from_model(user))
-        .execute(conn)
-}
-
-/// Inserts a client row as it is, past [`crate::queries::insert_client`]'s error mapping:
-/// tests of the database's own constraints.
-pub fn insert_client_row(
-    conn: &mut crate::DbConnection,
-    client: &tessera_core::model::Client,
-) -> Result<usize, diesel::result::Error> {
-    diesel::insert_into(crate::schema::clients::table)
-        .values(crate::rows::ClientRow::from_model(client))
-        .execute(conn)
-}
-
-/// diesel's batch insert on either backend (its multi-backend connection has none of its own).
-macro_rules! insert_batch {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            crate::DbConnection::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
-            crate::DbConnection::Postgres(c) => {
-                diesel::insert_into($table).values($rows).execute(c)
+/// Declares functions that insert models as they are, past the store's checks and error
+/// mapping: tests of the database's own constraints, rows as older versions wrote them, and
+/// bulk loads for benchmarks (one statement per call where the backend allows).
+macro_rules! raw_inserts {
+    ($($(#[$doc:meta])* $name:ident($model:ident as $row:ident into $table:ident);)+) => {$(
+        $(#[$doc])*
+        pub fn $name(
+            conn: &mut crate::DbConnection,
+            models: &[tessera_core::model::$model],
+        ) -> Result<usize, diesel::result::Error> {
+            let rows: Vec<_> = models.iter().map(crate::rows::$row::from_model).collect();
+            let table = crate::schema::$table::table;
+            // diesel's multi-backend connection has no batch insert of its own.
+            match conn {
+                crate::DbConnection::Sqlite(c) => diesel::insert_into(table).values(&rows).execute(c),
+                crate::DbConnection::Postgres(c) => {
+                    diesel::insert_into(table).values(&rows).execute(c)
+                }
             }
         }
-    };
+    )+};
 }
 
-/// Inserts teams as they are, in one statement where the backend allows: bulk loads for
-/// benchmarks.
-pub fn insert_team_rows(
-    conn: &mut crate::DbConnection,
-    teams: &[tessera_core::model::Team],
-) -> Result<usize, diesel::result::Error> {
-    let rows: Vec<_> = teams.iter().map(crate::rows::TeamRow::from_model).collect();
-    insert_batch!(conn, crate::schema::teams::table, &rows)
-}
-
-/// Inserts memberships as they are, in one statement where the backend allows: bulk loads
-/// for benchmarks.
-pub fn insert_membership_rows(
-    conn: &mut crate::DbConnection,
-    memberships: &[tessera_core::model::TeamMembership],
-) -> Result<usize, diesel::result::Error> {
-    let rows: Vec<_> = memberships
-        .iter()
-        .map(crate::rows::TeamMembershipRow::from_model)
-        .collect();
-    insert_batch!(conn, crate::schema::team_memberships::table, &rows)
+raw_inserts! {
+    /// Users, keys and skeletons as given (`None` keys: rows from before the username rule).
+    insert_user_rows(User as UserRow into users);
+    insert_client_rows(Client as ClientRow into clients);
+    insert_team_rows(Team as TeamRow into teams);
+    insert_membership_rows(TeamMembership as TeamMembershipRow into team_memberships);
 }

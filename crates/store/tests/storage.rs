@@ -443,7 +443,8 @@ fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
     };
     let err = q::insert_client(conn, &duplicate).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let raw = tessera_store::testing::insert_client_row(conn, &duplicate).unwrap_err();
+    let raw = tessera_store::testing::insert_client_rows(conn, std::slice::from_ref(&duplicate))
+        .unwrap_err();
     assert!(
         matches!(
             raw,
@@ -599,7 +600,7 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
     let conn = &mut *db.conn().unwrap();
     let mut same_key = User::new(&realm.id, &username::parse("Admin").unwrap(), NOW);
     same_key.username_skeleton = Some("unused".into());
-    let err = tessera_store::testing::insert_user_row(conn, &same_key)
+    let err = tessera_store::testing::insert_user_rows(conn, std::slice::from_ref(&same_key))
         .map_err(|e| usernames::map_unique(e, "Admin"))
         .unwrap_err();
     assert_eq!(err.to_string(), "a user named \"Admin\" already exists");
@@ -607,7 +608,7 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
     let latin = User::new(&realm.id, &username::parse("paypa").unwrap(), NOW);
     q::insert_user(conn, &latin).unwrap();
     let cyrillic = User::new(&realm.id, &username::parse(CYRILLIC_PAYPA).unwrap(), NOW);
-    let err = tessera_store::testing::insert_user_row(conn, &cyrillic)
+    let err = tessera_store::testing::insert_user_rows(conn, std::slice::from_ref(&cyrillic))
         .map_err(|e| usernames::map_unique(e, CYRILLIC_PAYPA))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -628,7 +629,8 @@ fn old_row(realm_id: &str, name: &str, created_at: i64) -> User {
 }
 
 fn insert_raw(db: &Database, user: &User) {
-    tessera_store::testing::insert_user_row(&mut db.conn().unwrap(), user).unwrap();
+    tessera_store::testing::insert_user_rows(&mut db.conn().unwrap(), std::slice::from_ref(user))
+        .unwrap();
 }
 
 fn sign_in_finds_users_by_key_and_old_rows_by_exact_name(db: &Database) {
