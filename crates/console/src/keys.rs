@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use tessera_core::model::KeyStatus;
 
 use crate::ConsoleState;
 use crate::error::ConsoleError;
@@ -155,7 +156,7 @@ fn personal_view(k: PersonalKey, teams: &HashMap<String, String>, base: &str) ->
             .unwrap_or_else(|| team_id.clone()),
         team_id,
         grant,
-        active: k.status == "ACTIVE",
+        active: k.status == KeyStatus::Active.as_str(),
         masked: format!("{} ({kind_label})", k.masked_value),
         created: short_time(&k.created_at),
         expires: short_time_or(&k.expires_at, "never"),
@@ -172,7 +173,7 @@ fn team_view(k: TeamKey, base: &str) -> KeyView {
         href: format!("{base}/teamkeys/{}", k.id),
         masked: "ttk_…".into(),
         grant: k.role.map_or_else(|| "—".into(), |r| format!("role {r}")),
-        active: k.status == "ACTIVE",
+        active: k.status == KeyStatus::Active.as_str(),
         created: short_time(&k.created_at),
         expires: "never".into(),
         last_used: short_time_or(&k.last_access_at, "never"),

@@ -19,6 +19,19 @@ pub struct PolicyEffects {
 }
 
 impl PolicyEffects {
+    /// What `policies` add and take away (the caller picks which apply: enabled, on this
+    /// principal).
+    pub fn of<'a>(policies: impl IntoIterator<Item = &'a crate::model::Policy>) -> Self {
+        let mut effects = Self::default();
+        for p in policies {
+            match p.effect {
+                crate::model::Effect::Allow => effects.allow(p.permissions.to_set()),
+                crate::model::Effect::Deny => effects.deny(p.permissions.to_set()),
+            }
+        }
+        effects
+    }
+
     /// Records an allow policy's permissions.
     pub fn allow(&mut self, permissions: impl IntoIterator<Item = String>) {
         self.allowed.extend(permissions);

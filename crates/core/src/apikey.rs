@@ -8,7 +8,7 @@
 use crate::secret::sha256_hex;
 
 /// RFC 8693 grant type of the token exchange that turns an API key into a JWT.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_EXCHANGE_GRANT: &str = crate::model::GrantType::TokenExchange.as_str();
 /// The `subject_token_type` naming an API key (ours; RFC 8693 §3 allows any URI).
 pub const API_KEY_TOKEN_TYPE: &str = "urn:tessera:params:oauth:token-type:api-key";
 

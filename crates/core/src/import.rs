@@ -148,13 +148,7 @@ fn confidential() -> ClientKind {
 }
 
 /// Grant types a client may be registered for.
-pub const GRANT_TYPES: &[&str] = &[
-    "authorization_code",
-    "client_credentials",
-    "password",
-    "refresh_token",
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-];
+pub const GRANT_TYPES: &[&str] = crate::model::GrantType::NAMES;
 
 impl ClientSpec {
     /// The settings stored beside the registration.

@@ -13,6 +13,7 @@ pub mod grant;
 pub mod id;
 pub mod import;
 pub mod metrics;
+pub mod model;
 pub mod names;
 pub mod net;
 pub mod page;

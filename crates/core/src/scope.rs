@@ -58,6 +58,11 @@ impl ScopeSet {
         self.0.iter().map(String::as_str)
     }
 
+    /// The names, sorted: a JSON list.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.0.iter().cloned().collect()
+    }
+
     pub fn insert(&mut self, name: impl Into<String>) {
         self.0.insert(name.into());
     }

@@ -12,10 +12,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use std::sync::Arc;
+use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_core::{ScopeSet, id::random_token};
 use tessera_store::browser::{self, AuthorizationCode, BrowserSession};
-use tessera_store::models::{Client, Realm, User};
 use tessera_store::queries as q;
 
 use crate::error::IssuerError;
@@ -287,13 +287,13 @@ pub(crate) async fn check_request(
             .map(Checked::Answer);
     };
     let client = match state.client(realm, client_id).await? {
-        Some(c) if c.enabled && c.allows_grant("authorization_code") => c,
+        Some(c) if c.enabled && c.allows_grant(GrantType::AuthorizationCode) => c,
         _ => {
             return error_page("The application is not registered here for browser sign-in.")
                 .map(Checked::Answer);
         }
     };
-    let registered = client.redirect_uris();
+    let registered = &client.redirect_uris;
     let redirect_param = form.get("redirect_uri").unwrap_or("").to_string();
     let scope_param = form.get("scope").unwrap_or("");
     let wants_openid = scope_param.split([' ', ',']).any(|s| s == "openid");
@@ -352,14 +352,14 @@ pub(crate) async fn check_request(
         return fail("request_uri_not_supported", "request_uri is not supported");
     }
     let scope = if scope_param.is_empty() {
-        client.default_scopes()
+        client.default_scopes.clone()
     } else {
         match ScopeSet::parse(scope_param) {
             Ok(s) => s,
             Err(e) => return fail("invalid_scope", &e.message),
         }
     };
-    let refused = scope.not_in(&client.allowed_scopes());
+    let refused = scope.not_in(&client.allowed_scopes);
     if !refused.is_empty() {
         return fail(
             "invalid_scope",
@@ -927,7 +927,7 @@ async fn check_logout(
             let registered = state
                 .client(realm, &client_id)
                 .await?
-                .is_some_and(|c| c.post_logout_redirect_uris().iter().any(|r| r == uri));
+                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
             if !registered {
                 return error_page(
                     "The post_logout_redirect_uri is not registered for this application.",

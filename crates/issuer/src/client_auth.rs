@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::net::IpAddr;
 use std::sync::Arc;
+use tessera_core::model::{Client, Realm};
 use tessera_core::secret;
-use tessera_store::models::{Client, Realm};
 
 use crate::error::{IssuerError, OAuthCode};
 use crate::form::Form;

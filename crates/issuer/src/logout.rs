@@ -7,8 +7,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
 use tessera_core::id::random_token;
+use tessera_core::model::Realm;
 use tessera_store::browser;
-use tessera_store::models::Realm;
 use tessera_store::revocation as rev;
 use tessera_token::SigningAlg;
 
@@ -66,7 +66,7 @@ async fn notify_clients(
         let Some(client) = state.client(realm, client_id).await? else {
             continue;
         };
-        let Some(uri) = client.settings().backchannel_logout_uri else {
+        let Some(uri) = client.settings.backchannel_logout_uri.clone() else {
             continue;
         };
         let now = state.now();

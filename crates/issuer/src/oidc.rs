@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use tessera_store::models::{Client, Realm, User};
+use tessera_core::model::{Client, Realm, User};
 use tessera_store::queries as q;
 use tessera_token::{SigningAlg, VerifyOptions};
 

@@ -18,10 +18,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_core::authn;
 use tessera_core::id::random_token;
+use tessera_core::model::{Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_store::browser::BrowserSession;
 use tessera_store::mfa::{self, StoredPasskey, WebauthnChallenge};
-use tessera_store::models::{Realm, User};
 use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,

@@ -12,9 +12,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tessera_core::id::random_token;
+use tessera_core::model::Realm;
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_store::accounts;
-use tessera_store::models::Realm;
 use tessera_store::provision::{Actor, Audited, audit_event};
 
 use crate::authorize::page;

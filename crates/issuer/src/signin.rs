@@ -14,10 +14,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tessera_core::authn;
 use tessera_core::id::random_token;
+use tessera_core::model::{Realm, User};
 use tessera_core::secret::sha256_hex;
 use tessera_store::browser::{self, BrowserSession};
 use tessera_store::mfa::{self, Factors};
-use tessera_store::models::{Realm, User};
 use tessera_store::queries as q;
 
 use crate::authorize::{

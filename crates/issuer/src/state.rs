@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tessera_core::model::{Client, Realm};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{Clock, UnixTime};
-use tessera_store::models::{Client, Realm};
 use tessera_store::{Database, queries as q};
 use tessera_token::{JwksVerifier, KeyStore};
 use tokio::sync::Semaphore;
@@ -50,7 +50,7 @@ pub type RevocationHook = Box<dyn Fn(&str, i64) + Send + Sync>;
 pub fn share_with_origins(req: &actix_web::HttpRequest, client: &Client) {
     use actix_web::HttpMessage;
     if req.headers().contains_key(actix_web::http::header::ORIGIN) {
-        let origins = client.settings().origins(&client.redirect_uris());
+        let origins = client.settings.origins(&client.redirect_uris);
         req.extensions_mut()
             .insert(tessera_core::client::AllowedOrigins(origins));
     }
@@ -137,14 +137,14 @@ impl IssuerState {
     /// The client's access-token lifetime, or the server's.
     pub fn access_token_ttl(&self, client: &Client) -> i64 {
         client
-            .settings()
+            .settings
             .access_token_ttl_secs
             .unwrap_or(self.settings.access_token_ttl_secs)
     }
 
     /// The client's refresh-token lifetimes (idle, absolute), or the server's.
     pub fn refresh_token_ttls(&self, client: &Client) -> (i64, i64) {
-        let s = client.settings();
+        let s = &client.settings;
         (
             s.refresh_token_idle_ttl_secs
                 .unwrap_or(self.settings.refresh_token_idle_ttl_secs),

@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use std::net::IpAddr;
 use tessera_core::metrics::SignInResult;
+use tessera_core::model::{Client, GrantType, Realm};
 use tessera_core::{ScopeSet, id::random_token};
-use tessera_store::models::{Client, Realm};
 use tessera_store::queries as q;
 use tessera_token::{AccessTokenClaims, SigningAlg};
 
@@ -20,13 +20,7 @@ use crate::throttle;
 pub const ACCESS_TOKEN_ALG: SigningAlg = SigningAlg::Es256;
 
 /// Grant types this server implements; discovery lists exactly these.
-pub const GRANT_TYPES: &[&str] = &[
-    "authorization_code",
-    "client_credentials",
-    "password",
-    "refresh_token",
-    tessera_core::apikey::TOKEN_EXCHANGE_GRANT,
-];
+pub const GRANT_TYPES: &[&str] = GrantType::NAMES;
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -235,9 +229,7 @@ async fn answer_token_request(
     }
     let form = read_form(req, payload, &state.settings).await?;
     let grant_type = form.require("grant_type")?;
-    if let Some(known) = GRANT_TYPES.iter().find(|g| **g == grant_type) {
-        seen.grant = known;
-    } else {
+    let Ok(grant) = grant_type.parse::<GrantType>() else {
         return Err(IssuerError::oauth(
             OAuthCode::UnsupportedGrantType,
             format!(
@@ -245,12 +237,13 @@ async fn answer_token_request(
                 GRANT_TYPES.join(", ")
             ),
         ));
-    }
+    };
+    seen.grant = grant.as_str();
     let addr = client_addr(req, state.settings.trust_forwarded_headers);
     seen.addr = addr;
     let client = client_auth::authenticate_seen(state, req, &form, &realm, addr, seen).await?;
     crate::state::share_with_origins(req, &client);
-    if !client.allows_grant(grant_type) {
+    if !client.allows_grant(grant) {
         return Err(IssuerError::oauth(
             OAuthCode::UnauthorizedClient,
             format!(
@@ -259,15 +252,12 @@ async fn answer_token_request(
             ),
         ));
     }
-    let response = match grant_type {
-        "client_credentials" => client_credentials(state, &realm, &client, &form)?,
-        "password" => password(state, &realm, &client, &form, addr).await?,
-        "authorization_code" => authorization_code(state, &realm, &client, &form).await?,
-        "refresh_token" => refresh(state, &realm, &client, &form).await?,
-        tessera_core::apikey::TOKEN_EXCHANGE_GRANT => {
-            exchange_api_key(state, &realm, &client, &form).await?
-        }
-        _ => unreachable_grant(grant_type)?,
+    let response = match grant {
+        GrantType::ClientCredentials => client_credentials(state, &realm, &client, &form)?,
+        GrantType::Password => password(state, &realm, &client, &form, addr).await?,
+        GrantType::AuthorizationCode => authorization_code(state, &realm, &client, &form).await?,
+        GrantType::RefreshToken => refresh(state, &realm, &client, &form).await?,
+        GrantType::TokenExchange => exchange_api_key(state, &realm, &client, &form).await?,
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -275,21 +265,15 @@ async fn answer_token_request(
         .json(response))
 }
 
-fn unreachable_grant(grant_type: &str) -> Result<TokenResponse, IssuerError> {
-    Err(IssuerError::Internal(format!(
-        "grant {grant_type} is listed but has no handler"
-    )))
-}
-
 /// The scope to grant: what was asked for (every name allowed for the client), or the
 /// client's defaults when nothing was asked for.
 fn granted_scope(client: &Client, requested: Option<&str>) -> Result<ScopeSet, IssuerError> {
     let Some(requested) = requested else {
-        return Ok(client.default_scopes());
+        return Ok(client.default_scopes.clone());
     };
     let asked = ScopeSet::parse(requested)
         .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
-    let refused = asked.not_in(&client.allowed_scopes());
+    let refused = asked.not_in(&client.allowed_scopes);
     if !refused.is_empty() {
         return Err(IssuerError::oauth(
             OAuthCode::InvalidScope,
@@ -432,7 +416,7 @@ async fn password(
     let user = check_password(state, realm, username, password, &by).await?;
     crate::signin::check_password_grant_allowed(state, realm, &user).await?;
     let mut response = mint(state, realm, client, &user.id, &scope)?;
-    if !client.allows_grant("refresh_token") {
+    if !client.allows_grant(GrantType::RefreshToken) {
         return Ok(response);
     }
     // As Keycloak does: a client registered for refresh gets a refresh token (and, with
@@ -512,7 +496,7 @@ async fn authorization_code(
     let refusal = code_refusal(&row, client, form, now).err();
     let scope = ScopeSet::from_stored(&row.scope);
     let mut response = mint(state, realm, client, &row.user_id, &scope)?;
-    let refresh = client.allows_grant("refresh_token").then(|| {
+    let refresh = client.allows_grant(GrantType::RefreshToken).then(|| {
         refresh_row(
             state,
             realm,
@@ -574,7 +558,7 @@ fn code_refusal(
     if row.expires_at <= now {
         return Err(bad("the authorization code has expired"));
     }
-    let registered = client.redirect_uris();
+    let registered = &client.redirect_uris;
     let redirect_ok = match (row.redirect_uri.as_str(), form.get("redirect_uri")) {
         ("", None) => true,
         ("", Some(given)) => registered.len() == 1 && registered[0] == given,
@@ -795,7 +779,7 @@ pub(crate) async fn check_password(
     username: String,
     password: String,
     by: &SignInBy<'_>,
-) -> Result<tessera_store::models::User, IssuerError> {
+) -> Result<tessera_core::model::User, IssuerError> {
     let now = state.now();
     let keys = throttle::password_keys(&username, by.addr, &state.settings.throttle);
     let audit = SignInAudit {

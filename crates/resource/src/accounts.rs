@@ -13,12 +13,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tessera_core::grant::Rights;
+use tessera_core::model::User;
 use tessera_core::password::PasswordHasher;
 use tessera_core::secret::sha256_hex;
 use tessera_store::DbConnection;
 use tessera_store::accounts::{self, PasswordReset};
 use tessera_store::directory as dir;
-use tessera_store::models::User;
 use tessera_store::provision::{Audited, audit_event};
 use tessera_store::queries as q;
 

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use tessera_core::apikey::{self, ApiKeyKind, GeneratedApiKey};
 use tessera_core::grant::{KeyGrant, Reach};
+use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType, PermissionList, Role};
 use tessera_core::names::validate_display_name;
 use tessera_core::page::{Page, PageRequest};
 use tessera_store::DbConnection;
 use tessera_store::access::role_grants;
 use tessera_store::apikeys::{self as keys, KeyScope};
-use tessera_store::models::{ApiKey, Role};
 use tessera_store::queries as q;
 
 use crate::access::Grantor;
@@ -33,17 +33,6 @@ use crate::state::ResourceState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     personal_routes(cfg);
     team_routes(cfg);
-}
-
-/// The status of a key that authenticates (unless expired), and of one that does not.
-const ACTIVE: &str = "ACTIVE";
-const INACTIVE: &str = "INACTIVE";
-
-fn split(list: &str) -> Vec<String> {
-    list.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// The names of the keys' roles, by role id.
@@ -75,12 +64,7 @@ fn find_role(conn: &mut DbConnection, realm_id: &str, role: &str) -> Result<Role
 fn requested_grant(role: Option<&Role>, scopes: &[String]) -> KeyGrant {
     let mut grant: BTreeSet<String> = scopes.iter().cloned().collect();
     if let Some(r) = role {
-        grant.extend(
-            r.permissions
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
+        grant.extend(r.permissions.to_vec());
     }
     if grant.is_empty() {
         KeyGrant::FollowsOwner
@@ -99,15 +83,15 @@ fn new_key(
     team_id: String,
 ) -> ApiKey {
     let (stored_kind, key_type) = match kind {
-        ApiKeyKind::PersonalSecret => ("personal", "sk"),
-        ApiKeyKind::PersonalPublic => ("personal", "pk"),
-        ApiKeyKind::Team => ("team", "sk"),
+        ApiKeyKind::PersonalSecret => (KeyKind::Personal, KeyType::Secret),
+        ApiKeyKind::PersonalPublic => (KeyKind::Personal, KeyType::Public),
+        ApiKeyKind::Team => (KeyKind::Team, KeyType::Secret),
     };
     ApiKey {
         id: tessera_core::id::new_uuid(),
         realm_id: author.realm_id().to_string(),
-        kind: stored_kind.into(),
-        key_type: key_type.into(),
+        kind: stored_kind,
+        key_type,
         name: name.trim().to_string(),
         prefix: kind.prefix().into(),
         secret_sha256: generated.sha256_hex.clone(),
@@ -115,8 +99,8 @@ fn new_key(
         team_id: Some(team_id),
         owner_user_id: None,
         role_id: None,
-        scopes: String::new(),
-        status: ACTIVE.into(),
+        scopes: PermissionList::default(),
+        status: KeyStatus::Active,
         expires_at: None,
         last_access_at: None,
         created_by: author.name.clone(),
@@ -189,17 +173,17 @@ struct PersonalKey {
 fn personal_json(k: ApiKey, role_name: Option<String>, value: Option<String>) -> PersonalKey {
     PersonalKey {
         masked_value: apikey::masked(&k.prefix, &k.last_four),
-        enabled: k.status == ACTIVE,
-        scopes: split(&k.scopes),
+        enabled: k.status == KeyStatus::Active,
+        scopes: k.scopes.to_vec(),
         project: k.team_id.clone(),
         account: k.realm_id,
         id: k.id,
         name: k.name,
-        key_type: k.key_type,
+        key_type: k.key_type.to_string(),
         role: role_name,
         team_id: k.team_id,
         owner_id: k.owner_user_id,
-        status: k.status,
+        status: k.status.to_string(),
         created_by: k.created_by,
         updated_by: k.updated_by,
         created_at: time_string(k.created_at),
@@ -215,7 +199,7 @@ fn audited_key(key: &ApiKey, roles: &HashMap<String, String>) -> serde_json::Val
     serde_json::json!({
         "name": key.name,
         "role": role_name_of(key, roles),
-        "scopes": key.scopes,
+        "scopes": key.scopes.to_string(),
         "status": key.status,
         "expires_at": key.expires_at.map(time_string),
     })
@@ -226,11 +210,6 @@ fn acting_user(p: &Principal) -> Result<String, ApiError> {
     p.user_id
         .clone()
         .ok_or_else(|| ApiError::InsufficientScope("api_key:read".into()))
-}
-
-/// Whether a key authenticates at `now`: active and not expired.
-fn usable(key: &ApiKey, now: i64) -> bool {
-    key.status == ACTIVE && key.expires_at.is_none_or(|e| e > now)
 }
 
 fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
@@ -244,7 +223,7 @@ fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
 /// A personal key the principal may see: their own, or any for admins.
 fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
     let key = keys::by_id(conn, &p.realm_id, id)?
-        .filter(|k| k.kind == "personal")
+        .filter(|k| k.kind == KeyKind::Personal)
         .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
     if key.owner_user_id != p.user_id && !p.is_admin() {
         // Not revealing other users' keys: the same answer as a missing one.
@@ -450,7 +429,7 @@ fn insert_personal_key(
     let key = ApiKey {
         owner_user_id: Some(user.to_string()),
         role_id: role.as_ref().map(|r| r.id.clone()),
-        scopes: scopes.join(" "),
+        scopes: scopes.iter().collect(),
         expires_at: request.expires_at,
         ..new_key(author, request.kind, generated, &request.name, team_id)
     };
@@ -540,7 +519,7 @@ fn change_personal_key(
     let grantor = Grantor::new(conn, &author.principal)?;
     let mut key = visible_personal(conn, &author.principal, id)?;
     let before = key.clone();
-    let was_usable = usable(&key, author.now);
+    let was_usable = key.usable_at(author.now);
     if let Some(n) = &body.name {
         key.name = n.trim().to_string();
     }
@@ -549,17 +528,17 @@ fn change_personal_key(
     if let Some(r) = &body.role {
         let role = find_role(conn, author.realm_id(), r)?;
         // The key's new grant, checked as if it were made now.
-        let requested = requested_grant(Some(&role), &split(&key.scopes));
+        let requested = requested_grant(Some(&role), &key.scopes.to_vec());
         grantor.personal_key_grant(conn, &owner, &team, requested)?;
         key.role_id = Some(role.id);
     }
     if let Some(enabled) = body.enabled {
-        key.status = if enabled { ACTIVE } else { INACTIVE }.into();
+        key.status = KeyStatus::enabled(enabled);
     }
     if expires_at.is_some() {
         key.expires_at = expires_at;
     }
-    if !was_usable && usable(&key, author.now) {
+    if !was_usable && key.usable_at(author.now) {
         // Reinstating a key gives its rights again.
         let rights = tessera_store::access::personal_key_rights(conn, &key, &owner)?.rights;
         grantor.ensure(&Reach::Team(team), &rights)?;
@@ -638,8 +617,11 @@ fn exchangeable_key(
     req: &HttpRequest,
 ) -> Result<String, ApiError> {
     match &principal.credential {
-        Credential::ApiKey { key_id, kind, .. } if key_id == id && kind == "personal" => {}
-        Credential::ApiKey { kind, .. } if kind == "team" => {
+        Credential::ApiKey { key_id, kind, .. } if key_id == id && *kind == KeyKind::Personal => {}
+        Credential::ApiKey {
+            kind: KeyKind::Team,
+            ..
+        } => {
             return Err(ApiError::bad(
                 "id",
                 "team keys cannot be exchanged for tokens",
@@ -776,7 +758,7 @@ fn team_json(
         updated_at: time_string(k.updated_at),
         // Seed 004 shows the creation time until the key is first used.
         last_access_at: Some(time_string(k.last_access_at.unwrap_or(k.created_at))),
-        status: k.status,
+        status: k.status.to_string(),
         team_id: k.team_id.unwrap_or_default(),
         team_name,
         role,
@@ -809,7 +791,7 @@ fn visible_team_key(
     id: &str,
 ) -> Result<(ApiKey, HashMap<String, Vec<String>>), ApiError> {
     let key = keys::by_id(conn, &p.realm_id, id)?
-        .filter(|k| k.kind == "team")
+        .filter(|k| k.kind == KeyKind::Team)
         .ok_or_else(|| ApiError::NotFound(format!("team API key {id}")))?;
     let teams = teams_of(conn, p)?;
     let member = key.team_id.as_ref().is_some_and(|t| teams.contains_key(t));
@@ -1081,7 +1063,7 @@ async fn delete_team(
         keys::delete(conn, &key.id)?;
         author.audit(conn, "team_key.delete", &format!("api_key:{}", key.id))?;
         // Seed 004: the answer is the key as it was, now INACTIVE.
-        key.status = INACTIVE.into();
+        key.status = KeyStatus::Inactive;
         describe_team_key(conn, key, None)
     })
     .await?;
@@ -1094,16 +1076,16 @@ fn set_team_key_status(
     conn: &mut DbConnection,
     author: &Author,
     id: &str,
-    (action, status): (&str, &str),
+    (action, status): (&str, KeyStatus),
 ) -> Result<(), ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
     let mut key = manageable_team_key(conn, &author.principal, id)?;
-    if status == ACTIVE && key.status != ACTIVE {
+    if status == KeyStatus::Active && key.status != KeyStatus::Active {
         let rights = tessera_store::access::team_key_rights(conn, &key)?;
         let team = key.team_id.clone().unwrap_or_default();
         grantor.ensure(&Reach::Team(team), &rights)?;
     }
-    key.status = status.into();
+    key.status = status;
     store_change(conn, author, &mut key)?;
     author.audit(
         conn,
@@ -1129,8 +1111,8 @@ async fn team_action(
         .split_once(':')
         .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", req.path())))?;
     let status = match action {
-        "revoke" => INACTIVE,
-        "reinstate" => ACTIVE,
+        "revoke" => KeyStatus::Inactive,
+        "reinstate" => KeyStatus::Active,
         other => {
             return Err(ApiError::NotFound(format!(
                 "action {other:?}; use :revoke or :reinstate"

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tessera_core::access::KeyRefusal;
 use tessera_core::apikey::{self, KeyFormatError};
+use tessera_core::model::KeyKind;
 use tessera_store::access::{KeyActor, KeyHolder};
 use tessera_store::{access as store_access, queries as q};
 use tessera_token::{JwksVerifier, VerifyOptions};
@@ -36,8 +37,7 @@ pub enum Credential {
     },
     ApiKey {
         key_id: String,
-        /// `personal` or `team`.
-        kind: String,
+        kind: KeyKind,
         team_id: Option<String>,
     },
 }
@@ -149,7 +149,7 @@ async fn share_with_client_origins(
     if let Some(c) = client {
         req.extensions_mut()
             .insert(tessera_core::client::AllowedOrigins(
-                c.settings().origins(&c.redirect_uris()),
+                c.settings.origins(&c.redirect_uris),
             ));
     }
     Ok(())
@@ -264,7 +264,7 @@ fn key_principal(
         .map_err(|refusal| ApiError::InvalidToken(refusal.to_string()))?;
     let credential = Credential::ApiKey {
         key_id: key.id.clone(),
-        kind: key.kind.clone(),
+        kind: key.kind,
         team_id: key.team_id.clone(),
     };
     match acts_as {

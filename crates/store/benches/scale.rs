@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use tessera_core::apikey::{self, ApiKeyKind};
+use tessera_core::model::{Team, TeamMembership};
 use tessera_core::password::{Argon2Params, PasswordHasher};
 use tessera_store::apikeys::{self, KeyScope};
-use tessera_store::models::{Team, TeamMembership};
 use tessera_store::queries as q;
 use tessera_store::schema::*;
 use tessera_store::{Backend, Database, DbConnection, PoolOptions, StoreError, access, testing};
@@ -349,7 +349,7 @@ fn build(target: &Target, n: usize, seed: u64) -> Store {
     (&mut *conn as &mut DbConnection)
         .transaction::<_, StoreError, _>(|conn| {
             for chunk in team_rows.chunks(batches(11)) {
-                insert_rows!(conn, teams::table, chunk);
+                testing::insert_team_rows(conn, chunk)?;
             }
             for (start, chunk) in user_ids
                 .chunks(batches(USER_COLUMNS))
@@ -403,7 +403,7 @@ fn build(target: &Target, n: usize, seed: u64) -> Store {
                 })
                 .collect();
             for chunk in memberships.chunks(batches(5)) {
-                insert_rows!(conn, team_memberships::table, chunk);
+                testing::insert_membership_rows(conn, chunk)?;
             }
             Ok(())
         })

@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::{ApiKey, Policy, Realm};
+use crate::rows::*;
 use crate::schema::*;
 use tessera_core::access::{self as rules, KeyOwner, KeyRefusal, KeyState, PolicyEffects};
 use tessera_core::grant::{Reach, Rights};
-use tessera_core::permission::{Permissions, parse_list, split_list};
+use tessera_core::permission::Permissions;
 
 pub use tessera_core::access::PersonalKeyRights;
+use tessera_core::model::{ApiKey, KeyKind, KeyStatus, PermissionList, Policy, Realm, SubjectType};
 
 type Conn = DbConnection;
 
@@ -23,7 +24,7 @@ pub struct RoleGrant {
     pub team_id: String,
     pub role_id: String,
     pub role_name: String,
-    pub permissions: String,
+    pub permissions: PermissionList,
 }
 
 /// The user's memberships, optionally only in one team, with each role's permissions.
@@ -61,7 +62,7 @@ fn role_grants_in(
             team_id,
             role_id,
             role_name,
-            permissions,
+            permissions: PermissionList::from_stored(&permissions),
         })
         .collect())
 }
@@ -84,30 +85,32 @@ pub fn policies_for(
 ) -> Result<Vec<Policy>, StoreError> {
     let roles: Vec<&String> = role_ids.iter().collect();
     let teams: Vec<&String> = team_ids.iter().collect();
-    Ok(policies::table
+    policies::table
         .filter(policies::realm_id.eq(realm_id))
         .filter(policies::enabled.eq(true))
         .filter(
             (policies::subject_type
-                .eq("user")
+                .eq(SubjectType::User.as_str())
                 .and(policies::subject_id.eq(user_id)))
             .or(policies::subject_type
-                .eq("role")
+                .eq(SubjectType::Role.as_str())
                 .and(policies::subject_id.eq_any(roles)))
             .or(policies::subject_type
-                .eq("team")
+                .eq(SubjectType::Team.as_str())
                 .and(policies::subject_id.eq_any(teams))),
         )
-        .select(Policy::as_select())
-        .load(conn)?)
+        .select(PolicyRow::as_select())
+        .load::<PolicyRow>(conn)?
+        .into_models()
 }
 
 pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
-    Ok(api_keys::table
+    api_keys::table
         .filter(api_keys::secret_sha256.eq(sha256_hex))
-        .select(ApiKey::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ApiKeyRow::as_select())
+        .first::<ApiKeyRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Records when keys were last used: one statement per key, batched by the caller.
@@ -120,19 +123,6 @@ pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<
         }
         Ok(())
     })
-}
-
-/// What the policies add and take away, for [`tessera_core::access`].
-fn policy_effects(policies: &[Policy]) -> PolicyEffects {
-    let mut effects = PolicyEffects::default();
-    for p in policies {
-        match p.effect.as_str() {
-            "allow" => effects.allow(parse_list(&p.permissions)),
-            "deny" => effects.deny(parse_list(&p.permissions)),
-            _ => {}
-        }
-    }
-    effects
 }
 
 /// A user's live effective permissions (docs/api.md, "What a request may do"): the permissions of their roles in their
@@ -162,10 +152,10 @@ pub fn effective_permissions_in(
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
     let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;
-    let from_roles = grants.iter().flat_map(|g| parse_list(&g.permissions));
+    let from_roles = grants.iter().flat_map(|g| g.permissions.to_vec());
     Ok(rules::effective_permissions(
         from_roles,
-        &policy_effects(&policies),
+        &PolicyEffects::of(&policies),
     ))
 }
 
@@ -250,15 +240,16 @@ pub fn realm_has_enabled_admin(
 /// What a key grants by itself: its role's permissions and its scopes. Empty means "whatever
 /// its owner may do" for personal keys.
 pub fn key_grant(conn: &mut Conn, key: &ApiKey) -> Result<Permissions, StoreError> {
-    let mut grant = parse_list(&key.scopes);
+    let mut grant: Permissions = key.scopes.to_set();
     if let Some(role_id) = &key.role_id
         && let Some(role) = roles::table
             .find(role_id)
-            .select(crate::models::Role::as_select())
-            .first(conn)
+            .select(RoleRow::as_select())
+            .first::<RoleRow>(conn)
             .optional()?
+            .into_models()?
     {
-        grant.extend(split_list(&role.permissions).map(str::to_string));
+        grant.extend(role.permissions.to_vec());
     }
     Ok(grant)
 }
@@ -270,7 +261,7 @@ pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<Permissions, Sto
     let teams: BTreeSet<String> = key.team_id.iter().cloned().collect();
     let roles: BTreeSet<String> = key.role_id.iter().cloned().collect();
     let policies = policies_for(conn, &key.realm_id, "", &roles, &teams)?;
-    Ok(rules::team_key_rights(grant, &policy_effects(&policies)))
+    Ok(rules::team_key_rights(grant, &PolicyEffects::of(&policies)))
 }
 
 /// The rights a personal key carries right now: its grant AND its owner's live permissions in
@@ -319,14 +310,14 @@ pub fn authenticate_api_key(
     let Some(key) = api_key_by_hash(conn, presented_sha256_hex)? else {
         return Ok(Err(KeyRefusal::Unknown));
     };
-    let owner = if key.kind == "team" {
+    let owner = if key.kind == KeyKind::Team {
         None
     } else {
         Some(key_owner(conn, key.owner_user_id.as_deref())?)
     };
     let state = KeyState {
         realm_id: &key.realm_id,
-        active: key.status == "ACTIVE",
+        active: key.status == KeyStatus::Active,
         expires_at: key.expires_at,
         owner,
     };

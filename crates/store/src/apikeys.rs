@@ -5,25 +5,27 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::{ApiKey, Role, Team};
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::{ApiKey, KeyKind, Role, Team};
 
 type Conn = DbConnection;
 
 pub fn insert(conn: &mut Conn, key: &ApiKey) -> Result<(), StoreError> {
     diesel::insert_into(api_keys::table)
-        .values(key)
+        .values(ApiKeyRow::from_model(key))
         .execute(conn)?;
     Ok(())
 }
 
 pub fn by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<ApiKey>, StoreError> {
-    Ok(api_keys::table
+    api_keys::table
         .filter(api_keys::realm_id.eq(realm_id))
         .filter(api_keys::id.eq(id))
-        .select(ApiKey::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ApiKeyRow::as_select())
+        .first::<ApiKeyRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Which keys a list may show.
@@ -67,7 +69,7 @@ pub fn list(
         for t in wanted {
             let mut q = api_keys::table
                 .filter(api_keys::realm_id.eq(realm_id))
-                .filter(api_keys::kind.eq("team"))
+                .filter(api_keys::kind.eq(KeyKind::Team.as_str()))
                 .filter(api_keys::team_id.eq(t))
                 .select(api_keys::id)
                 .order(api_keys::id)
@@ -84,30 +86,31 @@ pub fn list(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        return Ok(api_keys::table
+        return api_keys::table
             .filter(api_keys::id.eq_any(&ids))
-            .select(ApiKey::as_select())
+            .select(ApiKeyRow::as_select())
             .order(api_keys::id)
-            .load(conn)?);
+            .load::<ApiKeyRow>(conn)?
+            .into_models();
     }
     let mut q = api_keys::table
         .filter(api_keys::realm_id.eq(realm_id))
-        .select(ApiKey::as_select())
+        .select(ApiKeyRow::as_select())
         .order(api_keys::id)
         .limit(limit)
         .into_boxed();
     q = match scope {
         KeyScope::PersonalOf(owner) => q
-            .filter(api_keys::kind.eq("personal"))
+            .filter(api_keys::kind.eq(KeyKind::Personal.as_str()))
             .filter(api_keys::owner_user_id.eq(owner)),
-        KeyScope::AllPersonal => q.filter(api_keys::kind.eq("personal")),
-        KeyScope::AllTeam => q.filter(api_keys::kind.eq("team")),
+        KeyScope::AllPersonal => q.filter(api_keys::kind.eq(KeyKind::Personal.as_str())),
+        KeyScope::AllTeam => q.filter(api_keys::kind.eq(KeyKind::Team.as_str())),
         // `=` rather than `IN` for one team: a statement diesel can cache.
         KeyScope::TeamKeysOf([one]) => q
-            .filter(api_keys::kind.eq("team"))
+            .filter(api_keys::kind.eq(KeyKind::Team.as_str()))
             .filter(api_keys::team_id.eq(one)),
         KeyScope::TeamKeysOf(teams) => q
-            .filter(api_keys::kind.eq("team"))
+            .filter(api_keys::kind.eq(KeyKind::Team.as_str()))
             .filter(api_keys::team_id.eq_any(teams)),
     };
     if let Some(team) = team {
@@ -116,7 +119,7 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(api_keys::id.gt(after));
     }
-    Ok(q.load(conn)?)
+    q.load::<ApiKeyRow>(conn)?.into_models()
 }
 
 /// Writes the changeable fields of a key.
@@ -125,7 +128,7 @@ pub fn update(conn: &mut Conn, key: &ApiKey) -> Result<(), StoreError> {
         .set((
             api_keys::name.eq(&key.name),
             api_keys::role_id.eq(&key.role_id),
-            api_keys::status.eq(&key.status),
+            api_keys::status.eq(key.status.as_str()),
             api_keys::expires_at.eq(key.expires_at),
             api_keys::updated_by.eq(&key.updated_by),
             api_keys::updated_at.eq(key.updated_at),
@@ -139,21 +142,23 @@ pub fn delete(conn: &mut Conn, id: &str) -> Result<usize, StoreError> {
 }
 
 pub fn team_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Team>, StoreError> {
-    Ok(teams::table
+    teams::table
         .filter(teams::realm_id.eq(realm_id))
         .filter(teams::id.eq(id))
-        .select(Team::as_select())
-        .first(conn)
-        .optional()?)
+        .select(TeamRow::as_select())
+        .first::<TeamRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn role_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Role>, StoreError> {
-    Ok(roles::table
+    roles::table
         .filter(roles::realm_id.eq(realm_id))
         .filter(roles::id.eq(id))
-        .select(Role::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RoleRow::as_select())
+        .first::<RoleRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Names of teams by id, for `team_name` in responses.
@@ -177,15 +182,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::models::Realm;
     use crate::{Database, PoolOptions, queries as q};
+    use tessera_core::model::{KeyStatus, KeyType, Realm};
 
     fn key(realm: &str, team: &str, i: usize) -> ApiKey {
         ApiKey {
             id: tessera_core::id::new_uuid(),
             realm_id: realm.into(),
-            kind: "team".into(),
-            key_type: "sk".into(),
+            kind: KeyKind::Team,
+            key_type: KeyType::Secret,
             name: format!("k{i}"),
             prefix: "ttk".into(),
             secret_sha256: tessera_core::secret::sha256_hex(&format!("{team}{i}")),
@@ -193,8 +198,8 @@ mod tests {
             team_id: Some(team.into()),
             owner_user_id: None,
             role_id: None,
-            scopes: String::new(),
-            status: "ACTIVE".into(),
+            scopes: Default::default(),
+            status: KeyStatus::Active,
             expires_at: None,
             last_access_at: None,
             created_by: "test".into(),

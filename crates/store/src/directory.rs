@@ -7,8 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::*;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
@@ -36,7 +37,7 @@ pub fn list_teams(
 ) -> Result<Vec<Team>, StoreError> {
     let mut query = teams::table
         .filter(teams::realm_id.eq(realm_id))
-        .select(Team::as_select())
+        .select(TeamRow::as_select())
         .order(teams::id)
         .limit(window.limit)
         .into_boxed();
@@ -49,7 +50,7 @@ pub fn list_teams(
     if let Some(alias) = filter.sso_alias {
         query = query.filter(teams::sso_alias.eq(alias.to_string()));
     }
-    Ok(query.load(conn)?)
+    query.load::<TeamRow>(conn)?.into_models()
 }
 
 pub fn team_in_realm(
@@ -57,12 +58,13 @@ pub fn team_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Team>, StoreError> {
-    Ok(teams::table
+    teams::table
         .filter(teams::id.eq(id))
         .filter(teams::realm_id.eq(realm_id))
-        .select(Team::as_select())
-        .first(conn)
-        .optional()?)
+        .select(TeamRow::as_select())
+        .first::<TeamRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Distinct members of each of `team_ids` (teams without members are absent).
@@ -115,7 +117,7 @@ pub fn team_member_ids(conn: &mut Conn, team_id: &str) -> Result<Vec<String>, St
 pub fn delete_team(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     diesel::delete(
         policies::table
-            .filter(policies::subject_type.eq("team"))
+            .filter(policies::subject_type.eq(SubjectType::Team.as_str()))
             .filter(policies::subject_id.eq(id)),
     )
     .execute(conn)?;
@@ -142,7 +144,7 @@ pub fn list_users(
 ) -> Result<Vec<User>, StoreError> {
     let mut query = users::table
         .filter(users::realm_id.eq(realm_id))
-        .select(User::as_select())
+        .select(UserRow::as_select())
         .order(users::id)
         .limit(window.limit)
         .into_boxed();
@@ -164,7 +166,7 @@ pub fn list_users(
             ),
         );
     }
-    Ok(query.load(conn)?)
+    query.load::<UserRow>(conn)?.into_models()
 }
 
 pub fn user_in_realm(
@@ -172,12 +174,13 @@ pub fn user_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<User>, StoreError> {
-    Ok(users::table
+    users::table
         .filter(users::id.eq(id))
         .filter(users::realm_id.eq(realm_id))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .select(UserRow::as_select())
+        .first::<UserRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// A membership with the team's and the role's names.
@@ -285,7 +288,7 @@ pub fn replace_memberships(
     }
     for (team, role) in wanted_set.difference(&current) {
         diesel::insert_into(team_memberships::table)
-            .values(&TeamMembership {
+            .values(&TeamMembershipRow {
                 team_id: team.clone(),
                 user_id: user_id.into(),
                 role_id: role.clone(),
@@ -302,7 +305,7 @@ pub fn replace_memberships(
     } else {
         diesel::delete(
             api_keys::table
-                .filter(api_keys::kind.eq("personal"))
+                .filter(api_keys::kind.eq(KeyKind::Personal.as_str()))
                 .filter(api_keys::owner_user_id.eq(user_id))
                 .filter(api_keys::team_id.eq_any(&left_teams)),
         )
@@ -328,14 +331,14 @@ pub fn clients_served_by(conn: &mut Conn, user_id: &str) -> Result<Vec<String>, 
 pub fn delete_user(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     diesel::delete(
         policies::table
-            .filter(policies::subject_type.eq("user"))
+            .filter(policies::subject_type.eq(SubjectType::User.as_str()))
             .filter(policies::subject_id.eq(id)),
     )
     .execute(conn)?;
     // Personal keys go explicitly too, so the rule does not rest on the foreign key alone.
     diesel::delete(
         api_keys::table
-            .filter(api_keys::kind.eq("personal"))
+            .filter(api_keys::kind.eq(KeyKind::Personal.as_str()))
             .filter(api_keys::owner_user_id.eq(id)),
     )
     .execute(conn)?;
@@ -358,7 +361,7 @@ pub fn list_roles(
 ) -> Result<Vec<Role>, StoreError> {
     let mut query = roles::table
         .filter(roles::realm_id.eq(realm_id))
-        .select(Role::as_select())
+        .select(RoleRow::as_select())
         .order(roles::id)
         .limit(window.limit)
         .into_boxed();
@@ -368,7 +371,7 @@ pub fn list_roles(
     if let Some(name) = filter.name {
         query = query.filter(roles::name.eq(name.to_string()));
     }
-    Ok(query.load(conn)?)
+    query.load::<RoleRow>(conn)?.into_models()
 }
 
 pub fn role_in_realm(
@@ -376,12 +379,13 @@ pub fn role_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Role>, StoreError> {
-    Ok(roles::table
+    roles::table
         .filter(roles::id.eq(id))
         .filter(roles::realm_id.eq(realm_id))
-        .select(Role::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RoleRow::as_select())
+        .first::<RoleRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Writes the role's name, description and permissions.
@@ -390,7 +394,7 @@ pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
         .set((
             roles::name.eq(&role.name),
             roles::description.eq(&role.description),
-            roles::permissions.eq(&role.permissions),
+            roles::permissions.eq(role.permissions.to_string()),
             roles::requires_mfa.eq(role.requires_mfa),
             roles::updated_at.eq(role.updated_at),
         ))
@@ -416,7 +420,7 @@ pub fn role_usage(conn: &mut Conn, id: &str) -> Result<(i64, i64), StoreError> {
 pub fn delete_role(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     diesel::delete(
         policies::table
-            .filter(policies::subject_type.eq("role"))
+            .filter(policies::subject_type.eq(SubjectType::Role.as_str()))
             .filter(policies::subject_id.eq(id)),
     )
     .execute(conn)?;

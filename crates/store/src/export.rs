@@ -11,6 +11,7 @@
 
 use diesel::prelude::*;
 use std::collections::HashMap;
+use tessera_core::ScopeSet;
 use tessera_core::import::{
     ClientKind, ClientSpec, MembershipSpec, RealmImport, RealmSpec, RoleSpec, ScopeSpec, TeamSpec,
     UserSpec,
@@ -19,9 +20,10 @@ use tessera_core::permission::is_builtin_scope;
 
 use crate::db::Database;
 use crate::error::StoreError;
-use crate::models::*;
 use crate::queries as q;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 /// The realm `name` as an import file; `NotFound` when there is no such realm.
 pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError> {
@@ -51,11 +53,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
             requires_mfa: r.requires_mfa,
             name: r.name,
             description: r.description,
-            permissions: r
-                .permissions
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            permissions: r.permissions.to_vec(),
         })
         .collect();
     roles.sort_by(|a, b| a.name.cmp(&b.name));
@@ -63,8 +61,9 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
     let all_teams: Vec<Team> = teams::table
         .filter(teams::realm_id.eq(rid))
         .order(teams::name)
-        .select(Team::as_select())
-        .load(conn)?;
+        .select(TeamRow::as_select())
+        .load::<TeamRow>(conn)?
+        .into_models()?;
     let team_names: HashMap<String, String> = all_teams
         .iter()
         .map(|t| (t.id.clone(), t.name.clone()))
@@ -81,8 +80,9 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         .filter(users::realm_id.eq(rid))
         .filter(users::is_service_account.eq(false))
         .order(users::username)
-        .select(User::as_select())
-        .load(conn)?;
+        .select(UserRow::as_select())
+        .load::<UserRow>(conn)?
+        .into_models()?;
     let mut users = Vec::with_capacity(people.len());
     for u in people {
         let mut memberships: Vec<MembershipSpec> = q::memberships_of_user(conn, &u.id)?
@@ -109,11 +109,11 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
     let mut clients: Vec<ClientSpec> = q::list_clients(conn, rid)?
         .into_iter()
         .map(|c| {
-            let settings = c.settings();
-            let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+            let settings = c.settings;
+            let names = |s: &ScopeSet| s.iter().map(str::to_string).collect::<Vec<_>>();
             ClientSpec {
-                redirect_uris: c.redirect_uris(),
-                post_logout_redirect_uris: c.post_logout_redirect_uris(),
+                redirect_uris: c.redirect_uris,
+                post_logout_redirect_uris: c.post_logout_redirect_uris,
                 client_id: c.client_id,
                 name: Some(c.name),
                 kind: if c.confidential {
@@ -122,9 +122,9 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
                     ClientKind::Public
                 },
                 secret: None,
-                grant_types: words(&c.grant_types),
-                scopes: words(&c.allowed_scopes),
-                default_scopes: Some(words(&c.default_scopes)),
+                grant_types: c.grant_types.names(),
+                scopes: names(&c.allowed_scopes),
+                default_scopes: Some(names(&c.default_scopes)),
                 first_party: c.first_party,
                 web_origins: settings.web_origins,
                 access_token_ttl_secs: settings.access_token_ttl_secs,

@@ -9,9 +9,10 @@ use tessera_core::{ScopeSet, ValidationError};
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::*;
 use crate::queries as q;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
@@ -22,12 +23,13 @@ pub fn user_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<User>, StoreError> {
-    Ok(users::table
+    users::table
         .filter(users::realm_id.eq(realm_id))
         .filter(users::id.eq(id))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .select(UserRow::as_select())
+        .first::<UserRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn role_in_realm(
@@ -35,12 +37,13 @@ pub fn role_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Role>, StoreError> {
-    Ok(roles::table
+    roles::table
         .filter(roles::realm_id.eq(realm_id))
         .filter(roles::id.eq(id))
-        .select(Role::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RoleRow::as_select())
+        .first::<RoleRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn team_in_realm(
@@ -48,26 +51,26 @@ pub fn team_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Team>, StoreError> {
-    Ok(teams::table
+    teams::table
         .filter(teams::realm_id.eq(realm_id))
         .filter(teams::id.eq(id))
-        .select(Team::as_select())
-        .first(conn)
-        .optional()?)
+        .select(TeamRow::as_select())
+        .first::<TeamRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Whether a policy subject (`user`, `role` or `team`) exists in the realm.
 pub fn subject_exists(
     conn: &mut Conn,
     realm_id: &str,
-    subject_type: &str,
+    subject_type: SubjectType,
     subject_id: &str,
 ) -> Result<bool, StoreError> {
     Ok(match subject_type {
-        "user" => user_in_realm(conn, realm_id, subject_id)?.is_some(),
-        "role" => role_in_realm(conn, realm_id, subject_id)?.is_some(),
-        "team" => team_in_realm(conn, realm_id, subject_id)?.is_some(),
-        _ => false,
+        SubjectType::User => user_in_realm(conn, realm_id, subject_id)?.is_some(),
+        SubjectType::Role => role_in_realm(conn, realm_id, subject_id)?.is_some(),
+        SubjectType::Team => team_in_realm(conn, realm_id, subject_id)?.is_some(),
     })
 }
 
@@ -78,12 +81,13 @@ pub fn policy_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Policy>, StoreError> {
-    Ok(policies::table
+    policies::table
         .filter(policies::realm_id.eq(realm_id))
         .filter(policies::id.eq(id))
-        .select(Policy::as_select())
-        .first(conn)
-        .optional()?)
+        .select(PolicyRow::as_select())
+        .first::<PolicyRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn policy_by_name(
@@ -91,12 +95,13 @@ pub fn policy_by_name(
     realm_id: &str,
     name: &str,
 ) -> Result<Option<Policy>, StoreError> {
-    Ok(policies::table
+    policies::table
         .filter(policies::realm_id.eq(realm_id))
         .filter(policies::name.eq(name))
-        .select(Policy::as_select())
-        .first(conn)
-        .optional()?)
+        .select(PolicyRow::as_select())
+        .first::<PolicyRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 fn policy_name_taken(e: diesel::result::Error, name: &str) -> StoreError {
@@ -110,7 +115,7 @@ fn policy_name_taken(e: diesel::result::Error, name: &str) -> StoreError {
 
 pub fn insert_policy(conn: &mut Conn, policy: &Policy) -> Result<(), StoreError> {
     diesel::insert_into(policies::table)
-        .values(policy)
+        .values(PolicyRow::from_model(policy))
         .execute(conn)
         .map_err(|e| policy_name_taken(e, &policy.name))?;
     Ok(())
@@ -122,9 +127,9 @@ pub fn update_policy(conn: &mut Conn, p: &Policy) -> Result<(), StoreError> {
         .set((
             policies::name.eq(&p.name),
             policies::description.eq(&p.description),
-            policies::effect.eq(&p.effect),
-            policies::permissions.eq(&p.permissions),
-            policies::subject_type.eq(&p.subject_type),
+            policies::effect.eq(p.effect.as_str()),
+            policies::permissions.eq(p.permissions.to_string()),
+            policies::subject_type.eq(p.subject_type.as_str()),
             policies::subject_id.eq(&p.subject_id),
             policies::enabled.eq(p.enabled),
             policies::updated_at.eq(p.updated_at),
@@ -157,7 +162,7 @@ pub fn list_policies(
 ) -> Result<Vec<Policy>, StoreError> {
     let mut query = policies::table
         .filter(policies::realm_id.eq(realm_id))
-        .select(Policy::as_select())
+        .select(PolicyRow::as_select())
         .into_boxed();
     if let Some(t) = filter.subject_type {
         query = query.filter(policies::subject_type.eq(t.to_string()));
@@ -171,7 +176,11 @@ pub fn list_policies(
     if let Some(a) = after {
         query = query.filter(policies::id.gt(a.to_string()));
     }
-    Ok(query.order(policies::id).limit(limit).load(conn)?)
+    query
+        .order(policies::id)
+        .limit(limit)
+        .load::<PolicyRow>(conn)?
+        .into_models()
 }
 
 /// Enabled policies whose subject is the role.
@@ -180,13 +189,14 @@ pub fn role_policies(
     realm_id: &str,
     role_id: &str,
 ) -> Result<Vec<Policy>, StoreError> {
-    Ok(policies::table
+    policies::table
         .filter(policies::realm_id.eq(realm_id))
         .filter(policies::enabled.eq(true))
-        .filter(policies::subject_type.eq("role"))
+        .filter(policies::subject_type.eq(SubjectType::Role.as_str()))
         .filter(policies::subject_id.eq(role_id))
-        .select(Policy::as_select())
-        .load(conn)?)
+        .select(PolicyRow::as_select())
+        .load::<PolicyRow>(conn)?
+        .into_models()
 }
 
 // ---- clients ----
@@ -200,12 +210,16 @@ pub fn list_clients(
 ) -> Result<Vec<Client>, StoreError> {
     let mut query = clients::table
         .filter(clients::realm_id.eq(realm_id))
-        .select(Client::as_select())
+        .select(ClientRow::as_select())
         .into_boxed();
     if let Some(a) = after {
         query = query.filter(clients::client_id.gt(a.to_string()));
     }
-    Ok(query.order(clients::client_id).limit(limit).load(conn)?)
+    query
+        .order(clients::client_id)
+        .limit(limit)
+        .load::<ClientRow>(conn)?
+        .into_models()
 }
 
 /// The first scope in `names` that is neither built in nor defined in the realm.
@@ -272,12 +286,13 @@ pub fn scope_in_realm(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<Scope>, StoreError> {
-    Ok(scopes::table
+    scopes::table
         .filter(scopes::realm_id.eq(realm_id))
         .filter(scopes::id.eq(id))
-        .select(Scope::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ScopeRow::as_select())
+        .first::<ScopeRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Custom scopes of the realm ordered by name, after `after`.
@@ -289,12 +304,16 @@ pub fn list_scopes(
 ) -> Result<Vec<Scope>, StoreError> {
     let mut query = scopes::table
         .filter(scopes::realm_id.eq(realm_id))
-        .select(Scope::as_select())
+        .select(ScopeRow::as_select())
         .into_boxed();
     if let Some(a) = after {
         query = query.filter(scopes::name.gt(a.to_string()));
     }
-    Ok(query.order(scopes::name).limit(limit).load(conn)?)
+    query
+        .order(scopes::name)
+        .limit(limit)
+        .load::<ScopeRow>(conn)?
+        .into_models()
 }
 
 /// The `client_id`s of the realm's clients that list `scope` (allowed or default), sorted.
@@ -349,7 +368,7 @@ pub fn list_audit_events(
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let mut query = audit_events::table
         .filter(audit_events::realm_id.eq(realm_id))
-        .select(AuditEvent::as_select())
+        .select(AuditEventRow::as_select())
         .into_boxed();
     if let Some(a) = filter.actor {
         query = query.filter(audit_events::actor.eq(a.to_string()));
@@ -382,7 +401,10 @@ pub fn list_audit_events(
     } else {
         query.order((audit_events::created_at, audit_events::id))
     };
-    Ok(query.limit(limit).load(conn)?)
+    query
+        .limit(limit)
+        .load::<AuditEventRow>(conn)?
+        .into_models()
 }
 
 /// One audit event of the realm.
@@ -391,10 +413,11 @@ pub fn audit_event(
     realm_id: &str,
     id: &str,
 ) -> Result<Option<AuditEvent>, StoreError> {
-    Ok(audit_events::table
+    audit_events::table
         .filter(audit_events::realm_id.eq(realm_id))
         .filter(audit_events::id.eq(id))
-        .select(AuditEvent::as_select())
-        .first(conn)
-        .optional()?)
+        .select(AuditEventRow::as_select())
+        .first::<AuditEventRow>(conn)
+        .optional()?
+        .into_models()
 }

@@ -15,6 +15,7 @@ pub mod models;
 pub mod provision;
 pub mod queries;
 pub mod revocation;
+mod rows;
 pub mod schema;
 pub mod testing;
 pub mod usernames;

@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use crate::browser::BrowserSession;
 use crate::db::{DbConnection, write_tx};
 use crate::error::StoreError;
-use crate::models::Realm;
 use crate::schema::*;
+use tessera_core::model::Realm;
 
 type Conn = DbConnection;
 

@@ -9,8 +9,8 @@ use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret, usern
 
 use crate::db::{Database, DbConnection};
 use crate::error::StoreError;
-use crate::models::*;
 use crate::queries as q;
+use tessera_core::model::*;
 
 /// The public client every realm gets; the seed scripts use it for the password grant.
 pub const PORTAL_CLIENT_ID: &str = "portal";
@@ -156,7 +156,7 @@ fn insert_bootstrap(
             realm_id: realm.id.clone(),
             name: builtin.name.into(),
             description: builtin.description.into(),
-            permissions: builtin.permissions.join(" "),
+            permissions: builtin.permissions.iter().copied().collect(),
             builtin: true,
             created_at: now,
             updated_at: now,
@@ -271,9 +271,9 @@ pub fn ensure_console_uris(
         let Some(portal) = q::client_by_client_id(conn, &r.id, PORTAL_CLIENT_ID)? else {
             return Ok(None);
         };
-        let has = portal.redirect_uris().iter().any(|u| u == callback)
+        let has = portal.redirect_uris.iter().any(|u| u == callback)
             && portal
-                .post_logout_redirect_uris()
+                .post_logout_redirect_uris
                 .iter()
                 .any(|u| u == signed_out);
         Ok(Some((r.id, has)))
@@ -301,8 +301,8 @@ fn add_console_uris(
     let Some(mut portal) = q::client_by_client_id(conn, realm_id, PORTAL_CLIENT_ID)? else {
         return Ok(false);
     };
-    let mut redirects = portal.redirect_uris();
-    let mut post_logout = portal.post_logout_redirect_uris();
+    let redirects = &mut portal.redirect_uris;
+    let post_logout = &mut portal.post_logout_redirect_uris;
     let missing =
         !redirects.iter().any(|u| u == callback) || !post_logout.iter().any(|u| u == signed_out);
     if !missing {
@@ -314,10 +314,6 @@ fn add_console_uris(
     if !post_logout.iter().any(|u| u == signed_out) {
         post_logout.push(signed_out.to_string());
     }
-    portal.redirect_uris = serde_json::to_string(&redirects)
-        .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
-    portal.post_logout_redirect_uris = serde_json::to_string(&post_logout)
-        .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
     portal.updated_at = now;
     q::update_client_registration(conn, &portal)?;
     Ok(true)
@@ -334,17 +330,24 @@ fn portal_client(realm_id: &str, now: i64) -> Client {
         name: "Tessera portal and scripts".into(),
         confidential: false,
         secret_sha256: None,
-        grant_types: "password authorization_code refresh_token urn:ietf:params:oauth:grant-type:token-exchange".into(),
-        allowed_scopes: permissions.union(&oidc).to_string(),
-        default_scopes: defaults.to_string(),
-        redirect_uris: "[]".into(),
-        post_logout_redirect_uris: "[]".into(),
+        grant_types: [
+            GrantType::Password,
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::TokenExchange,
+        ]
+        .into_iter()
+        .collect(),
+        allowed_scopes: permissions.union(&oidc),
+        default_scopes: defaults,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
         first_party: true,
         service_account_user_id: None,
         enabled: true,
         created_at: now,
         updated_at: now,
-        settings: "{}".into(),
+        settings: Default::default(),
     }
 }
 
@@ -435,17 +438,17 @@ fn new_client_row(
         name: String::new(),
         confidential: spec.kind == ClientKind::Confidential,
         secret_sha256,
-        grant_types: String::new(),
-        allowed_scopes: String::new(),
-        default_scopes: String::new(),
-        redirect_uris: String::new(),
-        post_logout_redirect_uris: "[]".into(),
+        grant_types: GrantTypes::default(),
+        allowed_scopes: ScopeSet::new(),
+        default_scopes: ScopeSet::new(),
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
         first_party: false,
         service_account_user_id: None,
         enabled: true,
         created_at: now,
         updated_at: now,
-        settings: "{}".into(),
+        settings: Default::default(),
     };
     apply_client_spec(conn, &mut client, spec, now)?;
     Ok((client, generated))
@@ -461,21 +464,18 @@ pub fn apply_client_spec(
 ) -> Result<(), StoreError> {
     client.name = spec.name.clone().unwrap_or_else(|| spec.client_id.clone());
     client.confidential = spec.kind == ClientKind::Confidential;
-    client.grant_types = spec.grant_types.join(" ");
+    client.grant_types = GrantTypes::from_names(&spec.grant_types)?;
     let allowed = ScopeSet::from_names(spec.scopes.iter().cloned());
-    client.allowed_scopes = allowed.to_string();
     client.default_scopes = match &spec.default_scopes {
-        Some(d) => ScopeSet::from_names(d.iter().cloned()).to_string(),
-        None => allowed.to_string(),
+        Some(d) => ScopeSet::from_names(d.iter().cloned()),
+        None => allowed.clone(),
     };
-    client.redirect_uris = serde_json::to_string(&spec.redirect_uris)
-        .map_err(|e| ValidationError::new("redirect_uris", e.to_string()))?;
-    client.post_logout_redirect_uris = serde_json::to_string(&spec.post_logout_redirect_uris)
-        .map_err(|e| ValidationError::new("post_logout_redirect_uris", e.to_string()))?;
+    client.allowed_scopes = allowed;
+    client.redirect_uris = spec.redirect_uris.clone();
+    client.post_logout_redirect_uris = spec.post_logout_redirect_uris.clone();
     client.first_party = spec.first_party;
-    client.settings = spec.settings().to_stored();
-    if spec.grant_types.iter().any(|g| g == "client_credentials")
-        && client.service_account_user_id.is_none()
+    client.settings = spec.settings();
+    if client.allows_grant(GrantType::ClientCredentials) && client.service_account_user_id.is_none()
     {
         let username = service_account_name(&client.client_id)?;
         let user = match q::user_by_username(conn, &client.realm_id, username.as_str())? {
@@ -807,7 +807,9 @@ pub fn import_realm(
         }
 
         for r in &file.roles {
-            let permissions = ScopeSet::from_names(r.permissions.iter().cloned()).to_string();
+            let permissions: PermissionList = ScopeSet::from_names(r.permissions.iter().cloned())
+                .iter()
+                .collect();
             let outcome = match q::role_by_name(conn, rid, &r.name)? {
                 None => {
                     q::insert_role(

@@ -4,39 +4,44 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::*;
+use crate::models::ThrottleEntry;
+use crate::rows::*;
 use crate::schema::*;
+use tessera_core::model::*;
 
 type Conn = DbConnection;
 
 // ---- realms ----
 
 pub fn realm_by_name(conn: &mut Conn, name: &str) -> Result<Option<Realm>, StoreError> {
-    Ok(realms::table
+    realms::table
         .filter(realms::name.eq(name))
-        .select(Realm::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RealmRow::as_select())
+        .first::<RealmRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn realm_by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
-    Ok(realms::table
+    realms::table
         .find(id)
-        .select(Realm::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RealmRow::as_select())
+        .first::<RealmRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn list_realms(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
-    Ok(realms::table
+    realms::table
         .order(realms::name)
-        .select(Realm::as_select())
-        .load(conn)?)
+        .select(RealmRow::as_select())
+        .load::<RealmRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_realm(conn: &mut Conn, realm: &Realm) -> Result<(), StoreError> {
     diesel::insert_into(realms::table)
-        .values(realm)
+        .values(RealmRow::from_model(realm))
         .execute(conn)
         .map_err(|e| conflict_as(e, || format!("realm {} already exists", realm.name)))?;
     Ok(())
@@ -49,25 +54,27 @@ pub fn client_by_client_id(
     realm_id: &str,
     client_id: &str,
 ) -> Result<Option<Client>, StoreError> {
-    Ok(clients::table
+    clients::table
         .filter(clients::realm_id.eq(realm_id))
         .filter(clients::client_id.eq(client_id))
-        .select(Client::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ClientRow::as_select())
+        .first::<ClientRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn list_clients(conn: &mut Conn, realm_id: &str) -> Result<Vec<Client>, StoreError> {
-    Ok(clients::table
+    clients::table
         .filter(clients::realm_id.eq(realm_id))
         .order(clients::client_id)
-        .select(Client::as_select())
-        .load(conn)?)
+        .select(ClientRow::as_select())
+        .load::<ClientRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
     diesel::insert_into(clients::table)
-        .values(client)
+        .values(ClientRow::from_model(client))
         .execute(conn)
         .map_err(|e| conflict_as(e, || format!("client {} already exists", client.client_id)))?;
     Ok(())
@@ -94,20 +101,21 @@ pub fn all_web_origins(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
 
 /// Replaces the registration (everything but ids, secret and creation time).
 pub fn update_client_registration(conn: &mut Conn, c: &Client) -> Result<(), StoreError> {
-    diesel::update(clients::table.filter(clients::id.eq(&c.id)))
+    let row = ClientRow::from_model(c);
+    diesel::update(clients::table.filter(clients::id.eq(&row.id)))
         .set((
-            clients::name.eq(&c.name),
+            clients::name.eq(&row.name),
             clients::confidential.eq(c.confidential),
-            clients::grant_types.eq(&c.grant_types),
-            clients::allowed_scopes.eq(&c.allowed_scopes),
-            clients::default_scopes.eq(&c.default_scopes),
-            clients::redirect_uris.eq(&c.redirect_uris),
-            clients::post_logout_redirect_uris.eq(&c.post_logout_redirect_uris),
+            clients::grant_types.eq(&row.grant_types),
+            clients::allowed_scopes.eq(&row.allowed_scopes),
+            clients::default_scopes.eq(&row.default_scopes),
+            clients::redirect_uris.eq(&row.redirect_uris),
+            clients::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
             clients::first_party.eq(c.first_party),
-            clients::service_account_user_id.eq(&c.service_account_user_id),
+            clients::service_account_user_id.eq(&row.service_account_user_id),
             clients::enabled.eq(c.enabled),
             clients::updated_at.eq(c.updated_at),
-            clients::settings.eq(&c.settings),
+            clients::settings.eq(&row.settings),
         ))
         .execute(conn)?;
     Ok(())
@@ -141,11 +149,12 @@ pub fn user_by_username(
 }
 
 pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
-    Ok(users::table
+    users::table
         .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .select(UserRow::as_select())
+        .first::<UserRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Inserts a user made with [`User::new`] (so its name passed the username rule), refusing a
@@ -154,10 +163,10 @@ pub fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError>
 pub fn insert_user(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
     let name = tessera_core::username::parse(&user.username)?;
     crate::usernames::check_free(conn, &user.realm_id, &name, None)?;
-    let row = User {
+    let row = UserRow {
         username_key: Some(name.key().to_string()),
         username_skeleton: Some(name.skeleton().to_string()),
-        ..user.clone()
+        ..UserRow::from_model(user)
     };
     diesel::insert_into(users::table)
         .values(&row)
@@ -220,25 +229,27 @@ pub fn role_by_name(
     realm_id: &str,
     name: &str,
 ) -> Result<Option<Role>, StoreError> {
-    Ok(roles::table
+    roles::table
         .filter(roles::realm_id.eq(realm_id))
         .filter(roles::name.eq(name))
-        .select(Role::as_select())
-        .first(conn)
-        .optional()?)
+        .select(RoleRow::as_select())
+        .first::<RoleRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn list_roles(conn: &mut Conn, realm_id: &str) -> Result<Vec<Role>, StoreError> {
-    Ok(roles::table
+    roles::table
         .filter(roles::realm_id.eq(realm_id))
         .order(roles::name)
-        .select(Role::as_select())
-        .load(conn)?)
+        .select(RoleRow::as_select())
+        .load::<RoleRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
     diesel::insert_into(roles::table)
-        .values(role)
+        .values(RoleRow::from_model(role))
         .execute(conn)
         .map_err(|e| conflict_as(e, || format!("role {} already exists", role.name)))?;
     Ok(())
@@ -248,7 +259,7 @@ pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
     diesel::update(roles::table.filter(roles::id.eq(&role.id)))
         .set((
             roles::description.eq(&role.description),
-            roles::permissions.eq(&role.permissions),
+            roles::permissions.eq(role.permissions.to_string()),
             roles::requires_mfa.eq(role.requires_mfa),
             roles::updated_at.eq(role.updated_at),
         ))
@@ -261,26 +272,28 @@ pub fn team_by_name(
     realm_id: &str,
     name: &str,
 ) -> Result<Option<Team>, StoreError> {
-    Ok(teams::table
+    teams::table
         .filter(teams::realm_id.eq(realm_id))
         .filter(teams::name.eq(name))
-        .select(Team::as_select())
-        .first(conn)
-        .optional()?)
+        .select(TeamRow::as_select())
+        .first::<TeamRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn root_team(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError> {
-    Ok(teams::table
+    teams::table
         .filter(teams::realm_id.eq(realm_id))
         .filter(teams::is_root.eq(true))
-        .select(Team::as_select())
-        .first(conn)
-        .optional()?)
+        .select(TeamRow::as_select())
+        .first::<TeamRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn insert_team(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
     diesel::insert_into(teams::table)
-        .values(team)
+        .values(TeamRow::from_model(team))
         .execute(conn)
         .map_err(|e| conflict_as(e, || format!("team {} already exists", team.name)))?;
     Ok(())
@@ -313,7 +326,7 @@ pub fn ensure_membership(conn: &mut Conn, m: &TeamMembership) -> Result<bool, St
         return Ok(false);
     }
     diesel::insert_into(team_memberships::table)
-        .values(m)
+        .values(TeamMembershipRow::from_model(m))
         .execute(conn)?;
     Ok(true)
 }
@@ -322,10 +335,11 @@ pub fn memberships_of_user(
     conn: &mut Conn,
     user_id: &str,
 ) -> Result<Vec<TeamMembership>, StoreError> {
-    Ok(team_memberships::table
+    team_memberships::table
         .filter(team_memberships::user_id.eq(user_id))
-        .select(TeamMembership::as_select())
-        .load(conn)?)
+        .select(TeamMembershipRow::as_select())
+        .load::<TeamMembershipRow>(conn)?
+        .into_models()
 }
 
 // ---- scopes ----
@@ -335,25 +349,27 @@ pub fn scope_by_name(
     realm_id: &str,
     name: &str,
 ) -> Result<Option<Scope>, StoreError> {
-    Ok(scopes::table
+    scopes::table
         .filter(scopes::realm_id.eq(realm_id))
         .filter(scopes::name.eq(name))
-        .select(Scope::as_select())
-        .first(conn)
-        .optional()?)
+        .select(ScopeRow::as_select())
+        .first::<ScopeRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 pub fn list_scopes(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreError> {
-    Ok(scopes::table
+    scopes::table
         .filter(scopes::realm_id.eq(realm_id))
         .order(scopes::name)
-        .select(Scope::as_select())
-        .load(conn)?)
+        .select(ScopeRow::as_select())
+        .load::<ScopeRow>(conn)?
+        .into_models()
 }
 
 pub fn insert_scope(conn: &mut Conn, scope: &Scope) -> Result<(), StoreError> {
     diesel::insert_into(scopes::table)
-        .values(scope)
+        .values(ScopeRow::from_model(scope))
         .execute(conn)
         .map_err(|e| conflict_as(e, || format!("scope {} already exists", scope.name)))?;
     Ok(())
@@ -611,7 +627,7 @@ pub fn throttle_clear(conn: &mut Conn, realm_id: &str, key: &str) -> Result<(), 
 
 pub fn insert_audit_event(conn: &mut Conn, event: &AuditEvent) -> Result<(), StoreError> {
     diesel::insert_into(audit_events::table)
-        .values(event)
+        .values(AuditEventRow::from_model(event))
         .execute(conn)?;
     Ok(())
 }
@@ -620,11 +636,12 @@ pub fn audit_events_of_realm(
     conn: &mut Conn,
     realm_id: &str,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    Ok(audit_events::table
+    audit_events::table
         .filter(audit_events::realm_id.eq(realm_id))
         .order((audit_events::created_at, audit_events::id))
-        .select(AuditEvent::as_select())
-        .load(conn)?)
+        .select(AuditEventRow::as_select())
+        .load::<AuditEventRow>(conn)?
+        .into_models()
 }
 
 /// Turns a unique violation into a [`StoreError::Conflict`] with a message naming the entity.

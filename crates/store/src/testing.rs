@@ -169,3 +169,34 @@ mod tests {
         );
     }
 }
+
+/// Declares functions that insert models as they are, past the store's checks and error
+/// mapping: tests of the database's own constraints, rows as older versions wrote them, and
+/// bulk loads for benchmarks (one statement per call where the backend allows).
+macro_rules! raw_inserts {
+    ($($(#[$doc:meta])* $name:ident($model:ident as $row:ident into $table:ident);)+) => {$(
+        $(#[$doc])*
+        pub fn $name(
+            conn: &mut crate::DbConnection,
+            models: &[tessera_core::model::$model],
+        ) -> Result<usize, diesel::result::Error> {
+            let rows: Vec<_> = models.iter().map(crate::rows::$row::from_model).collect();
+            let table = crate::schema::$table::table;
+            // diesel's multi-backend connection has no batch insert of its own.
+            match conn {
+                crate::DbConnection::Sqlite(c) => diesel::insert_into(table).values(&rows).execute(c),
+                crate::DbConnection::Postgres(c) => {
+                    diesel::insert_into(table).values(&rows).execute(c)
+                }
+            }
+        }
+    )+};
+}
+
+raw_inserts! {
+    /// Users, keys and skeletons as given (`None` keys: rows from before the username rule).
+    insert_user_rows(User as UserRow into users);
+    insert_client_rows(Client as ClientRow into clients);
+    insert_team_rows(Team as TeamRow into teams);
+    insert_membership_rows(TeamMembership as TeamMembershipRow into team_memberships);
+}

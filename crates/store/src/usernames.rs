@@ -7,8 +7,9 @@ use tessera_core::username::{self, Username};
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::models::User;
+use crate::rows::{IntoModels, UserRow};
 use crate::schema::users;
+use tessera_core::model::User;
 
 type Conn = DbConnection;
 
@@ -112,9 +113,10 @@ pub fn user_for_sign_in(
                 .eq(&key)
                 .or(users::username_key.is_null().and(users::username.eq(input))),
         )
-        .select(User::as_select())
+        .select(UserRow::as_select())
         .limit(2)
-        .load(conn)?;
+        .load::<UserRow>(conn)?
+        .into_models()?;
     let exact = found.iter().position(|u| u.username == input);
     Ok(match exact {
         Some(i) => found.into_iter().nth(i),

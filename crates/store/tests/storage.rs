@@ -18,11 +18,11 @@ use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
 use tessera_core::username;
 use tessera_store::browser;
-use tessera_store::models::{Client, Realm, User};
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
@@ -203,12 +203,7 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
     assert_eq!(roles.len(), BUILTIN_ROLES.len());
     assert!(roles.iter().all(|r| r.builtin));
     let admin_role = roles.iter().find(|r| r.name == "admin").unwrap();
-    assert!(
-        admin_role
-            .permissions
-            .split(' ')
-            .any(|p| p == "client:write")
-    );
+    assert!(admin_role.permissions.iter().any(|p| p == "client:write"));
 
     let root = q::root_team(conn, &realm.id).unwrap().expect("root team");
     assert_eq!(root.name, provision::ROOT_TEAM_NAME);
@@ -233,9 +228,9 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
         .expect("portal client");
     assert!(!portal.confidential);
     assert_eq!(portal.secret_sha256, None);
-    assert!(portal.allows_grant("password"));
-    assert!(!portal.allows_grant("client_credentials"));
-    assert!(portal.allowed_scopes().contains("openid"));
+    assert!(portal.allows_grant(GrantType::Password));
+    assert!(!portal.allows_grant(GrantType::ClientCredentials));
+    assert!(portal.allowed_scopes.contains("openid"));
     assert!(portal.enabled);
 }
 
@@ -314,7 +309,7 @@ fn confidential_client_gets_a_generated_secret_and_a_service_account(db: &Databa
     assert!(secret::verify_secret(&plain, hash));
     assert!(!secret::verify_secret(&format!("{plain}x"), hash));
     assert!(stored.confidential);
-    assert!(stored.allows_grant("client_credentials"));
+    assert!(stored.allows_grant(GrantType::ClientCredentials));
     assert_eq!(stored.name, "Batch service");
 
     // `api_key:read` is built in; only `jobs:read` needed defining.
@@ -324,8 +319,8 @@ fn confidential_client_gets_a_generated_secret_and_a_service_account(db: &Databa
         scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["jobs:read"]
     );
-    assert!(stored.allowed_scopes().contains("jobs:read"));
-    assert!(stored.allowed_scopes().contains("api_key:read"));
+    assert!(stored.allowed_scopes.contains("jobs:read"));
+    assert!(stored.allowed_scopes.contains("api_key:read"));
 
     let sa = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "service-account-svc")
         .unwrap()
@@ -353,7 +348,7 @@ fn client_with_a_fixed_secret_stores_only_its_hash(db: &Database) {
     assert_eq!(created.generated_secret, None);
     let stored = client(db, &realm.id, "fixed").unwrap();
     assert_eq!(stored.secret_sha256, Some(secret::sha256_hex(fixed)));
-    assert_eq!(stored.redirect_uris(), ["https://app.example.com/cb"]);
+    assert_eq!(stored.redirect_uris, ["https://app.example.com/cb"]);
     // No client_credentials grant, no service account.
     assert_eq!(stored.service_account_user_id, None);
 }
@@ -448,9 +443,7 @@ fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
     };
     let err = q::insert_client(conn, &duplicate).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    let raw = diesel::insert_into(clients::table)
-        .values(&duplicate)
-        .execute(conn)
+    let raw = tessera_store::testing::insert_client_rows(conn, std::slice::from_ref(&duplicate))
         .unwrap_err();
     assert!(
         matches!(
@@ -607,9 +600,7 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
     let conn = &mut *db.conn().unwrap();
     let mut same_key = User::new(&realm.id, &username::parse("Admin").unwrap(), NOW);
     same_key.username_skeleton = Some("unused".into());
-    let err = diesel::insert_into(users::table)
-        .values(&same_key)
-        .execute(conn)
+    let err = tessera_store::testing::insert_user_rows(conn, std::slice::from_ref(&same_key))
         .map_err(|e| usernames::map_unique(e, "Admin"))
         .unwrap_err();
     assert_eq!(err.to_string(), "a user named \"Admin\" already exists");
@@ -617,9 +608,7 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
     let latin = User::new(&realm.id, &username::parse("paypa").unwrap(), NOW);
     q::insert_user(conn, &latin).unwrap();
     let cyrillic = User::new(&realm.id, &username::parse(CYRILLIC_PAYPA).unwrap(), NOW);
-    let err = diesel::insert_into(users::table)
-        .values(&cyrillic)
-        .execute(conn)
+    let err = tessera_store::testing::insert_user_rows(conn, std::slice::from_ref(&cyrillic))
         .map_err(|e| usernames::map_unique(e, CYRILLIC_PAYPA))
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -640,9 +629,7 @@ fn old_row(realm_id: &str, name: &str, created_at: i64) -> User {
 }
 
 fn insert_raw(db: &Database, user: &User) {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(&mut *db.conn().unwrap())
+    tessera_store::testing::insert_user_rows(&mut db.conn().unwrap(), std::slice::from_ref(user))
         .unwrap();
 }
 
@@ -914,12 +901,12 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
         .unwrap()
         .unwrap();
     assert!(!web.confidential);
-    assert_eq!(web.redirect_uris(), ["https://app.example.com/callback"]);
+    assert_eq!(web.redirect_uris, ["https://app.example.com/callback"]);
     let auditor = q::role_by_name(conn, &realm.id, "auditor")
         .unwrap()
         .unwrap();
     assert!(!auditor.builtin);
-    assert_eq!(auditor.permissions, "audit:read user:read");
+    assert_eq!(auditor.permissions.to_string(), "audit:read user:read");
     let platform = q::team_by_name(conn, &realm.id, "platform")
         .unwrap()
         .unwrap();

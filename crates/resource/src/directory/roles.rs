@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
 use tessera_core::id::new_uuid;
+use tessera_core::model::Role;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_core::permission;
 use tessera_store::DbConnection;
 use tessera_store::directory::{self as dir, RoleFilter};
-use tessera_store::models::Role;
 use tessera_store::queries as q;
 
 use super::{MAX_TEXT, Mode, RequestBody, check_list, check_text, ensure_unused, found, window};
@@ -35,21 +35,13 @@ pub(super) struct RoleJson {
     requires_mfa: bool,
 }
 
-/// The role's permission names in their stored order.
-fn permission_names(r: &Role) -> impl Iterator<Item = String> + '_ {
-    r.permissions
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 fn role_permissions(r: &Role) -> BTreeSet<String> {
-    permission_names(r).collect()
+    r.permissions.to_set()
 }
 
 fn role_json(r: Role) -> RoleJson {
     RoleJson {
-        permissions: permission_names(&r).collect(),
+        permissions: r.permissions.to_vec(),
         is_available_in_root_team: true,
         is_available_in_non_root_team: true,
         id: r.id,
@@ -125,7 +117,7 @@ impl RoleRequest {
         }
         if let Some(perms) = mode.or_default(self.permissions) {
             check_permissions(&perms)?;
-            role.permissions = tessera_core::ScopeSet::from_names(perms).to_string();
+            role.permissions = tessera_core::ScopeSet::from_names(perms).iter().collect();
         }
         if let Some(required) = mode.optional(self.requires_mfa) {
             role.requires_mfa = required.unwrap_or(false);
@@ -196,7 +188,7 @@ fn new_role(realm_id: &str) -> Role {
         realm_id: realm_id.to_string(),
         name: String::new(),
         description: String::new(),
-        permissions: String::new(),
+        permissions: Default::default(),
         builtin: false,
         created_at: 0,
         updated_at: 0,

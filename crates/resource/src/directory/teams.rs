@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use tessera_core::model::Team;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_store::DbConnection;
 use tessera_store::directory::{self as dir, TeamFilter};
-use tessera_store::models::Team;
 use tessera_store::provision::ROOT_TEAM_NAME;
 use tessera_store::queries as q;
 

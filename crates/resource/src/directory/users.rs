@@ -8,12 +8,12 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tessera_core::grant::Rights;
+use tessera_core::model::User;
 use tessera_core::page::Page;
 use tessera_core::password::{Argon2Params, PasswordHasher};
 use tessera_core::username::{self, Username};
 use tessera_store::DbConnection;
 use tessera_store::directory::{self as dir, NamedMembership, UserFilter};
-use tessera_store::models::User;
 use tessera_store::queries as q;
 use tessera_store::usernames;
 

@@ -4,10 +4,10 @@
 use actix_web::web::Path;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use tessera_core::model::AuditEvent;
 use tessera_core::page::Page;
 use tessera_store::DbConnection;
 use tessera_store::governance as g;
-use tessera_store::models::AuditEvent;
 
 use crate::auth::Principal;
 use crate::error::ApiError;

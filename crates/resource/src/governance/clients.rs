@@ -13,15 +13,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
 use tessera_core::import::{ClientKind, ClientSpec};
+use tessera_core::model::Client;
 use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
 use tessera_store::governance as g;
-use tessera_store::models::Client;
 use tessera_store::provision::{self, ClientCreated, PORTAL_CLIENT_ID, UnknownScopes};
 use tessera_store::{Database, DbConnection};
 
-use super::split;
 use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -86,18 +85,18 @@ struct ClientJson {
 
 impl From<Client> for ClientJson {
     fn from(c: Client) -> Self {
-        let settings = c.settings();
+        let settings = c.settings.clone();
         Self {
             web_origins: settings.web_origins,
             access_token_ttl_secs: settings.access_token_ttl_secs,
             refresh_token_idle_ttl_secs: settings.refresh_token_idle_ttl_secs,
             refresh_token_absolute_ttl_secs: settings.refresh_token_absolute_ttl_secs,
             backchannel_logout_uri: settings.backchannel_logout_uri,
-            redirect_uris: c.redirect_uris(),
-            post_logout_redirect_uris: c.post_logout_redirect_uris(),
-            grant_types: split(&c.grant_types),
-            scopes: split(&c.allowed_scopes),
-            default_scopes: split(&c.default_scopes),
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            grant_types: c.grant_types.names(),
+            scopes: c.allowed_scopes.to_vec(),
+            default_scopes: c.default_scopes.to_vec(),
             kind: if c.confidential {
                 "confidential"
             } else {
@@ -253,15 +252,17 @@ impl ClientUpdate {
         let body = self.body;
         let scopes = body
             .scopes
-            .unwrap_or_else(|| split(&existing.allowed_scopes));
+            .unwrap_or_else(|| existing.allowed_scopes.to_vec());
         // Kept defaults that the new scopes still allow, unless new defaults are given.
         let default_scopes = body.default_scopes.unwrap_or_else(|| {
-            split(&existing.default_scopes)
+            existing
+                .default_scopes
+                .to_vec()
                 .into_iter()
                 .filter(|d| scopes.contains(d))
                 .collect()
         });
-        let kept = existing.settings();
+        let kept = existing.settings.clone();
         let spec = ClientSpec {
             client_id: existing.client_id.clone(),
             name: Some(body.name.unwrap_or_else(|| existing.name.clone())),
@@ -269,15 +270,15 @@ impl ClientUpdate {
             secret: None,
             grant_types: body
                 .grant_types
-                .unwrap_or_else(|| split(&existing.grant_types)),
+                .unwrap_or_else(|| existing.grant_types.names()),
             scopes,
             default_scopes: Some(default_scopes),
             redirect_uris: body
                 .redirect_uris
-                .unwrap_or_else(|| existing.redirect_uris()),
+                .unwrap_or_else(|| existing.redirect_uris.clone()),
             post_logout_redirect_uris: body
                 .post_logout_redirect_uris
-                .unwrap_or_else(|| existing.post_logout_redirect_uris()),
+                .unwrap_or_else(|| existing.post_logout_redirect_uris.clone()),
             first_party: body.first_party.unwrap_or(existing.first_party),
             web_origins: body.web_origins.unwrap_or(kept.web_origins),
             access_token_ttl_secs: body
@@ -310,7 +311,7 @@ fn permission_scopes(scopes: &[String]) -> BTreeSet<String> {
 /// enabled again); custom scopes are not rights Tessera grants.
 fn newly_carried(existing: &Client, spec: &ClientSpec, enabled: bool) -> BTreeSet<String> {
     let old = if existing.enabled {
-        permission_scopes(&split(&existing.allowed_scopes))
+        permission_scopes(&existing.allowed_scopes.to_vec())
     } else {
         BTreeSet::new()
     };

@@ -22,14 +22,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     audit::routes(cfg);
 }
 
-/// A stored list of names (blank- or comma-separated) as a JSON array.
-fn split(list: &str) -> Vec<String> {
-    list.split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// A free-text description: at most 1000 characters, no control characters but newlines.
 fn validate_description(field: &str, d: &str) -> Result<(), ApiError> {
     if d.chars().count() > 1000 {

@@ -5,12 +5,11 @@ use actix_web::web::Path;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use tessera_core::permission::is_permission;
+use tessera_core::access::PolicyEffects;
+use tessera_core::model::{Policy, Role};
 use tessera_store::DbConnection;
 use tessera_store::governance as g;
-use tessera_store::models::{Policy, Role};
 
-use super::split;
 use crate::access::effective_permissions;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -54,20 +53,13 @@ fn user_permissions_in(
     })
 }
 
-/// A role's permissions plus the allows of the policies on it, minus their denies (a deny
-/// wins), restricted to the catalog.
+/// A role's permissions once the policies on it apply ([`tessera_core::access`]: allows
+/// added, denies win, only catalogued permissions).
 fn role_with_policies(role: &Role, policies: &[Policy]) -> BTreeSet<String> {
-    let mut set: BTreeSet<String> = split(&role.permissions).into_iter().collect();
-    for p in policies.iter().filter(|p| p.effect == "allow") {
-        set.extend(split(&p.permissions));
-    }
-    for p in policies.iter().filter(|p| p.effect == "deny") {
-        for perm in split(&p.permissions) {
-            set.remove(&perm);
-        }
-    }
-    set.retain(|p| is_permission(p));
-    set
+    tessera_core::access::effective_permissions(
+        role.permissions.to_vec(),
+        &PolicyEffects::of(policies),
+    )
 }
 
 fn role_permissions_in(

@@ -7,14 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
+use tessera_core::model::{Effect, PermissionList, Policy, SubjectType};
 use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
 use tessera_store::DbConnection;
 use tessera_store::governance as g;
-use tessera_store::models::Policy;
 
-use super::{split, validate_description};
+use super::validate_description;
 use crate::access::Grantor;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -34,9 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete_policy)),
     );
 }
-
-const SUBJECT_TYPES: [&str; 3] = ["user", "role", "team"];
-const EFFECTS: [&str; 2] = ["allow", "deny"];
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct SubjectJson {
@@ -61,13 +58,13 @@ struct PolicyJson {
 impl From<Policy> for PolicyJson {
     fn from(p: Policy) -> Self {
         Self {
-            permissions: split(&p.permissions),
+            permissions: p.permissions.to_vec(),
             id: p.id,
             name: p.name,
             description: p.description,
-            effect: p.effect,
+            effect: p.effect.to_string(),
             subject: SubjectJson {
-                kind: p.subject_type,
+                kind: p.subject_type.to_string(),
                 id: p.subject_id,
             },
             enabled: p.enabled,
@@ -106,9 +103,10 @@ impl PolicyBody {
             realm_id: author.realm_id().to_string(),
             name: String::new(),
             description: String::new(),
-            effect: String::new(),
-            permissions: String::new(),
-            subject_type: String::new(),
+            // Placeholders: a create body must name the effect, permissions and subject.
+            effect: Effect::Allow,
+            permissions: Default::default(),
+            subject_type: SubjectType::User,
             subject_id: String::new(),
             enabled: true,
             created_at: author.now,
@@ -135,12 +133,13 @@ impl PolicyBody {
             policy.description = d;
         }
         match self.effect {
-            Some(e) if EFFECTS.contains(&e.as_str()) => policy.effect = e,
             Some(e) => {
-                return Err(ApiError::bad(
-                    "effect",
-                    format!("{e:?} is not an effect; use \"allow\" or \"deny\""),
-                ));
+                policy.effect = e.parse().map_err(|_| {
+                    ApiError::bad(
+                        "effect",
+                        format!("{e:?} is not an effect; use \"allow\" or \"deny\""),
+                    )
+                })?;
             }
             None if creating => return Err(required("effect")),
             None => {}
@@ -164,7 +163,7 @@ impl PolicyBody {
 
 impl SubjectBody {
     fn apply_to(self, policy: &mut Policy) -> Result<(), ApiError> {
-        if !SUBJECT_TYPES.contains(&self.kind.as_str()) {
+        let Ok(subject_type) = self.kind.parse() else {
             return Err(ApiError::bad(
                 "subject.type",
                 format!(
@@ -172,16 +171,16 @@ impl SubjectBody {
                     self.kind
                 ),
             ));
-        }
+        };
         http::parse_id("subject.id", &self.id)?;
-        policy.subject_type = self.kind;
+        policy.subject_type = subject_type;
         policy.subject_id = self.id;
         Ok(())
     }
 }
 
 /// A policy's permissions as stored: at least one, each of the catalog, sorted, once each.
-fn permission_list(list: Vec<String>) -> Result<String, ApiError> {
+fn permission_list(list: Vec<String>) -> Result<PermissionList, ApiError> {
     if list.is_empty() {
         return Err(ApiError::bad("permissions", "list at least one permission"));
     }
@@ -192,22 +191,22 @@ fn permission_list(list: Vec<String>) -> Result<String, ApiError> {
         ));
     }
     let set: BTreeSet<String> = list.into_iter().collect();
-    Ok(set.into_iter().collect::<Vec<_>>().join(" "))
+    Ok(set.into_iter().collect())
 }
 
 /// Where a policy on this subject takes effect: a team's policy in that team (the root team's
 /// everywhere), a user's or a role's in every team.
 fn policy_reach(p: &Policy, root_team: &str) -> Reach {
-    match p.subject_type.as_str() {
-        "team" if p.subject_id != root_team => Reach::Team(p.subject_id.clone()),
+    match p.subject_type {
+        SubjectType::Team if p.subject_id != root_team => Reach::Team(p.subject_id.clone()),
         _ => Reach::Realm,
     }
 }
 
 /// The permissions a policy grants (`effect`) while it applies.
-fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
+fn policy_effect(p: &Policy, effect: Effect) -> BTreeSet<String> {
     if p.enabled && p.effect == effect {
-        split(&p.permissions).into_iter().collect()
+        p.permissions.to_set()
     } else {
         BTreeSet::new()
     }
@@ -215,7 +214,7 @@ fn policy_effect(p: &Policy, effect: &str) -> BTreeSet<String> {
 
 /// What `p` does with `effect` that `other`, on the same subject, does not: the deny a write
 /// lifts (`p` before, `other` after) or the allow it adds (`p` after, `other` before).
-fn beyond(p: &Policy, other: Option<&Policy>, effect: &str) -> BTreeSet<String> {
+fn beyond(p: &Policy, other: Option<&Policy>, effect: Effect) -> BTreeSet<String> {
     let same = other
         .filter(|o| o.subject_type == p.subject_type && o.subject_id == p.subject_id)
         .map(|o| policy_effect(o, effect))
@@ -236,17 +235,20 @@ fn ensure_policy_change(
 ) -> Result<(), ApiError> {
     let root = grantor.root_team().to_string();
     if let Some(old) = before {
-        grantor.ensure(&policy_reach(old, &root), &beyond(old, after, "deny"))?;
+        grantor.ensure(&policy_reach(old, &root), &beyond(old, after, Effect::Deny))?;
     }
     if let Some(new) = after {
-        grantor.ensure(&policy_reach(new, &root), &beyond(new, before, "allow"))?;
+        grantor.ensure(
+            &policy_reach(new, &root),
+            &beyond(new, before, Effect::Allow),
+        )?;
     }
     grantor.ensure_realm_keeps_admin(conn)
 }
 
 /// Checks what needs the database: the subject exists, the name is free.
 fn check_policy_refs(conn: &mut DbConnection, p: &Policy) -> Result<(), ApiError> {
-    if !g::subject_exists(conn, &p.realm_id, &p.subject_type, &p.subject_id)? {
+    if !g::subject_exists(conn, &p.realm_id, p.subject_type, &p.subject_id)? {
         return Err(ApiError::bad(
             "subject.id",
             format!(
@@ -341,7 +343,7 @@ impl PolicyListFilter {
             effect: value("effect"),
         };
         if let Some(t) = &filter.subject_type
-            && !SUBJECT_TYPES.contains(&t.as_str())
+            && t.parse::<SubjectType>().is_err()
         {
             return Err(ApiError::bad(
                 "filter",
@@ -349,7 +351,7 @@ impl PolicyListFilter {
             ));
         }
         if let Some(e) = &filter.effect
-            && !EFFECTS.contains(&e.as_str())
+            && e.parse::<Effect>().is_err()
         {
             return Err(ApiError::bad(
                 "filter",

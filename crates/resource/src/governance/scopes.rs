@@ -4,10 +4,10 @@
 use actix_web::web::{Path, Payload};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use tessera_core::model::Scope;
 use tessera_core::page::Page;
 use tessera_store::DbConnection;
 use tessera_store::governance as g;
-use tessera_store::models::Scope;
 use tessera_store::queries as q;
 
 use super::validate_description;

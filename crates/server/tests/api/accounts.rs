@@ -58,7 +58,7 @@ async fn auth_test(app: &TestApp, token: &str) -> u16 {
         .0
 }
 
-fn user(app: &TestApp, id: &str) -> tessera_store::models::User {
+fn user(app: &TestApp, id: &str) -> tessera_core::model::User {
     q::user_by_id(&mut app.db.conn().unwrap(), id)
         .unwrap()
         .unwrap()

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use tessera_store::models::ApiKey;
+use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType};
 
 const ALL_SCOPES: &str = EVERY_PERMISSION;
 
@@ -100,7 +100,7 @@ fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
-fn insert_key(app: &TestApp, kind: &str, owner: Option<&str>, team: &str) -> String {
+fn insert_key(app: &TestApp, kind: KeyKind, owner: Option<&str>, team: &str) -> String {
     let id = tessera_core::id::new_uuid();
     let mut conn = app.db.conn().unwrap();
     let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
@@ -109,8 +109,8 @@ fn insert_key(app: &TestApp, kind: &str, owner: Option<&str>, team: &str) -> Str
     let key = ApiKey {
         id: id.clone(),
         realm_id: realm.id,
-        kind: kind.into(),
-        key_type: "sk".into(),
+        kind,
+        key_type: KeyType::Secret,
         name: format!("{kind} key"),
         prefix: "tsk_".into(),
         secret_sha256: tessera_core::secret::sha256_hex(&id),
@@ -118,8 +118,8 @@ fn insert_key(app: &TestApp, kind: &str, owner: Option<&str>, team: &str) -> Str
         team_id: Some(team.into()),
         owner_user_id: owner.map(str::to_string),
         role_id: None,
-        scopes: String::new(),
-        status: "ACTIVE".into(),
+        scopes: Default::default(),
+        status: KeyStatus::Active,
         expires_at: None,
         last_access_at: None,
         created_by: "user:test".into(),
@@ -127,10 +127,7 @@ fn insert_key(app: &TestApp, kind: &str, owner: Option<&str>, team: &str) -> Str
         created_at: 0,
         updated_at: 0,
     };
-    diesel::insert_into(tessera_store::schema::api_keys::table)
-        .values(&key)
-        .execute(&mut *conn)
-        .unwrap();
+    tessera_store::apikeys::insert(&mut conn, &key).unwrap();
     id
 }
 
@@ -1231,10 +1228,10 @@ async fn removing_a_user_from_a_team_deletes_their_personal_keys_for_that_team_o
         .as_str()
         .unwrap()
         .to_string();
-    let kim_left = insert_key(&app, "personal", Some(&kim), &left);
-    let kim_kept = insert_key(&app, "personal", Some(&kim), &kept);
-    let lee_left = insert_key(&app, "personal", Some(&other), &left);
-    let team_key = insert_key(&app, "team", None, &left);
+    let kim_left = insert_key(&app, KeyKind::Personal, Some(&kim), &left);
+    let kim_kept = insert_key(&app, KeyKind::Personal, Some(&kim), &kept);
+    let lee_left = insert_key(&app, KeyKind::Personal, Some(&other), &left);
+    let team_key = insert_key(&app, KeyKind::Team, None, &left);
 
     // Dropping one of two roles in a team keeps the user in it: nothing is deleted.
     let path = format!("/api/v1/users/{kim}");
@@ -1284,10 +1281,10 @@ async fn deleting_a_user_deletes_all_their_personal_keys() {
         "team_roles": [{"team_id": team, "role_id": member}, {"team_id": root, "role_id": member}]}))).await;
     let max = created["value"]["id"].as_str().unwrap().to_string();
     let keys = [
-        insert_key(&app, "personal", Some(&max), &team),
-        insert_key(&app, "personal", Some(&max), &root),
+        insert_key(&app, KeyKind::Personal, Some(&max), &team),
+        insert_key(&app, KeyKind::Personal, Some(&max), &root),
     ];
-    let team_key = insert_key(&app, "team", None, &team);
+    let team_key = insert_key(&app, KeyKind::Team, None, &team);
     let (status, resp) = call(
         &app,
         "DELETE",
