@@ -13,8 +13,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tessera_core::id::random_token;
 use tessera_core::model::{Realm, User};
-use tessera_store::browser::BrowserSession;
 use tessera_store::mfa;
+use tessera_store::sessions::BrowserSession;
 
 use crate::authorize::{csrf_cookie, csrf_ok, page, render, set_cookie};
 use crate::error::IssuerError;

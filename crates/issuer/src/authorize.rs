@@ -15,8 +15,9 @@ use std::sync::Arc;
 use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_core::{ScopeSet, id::random_token};
-use tessera_store::browser::{self, AuthorizationCode, BrowserSession};
-use tessera_store::queries as q;
+use tessera_store as store;
+use tessera_store::codes::AuthorizationCode;
+use tessera_store::sessions::BrowserSession;
 
 use crate::error::IssuerError;
 use crate::form::{Form, read_form};
@@ -471,10 +472,10 @@ pub(crate) async fn current_session(
     let now = state.now();
     web::block(move || -> Result<_, IssuerError> {
         let mut conn = db.conn()?;
-        let Some(session) = browser::live_session(&mut conn, &realm_id, &hash, now)? else {
+        let Some(session) = store::sessions::live(&mut conn, &realm_id, &hash, now)? else {
             return Ok(None);
         };
-        Ok(q::user_by_id(&mut conn, &session.user_id)?
+        Ok(store::users::by_id(&mut conn, &session.user_id)?
             .filter(|u| u.enabled)
             .map(|u| (session, u)))
     })
@@ -605,9 +606,10 @@ pub(crate) async fn needs_consent(
         user.id.clone(),
         request.client.client_id.clone(),
     );
-    let granted =
-        web::block(move || browser::consent(&mut *db.conn()?, &realm_id, &user_id, &client_id))
-            .await??;
+    let granted = web::block(move || {
+        store::consents::of_user(&mut *db.conn()?, &realm_id, &user_id, &client_id)
+    })
+    .await??;
     Ok(match granted {
         Some(scopes) => !request.scope.is_subset(&ScopeSet::from_stored(&scopes)),
         None => true,
@@ -642,7 +644,7 @@ pub(crate) async fn issue_code(
         amr: session.amr.clone(),
     };
     let db = state.db.clone();
-    web::block(move || browser::insert_code(&mut *db.conn()?, &row)).await??;
+    web::block(move || store::codes::insert(&mut *db.conn()?, &row)).await??;
     Ok(request.reply.with(&[("code", &code)]))
 }
 
@@ -858,7 +860,7 @@ pub async fn consent(
         state.now(),
     );
     web::block(move || {
-        browser::save_consent(
+        store::consents::save(
             &mut *db.conn()?,
             &realm_id,
             &user_id,

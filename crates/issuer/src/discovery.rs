@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::sync::Arc;
 use tessera_core::permission::{CATALOG, OIDC_SCOPES};
-use tessera_store::queries as q;
+use tessera_store as store;
 
 use crate::error::IssuerError;
 use crate::revocation::{INTROSPECTION_AUTH_METHODS, REVOCATION_AUTH_METHODS};
@@ -60,7 +60,8 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
     }
     let realm = state.realm(realm_name).await?;
     let db = state.db.clone();
-    let custom = web::block(move || q::list_scopes(&mut *db.conn()?, &realm.id)).await??;
+    let custom =
+        web::block(move || store::scopes::all_in_realm(&mut *db.conn()?, &realm.id)).await??;
     let issuer = state.issuer_url(realm_name);
     let mut scopes: Vec<String> = OIDC_SCOPES
         .iter()

@@ -8,8 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
 use tessera_core::id::random_token;
 use tessera_core::model::Realm;
-use tessera_store::browser;
-use tessera_store::revocation as rev;
+use tessera_store as store;
 use tessera_token::SigningAlg;
 
 use crate::client_auth;
@@ -35,7 +34,7 @@ pub async fn end_session(
     let db = state.db.clone();
     let (realm_id, hash, now) = (realm.id.clone(), session_sha256.to_string(), state.now());
     let ended =
-        web::block(move || browser::end_session(&mut *db.conn()?, &realm_id, &hash, now)).await??;
+        web::block(move || store::sessions::end(&mut *db.conn()?, &realm_id, &hash, now)).await??;
     for (jti, exp) in &ended.revoked {
         state.access_token_revoked(jti, *exp);
     }
@@ -138,7 +137,7 @@ pub async fn refresh_token_logout(
     let hash = tessera_core::secret::sha256_hex(presented);
     let db = state.db.clone();
     let now = state.now();
-    let token = web::block(move || rev::refresh_token_by_hash(&mut *db.conn()?, &hash))
+    let token = web::block(move || store::refresh_tokens::state_by_hash(&mut *db.conn()?, &hash))
         .await??
         .filter(|t| t.realm_id == realm.id)
         .ok_or_else(invalid)?;
@@ -156,9 +155,10 @@ pub async fn refresh_token_logout(
     }
     let db = state.db.clone();
     let (realm_id, family) = (realm.id.clone(), token.family_id.clone());
-    let revoked =
-        web::block(move || rev::revoke_refresh_family(&mut *db.conn()?, &realm_id, &family, now))
-            .await??;
+    let revoked = web::block(move || {
+        store::refresh_tokens::revoke_family(&mut *db.conn()?, &realm_id, &family, now)
+    })
+    .await??;
     for (jti, exp) in &revoked {
         state.access_token_revoked(jti, *exp);
     }

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tessera_core::model::{Client, Realm, User};
-use tessera_store::queries as q;
+use tessera_store as store;
 use tessera_token::{SigningAlg, VerifyOptions};
 
 use crate::error::IssuerError;
@@ -234,8 +234,8 @@ pub async fn userinfo(
     let found = web::block(move || -> Result<(bool, Option<User>), IssuerError> {
         let mut conn = db.conn()?;
         Ok((
-            tessera_store::revocation::is_jti_revoked(&mut conn, &jti)?,
-            q::user_by_id(&mut conn, &sub)?,
+            tessera_store::revoked::is_revoked(&mut conn, &jti)?,
+            store::users::by_id(&mut conn, &sub)?,
         ))
     })
     .await??;

@@ -20,9 +20,11 @@ use tessera_core::authn;
 use tessera_core::id::random_token;
 use tessera_core::model::{Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
-use tessera_store::browser::BrowserSession;
+use tessera_store as store;
 use tessera_store::mfa::{self, StoredPasskey, WebauthnChallenge};
-use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
+use tessera_store::sessions::BrowserSession;
+use tessera_store::throttle::AtLimit;
+use tessera_store::throttle::ThrottleRule;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
@@ -384,9 +386,10 @@ async fn admit(
 ) -> Result<Result<(), i64>, IssuerError> {
     let db = state.db.clone();
     let (realm_id, keys, now) = (realm.id.clone(), keys.to_vec(), state.now());
-    let admission =
-        web::block(move || q::throttle_admit_reporting(&mut *db.conn()?, &realm_id, &keys, now))
-            .await??;
+    let admission = web::block(move || {
+        store::throttle::admit_reporting(&mut *db.conn()?, &realm_id, &keys, now)
+    })
+    .await??;
     Ok(match admission.wait {
         None => Ok(()),
         Some(secs) => Err(secs),
@@ -420,7 +423,8 @@ async fn settle_passwordless(
     let locked = web::block(move || -> Result<Vec<String>, IssuerError> {
         use tessera_store::provision::{Actor, Audited, audit_event};
         let mut conn = db.conn()?;
-        let locked = q::throttle_settle(&mut conn, &realm_id, &keys, &clear, outcome.is_ok(), now)?;
+        let locked =
+            store::throttle::settle(&mut conn, &realm_id, &keys, &clear, outcome.is_ok(), now)?;
         let actor = Actor {
             name: &who,
             source_addr: &addr,
@@ -552,9 +556,9 @@ async fn passwordless_finish(
             passkey.update_credential(&result);
             let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
             mfa::update_passkey_use(&mut conn, &stored.id, &json, now)?;
-            match q::user_by_id(&mut conn, &stored.user_id)? {
+            match store::users::by_id(&mut conn, &stored.user_id)? {
                 Some(u) if u.enabled && !u.is_service_account && u.realm_id == realm_id => {
-                    q::record_login_success(&mut conn, &u.id, now)?;
+                    store::users::record_login_success(&mut conn, &u.id, now)?;
                     Ok(Ok(u))
                 }
                 _ => Ok(Err(("disabled", user_id))),
@@ -669,7 +673,7 @@ async fn second_factor_finish(
             now,
         )?;
         let clear = keys.first().map(|(k, _)| k.clone()).unwrap_or_default();
-        let locked = q::throttle_settle(&mut conn, &realm_id, &keys, &clear, passed, now)?;
+        let locked = store::throttle::settle(&mut conn, &realm_id, &keys, &clear, passed, now)?;
         signin::audit_factor(&mut conn, &realm_id, &user_id, "passkey", passed, addr, now)?;
         Ok((passed, locked))
     })

@@ -13,8 +13,8 @@ use serde::Serialize;
 use std::sync::Arc;
 use tessera_core::model::{Client, Realm};
 use tessera_core::secret;
-use tessera_store::queries as q;
-use tessera_store::revocation::{self as rev, RefreshTokenState};
+use tessera_store as store;
+use tessera_store::refresh_tokens::RefreshTokenState;
 use tessera_token::{AccessTokenClaims, VerifyOptions};
 
 use crate::client_auth;
@@ -80,7 +80,8 @@ async fn identify(state: &IssuerState, realm: &Realm, token: &str) -> Result<Fou
     }
     let hash = secret::sha256_hex(token);
     let db = state.db.clone();
-    let found = web::block(move || rev::refresh_token_by_hash(&mut *db.conn()?, &hash)).await??;
+    let found =
+        web::block(move || store::refresh_tokens::state_by_hash(&mut *db.conn()?, &hash)).await??;
     Ok(match found {
         Some(rt) if rt.realm_id == realm.id => Found::Refresh(rt),
         _ => Found::Unknown,
@@ -129,7 +130,8 @@ async fn revoke_access_token(
     let db = state.db.clone();
     let realm_id = realm.id.clone();
     let (jti, exp) = (claims.jti.clone(), claims.exp);
-    web::block(move || rev::revoke_jti(&mut *db.conn()?, &jti, &realm_id, exp, now)).await??;
+    web::block(move || store::revoked::revoke(&mut *db.conn()?, &jti, &realm_id, exp, now))
+        .await??;
     state.access_token_revoked(&claims.jti, claims.exp);
     tracing::info!(realm = %realm.name, client_id = %client.client_id, "access token revoked");
     Ok(())
@@ -149,9 +151,10 @@ async fn revoke_refresh_family(
     let now = state.now();
     let db = state.db.clone();
     let (realm_id, family) = (realm.id.clone(), rt.family_id.clone());
-    let revoked_ats =
-        web::block(move || rev::revoke_refresh_family(&mut *db.conn()?, &realm_id, &family, now))
-            .await??;
+    let revoked_ats = web::block(move || {
+        store::refresh_tokens::revoke_family(&mut *db.conn()?, &realm_id, &family, now)
+    })
+    .await??;
     for (jti, exp) in &revoked_ats {
         state.access_token_revoked(jti, *exp);
     }
@@ -232,11 +235,11 @@ async fn introspect_access_token(
     let (jti, sub, realm_id) = (claims.jti.clone(), claims.sub.clone(), realm.id.clone());
     let (revoked, user) = web::block(move || -> Result<_, IssuerError> {
         let mut conn = db.conn()?;
-        let revoked = rev::is_jti_revoked(&mut conn, &jti)?;
+        let revoked = store::revoked::is_revoked(&mut conn, &jti)?;
         let user = if revoked {
             None
         } else {
-            q::user_by_id(&mut conn, &sub)?
+            store::users::by_id(&mut conn, &sub)?
         };
         Ok((revoked, user))
     })

@@ -3,7 +3,7 @@
 //! second factor when the policy requires one the user lacks.
 //!
 //! A half-finished sign-in is a browser session with `pending` set (the step it waits for);
-//! it authorises nothing (`browser::live_session` skips it) and expires after
+//! it authorises nothing (`store::sessions::live` skips it) and expires after
 //! [`PENDING_TTL_SECS`]. Each step is a form post carrying the authorization request, like
 //! the sign-in form; when the last step passes, the session is completed with how it was
 //! proven (`amr`) and the request continues to consent or the code.
@@ -16,9 +16,9 @@ use tessera_core::authn;
 use tessera_core::id::random_token;
 use tessera_core::model::{Realm, User};
 use tessera_core::secret::sha256_hex;
-use tessera_store::browser::{self, BrowserSession};
+use tessera_store as store;
 use tessera_store::mfa::{self, Factors};
-use tessera_store::queries as q;
+use tessera_store::sessions::BrowserSession;
 
 use crate::authorize::{
     AuthRequest, Checked, SESSION_COOKIE, check_request, consent_page, cookie_path, csrf_cookie,
@@ -169,7 +169,7 @@ pub(crate) async fn start_session(
     };
     let db = state.db.clone();
     let stored = session.clone();
-    web::block(move || browser::insert_session(&mut *db.conn()?, &stored)).await??;
+    web::block(move || store::sessions::insert(&mut *db.conn()?, &stored)).await??;
     let mut resp = match step {
         Some(step) => step_page(state, realm, request, user, &situation, step, None).await?,
         None => continue_request(state, realm, request, &session, user).await?,
@@ -276,7 +276,7 @@ pub(crate) async fn pending(
         let Some(session) = mfa::pending_session(&mut conn, &realm_id, &hash, now)? else {
             return Ok(None);
         };
-        Ok(q::user_by_id(&mut conn, &session.user_id)?
+        Ok(store::users::by_id(&mut conn, &session.user_id)?
             .filter(|u| u.enabled)
             .map(|u| (session, u)))
     })

@@ -5,7 +5,8 @@ use std::time::Duration;
 use tessera_core::model::{Client, Realm};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{Clock, UnixTime};
-use tessera_store::{Database, queries as q};
+use tessera_store as store;
+use tessera_store::Database;
 use tessera_token::{JwksVerifier, KeyStore};
 use tokio::sync::Semaphore;
 
@@ -189,8 +190,8 @@ impl IssuerState {
         }
         let db = self.db.clone();
         let owned = name.to_string();
-        let found =
-            actix_web::web::block(move || q::realm_by_name(&mut *db.conn()?, &owned)).await??;
+        let found = actix_web::web::block(move || store::realms::by_name(&mut *db.conn()?, &owned))
+            .await??;
         let realm = Arc::new(found.ok_or_else(|| IssuerError::NotFound(format!("realm {name}")))?);
         self.realms.put(name.to_string(), Arc::clone(&realm));
         Ok(realm)
@@ -212,9 +213,10 @@ impl IssuerState {
         }
         let db = self.db.clone();
         let (rid, cid) = key.clone();
-        let found =
-            actix_web::web::block(move || q::client_by_client_id(&mut *db.conn()?, &rid, &cid))
-                .await??;
+        let found = actix_web::web::block(move || {
+            store::clients::by_client_id(&mut *db.conn()?, &rid, &cid)
+        })
+        .await??;
         Ok(found.map(|c| {
             let c = Arc::new(c);
             self.clients.put(key, Arc::clone(&c));

@@ -20,10 +20,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use tessera_store as store;
 
 use tessera_core::username::lookup_key;
 use tessera_store::DbConnection;
-use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
+use tessera_store::throttle::AtLimit;
+use tessera_store::throttle::ThrottleRule;
 
 use crate::config::ThrottleSettings;
 use crate::error::{IssuerError, OAuthCode};
@@ -129,7 +131,7 @@ pub fn admit_password_attempt(
     keys: &PasswordKeys,
     now: i64,
 ) -> Result<usize, IssuerError> {
-    let admission = q::throttle_admit_reporting(conn, realm_id, &keys.keys, now)?;
+    let admission = store::throttle::admit_reporting(conn, realm_id, &keys.keys, now)?;
     match admission.wait {
         None => Ok(admission.backoffs_started.len()),
         Some(retry_after_secs) => Err(IssuerError::Throttled {
@@ -151,7 +153,7 @@ pub fn settle_password_attempt(
     success: bool,
     now: i64,
 ) -> Result<Vec<String>, IssuerError> {
-    Ok(q::throttle_settle(
+    Ok(store::throttle::settle(
         conn,
         realm_id,
         &keys.keys,
@@ -185,7 +187,7 @@ pub fn unlock(
         (Some(u), None) => {
             let name = u.to_lowercase();
             let pattern = format!("pair:%/{}", like_literal(&name));
-            let mut keys = q::throttle_keys_like(conn, realm_id, &pattern)?;
+            let mut keys = store::throttle::keys_like(conn, realm_id, &pattern)?;
             // `%` may have swallowed a `/` of a longer username; addresses have none.
             keys.retain(|k| {
                 k.strip_prefix("pair:")
@@ -197,7 +199,7 @@ pub fn unlock(
         }
         (None, Some(a)) => {
             let pattern = format!("pair:{}/%", like_literal(&a.to_string()));
-            let mut keys = q::throttle_keys_like(conn, realm_id, &pattern)?;
+            let mut keys = store::throttle::keys_like(conn, realm_id, &pattern)?;
             keys.push(address_key(a));
             keys
         }
@@ -209,8 +211,8 @@ pub fn unlock(
     };
     let mut deleted = Vec::new();
     for key in candidates {
-        if q::throttle_entry(conn, realm_id, &key)?.is_some() {
-            q::throttle_clear(conn, realm_id, &key)?;
+        if store::throttle::entry(conn, realm_id, &key)?.is_some() {
+            store::throttle::clear(conn, realm_id, &key)?;
             deleted.push(key);
         }
     }

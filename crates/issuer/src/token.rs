@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use tessera_core::metrics::SignInResult;
 use tessera_core::model::{Client, GrantType, Realm};
 use tessera_core::{ScopeSet, id::random_token};
-use tessera_store::queries as q;
+use tessera_store as store;
 use tessera_token::{AccessTokenClaims, SigningAlg};
 
 use crate::client_auth;
@@ -438,7 +438,7 @@ async fn password(
             amr: tessera_core::authn::PASSWORD,
         },
     );
-    let issued = tessera_store::browser::Issued {
+    let issued = tessera_store::refresh_tokens::Issued {
         access_jti: response.jti.clone(),
         access_expires_at: now + response.expires_in,
         refresh: Some(row),
@@ -446,7 +446,7 @@ async fn password(
     let db = state.db.clone();
     let realm_id = realm.id.clone();
     web::block(move || {
-        tessera_store::browser::start_grant(&mut *db.conn()?, &realm_id, &grant_id, &issued)
+        tessera_store::refresh_tokens::start_grant(&mut *db.conn()?, &realm_id, &grant_id, &issued)
     })
     .await??;
     response.refresh_token = Some(value);
@@ -472,20 +472,19 @@ async fn password(
 ///
 /// Two database calls: the code is read, then spent and its tokens recorded in one
 /// transaction under the grant's lock, so a concurrent replay either finds them and revokes
-/// them, or comes first and leaves the winner nothing ([`tessera_store::browser::redeem_code`]).
+/// them, or comes first and leaves the winner nothing ([`tessera_store::codes::redeem`]).
 async fn authorization_code(
     state: &IssuerState,
     realm: &Realm,
     client: &Client,
     form: &Form,
 ) -> Result<TokenResponse, IssuerError> {
-    use tessera_store::browser;
     let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
     let code = form.require("code")?;
     let now = state.now();
     let db = state.db.clone();
     let hash = tessera_core::secret::sha256_hex(code);
-    let row = web::block(move || browser::code_by_hash(&mut *db.conn()?, &hash))
+    let row = web::block(move || store::codes::by_hash(&mut *db.conn()?, &hash))
         .await??
         .filter(|r| r.realm_id == realm.id)
         .ok_or_else(|| bad("the authorization code is not valid"))?;
@@ -512,7 +511,7 @@ async fn authorization_code(
             },
         )
     });
-    let issued = browser::Issued {
+    let issued = store::refresh_tokens::Issued {
         access_jti: response.jti.clone(),
         access_expires_at: now + response.expires_in,
         refresh: refresh.as_ref().map(|(_, r)| r.clone()),
@@ -520,7 +519,7 @@ async fn authorization_code(
     let db = state.db.clone();
     let (spent, refused) = (row.clone(), refusal.is_some());
     let outcome =
-        web::block(move || browser::redeem_code(&mut *db.conn()?, &spent, now, refused, &issued))
+        web::block(move || store::codes::redeem(&mut *db.conn()?, &spent, now, refused, &issued))
             .await??;
     settle(
         state,
@@ -549,7 +548,7 @@ async fn authorization_code(
 /// Why a code may not be redeemed by this request: expired, another redirect URI, or a
 /// verifier that does not match its challenge.
 fn code_refusal(
-    row: &tessera_store::browser::AuthorizationCode,
+    row: &tessera_store::codes::AuthorizationCode,
     client: &Client,
     form: &Form,
     now: i64,
@@ -586,11 +585,11 @@ fn code_refusal(
 /// replay's revoked access tokens are reported to the resource server in this process.
 fn settle(
     state: &IssuerState,
-    outcome: tessera_store::browser::Redemption,
+    outcome: tessera_store::codes::Redemption,
     refusal: Option<IssuerError>,
     replayed: &str,
 ) -> Result<(), IssuerError> {
-    use tessera_store::browser::Redemption;
+    use tessera_store::codes::Redemption;
     match outcome {
         Redemption::Issued => Ok(()),
         Redemption::Spent => Err(refusal.unwrap_or_else(|| {
@@ -629,12 +628,12 @@ fn refresh_row(
     realm: &Realm,
     client: &Client,
     grant: &GrantOf<'_>,
-) -> (String, tessera_store::browser::RefreshToken) {
+) -> (String, tessera_store::refresh_tokens::RefreshToken) {
     let now = state.now();
     let value = random_token::<32>();
     let (idle, absolute) = state.refresh_token_ttls(client);
     let family_end = grant.family_expires_at.unwrap_or(now + absolute);
-    let row = tessera_store::browser::RefreshToken {
+    let row = tessera_store::refresh_tokens::RefreshToken {
         token_sha256: tessera_core::secret::sha256_hex(&value),
         realm_id: realm.id.clone(),
         family_id: grant.family.to_string(),
@@ -657,20 +656,19 @@ fn refresh_row(
 /// and retires the presented one; presenting a retired one again revokes the whole grant.
 ///
 /// Two database calls: the token is read, then retired and its successor recorded in one
-/// transaction under the family's lock ([`tessera_store::browser::rotate_refresh`]).
+/// transaction under the family's lock ([`tessera_store::refresh_tokens::rotate`]).
 async fn refresh(
     state: &IssuerState,
     realm: &Realm,
     client: &Client,
     form: &Form,
 ) -> Result<TokenResponse, IssuerError> {
-    use tessera_store::browser;
     let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
     let presented = form.require("refresh_token")?;
     let now = state.now();
     let db = state.db.clone();
     let hash = tessera_core::secret::sha256_hex(presented);
-    let token = web::block(move || browser::refresh_token(&mut *db.conn()?, &hash))
+    let token = web::block(move || store::refresh_tokens::by_hash(&mut *db.conn()?, &hash))
         .await??
         .filter(|t| t.realm_id == realm.id)
         .ok_or_else(|| bad("the refresh token is not valid"))?;
@@ -719,7 +717,7 @@ async fn refresh(
             amr: &token.amr,
         },
     );
-    let issued = browser::Issued {
+    let issued = store::refresh_tokens::Issued {
         access_jti: response.jti.clone(),
         access_expires_at: now + response.expires_in,
         refresh: Some(successor),
@@ -727,7 +725,7 @@ async fn refresh(
     let db = state.db.clone();
     let retired = token.clone();
     let outcome =
-        web::block(move || browser::rotate_refresh(&mut *db.conn()?, &retired, now, &issued))
+        web::block(move || store::refresh_tokens::rotate(&mut *db.conn()?, &retired, now, &issued))
             .await??;
     settle(
         state,
@@ -799,7 +797,7 @@ pub(crate) async fn check_password(
         match throttle::admit_password_attempt(&mut conn, &realm_id, &lookup_keys, now) {
             Ok(backoffs) => Ok((
                 backoffs,
-                q::user_by_username(&mut conn, &realm_id, &lookup_name)?,
+                store::users::by_username(&mut conn, &realm_id, &lookup_name)?,
             )),
             Err(refused) => {
                 if matches!(refused, IssuerError::Throttled { .. }) {
@@ -852,10 +850,10 @@ pub(crate) async fn check_password(
         let locked = throttle::settle_password_attempt(&mut conn, &realm_id, &keys, verified, now)?;
         if verified {
             if let Some(id) = &user_id {
-                q::record_login_success(&mut conn, id, now)?;
+                store::users::record_login_success(&mut conn, id, now)?;
             }
         } else if let Some(id) = &user_id {
-            q::record_login_failure(&mut conn, id)?;
+            store::users::record_login_failure(&mut conn, id)?;
         }
         audit.write(&mut conn, user_id.as_deref(), reason)?;
         for key in &locked {

@@ -48,7 +48,7 @@ impl<'p> Grantor<'p> {
     /// actor holds: call it first in the write's transaction.
     pub fn new(conn: &mut DbConnection, principal: &'p Principal) -> Result<Self, ApiError> {
         store_access::lock_realm_access(conn, &principal.realm_id)?;
-        let root_team = tessera_store::queries::root_team(conn, &principal.realm_id)?
+        let root_team = tessera_store::teams::root(conn, &principal.realm_id)?
             .ok_or_else(|| ApiError::Internal("the realm has no root team".into()))?
             .id;
         // A key without a team (made before keys had one) acts with all its owner's teams,

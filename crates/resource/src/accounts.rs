@@ -16,11 +16,10 @@ use tessera_core::grant::Rights;
 use tessera_core::model::User;
 use tessera_core::password::PasswordHasher;
 use tessera_core::secret::sha256_hex;
+use tessera_store as store;
 use tessera_store::DbConnection;
 use tessera_store::accounts::{self, PasswordReset};
-use tessera_store::directory as dir;
 use tessera_store::provision::{Audited, audit_event};
-use tessera_store::queries as q;
 
 use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
@@ -72,7 +71,8 @@ fn target(principal: &Principal, raw: &str) -> Result<(String, bool), ApiError> 
 }
 
 fn user_in_realm(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<User, ApiError> {
-    dir::user_in_realm(conn, realm_id, id)?.ok_or_else(|| ApiError::NotFound(format!("user {id}")))
+    store::users::in_realm(conn, realm_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }
 
 /// Acting on someone else's account: the actor must hold everything the user holds, as if
@@ -385,7 +385,7 @@ async fn current_password_holds(
     let wait = {
         let (realm_id, keys) = (realm_id.clone(), keys.clone());
         with_db(state, move |conn| {
-            Ok(q::throttle_admit(conn, &realm_id, &keys, now)?)
+            Ok(store::throttle::admit(conn, &realm_id, &keys, now)?)
         })
         .await?
     };
@@ -395,7 +395,7 @@ async fn current_password_holds(
     let (verifier, stored) = (hasher.clone(), user.password_hash.clone());
     let correct = web::block(move || verifier.verify(&current, stored.as_deref())).await?;
     let locked = with_db(state, move |conn| {
-        Ok(q::throttle_settle(
+        Ok(store::throttle::settle(
             conn,
             &realm_id,
             &keys,
@@ -698,7 +698,7 @@ pub async fn second_factors(state: State, principal: Principal, path: Path<Strin
     let realm_id = principal.realm_id.clone();
     let shown = with_db(&state, move |conn| {
         user_in_realm(conn, &realm_id, &id)?;
-        let realm = tessera_store::queries::realm_by_id(conn, &realm_id)?
+        let realm = tessera_store::realms::by_id(conn, &realm_id)?
             .ok_or_else(|| ApiError::NotFound(format!("realm {realm_id}")))?;
         let factors = tessera_store::mfa::factors_of(conn, &id)?;
         Ok(SecondFactorsJson {

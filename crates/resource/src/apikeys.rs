@@ -16,10 +16,10 @@ use tessera_core::grant::{KeyGrant, Reach};
 use tessera_core::model::{ApiKey, KeyKind, KeyStatus, KeyType, PermissionList, Role};
 use tessera_core::names::validate_display_name;
 use tessera_core::page::{Page, PageRequest};
+use tessera_store as store;
 use tessera_store::DbConnection;
 use tessera_store::access::role_grants;
-use tessera_store::apikeys::{self as keys, KeyScope};
-use tessera_store::queries as q;
+use tessera_store::api_keys::KeyScope;
 
 use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
@@ -41,7 +41,7 @@ fn role_name_map(
     rows: &[ApiKey],
 ) -> Result<HashMap<String, String>, ApiError> {
     let ids: Vec<String> = rows.iter().filter_map(|k| k.role_id.clone()).collect();
-    Ok(keys::role_names(conn, &ids)?.into_iter().collect())
+    Ok(store::roles::names(conn, &ids)?.into_iter().collect())
 }
 
 /// The name of `key`'s role among `roles` ([`role_name_map`]).
@@ -51,9 +51,9 @@ fn role_name_of(key: &ApiKey, roles: &HashMap<String, String>) -> Option<String>
 
 /// Resolves a role by name or id in the realm.
 fn find_role(conn: &mut DbConnection, realm_id: &str, role: &str) -> Result<Role, ApiError> {
-    let found = match q::role_by_name(conn, realm_id, role)? {
+    let found = match store::roles::by_name(conn, realm_id, role)? {
         Some(r) => Some(r),
-        None if tessera_core::id::is_uuid(role) => keys::role_by_id(conn, realm_id, role)?,
+        None if tessera_core::id::is_uuid(role) => store::roles::in_realm(conn, realm_id, role)?,
         None => None,
     };
     found.ok_or_else(|| ApiError::bad("role", format!("no role {role:?} in this realm")))
@@ -118,7 +118,7 @@ fn store_change(
 ) -> Result<(), ApiError> {
     key.updated_by = author.name.clone();
     key.updated_at = author.now;
-    keys::update(conn, key)?;
+    store::api_keys::update(conn, key)?;
     Ok(())
 }
 
@@ -222,7 +222,7 @@ fn future_time(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
 
 /// A personal key the principal may see: their own, or any for admins.
 fn visible_personal(conn: &mut DbConnection, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
-    let key = keys::by_id(conn, &p.realm_id, id)?
+    let key = store::api_keys::by_id(conn, &p.realm_id, id)?
         .filter(|k| k.kind == KeyKind::Personal)
         .ok_or_else(|| ApiError::NotFound(format!("API key {id}")))?;
     if key.owner_user_id != p.user_id && !p.is_admin() {
@@ -266,7 +266,7 @@ impl PersonalListing {
             None => KeyScope::AllPersonal,
         };
         let (after, limit) = (self.page.after.as_deref(), self.page.size + 1);
-        let rows = keys::list(
+        let rows = store::api_keys::list(
             conn,
             &self.realm_id,
             scope,
@@ -433,7 +433,7 @@ fn insert_personal_key(
         expires_at: request.expires_at,
         ..new_key(author, request.kind, generated, &request.name, team_id)
     };
-    keys::insert(conn, &key)?;
+    store::api_keys::insert(conn, &key)?;
     author.audit(conn, "api_key.create", &format!("api_key:{}", key.id))?;
     Ok((key, role.map(|r| r.name)))
 }
@@ -601,7 +601,7 @@ async fn delete_personal(
     let author = Author::of(&state, &req, principal);
     let deleted = http::write(&state, move |conn| {
         let key = visible_personal(conn, &author.principal, &id)?;
-        let n = keys::delete(conn, &key.id)?;
+        let n = store::api_keys::delete(conn, &key.id)?;
         author.audit(conn, "api_key.delete", &format!("api_key:{}", key.id))?;
         Ok(n)
     })
@@ -790,7 +790,7 @@ fn visible_team_key(
     p: &Principal,
     id: &str,
 ) -> Result<(ApiKey, HashMap<String, Vec<String>>), ApiError> {
-    let key = keys::by_id(conn, &p.realm_id, id)?
+    let key = store::api_keys::by_id(conn, &p.realm_id, id)?
         .filter(|k| k.kind == KeyKind::Team)
         .ok_or_else(|| ApiError::NotFound(format!("team API key {id}")))?;
     let teams = teams_of(conn, p)?;
@@ -824,7 +824,7 @@ fn describe_team_key(
     access_key: Option<String>,
 ) -> Result<TeamKey, ApiError> {
     let team_name = match &key.team_id {
-        Some(t) => keys::team_names(conn, std::slice::from_ref(t))?
+        Some(t) => store::teams::names(conn, std::slice::from_ref(t))?
             .into_iter()
             .next()
             .map(|(_, n)| n)
@@ -858,11 +858,13 @@ fn list_team_keys(
         None => KeyScope::AllTeam,
     };
     let (after, limit) = (page.after.as_deref(), page.size + 1);
-    let rows = keys::list(conn, &principal.realm_id, scope, None, after, limit)?;
+    let rows = store::api_keys::list(conn, &principal.realm_id, scope, None, after, limit)?;
     let mut page_teams: Vec<String> = rows.iter().filter_map(|k| k.team_id.clone()).collect();
     page_teams.sort();
     page_teams.dedup();
-    let names: HashMap<String, String> = keys::team_names(conn, &page_teams)?.into_iter().collect();
+    let names: HashMap<String, String> = store::teams::names(conn, &page_teams)?
+        .into_iter()
+        .collect();
     let roles = role_name_map(conn, &rows)?;
     Ok(rows
         .into_iter()
@@ -932,7 +934,7 @@ fn insert_team_key(
 ) -> Result<TeamKey, ApiError> {
     let p = &author.principal;
     let grantor = Grantor::new(conn, p)?;
-    keys::team_by_id(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
+    store::teams::in_realm(conn, &p.realm_id, &body.team_id)?.ok_or_else(|| {
         ApiError::bad("team_id", format!("no team {} in this realm", body.team_id))
     })?;
     let mine = teams_of(conn, p)?;
@@ -956,7 +958,7 @@ fn insert_team_key(
         role_id: Some(role.id),
         ..new_key(author, ApiKeyKind::Team, generated, &body.name, team_id)
     };
-    keys::insert(conn, &key)?;
+    store::api_keys::insert(conn, &key)?;
     author.audit(conn, "team_key.create", &format!("api_key:{}", key.id))?;
     describe_team_key(conn, key, Some(generated.value.clone()))
 }
@@ -1060,7 +1062,7 @@ async fn delete_team(
     let author = Author::of(&state, &req, principal);
     let described = http::write(&state, move |conn| {
         let mut key = manageable_team_key(conn, &author.principal, &id)?;
-        keys::delete(conn, &key.id)?;
+        store::api_keys::delete(conn, &key.id)?;
         author.audit(conn, "team_key.delete", &format!("api_key:{}", key.id))?;
         // Seed 004: the answer is the key as it was, now INACTIVE.
         key.status = KeyStatus::Inactive;

@@ -20,8 +20,9 @@ use std::time::Instant;
 use tessera_core::access::KeyRefusal;
 use tessera_core::apikey::{self, KeyFormatError};
 use tessera_core::model::KeyKind;
+use tessera_store as store;
+use tessera_store::access as store_access;
 use tessera_store::access::{KeyActor, KeyHolder};
-use tessera_store::{access as store_access, queries as q};
 use tessera_token::{JwksVerifier, VerifyOptions};
 
 use crate::access::{Permissions, effective_permissions};
@@ -143,7 +144,7 @@ async fn share_with_client_origins(
     let db = state.db.clone();
     let (realm_id, client_id) = (principal.realm_id.clone(), client_id.clone());
     let client = web::block(move || {
-        tessera_store::queries::client_by_client_id(&mut *db.conn()?, &realm_id, &client_id)
+        tessera_store::clients::by_client_id(&mut *db.conn()?, &realm_id, &client_id)
     })
     .await??;
     if let Some(c) = client {
@@ -271,7 +272,7 @@ fn key_principal(
         // A team key acts as its team's service account.
         KeyActor::Team { rights } => {
             let role = match &key.role_id {
-                Some(id) => tessera_store::apikeys::role_by_id(conn, &key.realm_id, id)?,
+                Some(id) => tessera_store::roles::in_realm(conn, &key.realm_id, id)?,
                 None => None,
             };
             Ok(Principal {
@@ -458,8 +459,8 @@ fn jwt_subject(
 ) -> Result<Principal, ApiError> {
     let gone =
         || ApiError::InvalidToken("the token's subject no longer exists or is disabled".into());
-    let realm = q::realm_by_name(conn, realm_name)?.ok_or_else(gone)?;
-    let user = q::user_by_id(conn, user_id)?
+    let realm = store::realms::by_name(conn, realm_name)?.ok_or_else(gone)?;
+    let user = store::users::by_id(conn, user_id)?
         .filter(|u| u.enabled && u.realm_id == realm.id)
         .ok_or_else(gone)?;
     let permissions = effective_permissions(conn, &realm.id, &user.id, None)?;
@@ -536,10 +537,11 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let admin_id = q::user_by_username(&mut db.conn().unwrap(), &report.realm.id, "admin")
-            .unwrap()
-            .unwrap()
-            .id;
+        let admin_id =
+            store::users::by_username(&mut db.conn().unwrap(), &report.realm.id, "admin")
+                .unwrap()
+                .unwrap()
+                .id;
         let policy = KeyPolicy {
             activation_delay_secs: 0,
             retention_secs: 3600,

@@ -65,6 +65,6 @@ pub fn flush_key_uses(state: &ResourceState) -> Result<usize, tessera_store::Sto
     if batch.is_empty() {
         return Ok(0);
     }
-    tessera_store::access::touch_api_keys(&mut *state.db.conn()?, &batch)?;
+    tessera_store::api_keys::touch(&mut *state.db.conn()?, &batch)?;
     Ok(batch.len())
 }

@@ -20,8 +20,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tessera_store as store;
 use tessera_store::Database;
-use tessera_store::revocation as rev;
 
 use crate::error::ApiError;
 use crate::token_cache::VerifiedTokens;
@@ -105,7 +105,7 @@ impl RevokedJtis {
         let db = db.clone();
         let leeway = self.leeway_secs;
         let rows = actix_web::web::block(move || {
-            rev::revoked_since(&mut *db.conn()?, since, now.saturating_sub(leeway))
+            store::revoked::since(&mut *db.conn()?, since, now.saturating_sub(leeway))
         })
         .await??;
         let mut inner = self.lock()?;

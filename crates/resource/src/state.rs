@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_core::{Clock, UnixTime};
 use tessera_store::Database;
-use tessera_store::queries::{AtLimit, ThrottleRule};
+use tessera_store::throttle::AtLimit;
+use tessera_store::throttle::ThrottleRule;
 
 use crate::jwks::JwksSource;
 use crate::revoked::RevokedJtis;

@@ -524,9 +524,8 @@ fn spawn_maintenance(db: Database, clock: Arc<dyn Clock>, window_secs: i64, leew
             let now = clock.now();
             let pruned = web::block(move || {
                 let mut conn = db.conn()?;
-                let throttle = tessera_store::queries::throttle_prune(&mut conn, now, window_secs)?;
-                let revoked =
-                    tessera_store::revocation::prune_revoked(&mut conn, now, leeway_secs)?;
+                let throttle = tessera_store::throttle::prune(&mut conn, now, window_secs)?;
+                let revoked = tessera_store::revoked::prune(&mut conn, now, leeway_secs)?;
                 Ok::<_, tessera_store::StoreError>((throttle, revoked))
             })
             .await;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
 use tessera_core::password::PasswordHasher;
 use tessera_core::{Clock, SystemClock};
+use tessera_store as store;
 use tessera_store::provision::{self, Actor, NewUser, UnknownScopes};
-use tessera_store::queries as q;
 
 use crate::app;
 use crate::config::{Config, Overrides};
@@ -360,7 +360,7 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
         }
         Command::Realm(RealmCommand::List) => {
             let db = migrated(config)?;
-            for r in q::list_realms(&mut *db.conn()?)? {
+            for r in store::realms::list(&mut *db.conn()?)? {
                 w(out, r.name)?;
             }
             Ok(())
@@ -369,7 +369,7 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
             let (required, now) = (*required, clock.now());
             let db = migrated(config)?;
             let mut conn = db.conn()?;
-            let realm = q::realm_by_name(&mut conn, name)?
+            let realm = store::realms::by_name(&mut conn, name)?
                 .ok_or_else(|| ServerError::Input(format!("no realm named {name}")))?;
             tessera_store::mfa::set_realm_mfa_required(&mut conn, &realm.id, required, now)?;
             tessera_store::provision::audit_event(
@@ -456,9 +456,9 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
         }
         Command::Client(ClientCommand::List { realm }) => {
             let db = migrated(config)?;
-            let r = q::realm_by_name(&mut *db.conn()?, realm)?
+            let r = store::realms::by_name(&mut *db.conn()?, realm)?
                 .ok_or_else(|| ServerError::Input(format!("realm {realm} does not exist")))?;
-            for c in q::list_clients(&mut *db.conn()?, &r.id)? {
+            for c in store::clients::all_in_realm(&mut *db.conn()?, &r.id)? {
                 let kind = if c.confidential {
                     "confidential"
                 } else {
@@ -593,7 +593,7 @@ fn run(command: &Command, config: &Config, out: &mut dyn Write) -> Result<(), Se
             }
             let db = migrated(config)?;
             let conn = &mut *db.conn()?;
-            let r = q::realm_by_name(conn, realm)?
+            let r = store::realms::by_name(conn, realm)?
                 .ok_or_else(|| ServerError::Input(format!("there is no realm {realm}")))?;
             let cleared = tessera_issuer::throttle::unlock(conn, &r.id, user.as_deref(), *address)
                 .map_err(|e| ServerError::Input(e.to_string()))?;

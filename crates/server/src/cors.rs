@@ -98,7 +98,7 @@ impl KnownOrigins {
                 let db = self.db.clone();
                 let loaded = web::block(move || {
                     let mut conn = db.conn()?;
-                    tessera_store::queries::all_web_origins(&mut conn)
+                    tessera_store::clients::all_web_origins(&mut conn)
                 })
                 .await
                 .map_err(actix_web::error::ErrorServiceUnavailable)?

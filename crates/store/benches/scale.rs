@@ -4,9 +4,9 @@
 //!
 //! Each store is a fresh, migrated database with a bootstrapped realm, bulk-loaded in one
 //! transaction with multi-row `INSERT`s; then the store functions the servers call are timed
-//! on one connection: `access::api_key_by_hash` (what the resource server and the token
+//! on one connection: `store::api_keys::by_hash` (what the resource server and the token
 //! exchange run for a key not in their cache), the rest of a cache miss's queries, and
-//! `apikeys::list` (keyset paging) at page 1 and at a deep page reached by walking the cursor.
+//! `store::api_keys::list` (keyset paging) at page 1 and at a deep page reached by walking the cursor.
 //! The query plans of what was timed are printed; a plan that scans `api_keys` or sorts it
 //! for a page makes the run fail.
 //!
@@ -30,14 +30,14 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tessera_store as store;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use tessera_core::apikey::{self, ApiKeyKind};
 use tessera_core::model::{Team, TeamMembership};
 use tessera_core::password::{Argon2Params, PasswordHasher};
-use tessera_store::apikeys::{self, KeyScope};
-use tessera_store::queries as q;
+use tessera_store::api_keys::KeyScope;
 use tessera_store::schema::*;
 use tessera_store::{Backend, Database, DbConnection, PoolOptions, StoreError, access, testing};
 
@@ -303,13 +303,13 @@ fn build(target: &Target, n: usize, seed: u64) -> Store {
     let realm_id = realm.id.clone();
     let (member_role, push_role, admin_id) = {
         let mut conn = db.conn().expect("connection");
-        let member = q::role_by_name(&mut conn, &realm_id, "member")
+        let member = store::roles::by_name(&mut conn, &realm_id, "member")
             .unwrap()
             .expect("member role");
-        let push = q::role_by_name(&mut conn, &realm_id, "oaa_push")
+        let push = store::roles::by_name(&mut conn, &realm_id, "oaa_push")
             .unwrap()
             .expect("oaa_push role");
-        let admin = q::user_by_username(&mut conn, &realm_id, "admin")
+        let admin = store::users::by_username(&mut conn, &realm_id, "admin")
             .unwrap()
             .expect("admin user");
         (member.id, push.id, admin.id)
@@ -732,13 +732,15 @@ fn deep_after(
     let mut seen = BTreeSet::new();
     while reached < page {
         let rows =
-            apikeys::list(conn, realm, scope(), None, after.as_deref(), PAGE_SIZE + 1).unwrap();
+            store::api_keys::list(conn, realm, scope(), None, after.as_deref(), PAGE_SIZE + 1)
+                .unwrap();
         // The next page must be full too, or we stop at this one.
         if (rows.len() as i64) <= PAGE_SIZE {
             break;
         }
         let next = rows[PAGE_SIZE as usize - 1].id.clone();
-        let probe = apikeys::list(conn, realm, scope(), None, Some(&next), PAGE_SIZE + 1).unwrap();
+        let probe =
+            store::api_keys::list(conn, realm, scope(), None, Some(&next), PAGE_SIZE + 1).unwrap();
         if (probe.len() as i64) < PAGE_SIZE {
             break;
         }
@@ -760,17 +762,17 @@ fn leak(s: &str) -> &'static str {
 /// The rows a cache miss of the resource server reads for a personal key
 /// (`tessera_resource::auth::key_principal`), store call by store call.
 fn resolve_personal(conn: &mut DbConnection, hash: &str) -> Result<usize, StoreError> {
-    let key = access::api_key_by_hash(conn, hash)?.expect("known key");
-    let realm = q::realm_by_id(conn, &key.realm_id)?.expect("realm");
+    let key = store::api_keys::by_hash(conn, hash)?.expect("known key");
+    let realm = store::realms::by_id(conn, &key.realm_id)?.expect("realm");
     let _grant = access::key_grant(conn, &key)?;
     if let Some(role) = &key.role_id {
-        apikeys::role_by_id(conn, &key.realm_id, role)?;
+        store::roles::in_realm(conn, &key.realm_id, role)?;
     }
     let owner_id = key
         .owner_user_id
         .clone()
         .expect("personal key has an owner");
-    let owner = q::user_by_id(conn, &owner_id)?.expect("owner");
+    let owner = store::users::by_id(conn, &owner_id)?.expect("owner");
     let rights = access::personal_key_rights(conn, &key, &owner.id)?;
     let roles = access::role_grants(conn, &owner.id, key.team_id.as_deref())?;
     Ok(realm.name.len() + rights.carried().len() + rights.rights.len() + roles.len())
@@ -792,17 +794,17 @@ fn operations(store: &Store, conn: &mut DbConnection) -> Vec<Operation> {
     let personal = store.known_personal.clone();
     let auth: Vec<(&'static str, Call)> = vec![
         (
-            "auth: `access::api_key_by_hash`, stored key at a random position",
+            "auth: `store::api_keys::by_hash`, stored key at a random position",
             Rc::new(move |c, i| {
-                let key = access::api_key_by_hash(c, &known[i % known.len()]).unwrap();
+                let key = store::api_keys::by_hash(c, &known[i % known.len()]).unwrap();
                 assert!(key.is_some(), "a stored key was not found");
                 black_box(key);
             }),
         ),
         (
-            "auth: `access::api_key_by_hash`, unknown hash",
+            "auth: `store::api_keys::by_hash`, unknown hash",
             Rc::new(move |c, i| {
-                let key = access::api_key_by_hash(c, &unknown[i % unknown.len()]).unwrap();
+                let key = store::api_keys::by_hash(c, &unknown[i % unknown.len()]).unwrap();
                 assert!(key.is_none(), "an unknown hash matched");
             }),
         ),
@@ -825,7 +827,7 @@ fn operations(store: &Store, conn: &mut DbConnection) -> Vec<Operation> {
     // Listing: page 1 and a deep page, as the handlers call it (size + 1 rows).
     type ScopeFn = Rc<dyn Fn() -> KeyScope<'static>>;
     // The team-key lists of up to 16 teams read each team through its own index
-    // (`apikeys::list`); an admin's list of the large store's 1,001 teams walks the realm's.
+    // (`store::api_keys::list`); an admin's list of the large store's 1,001 teams walks the realm's.
     const TEAMS: &[&str] = &["api_keys_team_page"];
     let lists: Vec<(&'static str, &'static [&'static str], ScopeFn, usize, bool)> = vec![
         (
@@ -884,9 +886,15 @@ fn operations(store: &Store, conn: &mut DbConnection) -> Vec<Operation> {
                 page: Some(page),
                 index: Some(index),
                 call: Rc::new(move |c, _| {
-                    let rows =
-                        apikeys::list(c, realm, scope(), None, after.as_deref(), PAGE_SIZE + 1)
-                            .unwrap();
+                    let rows = store::api_keys::list(
+                        c,
+                        realm,
+                        scope(),
+                        None,
+                        after.as_deref(),
+                        PAGE_SIZE + 1,
+                    )
+                    .unwrap();
                     assert_eq!(rows.len() as i64, expected, "rows on the page");
                     let mut last = after.as_deref();
                     for r in &rows {

@@ -2,19 +2,28 @@
 //! of [`tessera_core::access`], and API-key authentication for the issuer and the resource
 //! server ([`authenticate_api_key`]).
 
-use diesel::prelude::*;
-use std::collections::BTreeSet;
-
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::*;
 use crate::schema::*;
-use tessera_core::access::{self as rules, KeyOwner, KeyRefusal, KeyState, PolicyEffects};
-use tessera_core::grant::{Reach, Rights};
+use diesel::prelude::*;
+use std::collections::BTreeSet;
+use tessera_core::access as rules;
+use tessera_core::access::KeyOwner;
+use tessera_core::access::KeyRefusal;
+use tessera_core::access::KeyState;
+use tessera_core::access::PolicyEffects;
+use tessera_core::grant::Reach;
+use tessera_core::grant::Rights;
 use tessera_core::permission::Permissions;
 
 pub use tessera_core::access::PersonalKeyRights;
-use tessera_core::model::{ApiKey, KeyKind, KeyStatus, PermissionList, Policy, Realm, SubjectType};
+
+use tessera_core::model::ApiKey;
+use tessera_core::model::KeyKind;
+use tessera_core::model::KeyStatus;
+use tessera_core::model::PermissionList;
+use tessera_core::model::Realm;
 
 type Conn = DbConnection;
 
@@ -75,56 +84,6 @@ pub fn lock_realm_access(conn: &mut Conn, realm_id: &str) -> Result<(), StoreErr
     crate::db::lock_until_commit(conn, &format!("realm_access\n{realm_id}"))
 }
 
-/// Enabled policies whose subject is the user, one of the roles or one of the teams.
-pub fn policies_for(
-    conn: &mut Conn,
-    realm_id: &str,
-    user_id: &str,
-    role_ids: &BTreeSet<String>,
-    team_ids: &BTreeSet<String>,
-) -> Result<Vec<Policy>, StoreError> {
-    let roles: Vec<&String> = role_ids.iter().collect();
-    let teams: Vec<&String> = team_ids.iter().collect();
-    policies::table
-        .filter(policies::realm_id.eq(realm_id))
-        .filter(policies::enabled.eq(true))
-        .filter(
-            (policies::subject_type
-                .eq(SubjectType::User.as_str())
-                .and(policies::subject_id.eq(user_id)))
-            .or(policies::subject_type
-                .eq(SubjectType::Role.as_str())
-                .and(policies::subject_id.eq_any(roles)))
-            .or(policies::subject_type
-                .eq(SubjectType::Team.as_str())
-                .and(policies::subject_id.eq_any(teams))),
-        )
-        .select(PolicyRow::as_select())
-        .load::<PolicyRow>(conn)?
-        .into_models()
-}
-
-pub fn api_key_by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
-    api_keys::table
-        .filter(api_keys::secret_sha256.eq(sha256_hex))
-        .select(ApiKeyRow::as_select())
-        .first::<ApiKeyRow>(conn)
-        .optional()?
-        .into_models()
-}
-
-/// Records when keys were last used: one statement per key, batched by the caller.
-pub fn touch_api_keys(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<(), StoreError> {
-    crate::db::write_tx(conn, |conn| {
-        for (id, at) in last_access {
-            diesel::update(api_keys::table.find(id))
-                .set(api_keys::last_access_at.eq(*at))
-                .execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
 /// A user's live effective permissions (docs/api.md, "What a request may do"): the permissions of their roles in their
 /// teams (all, or only `only_team`), plus policy allows, minus policy denies — a deny wins.
 pub fn effective_permissions(
@@ -151,7 +110,7 @@ pub fn effective_permissions_in(
     let grants = role_grants_in(conn, user_id, teams)?;
     let role_ids: BTreeSet<String> = grants.iter().map(|g| g.role_id.clone()).collect();
     let team_ids: BTreeSet<String> = grants.iter().map(|g| g.team_id.clone()).collect();
-    let policies = policies_for(conn, realm_id, user_id, &role_ids, &team_ids)?;
+    let policies = crate::policies::for_subjects(conn, realm_id, user_id, &role_ids, &team_ids)?;
     let from_roles = grants.iter().flat_map(|g| g.permissions.to_vec());
     Ok(rules::effective_permissions(
         from_roles,
@@ -186,8 +145,8 @@ pub fn user_rights(
     user_id: &str,
     root_team: &str,
 ) -> Result<Rights, StoreError> {
-    let enabled = crate::queries::user_by_id(conn, user_id)?
-        .is_some_and(|u| u.realm_id == realm_id && u.enabled);
+    let enabled =
+        crate::users::by_id(conn, user_id)?.is_some_and(|u| u.realm_id == realm_id && u.enabled);
     if !enabled {
         return Ok(Rights::default());
     }
@@ -260,7 +219,7 @@ pub fn team_key_rights(conn: &mut Conn, key: &ApiKey) -> Result<Permissions, Sto
     let grant = key_grant(conn, key)?;
     let teams: BTreeSet<String> = key.team_id.iter().cloned().collect();
     let roles: BTreeSet<String> = key.role_id.iter().cloned().collect();
-    let policies = policies_for(conn, &key.realm_id, "", &roles, &teams)?;
+    let policies = crate::policies::for_subjects(conn, &key.realm_id, "", &roles, &teams)?;
     Ok(rules::team_key_rights(grant, &PolicyEffects::of(&policies)))
 }
 
@@ -307,7 +266,7 @@ pub fn authenticate_api_key(
     expected_realm: Option<&str>,
     now: i64,
 ) -> Result<Result<KeyHolder, KeyRefusal>, StoreError> {
-    let Some(key) = api_key_by_hash(conn, presented_sha256_hex)? else {
+    let Some(key) = crate::api_keys::by_hash(conn, presented_sha256_hex)? else {
         return Ok(Err(KeyRefusal::Unknown));
     };
     let owner = if key.kind == KeyKind::Team {
@@ -324,7 +283,7 @@ pub fn authenticate_api_key(
     if let Err(refusal) = rules::check_key(&state, expected_realm, now) {
         return Ok(Err(refusal));
     }
-    let Some(realm) = crate::queries::realm_by_id(conn, &key.realm_id)? else {
+    let Some(realm) = crate::realms::by_id(conn, &key.realm_id)? else {
         return Ok(Err(KeyRefusal::Unknown));
     };
     let acts_as = match (owner, key.owner_user_id.clone()) {
@@ -350,7 +309,7 @@ fn key_owner(conn: &mut Conn, owner_id: Option<&str>) -> Result<KeyOwner, StoreE
     let Some(id) = owner_id else {
         return Ok(KeyOwner::Gone);
     };
-    Ok(match crate::queries::user_by_id(conn, id)? {
+    Ok(match crate::users::by_id(conn, id)? {
         Some(owner) if owner.enabled => KeyOwner::Enabled,
         Some(_) => KeyOwner::Disabled,
         None => KeyOwner::Gone,

@@ -7,13 +7,14 @@
 
 use diesel::prelude::*;
 
-use crate::browser::SessionEnded;
-use crate::db::{DbConnection, write_tx};
+use crate::db::DbConnection;
+use crate::db::write_tx;
 use crate::error::StoreError;
 use crate::schema::{
     authorization_codes, browser_sessions, grant_access_tokens, password_resets, refresh_tokens,
     users,
 };
+use crate::sessions::SessionEnded;
 
 type Conn = DbConnection;
 
@@ -90,7 +91,7 @@ pub fn set_password_in(
 
 /// Ends every browser session of the user, spends its unredeemed codes, and revokes every
 /// grant it holds (refresh tokens and the access tokens recorded under them), each under the
-/// grant's lock, taken in one order before any row changes as [`crate::browser::end_session`]
+/// grant's lock, taken in one order before any row changes as [`crate::sessions::end`]
 /// does, so a redemption in flight cannot outlive it.
 pub fn end_everything_in(conn: &mut Conn, user_id: &str, now: i64) -> Result<Ended, StoreError> {
     let Some(realm_id) = users::table
@@ -133,7 +134,7 @@ pub fn end_everything_in(conn: &mut Conn, user_id: &str, now: i64) -> Result<End
     grants.sort();
     grants.dedup();
     for grant in &grants {
-        crate::browser::lock_grant(conn, grant)?;
+        crate::refresh_tokens::lock_grant(conn, grant)?;
     }
     let sessions = diesel::update(
         browser_sessions::table
@@ -155,9 +156,11 @@ pub fn end_everything_in(conn: &mut Conn, user_id: &str, now: i64) -> Result<End
         revoked: Vec::new(),
     };
     for grant in &grants {
-        ended.revoked.extend(crate::revocation::revoke_family_in(
-            conn, &realm_id, grant, now,
-        )?);
+        ended
+            .revoked
+            .extend(crate::refresh_tokens::revoke_family_in(
+                conn, &realm_id, grant, now,
+            )?);
     }
     Ok(ended)
 }
@@ -396,7 +399,7 @@ pub fn live_session_hash(
 }
 
 /// Ends the user's live session whose public id is `public_id`, with every grant issued
-/// within it ([`crate::browser::end_session`]), inside the caller's write transaction. `None`
+/// within it ([`crate::sessions::end`]), inside the caller's write transaction. `None`
 /// when the user has no such live session — another user's id included.
 pub fn end_session_of_user_in(
     conn: &mut Conn,
@@ -407,9 +410,7 @@ pub fn end_session_of_user_in(
     let Some((hash, realm_id)) = live_session_hash(conn, user_id, public_id, now)? else {
         return Ok(None);
     };
-    Ok(Some(crate::browser::end_session_in(
-        conn, &realm_id, &hash, now,
-    )?))
+    Ok(Some(crate::sessions::end_in(conn, &realm_id, &hash, now)?))
 }
 
 /// [`end_session_of_user_in`] in its own transaction; whether a session ended.
@@ -434,7 +435,7 @@ pub fn revoke_grant_of_user_in(
     family_id: &str,
     now: i64,
 ) -> Result<Option<Vec<(String, i64)>>, StoreError> {
-    crate::browser::lock_grant(conn, family_id)?;
+    crate::refresh_tokens::lock_grant(conn, family_id)?;
     let realm_id: Option<String> = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family_id))
         .filter(refresh_tokens::user_id.eq(user_id))
@@ -448,7 +449,7 @@ pub fn revoke_grant_of_user_in(
     let Some(realm_id) = realm_id else {
         return Ok(None);
     };
-    Ok(Some(crate::revocation::revoke_family_in(
+    Ok(Some(crate::refresh_tokens::revoke_family_in(
         conn, &realm_id, family_id, now,
     )?))
 }

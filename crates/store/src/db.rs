@@ -406,3 +406,18 @@ mod tests {
         assert!(err.contains("127.0.0.1"), "{err}");
     }
 }
+
+/// Turns a unique violation into a [`StoreError::Conflict`] with a message naming the entity.
+pub(crate) fn conflict_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(msg()),
+        other => other,
+    }
+}
+
+/// Which rows of a list: after the page token's id, at most `limit` of them.
+#[derive(Debug, Clone, Default)]
+pub struct Window<'a> {
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}

@@ -20,7 +20,6 @@ use tessera_core::permission::is_builtin_scope;
 
 use crate::db::Database;
 use crate::error::StoreError;
-use crate::queries as q;
 use crate::rows::*;
 use crate::schema::*;
 use tessera_core::model::*;
@@ -28,11 +27,11 @@ use tessera_core::model::*;
 /// The realm `name` as an import file; `NotFound` when there is no such realm.
 pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError> {
     let conn = &mut *db.conn()?;
-    let realm = q::realm_by_name(conn, name)?
+    let realm = crate::realms::by_name(conn, name)?
         .ok_or_else(|| StoreError::NotFound(format!("realm {name}")))?;
     let rid = realm.id.as_str();
 
-    let scopes = q::list_scopes(conn, rid)?
+    let scopes = crate::scopes::all_in_realm(conn, rid)?
         .into_iter()
         .filter(|s| !is_builtin_scope(&s.name))
         .map(|s| ScopeSpec {
@@ -41,7 +40,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         })
         .collect();
 
-    let all_roles = q::list_roles(conn, rid)?;
+    let all_roles = crate::roles::all_in_realm(conn, rid)?;
     let role_names: HashMap<String, String> = all_roles
         .iter()
         .map(|r| (r.id.clone(), r.name.clone()))
@@ -85,7 +84,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         .into_models()?;
     let mut users = Vec::with_capacity(people.len());
     for u in people {
-        let mut memberships: Vec<MembershipSpec> = q::memberships_of_user(conn, &u.id)?
+        let mut memberships: Vec<MembershipSpec> = crate::users::memberships(conn, &u.id)?
             .into_iter()
             .filter_map(|m| {
                 Some(MembershipSpec {
@@ -106,7 +105,7 @@ pub fn export_realm(db: &Database, name: &str) -> Result<RealmImport, StoreError
         });
     }
 
-    let mut clients: Vec<ClientSpec> = q::list_clients(conn, rid)?
+    let mut clients: Vec<ClientSpec> = crate::clients::all_in_realm(conn, rid)?
         .into_iter()
         .map(|c| {
             let settings = c.settings;

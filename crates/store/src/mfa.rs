@@ -7,10 +7,11 @@
 
 use diesel::prelude::*;
 
-use crate::browser::BrowserSession;
-use crate::db::{DbConnection, write_tx};
+use crate::db::DbConnection;
+use crate::db::write_tx;
 use crate::error::StoreError;
 use crate::schema::*;
+use crate::sessions::BrowserSession;
 use tessera_core::model::Realm;
 
 type Conn = DbConnection;

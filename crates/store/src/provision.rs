@@ -2,14 +2,24 @@
 //! the declarative import. Shared by the CLI, start-up and (later) the admin APIs, so each
 //! rule lives once.
 
-use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
+use tessera_core::ScopeSet;
+use tessera_core::ValidationError;
+use tessera_core::id::new_uuid;
+use tessera_core::import::ClientKind;
+use tessera_core::import::ClientSpec;
+use tessera_core::import::RealmImport;
+use tessera_core::names;
 use tessera_core::password::PasswordHasher;
-use tessera_core::permission::{BUILTIN_ROLES, CATALOG, OIDC_SCOPES, is_builtin_scope};
-use tessera_core::{ScopeSet, ValidationError, id::new_uuid, names, secret, username};
+use tessera_core::permission::BUILTIN_ROLES;
+use tessera_core::permission::CATALOG;
+use tessera_core::permission::OIDC_SCOPES;
+use tessera_core::permission::is_builtin_scope;
+use tessera_core::secret;
+use tessera_core::username;
 
-use crate::db::{Database, DbConnection};
+use crate::db::Database;
+use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::queries as q;
 use tessera_core::model::*;
 
 /// The public client every realm gets; the seed scripts use it for the password grant.
@@ -75,7 +85,7 @@ pub fn audit_event(
     event: &Audited<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    q::insert_audit_event(
+    crate::audit::insert(
         conn,
         &AuditEvent {
             id: tessera_core::id::new_time_ordered_uuid(now),
@@ -145,10 +155,10 @@ fn insert_bootstrap(
 ) -> Result<bool, StoreError> {
     let realm = &prepared.realm;
     // Another process may have bootstrapped it since the caller looked.
-    if q::realm_by_name(conn, &realm.name)?.is_some() {
+    if crate::realms::by_name(conn, &realm.name)?.is_some() {
         return Ok(false);
     }
-    q::insert_realm(conn, realm)?;
+    crate::realms::insert(conn, realm)?;
     let mut admin_role_id = String::new();
     for builtin in BUILTIN_ROLES {
         let role = Role {
@@ -165,7 +175,7 @@ fn insert_bootstrap(
         if builtin.name == "admin" {
             admin_role_id = role.id.clone();
         }
-        q::insert_role(conn, &role)?;
+        crate::roles::insert(conn, &role)?;
     }
     let root = Team::new(
         &realm.id,
@@ -174,13 +184,13 @@ fn insert_bootstrap(
         true,
         now,
     );
-    q::insert_team(conn, &root)?;
+    crate::teams::insert(conn, &root)?;
     let mut admin = User::new(&realm.id, &username::parse(ADMIN_USERNAME)?, now);
     admin.password_hash = Some(prepared.admin_password_hash.clone());
     admin.given_name = Some("Realm".into());
     admin.family_name = Some("Administrator".into());
-    q::insert_user(conn, &admin)?;
-    q::ensure_membership(
+    crate::users::insert(conn, &admin)?;
+    crate::teams::ensure_membership(
         conn,
         &TeamMembership {
             team_id: root.id.clone(),
@@ -190,7 +200,7 @@ fn insert_bootstrap(
             created_at: now,
         },
     )?;
-    q::insert_client(conn, &portal_client(&realm.id, now))?;
+    crate::clients::insert(conn, &portal_client(&realm.id, now))?;
     audit(
         conn,
         &realm.id,
@@ -213,14 +223,16 @@ pub fn bootstrap_realm(
     now: i64,
 ) -> Result<Option<BootstrapReport>, StoreError> {
     names::validate_realm_name(name)?;
-    if q::realm_by_name(&mut *db.conn()?, name)?.is_some() {
+    if crate::realms::by_name(&mut *db.conn()?, name)?.is_some() {
         return Ok(None);
     }
     let prepared = prepare_bootstrap(name, admin_password, hasher, now)?;
     let created = match db.write_tx(|conn| insert_bootstrap(conn, &prepared, now)) {
         Ok(created) => created,
         // Another replica bootstrapped the realm between our check and our insert.
-        Err(StoreError::Conflict(_)) if q::realm_by_name(&mut *db.conn()?, name)?.is_some() => {
+        Err(StoreError::Conflict(_))
+            if crate::realms::by_name(&mut *db.conn()?, name)?.is_some() =>
+        {
             false
         }
         Err(e) => return Err(e),
@@ -242,7 +254,7 @@ pub fn register_console_uris(
 ) -> Result<Vec<String>, StoreError> {
     db.write_tx(|conn| {
         let mut changed = Vec::new();
-        for realm in q::list_realms(conn)? {
+        for realm in crate::realms::list(conn)? {
             let (callback, signed_out) = uris(&realm.name);
             if add_console_uris(conn, &realm.id, &callback, &signed_out, now)? {
                 changed.push(realm.name);
@@ -265,10 +277,10 @@ pub fn ensure_console_uris(
     now: i64,
 ) -> Result<Option<String>, StoreError> {
     let registered = |conn: &mut DbConnection| -> Result<Option<(String, bool)>, StoreError> {
-        let Some(r) = q::realm_by_name(conn, realm)? else {
+        let Some(r) = crate::realms::by_name(conn, realm)? else {
             return Ok(None);
         };
-        let Some(portal) = q::client_by_client_id(conn, &r.id, PORTAL_CLIENT_ID)? else {
+        let Some(portal) = crate::clients::by_client_id(conn, &r.id, PORTAL_CLIENT_ID)? else {
             return Ok(None);
         };
         let has = portal.redirect_uris.iter().any(|u| u == callback)
@@ -298,7 +310,7 @@ fn add_console_uris(
     signed_out: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let Some(mut portal) = q::client_by_client_id(conn, realm_id, PORTAL_CLIENT_ID)? else {
+    let Some(mut portal) = crate::clients::by_client_id(conn, realm_id, PORTAL_CLIENT_ID)? else {
         return Ok(false);
     };
     let redirects = &mut portal.redirect_uris;
@@ -315,7 +327,7 @@ fn add_console_uris(
         post_logout.push(signed_out.to_string());
     }
     portal.updated_at = now;
-    q::update_client_registration(conn, &portal)?;
+    crate::clients::update_registration(conn, &portal)?;
     Ok(true)
 }
 
@@ -392,7 +404,7 @@ pub fn create_client_in(
     spec.validate()?;
     {
         let realm = require_realm(conn, realm_name)?;
-        if q::client_by_client_id(conn, &realm.id, &spec.client_id)?.is_some() {
+        if crate::clients::by_client_id(conn, &realm.id, &spec.client_id)?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "client {} already exists in realm {realm_name}",
                 spec.client_id
@@ -400,7 +412,7 @@ pub fn create_client_in(
         }
         let defined_scopes = ensure_scopes(conn, &realm.id, &spec.scopes, unknown_scopes, now)?;
         let (client, generated_secret) = new_client_row(conn, &realm.id, spec, now)?;
-        q::insert_client(conn, &client)?;
+        crate::clients::insert(conn, &client)?;
         audit(
             conn,
             &realm.id,
@@ -478,7 +490,7 @@ pub fn apply_client_spec(
     if client.allows_grant(GrantType::ClientCredentials) && client.service_account_user_id.is_none()
     {
         let username = service_account_name(&client.client_id)?;
-        let user = match q::user_by_username(conn, &client.realm_id, username.as_str())? {
+        let user = match crate::users::by_username(conn, &client.realm_id, username.as_str())? {
             // The account of a client deleted and made again. Only an exact match: names are
             // compared by key, and client ids are case-sensitive, so `Svc` must not take
             // over the account of `svc`.
@@ -495,7 +507,7 @@ pub fn apply_client_spec(
                 let mut u = User::new(&client.realm_id, &username, now);
                 u.is_service_account = true;
                 u.persona = "service_account".into();
-                q::insert_user(conn, &u)?;
+                crate::users::insert(conn, &u)?;
                 u
             }
         };
@@ -529,7 +541,7 @@ fn ensure_scopes(
 ) -> Result<Vec<String>, StoreError> {
     let mut defined = Vec::new();
     for name in names {
-        if is_builtin_scope(name) || q::scope_by_name(conn, realm_id, name)?.is_some() {
+        if is_builtin_scope(name) || crate::scopes::by_name(conn, realm_id, name)?.is_some() {
             continue;
         }
         match unknown {
@@ -541,7 +553,7 @@ fn ensure_scopes(
                 .into());
             }
             UnknownScopes::Define => {
-                q::insert_scope(
+                crate::scopes::insert(
                     conn,
                     &Scope {
                         id: new_uuid(),
@@ -587,16 +599,16 @@ pub fn create_user(
         user.email = new.email.map(str::to_string);
         user.given_name = new.given_name.map(str::to_string);
         user.family_name = new.family_name.map(str::to_string);
-        q::insert_user(conn, &user).map_err(|e| match e {
+        crate::users::insert(conn, &user).map_err(|e| match e {
             StoreError::Conflict(m) => StoreError::Conflict(format!("{m} in realm {realm_name}")),
             other => other,
         })?;
         let (team_name, role_name) = new.team_role.unwrap_or((ROOT_TEAM_NAME, "member"));
-        let team = q::team_by_name(conn, &realm.id, team_name)?
+        let team = crate::teams::by_name(conn, &realm.id, team_name)?
             .ok_or_else(|| ValidationError::new("team", format!("no team named {team_name:?}")))?;
-        let role = q::role_by_name(conn, &realm.id, role_name)?
+        let role = crate::roles::by_name(conn, &realm.id, role_name)?
             .ok_or_else(|| ValidationError::new("role", format!("no role named {role_name:?}")))?;
-        q::ensure_membership(
+        crate::teams::ensure_membership(
             conn,
             &TeamMembership {
                 team_id: team.id,
@@ -632,7 +644,7 @@ pub fn set_user_password(
     let hash = hasher.hash(password)?;
     db.write_tx(|conn| {
         let realm = require_realm(conn, realm_name)?;
-        let user = q::user_by_username(conn, &realm.id, username)?.ok_or_else(|| {
+        let user = crate::users::by_username(conn, &realm.id, username)?.ok_or_else(|| {
             StoreError::NotFound(format!("user {username} in realm {realm_name}"))
         })?;
         if user.is_service_account {
@@ -667,9 +679,10 @@ pub fn rotate_client_secret(
 ) -> Result<String, StoreError> {
     db.write_tx(|conn| {
         let realm = require_realm(conn, realm_name)?;
-        let client = q::client_by_client_id(conn, &realm.id, client_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!("client {client_id} in realm {realm_name}"))
-        })?;
+        let client =
+            crate::clients::by_client_id(conn, &realm.id, client_id)?.ok_or_else(|| {
+                StoreError::NotFound(format!("client {client_id} in realm {realm_name}"))
+            })?;
         if !client.confidential {
             return Err(ValidationError::new(
                 "client_id",
@@ -678,7 +691,7 @@ pub fn rotate_client_secret(
             .into());
         }
         let generated = secret::generate_client_secret();
-        q::set_client_secret(conn, &client.id, Some(&generated.sha256_hex), now)?;
+        crate::clients::set_secret(conn, &client.id, Some(&generated.sha256_hex), now)?;
         audit(
             conn,
             &realm.id,
@@ -692,7 +705,7 @@ pub fn rotate_client_secret(
 }
 
 fn require_realm(conn: &mut DbConnection, name: &str) -> Result<Realm, StoreError> {
-    q::realm_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
+    crate::realms::by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("realm {name}")))
 }
 
 /// What an import did. A second import of the same file reports nothing created or updated.
@@ -720,7 +733,7 @@ pub fn import_realm(
     let mut report = ImportReport::default();
     // Hash passwords (a new realm's admin, users that do not exist yet) before the
     // transaction, so it holds the write lock only for the writes.
-    let existing_realm = q::realm_by_name(&mut *db.conn()?, &file.realm.name)?;
+    let existing_realm = crate::realms::by_name(&mut *db.conn()?, &file.realm.name)?;
     let bootstrap = match &existing_realm {
         None => Some(prepare_bootstrap(
             &file.realm.name,
@@ -735,7 +748,9 @@ pub fn import_realm(
         let mut conn = db.conn()?;
         for u in &file.users {
             let exists = match &existing_realm {
-                Some(realm) => q::user_by_username(&mut conn, &realm.id, &u.username)?.is_some(),
+                Some(realm) => {
+                    crate::users::by_username(&mut conn, &realm.id, &u.username)?.is_some()
+                }
                 None => false,
             };
             if let Some(p) = &u.password
@@ -782,9 +797,9 @@ pub fn import_realm(
         }
 
         for s in &file.scopes {
-            let outcome = match q::scope_by_name(conn, rid, &s.name)? {
+            let outcome = match crate::scopes::by_name(conn, rid, &s.name)? {
                 None => {
-                    q::insert_scope(
+                    crate::scopes::insert(
                         conn,
                         &Scope {
                             id: new_uuid(),
@@ -798,7 +813,7 @@ pub fn import_realm(
                     Outcome::Created
                 }
                 Some(existing) if existing.description != s.description => {
-                    q::update_scope_description(conn, &existing.id, &s.description, now)?;
+                    crate::scopes::update_description(conn, &existing.id, &s.description, now)?;
                     Outcome::Updated
                 }
                 Some(_) => Outcome::Unchanged,
@@ -810,9 +825,9 @@ pub fn import_realm(
             let permissions: PermissionList = ScopeSet::from_names(r.permissions.iter().cloned())
                 .iter()
                 .collect();
-            let outcome = match q::role_by_name(conn, rid, &r.name)? {
+            let outcome = match crate::roles::by_name(conn, rid, &r.name)? {
                 None => {
-                    q::insert_role(
+                    crate::roles::insert(
                         conn,
                         &Role {
                             id: new_uuid(),
@@ -833,7 +848,7 @@ pub fn import_realm(
                         || existing.permissions != permissions
                         || existing.requires_mfa != r.requires_mfa =>
                 {
-                    q::update_role(
+                    crate::roles::update(
                         conn,
                         &Role {
                             description: r.description.clone(),
@@ -851,13 +866,16 @@ pub fn import_realm(
         }
 
         for t in &file.teams {
-            let outcome = match q::team_by_name(conn, rid, &t.name)? {
+            let outcome = match crate::teams::by_name(conn, rid, &t.name)? {
                 None => {
-                    q::insert_team(conn, &Team::new(rid, &t.name, &t.description, false, now))?;
+                    crate::teams::insert(
+                        conn,
+                        &Team::new(rid, &t.name, &t.description, false, now),
+                    )?;
                     Outcome::Created
                 }
                 Some(existing) if existing.description != t.description => {
-                    q::update_team_description(conn, &existing.id, &t.description, now)?;
+                    crate::teams::update_description(conn, &existing.id, &t.description, now)?;
                     Outcome::Updated
                 }
                 Some(_) => Outcome::Unchanged,
@@ -866,7 +884,7 @@ pub fn import_realm(
         }
 
         for u in &file.users {
-            let (user, mut outcome) = match q::user_by_username(conn, rid, &u.username)? {
+            let (user, mut outcome) = match crate::users::by_username(conn, rid, &u.username)? {
                 None => {
                     let mut user = User::new(rid, &username::parse(&u.username)?, now);
                     user.email = u.email.clone();
@@ -874,7 +892,7 @@ pub fn import_realm(
                     user.family_name = u.family_name.clone();
                     user.enabled = u.enabled;
                     user.password_hash = new_password_hashes.get(&u.username).cloned();
-                    q::insert_user(conn, &user)?;
+                    crate::users::insert(conn, &user)?;
                     (user, Outcome::Created)
                 }
                 Some(existing) => {
@@ -896,7 +914,7 @@ pub fn import_realm(
                         &existing.family_name,
                         existing.enabled,
                     ) {
-                        q::update_user_profile(
+                        crate::users::update_profile(
                             conn,
                             &User {
                                 updated_at: now,
@@ -910,11 +928,11 @@ pub fn import_realm(
                 }
             };
             for m in &u.teams {
-                let team = q::team_by_name(conn, rid, &m.team)?
+                let team = crate::teams::by_name(conn, rid, &m.team)?
                     .ok_or_else(|| StoreError::NotFound(format!("team {}", m.team)))?;
-                let role = q::role_by_name(conn, rid, &m.role)?
+                let role = crate::roles::by_name(conn, rid, &m.role)?
                     .ok_or_else(|| StoreError::NotFound(format!("role {}", m.role)))?;
-                let added = q::ensure_membership(
+                let added = crate::teams::ensure_membership(
                     conn,
                     &TeamMembership {
                         team_id: team.id,
@@ -933,10 +951,10 @@ pub fn import_realm(
 
         for c in &file.clients {
             ensure_scopes(conn, rid, &c.scopes, UnknownScopes::Refuse, now)?;
-            let outcome = match q::client_by_client_id(conn, rid, &c.client_id)? {
+            let outcome = match crate::clients::by_client_id(conn, rid, &c.client_id)? {
                 None => {
                     let (client, generated) = new_client_row(conn, rid, c, now)?;
-                    q::insert_client(conn, &client)?;
+                    crate::clients::insert(conn, &client)?;
                     if let Some(s) = generated {
                         report.generated_secrets.push((c.client_id.clone(), s));
                     }
@@ -986,7 +1004,7 @@ pub fn import_realm(
                         &existing.settings,
                     );
                     if registration_changed {
-                        q::update_client_registration(
+                        crate::clients::update_registration(
                             conn,
                             &Client {
                                 updated_at: now,
@@ -995,7 +1013,7 @@ pub fn import_realm(
                         )?;
                     }
                     if let Some(hash) = wanted_secret.filter(|_| secret_changed) {
-                        q::set_client_secret(conn, &existing.id, hash.as_deref(), now)?;
+                        crate::clients::set_secret(conn, &existing.id, hash.as_deref(), now)?;
                     }
                     if registration_changed || secret_changed {
                         Outcome::Updated

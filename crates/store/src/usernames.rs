@@ -3,11 +3,13 @@
 //! (see `docs/decisions/0014-username-rule.md`).
 
 use diesel::prelude::*;
-use tessera_core::username::{self, Username};
+use tessera_core::username;
+use tessera_core::username::Username;
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::rows::{IntoModels, UserRow};
+use crate::rows::IntoModels;
+use crate::rows::UserRow;
 use crate::schema::users;
 use tessera_core::model::User;
 

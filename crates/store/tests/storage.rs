@@ -15,6 +15,7 @@
 mod support;
 
 use std::sync::{Arc, Barrier};
+use tessera_store as store;
 
 use diesel::prelude::*;
 use tessera_core::import::{ClientKind, ClientSpec, RealmImport};
@@ -22,12 +23,12 @@ use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::permission::BUILTIN_ROLES;
 use tessera_core::secret;
 use tessera_core::username;
-use tessera_store::browser;
 use tessera_store::provision::{
     self, Actor, NewUser, UnknownScopes, bootstrap_realm, create_client, create_user, import_realm,
 };
-use tessera_store::queries::{self as q, AtLimit, ThrottleRule};
 use tessera_store::schema::*;
+use tessera_store::throttle::AtLimit;
+use tessera_store::throttle::ThrottleRule;
 use tessera_store::usernames;
 use tessera_store::{Database, StoreError};
 
@@ -110,7 +111,7 @@ fn client_spec(value: serde_json::Value) -> ClientSpec {
 }
 
 fn client(db: &Database, realm_id: &str, client_id: &str) -> Option<Client> {
-    q::client_by_client_id(&mut db.conn().unwrap(), realm_id, client_id).unwrap()
+    store::clients::by_client_id(&mut db.conn().unwrap(), realm_id, client_id).unwrap()
 }
 
 fn count(db: &Database, table: &str) -> i64 {
@@ -190,13 +191,13 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
     assert_eq!(report.generated_admin_password, None);
     let conn = &mut *db.conn().unwrap();
 
-    let realm = q::realm_by_name(conn, "acme")
+    let realm = store::realms::by_name(conn, "acme")
         .unwrap()
         .expect("realm stored");
     assert_eq!(realm.id, report.realm.id);
     assert_eq!(realm.created_at, NOW);
 
-    let roles = q::list_roles(conn, &realm.id).unwrap();
+    let roles = store::roles::all_in_realm(conn, &realm.id).unwrap();
     let mut names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["admin", "member", "oaa_push", "operator", "viewer"]);
@@ -205,11 +206,13 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
     let admin_role = roles.iter().find(|r| r.name == "admin").unwrap();
     assert!(admin_role.permissions.iter().any(|p| p == "client:write"));
 
-    let root = q::root_team(conn, &realm.id).unwrap().expect("root team");
+    let root = store::teams::root(conn, &realm.id)
+        .unwrap()
+        .expect("root team");
     assert_eq!(root.name, provision::ROOT_TEAM_NAME);
     assert!(root.is_root);
 
-    let admin = q::user_by_username(conn, &realm.id, "admin")
+    let admin = store::users::by_username(conn, &realm.id, "admin")
         .unwrap()
         .expect("admin user");
     assert!(admin.enabled);
@@ -217,13 +220,13 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
     assert!(h.verify(ADMIN_PASSWORD, admin.password_hash.as_deref()));
     assert!(!h.verify("not the password", admin.password_hash.as_deref()));
 
-    let memberships = q::memberships_of_user(conn, &admin.id).unwrap();
+    let memberships = store::users::memberships(conn, &admin.id).unwrap();
     assert_eq!(memberships.len(), 1);
     assert_eq!(memberships[0].team_id, root.id);
     assert_eq!(memberships[0].role_id, admin_role.id);
     assert_eq!(memberships[0].realm_id, realm.id);
 
-    let portal = q::client_by_client_id(conn, &realm.id, "portal")
+    let portal = store::clients::by_client_id(conn, &realm.id, "portal")
         .unwrap()
         .expect("portal client");
     assert!(!portal.confidential);
@@ -236,7 +239,7 @@ fn bootstrap_creates_the_realm_contents(db: &Database) {
 
 fn second_bootstrap_changes_nothing(db: &Database) {
     let realm = bootstrap(db, "acme");
-    let admin_before = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+    let admin_before = store::users::by_username(&mut db.conn().unwrap(), &realm.id, "admin")
         .unwrap()
         .unwrap();
     let before = snapshot(db);
@@ -257,7 +260,7 @@ fn second_bootstrap_changes_nothing(db: &Database) {
     );
 
     assert_eq!(snapshot(db), before);
-    let admin_after = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+    let admin_after = store::users::by_username(&mut db.conn().unwrap(), &realm.id, "admin")
         .unwrap()
         .unwrap();
     assert_eq!(admin_after.password_hash, admin_before.password_hash);
@@ -272,10 +275,10 @@ fn admin_password_is_generated_only_when_none_is_given(db: &Database) {
         .generated_admin_password
         .expect("a generated password");
     assert!(generated.len() >= 20, "{generated:?} is too short");
-    let realm = q::realm_by_name(&mut db.conn().unwrap(), "one")
+    let realm = store::realms::by_name(&mut db.conn().unwrap(), "one")
         .unwrap()
         .unwrap();
-    let admin = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "admin")
+    let admin = store::users::by_username(&mut db.conn().unwrap(), &realm.id, "admin")
         .unwrap()
         .unwrap();
     assert!(h.verify(&generated, admin.password_hash.as_deref()));
@@ -314,7 +317,7 @@ fn confidential_client_gets_a_generated_secret_and_a_service_account(db: &Databa
 
     // `api_key:read` is built in; only `jobs:read` needed defining.
     assert_eq!(created.defined_scopes, ["jobs:read"]);
-    let scopes = q::list_scopes(&mut db.conn().unwrap(), &realm.id).unwrap();
+    let scopes = store::scopes::all_in_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
     assert_eq!(
         scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["jobs:read"]
@@ -322,7 +325,7 @@ fn confidential_client_gets_a_generated_secret_and_a_service_account(db: &Databa
     assert!(stored.allowed_scopes.contains("jobs:read"));
     assert!(stored.allowed_scopes.contains("api_key:read"));
 
-    let sa = q::user_by_username(&mut db.conn().unwrap(), &realm.id, "service-account-svc")
+    let sa = store::users::by_username(&mut db.conn().unwrap(), &realm.id, "service-account-svc")
         .unwrap()
         .expect("service account user");
     assert!(sa.is_service_account);
@@ -441,7 +444,7 @@ fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
         id: tessera_core::id::new_uuid(),
         ..portal.clone()
     };
-    let err = q::insert_client(conn, &duplicate).unwrap_err();
+    let err = store::clients::insert(conn, &duplicate).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let raw = tessera_store::testing::insert_client_rows(conn, std::slice::from_ref(&duplicate))
         .unwrap_err();
@@ -462,8 +465,8 @@ fn client_id_is_unique_per_realm_in_the_schema(db: &Database) {
         client_id: "shared".into(),
         ..portal.clone()
     };
-    q::insert_client(conn, &elsewhere).unwrap();
-    q::insert_client(
+    store::clients::insert(conn, &elsewhere).unwrap();
+    store::clients::insert(
         conn,
         &Client {
             id: tessera_core::id::new_uuid(),
@@ -498,16 +501,18 @@ fn create_user_joins_the_root_team(db: &Database) {
     let h = hasher();
     let user = create_user(db, "acme", &new_user("ada", None), &h, &Actor::CLI, NOW).unwrap();
     let conn = &mut *db.conn().unwrap();
-    let stored = q::user_by_username(conn, &realm.id, "ada")
+    let stored = store::users::by_username(conn, &realm.id, "ada")
         .unwrap()
         .unwrap();
     assert_eq!(stored.id, user.id);
     assert_eq!(stored.email.as_deref(), Some("ada@example.com"));
     assert!(h.verify("ada's long password", stored.password_hash.as_deref()));
 
-    let root = q::root_team(conn, &realm.id).unwrap().unwrap();
-    let member = q::role_by_name(conn, &realm.id, "member").unwrap().unwrap();
-    let memberships = q::memberships_of_user(conn, &user.id).unwrap();
+    let root = store::teams::root(conn, &realm.id).unwrap().unwrap();
+    let member = store::roles::by_name(conn, &realm.id, "member")
+        .unwrap()
+        .unwrap();
+    let memberships = store::users::memberships(conn, &user.id).unwrap();
     assert_eq!(memberships.len(), 1);
     assert_eq!(
         (
@@ -606,7 +611,7 @@ fn unique_violations_on_username_keys_read_like_the_checks(db: &Database) {
     assert_eq!(err.to_string(), "a user named \"Admin\" already exists");
 
     let latin = User::new(&realm.id, &username::parse("paypa").unwrap(), NOW);
-    q::insert_user(conn, &latin).unwrap();
+    store::users::insert(conn, &latin).unwrap();
     let cyrillic = User::new(&realm.id, &username::parse(CYRILLIC_PAYPA).unwrap(), NOW);
     let err = tessera_store::testing::insert_user_rows(conn, std::slice::from_ref(&cyrillic))
         .map_err(|e| usernames::map_unique(e, CYRILLIC_PAYPA))
@@ -637,7 +642,7 @@ fn sign_in_finds_users_by_key_and_old_rows_by_exact_name(db: &Database) {
     let realm = bootstrap(db, "acme");
     let conn = &mut *db.conn().unwrap();
     let find = |conn: &mut tessera_store::DbConnection, name: &str| {
-        q::user_by_username(conn, &realm.id, name)
+        store::users::by_username(conn, &realm.id, name)
             .unwrap()
             .map(|u| u.username)
     };
@@ -683,7 +688,7 @@ fn backfill_fills_old_rows_and_reports_collisions_without_failing(db: &Database)
     assert!(issues[1].reason.contains("U+202E"), "{}", issues[1].reason);
 
     let key_of = |conn: &mut tessera_store::DbConnection, id: &str| {
-        q::user_by_id(conn, id).unwrap().unwrap().username_key
+        store::users::by_id(conn, id).unwrap().unwrap().username_key
     };
     let keys: Vec<Option<String>> = rows.iter().map(|r| key_of(conn, &r.id)).collect();
     assert_eq!(
@@ -701,7 +706,7 @@ fn backfill_fills_old_rows_and_reports_collisions_without_failing(db: &Database)
 
     // Sign-in: the exact old name still finds its own row; other spellings find the keyed one.
     let find = |conn: &mut tessera_store::DbConnection, name: &str| {
-        q::user_by_username(conn, &realm.id, name)
+        store::users::by_username(conn, &realm.id, name)
             .unwrap()
             .unwrap()
             .id
@@ -748,7 +753,7 @@ fn service_accounts_follow_the_username_rule(db: &Database) {
     }));
     create_client(db, "acme", &spec, UnknownScopes::Refuse, &Actor::CLI, NOW).unwrap();
     let conn = &mut *db.conn().unwrap();
-    let sa = q::user_by_username(conn, &realm.id, "service-account-urn.acme.svc-1")
+    let sa = store::users::by_username(conn, &realm.id, "service-account-urn.acme.svc-1")
         .unwrap()
         .expect("service account");
     assert!(sa.is_service_account);
@@ -805,7 +810,7 @@ fn user_in_an_unknown_team_is_rolled_back(db: &Database) {
     }
     // The user row was inserted before the team lookup failed: the transaction undid it.
     assert!(
-        q::user_by_username(&mut db.conn().unwrap(), &realm.id, "ada")
+        store::users::by_username(&mut db.conn().unwrap(), &realm.id, "ada")
             .unwrap()
             .is_none()
     );
@@ -887,9 +892,9 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
     assert_eq!(secret_for, "svc");
 
     let conn = &mut *db.conn().unwrap();
-    let realm = q::realm_by_name(conn, "acme").unwrap().unwrap();
+    let realm = store::realms::by_name(conn, "acme").unwrap().unwrap();
     assert_eq!(realm.display_name, "Acme Corp");
-    let svc = q::client_by_client_id(conn, &realm.id, "svc")
+    let svc = store::clients::by_client_id(conn, &realm.id, "svc")
         .unwrap()
         .unwrap();
     assert!(secret::verify_secret(
@@ -897,28 +902,28 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
         svc.secret_sha256.as_deref().unwrap()
     ));
     assert!(svc.service_account_user_id.is_some());
-    let web = q::client_by_client_id(conn, &realm.id, "web")
+    let web = store::clients::by_client_id(conn, &realm.id, "web")
         .unwrap()
         .unwrap();
     assert!(!web.confidential);
     assert_eq!(web.redirect_uris, ["https://app.example.com/callback"]);
-    let auditor = q::role_by_name(conn, &realm.id, "auditor")
+    let auditor = store::roles::by_name(conn, &realm.id, "auditor")
         .unwrap()
         .unwrap();
     assert!(!auditor.builtin);
     assert_eq!(auditor.permissions.to_string(), "audit:read user:read");
-    let platform = q::team_by_name(conn, &realm.id, "platform")
+    let platform = store::teams::by_name(conn, &realm.id, "platform")
         .unwrap()
         .unwrap();
-    let ada = q::user_by_username(conn, &realm.id, "ada")
+    let ada = store::users::by_username(conn, &realm.id, "ada")
         .unwrap()
         .unwrap();
     assert!(h.verify("correct horse battery", ada.password_hash.as_deref()));
-    let memberships = q::memberships_of_user(conn, &ada.id).unwrap();
+    let memberships = store::users::memberships(conn, &ada.id).unwrap();
     assert_eq!(memberships.len(), 1);
     assert_eq!(memberships[0].team_id, platform.id);
     assert_eq!(memberships[0].role_id, auditor.id);
-    let scope = q::scope_by_name(conn, &realm.id, "jobs:read")
+    let scope = store::scopes::by_name(conn, &realm.id, "jobs:read")
         .unwrap()
         .unwrap();
     assert_eq!(scope.description, "Read jobs");
@@ -935,7 +940,7 @@ fn import_creates_everything_and_a_second_import_changes_nothing(db: &Database) 
         before,
         "no audit event for a no-op import either"
     );
-    let svc_after = q::client_by_client_id(&mut db.conn().unwrap(), &realm.id, "svc")
+    let svc_after = store::clients::by_client_id(&mut db.conn().unwrap(), &realm.id, "svc")
         .unwrap()
         .unwrap();
     assert_eq!(svc_after.secret_sha256, svc.secret_sha256);
@@ -954,13 +959,13 @@ fn import_reports_exactly_what_changed(db: &Database) {
     assert_eq!(report.unchanged, 5);
 
     let conn = &mut *db.conn().unwrap();
-    let realm = q::realm_by_name(conn, "acme").unwrap().unwrap();
-    let team = q::team_by_name(conn, &realm.id, "platform")
+    let realm = store::realms::by_name(conn, "acme").unwrap().unwrap();
+    let team = store::teams::by_name(conn, &realm.id, "platform")
         .unwrap()
         .unwrap();
     assert_eq!(team.description, "The platform team");
     assert_eq!(team.updated_at, NOW + 60);
-    let events = q::audit_events_of_realm(conn, &realm.id).unwrap();
+    let events = store::audit::of_realm(conn, &realm.id).unwrap();
     assert!(
         events
             .iter()
@@ -981,8 +986,8 @@ fn import_of_an_invalid_file_creates_nothing(db: &Database) {
         other => panic!("expected a validation error, got {other:?}"),
     }
     let conn = &mut *db.conn().unwrap();
-    assert!(q::realm_by_name(conn, "acme").unwrap().is_none());
-    assert!(q::list_realms(conn).unwrap().is_empty());
+    assert!(store::realms::by_name(conn, "acme").unwrap().is_none());
+    assert!(store::realms::list(conn).unwrap().is_empty());
     assert!(
         snapshot(db).iter().all(|(_, n)| *n == 0),
         "{:?}",
@@ -1030,7 +1035,7 @@ fn import_turning_a_public_client_confidential_generates_its_secret(db: &Databas
     );
     let (client_id, secret) = &report.generated_secrets[0];
     assert_eq!(client_id, "web");
-    let realm = q::realm_by_name(&mut db.conn().unwrap(), "acme")
+    let realm = store::realms::by_name(&mut db.conn().unwrap(), "acme")
         .unwrap()
         .unwrap();
     let web = client(db, &realm.id, "web").unwrap();
@@ -1062,11 +1067,16 @@ fn fail(
     realm: &str,
     key: &str,
     now: i64,
-) -> tessera_store::models::ThrottleEntry {
+) -> tessera_store::throttle::ThrottleEntry {
     let keys = [(key.to_string(), RULE)];
-    assert_eq!(q::throttle_admit(conn, realm, &keys, now).unwrap(), None);
-    q::throttle_settle(conn, realm, &keys, "user:nobody", false, now).unwrap();
-    q::throttle_entry(conn, realm, key).unwrap().expect("entry")
+    assert_eq!(
+        store::throttle::admit(conn, realm, &keys, now).unwrap(),
+        None
+    );
+    store::throttle::settle(conn, realm, &keys, "user:nobody", false, now).unwrap();
+    store::throttle::entry(conn, realm, key)
+        .unwrap()
+        .expect("entry")
 }
 
 fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
@@ -1084,12 +1094,12 @@ fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
     assert_eq!(third.locked_until, Some(NOW + 20 + 60));
     // Locked: the next attempt is refused before it counts, with the time left.
     assert_eq!(
-        q::throttle_admit(conn, &realm.id, &keys, NOW + 30).unwrap(),
+        store::throttle::admit(conn, &realm.id, &keys, NOW + 30).unwrap(),
         Some(50)
     );
     // Other keys are untouched.
     assert!(
-        q::throttle_entry(conn, &realm.id, "user:bob")
+        store::throttle::entry(conn, &realm.id, "user:bob")
             .unwrap()
             .is_none()
     );
@@ -1097,11 +1107,15 @@ fn throttle_locks_on_the_third_failure_and_clears(db: &Database) {
     // A success clears the username's key.
     let later = NOW + 81;
     assert_eq!(
-        q::throttle_admit(conn, &realm.id, &keys, later).unwrap(),
+        store::throttle::admit(conn, &realm.id, &keys, later).unwrap(),
         None
     );
-    q::throttle_settle(conn, &realm.id, &keys, key, true, later).unwrap();
-    assert!(q::throttle_entry(conn, &realm.id, key).unwrap().is_none());
+    store::throttle::settle(conn, &realm.id, &keys, key, true, later).unwrap();
+    assert!(
+        store::throttle::entry(conn, &realm.id, key)
+            .unwrap()
+            .is_none()
+    );
     let fresh = fail(conn, &realm.id, key, later + 1);
     assert_eq!((fresh.failures, fresh.locked_until), (1, None));
 }
@@ -1124,11 +1138,13 @@ fn throttle_starts_a_new_count_after_the_window_and_a_success_takes_back_its_att
     // A success through this address is not one of its failures.
     let keys = [(key.to_string(), RULE)];
     assert_eq!(
-        q::throttle_admit(conn, &realm.id, &keys, NOW + 301).unwrap(),
+        store::throttle::admit(conn, &realm.id, &keys, NOW + 301).unwrap(),
         None
     );
-    q::throttle_settle(conn, &realm.id, &keys, "user:ada", true, NOW + 301).unwrap();
-    let stored = q::throttle_entry(conn, &realm.id, key).unwrap().unwrap();
+    store::throttle::settle(conn, &realm.id, &keys, "user:ada", true, NOW + 301).unwrap();
+    let stored = store::throttle::entry(conn, &realm.id, key)
+        .unwrap()
+        .unwrap();
     assert_eq!((stored.failures, stored.window_started_at), (1, NOW + 300));
 }
 
@@ -1139,7 +1155,7 @@ fn concurrent_admissions(
     db: &Database,
     realm: &Realm,
     max: i64,
-) -> (usize, tessera_store::models::ThrottleEntry) {
+) -> (usize, tessera_store::throttle::ThrottleEntry) {
     let rule = ThrottleRule {
         max_failures: max,
         ..RULE
@@ -1153,7 +1169,7 @@ fn concurrent_admissions(
                 s.spawn(move || {
                     let mut conn = db.conn().unwrap();
                     barrier.wait();
-                    q::throttle_admit(&mut conn, realm_id, keys, NOW)
+                    store::throttle::admit(&mut conn, realm_id, keys, NOW)
                         .unwrap()
                         .is_none()
                 })
@@ -1161,7 +1177,7 @@ fn concurrent_admissions(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let entry = q::throttle_entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
+    let entry = store::throttle::entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
         .unwrap()
         .expect("entry");
     (admitted.iter().filter(|a| **a).count(), entry)
@@ -1187,9 +1203,9 @@ fn backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its
     let conn = &mut *db.conn().unwrap();
     let keys = [("user:ada".to_string(), BACKOFF)];
     let attempt = |conn: &mut tessera_store::DbConnection, now: i64, success: bool| {
-        let admitted = q::throttle_admit(conn, &realm.id, &keys, now).unwrap();
+        let admitted = store::throttle::admit(conn, &realm.id, &keys, now).unwrap();
         if admitted.is_none() {
-            q::throttle_settle(conn, &realm.id, &keys, "pair:x/ada", success, now).unwrap();
+            store::throttle::settle(conn, &realm.id, &keys, "pair:x/ada", success, now).unwrap();
         }
         admitted
     };
@@ -1206,7 +1222,7 @@ fn backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its
         assert_eq!(attempt(conn, now + wait - 1, false), Some(1));
         now += wait;
     }
-    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+    let entry = store::throttle::entry(conn, &realm.id, "user:ada")
         .unwrap()
         .unwrap();
     // Refused attempts were not counted; each admitted one restarted the window.
@@ -1214,7 +1230,7 @@ fn backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its
     assert_eq!(entry.window_started_at, now - 8);
     // A success lifts the wait its own admission started and takes its attempt back.
     assert_eq!(attempt(conn, now, true), None);
-    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+    let entry = store::throttle::entry(conn, &realm.id, "user:ada")
         .unwrap()
         .unwrap();
     assert_eq!((entry.failures, entry.locked_until), (7, None));
@@ -1224,7 +1240,7 @@ fn backoff_key_slows_down_from_its_limit_without_locking_and_a_success_lifts_its
     // A whole window without an admitted attempt ends the slowdown.
     let later = now + 300;
     assert_eq!(attempt(conn, later, false), None);
-    let entry = q::throttle_entry(conn, &realm.id, "user:ada")
+    let entry = store::throttle::entry(conn, &realm.id, "user:ada")
         .unwrap()
         .unwrap();
     assert_eq!((entry.failures, entry.locked_until), (1, None));
@@ -1243,11 +1259,15 @@ fn a_refused_attempt_counts_under_no_key(db: &Database) {
         ("user:ada".to_string(), BACKOFF),
     ];
     assert_eq!(
-        q::throttle_admit(conn, &realm.id, &keys, NOW + 1).unwrap(),
+        store::throttle::admit(conn, &realm.id, &keys, NOW + 1).unwrap(),
         Some(59)
     );
     for key in ["addr:192.0.2.1", "user:ada"] {
-        assert!(q::throttle_entry(conn, &realm.id, key).unwrap().is_none());
+        assert!(
+            store::throttle::entry(conn, &realm.id, key)
+                .unwrap()
+                .is_none()
+        );
     }
     // A success from another address clears that pair only.
     let elsewhere = [
@@ -1256,10 +1276,10 @@ fn a_refused_attempt_counts_under_no_key(db: &Database) {
         ("user:ada".to_string(), BACKOFF),
     ];
     assert_eq!(
-        q::throttle_admit(conn, &realm.id, &elsewhere, NOW + 1).unwrap(),
+        store::throttle::admit(conn, &realm.id, &elsewhere, NOW + 1).unwrap(),
         None
     );
-    q::throttle_settle(
+    store::throttle::settle(
         conn,
         &realm.id,
         &elsewhere,
@@ -1268,16 +1288,16 @@ fn a_refused_attempt_counts_under_no_key(db: &Database) {
         NOW + 1,
     )
     .unwrap();
-    let locked = q::throttle_entry(conn, &realm.id, "pair:192.0.2.1/ada")
+    let locked = store::throttle::entry(conn, &realm.id, "pair:192.0.2.1/ada")
         .unwrap()
         .unwrap();
     assert_eq!(locked.locked_until, Some(NOW + 60));
     assert!(
-        q::throttle_entry(conn, &realm.id, "pair:192.0.2.2/ada")
+        store::throttle::entry(conn, &realm.id, "pair:192.0.2.2/ada")
             .unwrap()
             .is_none()
     );
-    let user = q::throttle_entry(conn, &realm.id, "user:ada")
+    let user = store::throttle::entry(conn, &realm.id, "user:ada")
         .unwrap()
         .unwrap();
     assert_eq!(user.failures, 0);
@@ -1290,10 +1310,10 @@ fn concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait(db: &Dat
         let conn = &mut *db.conn().unwrap();
         for _ in 0..2 {
             assert_eq!(
-                q::throttle_admit(conn, &realm.id, &keys, NOW).unwrap(),
+                store::throttle::admit(conn, &realm.id, &keys, NOW).unwrap(),
                 None
             );
-            q::throttle_settle(conn, &realm.id, &keys, "pair:x/ada", false, NOW).unwrap();
+            store::throttle::settle(conn, &realm.id, &keys, "pair:x/ada", false, NOW).unwrap();
         }
         // Dropped here: the racing threads need every pooled connection.
     }
@@ -1305,7 +1325,7 @@ fn concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait(db: &Dat
                 s.spawn(move || {
                     let mut conn = db.conn().unwrap();
                     barrier.wait();
-                    q::throttle_admit(&mut conn, realm_id, keys, NOW)
+                    store::throttle::admit(&mut conn, realm_id, keys, NOW)
                         .unwrap()
                         .is_none()
                 })
@@ -1315,7 +1335,7 @@ fn concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait(db: &Dat
     });
     // The one that reached the limit started the wait; every other one was refused.
     assert_eq!(admitted.iter().filter(|a| **a).count(), 1, "{admitted:?}");
-    let entry = q::throttle_entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
+    let entry = store::throttle::entry(&mut db.conn().unwrap(), &realm.id, "user:ada")
         .unwrap()
         .unwrap();
     assert_eq!((entry.failures, entry.locked_until), (3, Some(NOW + 1)));
@@ -1324,8 +1344,13 @@ fn concurrent_attempts_on_a_backoff_key_at_its_limit_admit_one_per_wait(db: &Dat
 // ---- authorization codes ----
 
 /// A refresh token of `family` for `user`, as the issuer would store it.
-fn refresh_row(realm: &Realm, family: &str, user: &str, value: &str) -> browser::RefreshToken {
-    browser::RefreshToken {
+fn refresh_row(
+    realm: &Realm,
+    family: &str,
+    user: &str,
+    value: &str,
+) -> store::refresh_tokens::RefreshToken {
+    store::refresh_tokens::RefreshToken {
         token_sha256: secret::sha256_hex(value),
         realm_id: realm.id.clone(),
         family_id: family.into(),
@@ -1345,9 +1370,9 @@ fn refresh_row(realm: &Realm, family: &str, user: &str, value: &str) -> browser:
 
 /// What each of THREADS concurrent redemptions would issue: its own access token id and
 /// refresh token.
-fn issues(realm: &Realm, family: &str, user: &str) -> Vec<browser::Issued> {
+fn issues(realm: &Realm, family: &str, user: &str) -> Vec<store::refresh_tokens::Issued> {
     (0..THREADS)
-        .map(|i| browser::Issued {
+        .map(|i| store::refresh_tokens::Issued {
             access_jti: format!("jti-{i}"),
             access_expires_at: NOW + 300,
             refresh: Some(refresh_row(realm, family, user, &format!("successor-{i}"))),
@@ -1358,8 +1383,8 @@ fn issues(realm: &Realm, family: &str, user: &str) -> Vec<browser::Issued> {
 /// Runs `redeem` on THREADS threads released together.
 fn race(
     db: &Database,
-    redeem: impl Fn(&mut tessera_store::DbConnection, usize) -> browser::Redemption + Sync,
-) -> Vec<browser::Redemption> {
+    redeem: impl Fn(&mut tessera_store::DbConnection, usize) -> store::codes::Redemption + Sync,
+) -> Vec<store::codes::Redemption> {
     let barrier = Arc::new(Barrier::new(THREADS));
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
@@ -1378,7 +1403,7 @@ fn race(
 
 /// After a race with replays, nothing of the family works: every refresh token is revoked
 /// (the winner's successor included) and so is every access token the winner recorded.
-fn assert_family_dead(db: &Database, family: &str, outcomes: &[browser::Redemption]) {
+fn assert_family_dead(db: &Database, family: &str, outcomes: &[store::codes::Redemption]) {
     let conn = &mut *db.conn().unwrap();
     let live: i64 = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family))
@@ -1389,7 +1414,7 @@ fn assert_family_dead(db: &Database, family: &str, outcomes: &[browser::Redempti
     assert_eq!(live, 0, "{outcomes:?}");
     let winner = outcomes
         .iter()
-        .position(|o| *o == browser::Redemption::Issued)
+        .position(|o| *o == store::codes::Redemption::Issued)
         .unwrap();
     let recorded: Vec<String> = grant_access_tokens::table
         .filter(grant_access_tokens::grant_id.eq(family))
@@ -1397,17 +1422,17 @@ fn assert_family_dead(db: &Database, family: &str, outcomes: &[browser::Redempti
         .load(conn)
         .unwrap();
     assert_eq!(recorded, vec![format!("jti-{winner}")]);
-    assert!(tessera_store::revocation::is_jti_revoked(conn, &recorded[0]).unwrap());
+    assert!(tessera_store::revoked::is_revoked(conn, &recorded[0]).unwrap());
 }
 
 fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_grant(db: &Database) {
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
     let conn = &mut *pooled;
-    let admin = q::user_by_username(conn, &realm.id, "admin")
+    let admin = store::users::by_username(conn, &realm.id, "admin")
         .unwrap()
         .unwrap();
-    let code = browser::AuthorizationCode {
+    let code = store::codes::AuthorizationCode {
         code_sha256: secret::sha256_hex("the-code"),
         realm_id: realm.id.clone(),
         client_id: "portal".into(),
@@ -1425,24 +1450,24 @@ fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_gran
         created_at: NOW,
         amr: "pwd".into(),
     };
-    browser::insert_code(conn, &code).unwrap();
+    store::codes::insert(conn, &code).unwrap();
     let issued = issues(&realm, &code.grant_id, &admin.id);
     // Every racer needs a connection of the pool.
     drop(pooled);
     let outcomes = race(db, |conn, i| {
-        browser::redeem_code(conn, &code, NOW + 1, false, &issued[i]).unwrap()
+        store::codes::redeem(conn, &code, NOW + 1, false, &issued[i]).unwrap()
     });
     let wins = outcomes
         .iter()
-        .filter(|o| **o == browser::Redemption::Issued)
+        .filter(|o| **o == store::codes::Redemption::Issued)
         .count();
     assert_eq!(wins, 1, "{outcomes:?}");
     assert_family_dead(db, &code.grant_id, &outcomes);
     // A later attempt is a replay too.
     let conn = &mut *db.conn().unwrap();
-    let later = browser::redeem_code(conn, &code, NOW + 30, false, &issued[0]).unwrap();
+    let later = store::codes::redeem(conn, &code, NOW + 30, false, &issued[0]).unwrap();
     assert!(
-        matches!(later, browser::Redemption::Replayed(_)),
+        matches!(later, store::codes::Redemption::Replayed(_)),
         "{later:?}"
     );
 }
@@ -1452,21 +1477,21 @@ fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_i
 ) {
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
-    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+    let admin = store::users::by_username(&mut pooled, &realm.id, "admin")
         .unwrap()
         .unwrap();
     let family = tessera_core::id::new_uuid();
     let presented = refresh_row(&realm, &family, &admin.id, "presented");
-    browser::insert_refresh_token(&mut pooled, &presented).unwrap();
+    store::refresh_tokens::insert(&mut pooled, &presented).unwrap();
     // Every racer needs a connection of the pool.
     drop(pooled);
     let issued = issues(&realm, &family, &admin.id);
     let outcomes = race(db, |conn, i| {
-        browser::rotate_refresh(conn, &presented, NOW + 1, &issued[i]).unwrap()
+        store::refresh_tokens::rotate(conn, &presented, NOW + 1, &issued[i]).unwrap()
     });
     let wins = outcomes
         .iter()
-        .filter(|o| **o == browser::Redemption::Issued)
+        .filter(|o| **o == store::codes::Redemption::Issued)
         .count();
     assert_eq!(wins, 1, "{outcomes:?}");
     assert_family_dead(db, &family, &outcomes);
@@ -1478,13 +1503,13 @@ fn exactly_one_concurrent_rotation_of_a_refresh_token_wins_and_the_replays_end_i
 fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Database) {
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
-    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+    let admin = store::users::by_username(&mut pooled, &realm.id, "admin")
         .unwrap()
         .unwrap();
     let session = secret::sha256_hex("the-session-cookie");
-    browser::insert_session(
+    store::sessions::insert(
         &mut pooled,
-        &browser::BrowserSession {
+        &store::sessions::BrowserSession {
             id_sha256: session.clone(),
             realm_id: realm.id.clone(),
             user_id: admin.id.clone(),
@@ -1498,7 +1523,7 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
         },
     )
     .unwrap();
-    let in_session = |family: &str, value: &str| browser::RefreshToken {
+    let in_session = |family: &str, value: &str| store::refresh_tokens::RefreshToken {
         session_id_sha256: Some(session.clone()),
         ..refresh_row(&realm, family, &admin.id, value)
     };
@@ -1508,16 +1533,16 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
         tessera_core::id::new_uuid(),
     );
     let presented = in_session(&racing, "presented");
-    browser::insert_refresh_token(&mut pooled, &presented).unwrap();
-    browser::insert_refresh_token(&mut pooled, &in_session(&quiet, "quiet")).unwrap();
-    browser::insert_refresh_token(
+    store::refresh_tokens::insert(&mut pooled, &presented).unwrap();
+    store::refresh_tokens::insert(&mut pooled, &in_session(&quiet, "quiet")).unwrap();
+    store::refresh_tokens::insert(
         &mut pooled,
         &refresh_row(&realm, &outside, &admin.id, "outside"),
     )
     .unwrap();
     drop(pooled);
-    let issued: Vec<browser::Issued> = (0..THREADS)
-        .map(|i| browser::Issued {
+    let issued: Vec<store::refresh_tokens::Issued> = (0..THREADS)
+        .map(|i| store::refresh_tokens::Issued {
             access_jti: format!("jti-{i}"),
             access_expires_at: NOW + 300,
             refresh: Some(in_session(&racing, &format!("successor-{i}"))),
@@ -1525,12 +1550,12 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
         .collect();
     let outcomes = race(db, |conn, i| {
         if i == 0 {
-            let ended = browser::end_session(conn, &realm.id, &session, NOW + 1).unwrap();
+            let ended = store::sessions::end(conn, &realm.id, &session, NOW + 1).unwrap();
             assert_eq!(ended.user_id.as_deref(), Some(admin.id.as_str()));
             assert_eq!(ended.client_ids, vec!["portal".to_string()]);
-            browser::Redemption::Spent
+            store::codes::Redemption::Spent
         } else {
-            browser::rotate_refresh(conn, &presented, NOW + 1, &issued[i]).unwrap()
+            store::refresh_tokens::rotate(conn, &presented, NOW + 1, &issued[i]).unwrap()
         }
     });
     let conn = &mut *db.conn().unwrap();
@@ -1547,12 +1572,12 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
         .unwrap();
     for jti in &recorded {
         assert!(
-            tessera_store::revocation::is_jti_revoked(conn, jti).unwrap(),
+            tessera_store::revoked::is_revoked(conn, jti).unwrap(),
             "{jti} of {outcomes:?}"
         );
     }
     assert!(
-        browser::live_session(conn, &realm.id, &session, NOW + 2)
+        store::sessions::live(conn, &realm.id, &session, NOW + 2)
             .unwrap()
             .is_none()
     );
@@ -1589,7 +1614,7 @@ fn second_factors_and_ceremonies_are_spent_once_under_concurrency(db: &Database)
     use tessera_store::mfa;
     let realm = bootstrap(db, "acme");
     let mut pooled = db.conn().unwrap();
-    let admin = q::user_by_username(&mut pooled, &realm.id, "admin")
+    let admin = store::users::by_username(&mut pooled, &realm.id, "admin")
         .unwrap()
         .unwrap();
     assert!(
@@ -1663,7 +1688,7 @@ fn second_factors_and_ceremonies_are_spent_once_under_concurrency(db: &Database)
 
 fn audit_events_record_bootstrap_and_client_creation(db: &Database) {
     let realm = bootstrap(db, "acme");
-    let events = q::audit_events_of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
+    let events = store::audit::of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].action, "realm.bootstrap");
     assert_eq!(events[0].target, "realm:acme");
@@ -1684,7 +1709,7 @@ fn audit_events_record_bootstrap_and_client_creation(db: &Database) {
         NOW + 5,
     )
     .unwrap();
-    let events = q::audit_events_of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
+    let events = store::audit::of_realm(&mut db.conn().unwrap(), &realm.id).unwrap();
     let created: Vec<_> = events
         .iter()
         .filter(|e| e.action == "client.create")
@@ -1741,8 +1766,8 @@ fn client_kinds_parse_as_the_suite_expects() {
 
 // ---- accounts: passwords, reset links, sessions and grants ----
 
-fn session_row(realm: &Realm, user: &str, cookie: &str) -> browser::BrowserSession {
-    browser::BrowserSession {
+fn session_row(realm: &Realm, user: &str, cookie: &str) -> store::sessions::BrowserSession {
+    store::sessions::BrowserSession {
         id_sha256: secret::sha256_hex(cookie),
         realm_id: realm.id.clone(),
         user_id: user.into(),
@@ -1772,19 +1797,19 @@ fn two_users_signed_in(db: &Database) -> (Realm, String, String) {
     .unwrap()
     .id;
     let conn = &mut *db.conn().unwrap();
-    let admin = q::user_by_username(conn, &realm.id, "admin")
+    let admin = store::users::by_username(conn, &realm.id, "admin")
         .unwrap()
         .unwrap()
         .id;
     for user in [&bob, &admin] {
         let session = session_row(&realm, user, &format!("{user}-cookie"));
-        browser::insert_session(conn, &session).unwrap();
-        let in_session = browser::RefreshToken {
+        store::sessions::insert(conn, &session).unwrap();
+        let in_session = store::refresh_tokens::RefreshToken {
             session_id_sha256: Some(session.id_sha256.clone()),
             ..refresh_row(&realm, &format!("{user}-web"), user, &format!("{user}-rt1"))
         };
-        browser::insert_refresh_token(conn, &in_session).unwrap();
-        browser::record_grant_token(
+        store::refresh_tokens::insert(conn, &in_session).unwrap();
+        store::refresh_tokens::record_grant_token(
             conn,
             &format!("{user}-at1"),
             &format!("{user}-web"),
@@ -1792,12 +1817,12 @@ fn two_users_signed_in(db: &Database) -> (Realm, String, String) {
             NOW + 300,
         )
         .unwrap();
-        browser::insert_refresh_token(
+        store::refresh_tokens::insert(
             conn,
             &refresh_row(&realm, &format!("{user}-cli"), user, &format!("{user}-rt2")),
         )
         .unwrap();
-        browser::record_grant_token(
+        store::refresh_tokens::record_grant_token(
             conn,
             &format!("{user}-at2"),
             &format!("{user}-cli"),
@@ -1820,8 +1845,8 @@ fn live_refresh_families(conn: &mut tessera_store::DbConnection, user: &str) -> 
     v
 }
 
-fn code_row(realm: &Realm, user: &str, code: &str, grant: &str) -> browser::AuthorizationCode {
-    browser::AuthorizationCode {
+fn code_row(realm: &Realm, user: &str, code: &str, grant: &str) -> store::codes::AuthorizationCode {
+    store::codes::AuthorizationCode {
         code_sha256: secret::sha256_hex(code),
         realm_id: realm.id.clone(),
         client_id: "portal".into(),
@@ -1847,19 +1872,21 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
     let conn = &mut *db.conn().unwrap();
     // A code grant without a refresh token (its access token recorded under the grant), one
     // long expired, and an unredeemed code.
-    let redeemed = browser::AuthorizationCode {
+    let redeemed = store::codes::AuthorizationCode {
         consumed_at: Some(NOW),
         ..code_row(&realm, &bob, "redeemed", "bob-code")
     };
-    browser::insert_code(conn, &redeemed).unwrap();
-    browser::record_grant_token(conn, "bob-at3", "bob-code", &realm.id, NOW + 300).unwrap();
-    let old = browser::AuthorizationCode {
+    store::codes::insert(conn, &redeemed).unwrap();
+    store::refresh_tokens::record_grant_token(conn, "bob-at3", "bob-code", &realm.id, NOW + 300)
+        .unwrap();
+    let old = store::codes::AuthorizationCode {
         consumed_at: Some(NOW - 9000),
         ..code_row(&realm, &bob, "old", "bob-old")
     };
-    browser::insert_code(conn, &old).unwrap();
-    browser::record_grant_token(conn, "bob-at4", "bob-old", &realm.id, NOW - 8000).unwrap();
-    browser::insert_code(conn, &code_row(&realm, &bob, "pending", "bob-pending")).unwrap();
+    store::codes::insert(conn, &old).unwrap();
+    store::refresh_tokens::record_grant_token(conn, "bob-at4", "bob-old", &realm.id, NOW - 8000)
+        .unwrap();
+    store::codes::insert(conn, &code_row(&realm, &bob, "pending", "bob-pending")).unwrap();
     let ended = accounts::set_password(conn, &bob, "new-hash", true, NOW + 5).unwrap();
     assert_eq!((ended.sessions, ended.grants), (1, 4));
     let mut revoked: Vec<String> = ended.revoked.into_iter().map(|(j, _)| j).collect();
@@ -1872,21 +1899,21 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
     ];
     expected.sort();
     assert_eq!(revoked, expected);
-    let pending = browser::code_by_hash(conn, &secret::sha256_hex("pending"))
+    let pending = store::codes::by_hash(conn, &secret::sha256_hex("pending"))
         .unwrap()
         .unwrap();
     assert_eq!(pending.consumed_at, Some(NOW + 5));
-    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    let user = store::users::by_id(conn, &bob).unwrap().unwrap();
     assert_eq!(user.password_hash.as_deref(), Some("new-hash"));
     assert!(user.password_change_required);
     assert_eq!(user.updated_at, NOW + 5);
     assert!(live_refresh_families(conn, &bob).is_empty());
     for jti in ["at1", "at2"] {
-        assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-{jti}")).unwrap());
+        assert!(tessera_store::revoked::is_revoked(conn, &format!("{bob}-{jti}")).unwrap());
     }
     let bob_session = secret::sha256_hex(&format!("{bob}-cookie"));
     assert!(
-        browser::live_session(conn, &realm.id, &bob_session, NOW + 6)
+        store::sessions::live(conn, &realm.id, &bob_session, NOW + 6)
             .unwrap()
             .is_none()
     );
@@ -1895,16 +1922,16 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
         live_refresh_families(conn, &admin),
         vec![format!("{admin}-cli"), format!("{admin}-web")]
     );
-    assert!(!tessera_store::revocation::is_jti_revoked(conn, &format!("{admin}-at1")).unwrap());
+    assert!(!tessera_store::revoked::is_revoked(conn, &format!("{admin}-at1")).unwrap());
     let admin_session = secret::sha256_hex(&format!("{admin}-cookie"));
     assert!(
-        browser::live_session(conn, &realm.id, &admin_session, NOW + 6)
+        store::sessions::live(conn, &realm.id, &admin_session, NOW + 6)
             .unwrap()
             .is_some()
     );
     // Clearing the flag later keeps the new hash.
     accounts::set_password(conn, &bob, "newer-hash", false, NOW + 7).unwrap();
-    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    let user = store::users::by_id(conn, &bob).unwrap().unwrap();
     assert!(!user.password_change_required);
     assert!(matches!(
         accounts::set_password(conn, "no-such-user", "h", false, NOW),
@@ -1923,7 +1950,7 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
     .unwrap();
     assert!(live_refresh_families(conn, &admin).is_empty());
     assert!(
-        browser::live_session(conn, &realm.id, &admin_session, NOW + 9)
+        store::sessions::live(conn, &realm.id, &admin_session, NOW + 9)
             .unwrap()
             .is_none()
     );
@@ -1985,7 +2012,7 @@ fn a_reset_link_is_redeemed_once_and_not_after_expiry_or_in_another_realm(db: &D
             .unwrap()
             .is_none()
     );
-    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    let user = store::users::by_id(conn, &bob).unwrap().unwrap();
     assert_eq!(user.password_hash.as_deref(), Some("reset-hash"));
     assert!(
         accounts::live_password_reset(conn, &realm.id, &hash, NOW + 2)
@@ -2060,7 +2087,7 @@ fn exactly_one_of_concurrent_redemptions_of_a_reset_link_wins(db: &Database) {
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     assert_eq!(outcomes[winners[0]].as_deref(), Some(bob.as_str()));
     let conn = &mut *db.conn().unwrap();
-    let user = q::user_by_id(conn, &bob).unwrap().unwrap();
+    let user = store::users::by_id(conn, &bob).unwrap().unwrap();
     assert_eq!(user.password_hash, Some(format!("hash-{}", winners[0])));
     let used: Option<i64> = password_resets::table
         .find(&hash)
@@ -2076,9 +2103,9 @@ fn a_user_sees_and_ends_only_her_own_sessions_and_grants(db: &Database) {
     let (realm, bob, admin) = two_users_signed_in(db);
     let conn = &mut *db.conn().unwrap();
     // A half-finished sign-in and an ended session are not listed.
-    browser::insert_session(
+    store::sessions::insert(
         conn,
-        &browser::BrowserSession {
+        &store::sessions::BrowserSession {
             pending: Some("otp".into()),
             ..session_row(&realm, &bob, "bob-pending")
         },
@@ -2125,8 +2152,8 @@ fn a_user_sees_and_ends_only_her_own_sessions_and_grants(db: &Database) {
         live_refresh_families(conn, &bob),
         vec![format!("{bob}-web")]
     );
-    assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at2")).unwrap());
-    assert!(!tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at1")).unwrap());
+    assert!(tessera_store::revoked::is_revoked(conn, &format!("{bob}-at2")).unwrap());
+    assert!(!tessera_store::revoked::is_revoked(conn, &format!("{bob}-at1")).unwrap());
     assert!(!accounts::revoke_grant_of_user(conn, &bob, &format!("{bob}-cli"), NOW + 3).unwrap());
     // Ending Bob's session ends the grant that came from it.
     assert!(accounts::end_session_of_user(conn, &bob, &sessions[0].id, NOW + 3).unwrap());
@@ -2136,7 +2163,7 @@ fn a_user_sees_and_ends_only_her_own_sessions_and_grants(db: &Database) {
             .is_empty()
     );
     assert!(live_refresh_families(conn, &bob).is_empty());
-    assert!(tessera_store::revocation::is_jti_revoked(conn, &format!("{bob}-at1")).unwrap());
+    assert!(tessera_store::revoked::is_revoked(conn, &format!("{bob}-at1")).unwrap());
     assert!(
         accounts::list_grants_of_user(conn, &bob, NOW + 4)
             .unwrap()

@@ -21,7 +21,7 @@ mod users;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
-use tessera_store::directory::Window;
+use tessera_store::db::Window;
 
 use crate::error::ApiError;
 use crate::http::ListQuery;

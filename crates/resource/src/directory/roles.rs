@@ -10,9 +10,9 @@ use tessera_core::model::Role;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
 use tessera_core::permission;
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::directory::{self as dir, RoleFilter};
-use tessera_store::queries as q;
+use tessera_store::roles::RoleFilter;
 
 use super::{MAX_TEXT, Mode, RequestBody, check_list, check_text, ensure_unused, found, window};
 use crate::access::Grantor;
@@ -171,7 +171,7 @@ pub(super) fn list(
     let filter = RoleFilter {
         name: list.filter_value("name"),
     };
-    let rows = dir::list_roles(conn, realm_id, &filter, &window(list))?;
+    let rows = store::roles::list(conn, realm_id, &filter, &window(list))?;
     let page = Page::from_rows(rows, list.page.size, |r| r.id.clone());
     let has_more = page.has_more();
     Ok(RolesPage {
@@ -202,12 +202,12 @@ pub(super) fn load(
     realm_id: &str,
     id: &str,
 ) -> Result<RoleJson, ApiError> {
-    found(dir::role_in_realm(conn, realm_id, id)?, "role", id).map(role_json)
+    found(store::roles::in_realm(conn, realm_id, id)?, "role", id).map(role_json)
 }
 
 /// 409 when another role of the realm has this name.
 fn ensure_name_free(conn: &mut DbConnection, realm_id: &str, name: &str) -> Result<(), ApiError> {
-    let taken = q::role_by_name(conn, realm_id, name)?.is_some();
+    let taken = store::roles::by_name(conn, realm_id, name)?.is_some();
     ensure_unused(taken, "role", name)
 }
 
@@ -221,7 +221,7 @@ pub(super) fn insert(
     Grantor::new(conn, &author.principal)?.ensure(&Reach::Realm, &role_permissions(&role))?;
     ensure_name_free(conn, author.realm_id(), &role.name)?;
     (role.created_at, role.updated_at) = (author.now, author.now);
-    q::insert_role(conn, &role)?;
+    store::roles::insert(conn, &role)?;
     author.audit(conn, "role.create", &format!("role:{}", role.id))?;
     Ok(role_json(role))
 }
@@ -237,7 +237,11 @@ pub(super) fn update(
     mode: Mode,
 ) -> Result<RoleJson, ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
-    let before = found(dir::role_in_realm(conn, author.realm_id(), id)?, "role", id)?;
+    let before = found(
+        store::roles::in_realm(conn, author.realm_id(), id)?,
+        "role",
+        id,
+    )?;
     let mut role = before.clone();
     body.apply(&mut role, mode)?;
     let (held, holds) = (role_permissions(&before), role_permissions(&role));
@@ -260,7 +264,7 @@ pub(super) fn update(
     let added: BTreeSet<String> = holds.difference(&held).cloned().collect();
     grantor.ensure(&Reach::Realm, &added)?;
     role.updated_at = author.now;
-    dir::update_role(conn, &role)?;
+    store::roles::update(conn, &role)?;
     let shown = role_json(role);
     let target = format!("role:{id}");
     author.audit_difference(conn, ("role.update", &target), &role_json(before), &shown)?;
@@ -269,20 +273,24 @@ pub(super) fn update(
 
 /// Deletes a custom role that no membership or API key uses.
 pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
-    let role = found(dir::role_in_realm(conn, author.realm_id(), id)?, "role", id)?;
+    let role = found(
+        store::roles::in_realm(conn, author.realm_id(), id)?,
+        "role",
+        id,
+    )?;
     if role.builtin {
         return Err(ApiError::Conflict(format!(
             "{} is a built-in role; built-in roles cannot be deleted",
             role.name
         )));
     }
-    let (memberships, keys) = dir::role_usage(conn, id)?;
+    let (memberships, keys) = store::roles::usage(conn, id)?;
     if memberships > 0 || keys > 0 {
         return Err(ApiError::Conflict(format!(
             "role {} is in use by {memberships} team membership(s) and {keys} API key(s); remove them first",
             role.name
         )));
     }
-    dir::delete_role(conn, id)?;
+    store::roles::delete(conn, id)?;
     author.audit(conn, "role.delete", &format!("role:{id}"))
 }

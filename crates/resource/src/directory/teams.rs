@@ -6,10 +6,10 @@ use serde_json::Value as Json;
 use tessera_core::model::Team;
 use tessera_core::names::validate_display_name;
 use tessera_core::page::Page;
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::directory::{self as dir, TeamFilter};
 use tessera_store::provision::ROOT_TEAM_NAME;
-use tessera_store::queries as q;
+use tessera_store::teams::TeamFilter;
 
 use super::{
     ListEntry, MAX_NAME, MAX_TEXT, Mode, RequestBody, check_code, check_entries, check_line,
@@ -177,10 +177,10 @@ pub(super) fn list(
         name: list.filter_value("name"),
         sso_alias: list.filter_value("sso_alias"),
     };
-    let rows = dir::list_teams(conn, realm_id, &filter, &window(list))?;
+    let rows = store::teams::list(conn, realm_id, &filter, &window(list))?;
     let page = Page::from_rows(rows, list.page.size, |t| t.id.clone());
     let ids: Vec<String> = page.items.iter().map(|t| t.id.clone()).collect();
-    let counts = dir::team_user_counts(conn, &ids)?;
+    let counts = store::teams::user_counts(conn, &ids)?;
     Ok(Values::from_page(page, |t| {
         let n = counts.get(&t.id).copied().unwrap_or(0);
         team_json(t, n)
@@ -193,8 +193,8 @@ pub(super) fn load(
     realm_id: &str,
     id: &str,
 ) -> Result<TeamJson, ApiError> {
-    let team = found(dir::team_in_realm(conn, realm_id, id)?, "team", id)?;
-    let count = dir::team_user_counts(conn, std::slice::from_ref(&team.id))?
+    let team = found(store::teams::in_realm(conn, realm_id, id)?, "team", id)?;
+    let count = store::teams::user_counts(conn, std::slice::from_ref(&team.id))?
         .get(&team.id)
         .copied()
         .unwrap_or(0);
@@ -203,7 +203,7 @@ pub(super) fn load(
 
 /// 409 when another team of the realm has this name.
 fn ensure_name_free(conn: &mut DbConnection, realm_id: &str, name: &str) -> Result<(), ApiError> {
-    let taken = q::team_by_name(conn, realm_id, name)?.is_some();
+    let taken = store::teams::by_name(conn, realm_id, name)?.is_some();
     ensure_unused(taken, "team", name)
 }
 
@@ -215,7 +215,7 @@ pub(super) fn insert(
 ) -> Result<TeamJson, ApiError> {
     ensure_name_free(conn, author.realm_id(), &team.name)?;
     (team.created_at, team.updated_at) = (author.now, author.now);
-    q::insert_team(conn, &team)?;
+    store::teams::insert(conn, &team)?;
     author.audit(conn, "team.create", &format!("team:{}", team.id))?;
     Ok(team_json(team, 0))
 }
@@ -228,7 +228,11 @@ pub(super) fn update(
     body: TeamRequest,
     mode: Mode,
 ) -> Result<TeamJson, ApiError> {
-    let before = found(dir::team_in_realm(conn, author.realm_id(), id)?, "team", id)?;
+    let before = found(
+        store::teams::in_realm(conn, author.realm_id(), id)?,
+        "team",
+        id,
+    )?;
     let mut team = before.clone();
     body.apply(&mut team, mode)?;
     if team.name != before.name {
@@ -240,7 +244,7 @@ pub(super) fn update(
         ensure_name_free(conn, author.realm_id(), &team.name)?;
     }
     team.updated_at = author.now;
-    dir::update_team(conn, &team)?;
+    store::teams::update(conn, &team)?;
     author.audit(conn, "team.update", &format!("team:{id}"))?;
     load(conn, author.realm_id(), id)
 }
@@ -249,18 +253,22 @@ pub(super) fn update(
 /// policies or roles put on rights held elsewhere: every member's gains must be held.
 pub(super) fn remove(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
-    let team = found(dir::team_in_realm(conn, author.realm_id(), id)?, "team", id)?;
+    let team = found(
+        store::teams::in_realm(conn, author.realm_id(), id)?,
+        "team",
+        id,
+    )?;
     if team.is_root {
         return Err(ApiError::Conflict(
             "the root team cannot be deleted: every realm keeps one".into(),
         ));
     }
-    let members = dir::team_member_ids(conn, id)?;
+    let members = store::teams::member_ids(conn, id)?;
     let mut before = Vec::with_capacity(members.len());
     for m in &members {
         before.push(grantor.user_rights(conn, m)?);
     }
-    dir::delete_team(conn, id)?;
+    store::teams::delete(conn, id)?;
     for (m, was) in members.iter().zip(&before) {
         let now_rights = grantor.user_rights(conn, m)?;
         grantor.ensure_gains(was, &now_rights)?;

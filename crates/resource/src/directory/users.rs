@@ -12,10 +12,11 @@ use tessera_core::model::User;
 use tessera_core::page::Page;
 use tessera_core::password::{Argon2Params, PasswordHasher};
 use tessera_core::username::{self, Username};
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::directory::{self as dir, NamedMembership, UserFilter};
-use tessera_store::queries as q;
 use tessera_store::usernames;
+use tessera_store::users::NamedMembership;
+use tessera_store::users::UserFilter;
 
 use super::{
     ListEntry, MAX_NAME, Mode, RequestBody, check_entries, check_line, check_list, filter_id,
@@ -451,11 +452,11 @@ pub(super) fn list(
         email: list.filter_value("email"),
         team_id: list.filter_value("team_id"),
     };
-    let rows = dir::list_users(conn, realm_id, &filter, &window(list))?;
+    let rows = store::users::list(conn, realm_id, &filter, &window(list))?;
     let page = Page::from_rows(rows, list.page.size, |u| u.id.clone());
     let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();
     let mut by_user: HashMap<String, Vec<NamedMembership>> = HashMap::new();
-    for m in dir::named_memberships(conn, &ids)? {
+    for m in store::users::named_memberships(conn, &ids)? {
         by_user.entry(m.user_id.clone()).or_default().push(m);
     }
     Ok(Values::from_page(page, |u| {
@@ -470,8 +471,8 @@ pub(super) fn load(
     realm_id: &str,
     id: &str,
 ) -> Result<UserJson, ApiError> {
-    let user = found(dir::user_in_realm(conn, realm_id, id)?, "user", id)?;
-    let memberships = dir::named_memberships(conn, std::slice::from_ref(&user.id))?;
+    let user = found(store::users::in_realm(conn, realm_id, id)?, "user", id)?;
+    let memberships = store::users::named_memberships(conn, std::slice::from_ref(&user.id))?;
     Ok(user_json(user, memberships))
 }
 
@@ -516,13 +517,13 @@ fn check_memberships_exist(
     pairs: &[(String, String)],
 ) -> Result<(), ApiError> {
     for (i, (team, role)) in pairs.iter().enumerate() {
-        if dir::team_in_realm(conn, realm_id, team)?.is_none() {
+        if store::teams::in_realm(conn, realm_id, team)?.is_none() {
             return Err(ApiError::bad(
                 format!("team_roles[{i}].team_id"),
                 format!("no team {team} in this realm"),
             ));
         }
-        if dir::role_in_realm(conn, realm_id, role)?.is_none() {
+        if store::roles::in_realm(conn, realm_id, role)?.is_none() {
             return Err(ApiError::bad(
                 format!("team_roles[{i}].role_id"),
                 format!("no role {role} in this realm"),
@@ -557,15 +558,15 @@ pub(super) fn insert(
             pairs
         }
         None => match (
-            q::root_team(conn, realm_id)?,
-            q::role_by_name(conn, realm_id, "member")?,
+            store::teams::root(conn, realm_id)?,
+            store::roles::by_name(conn, realm_id, "member")?,
         ) {
             (Some(team), Some(role)) => vec![(team.id, role.id)],
             _ => Vec::new(),
         },
     };
-    q::insert_user(conn, &user)?;
-    dir::replace_memberships(conn, realm_id, &user.id, &pairs, author.now)?;
+    store::users::insert(conn, &user)?;
+    store::users::replace_memberships(conn, realm_id, &user.id, &pairs, author.now)?;
     let rights = grantor.user_rights(conn, &user.id)?;
     grantor.ensure_gains(&Rights::default(), &rights)?;
     author.audit(conn, "user.create", &format!("user:{}", user.id))?;
@@ -582,7 +583,7 @@ pub(super) fn update(
 ) -> Result<UserJson, ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
     let realm_id = author.realm_id();
-    let before = found(dir::user_in_realm(conn, realm_id, id)?, "user", id)?;
+    let before = found(store::users::in_realm(conn, realm_id, id)?, "user", id)?;
     let rights_before = grantor.user_rights(conn, id)?;
     let shown_before = load(conn, realm_id, id)?;
     let mut user = before.clone();
@@ -594,10 +595,10 @@ pub(super) fn update(
         return Err(ApiError::Conflict("you cannot disable yourself".into()));
     }
     user.updated_at = author.now;
-    dir::update_user(conn, &user)?;
+    store::users::update(conn, &user)?;
     if let Some(pairs) = changes.team_roles {
         check_memberships_exist(conn, realm_id, &pairs)?;
-        dir::replace_memberships(conn, realm_id, id, &pairs, author.now)?;
+        store::users::replace_memberships(conn, realm_id, id, &pairs, author.now)?;
     }
     let rights_after = grantor.user_rights(conn, id)?;
     grantor.ensure_gains(&rights_before, &rights_after)?;
@@ -647,14 +648,14 @@ pub(super) fn remove(
     if author.is_user(id) {
         return Err(ApiError::Conflict("you cannot delete yourself".into()));
     }
-    let clients = dir::clients_served_by(conn, id)?;
+    let clients = store::clients::served_by(conn, id)?;
     if !clients.is_empty() {
         return Err(ApiError::Conflict(format!(
             "user {id} is the service account of client {}; delete the client instead",
             clients.join(", ")
         )));
     }
-    dir::delete_user(conn, id)?;
+    store::users::delete(conn, id)?;
     grantor.ensure_realm_keeps_admin(conn)?;
     author.audit(conn, "user.delete", &format!("user:{id}"))?;
     Ok(user)

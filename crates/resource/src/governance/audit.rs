@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tessera_core::model::AuditEvent;
 use tessera_core::page::Page;
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::governance as g;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -84,13 +84,13 @@ impl AuditQuery {
 
     /// One page more than asked, to tell whether there is another.
     fn rows(&self, conn: &mut DbConnection, realm_id: &str) -> Result<Vec<AuditEvent>, ApiError> {
-        let filter = g::AuditFilter {
+        let filter = store::audit::AuditFilter {
             actor: self.actor.as_deref(),
             action: self.action.as_deref(),
             target: self.target.as_deref(),
         };
         let after = self.after.as_ref().map(|(at, id)| (*at, id.as_str()));
-        Ok(g::list_audit_events(
+        Ok(store::audit::list(
             conn,
             realm_id,
             &filter,
@@ -141,7 +141,7 @@ async fn get_audit(state: State, principal: Principal, path: Path<String>) -> Re
     principal.require("audit:read")?;
     let id = http::parse_id("id", &path)?.to_string();
     let event = http::with_db(&state, move |conn| {
-        g::audit_event(conn, &principal.realm_id, &id)?
+        store::audit::by_id(conn, &principal.realm_id, &id)?
             .ok_or_else(|| ApiError::NotFound(format!("audit event {id}")))
     })
     .await?;

@@ -17,7 +17,7 @@ use tessera_core::model::Client;
 use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
-use tessera_store::governance as g;
+use tessera_store as store;
 use tessera_store::provision::{self, ClientCreated, PORTAL_CLIENT_ID, UnknownScopes};
 use tessera_store::{Database, DbConnection};
 
@@ -345,7 +345,7 @@ fn client_in_realm(
     realm_id: &str,
     client_id: &str,
 ) -> Result<Client, ApiError> {
-    tessera_store::queries::client_by_client_id(conn, realm_id, client_id)?
+    tessera_store::clients::by_client_id(conn, realm_id, client_id)?
         .ok_or_else(|| ApiError::NotFound(format!("client {client_id}")))
 }
 
@@ -383,7 +383,7 @@ fn change_client(
         portal_stays_usable(&spec, enabled)?;
     }
     grantor.ensure(&Reach::Realm, &newly_carried(&existing, &spec, enabled))?;
-    let client = g::update_client(conn, &existing, &spec, enabled, author.now)?;
+    let client = store::clients::update(conn, &existing, &spec, enabled, author.now)?;
     let detail = http::changes(
         &ClientJson::from(existing),
         &ClientJson::from(client.clone()),
@@ -408,7 +408,7 @@ fn remove_client(
             "the portal client cannot be deleted: the console and the token scripts sign in through it".into(),
         ));
     }
-    g::delete_client(conn, &client)?;
+    store::clients::delete(conn, &client)?;
     author.audit(conn, "client.delete", &format!("client:{client_id}"))
 }
 
@@ -453,7 +453,7 @@ async fn list_clients(state: State, req: HttpRequest, principal: Principal) -> R
     let query = ListQuery::parse(&req, &[])?;
     let (after, size) = (query.page.after.clone(), query.page.size);
     let rows = http::with_db(&state, move |conn| {
-        Ok(g::list_clients(
+        Ok(store::clients::list(
             conn,
             &principal.realm_id,
             after.as_deref(),

@@ -7,8 +7,8 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use tessera_core::access::PolicyEffects;
 use tessera_core::model::{Policy, Role};
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::governance as g;
 
 use crate::access::effective_permissions;
 use crate::auth::Principal;
@@ -44,7 +44,7 @@ fn user_permissions_in(
     realm_id: &str,
     id: String,
 ) -> Result<UserPermissions, ApiError> {
-    g::user_in_realm(conn, realm_id, &id)?
+    store::users::in_realm(conn, realm_id, &id)?
         .ok_or_else(|| ApiError::NotFound(format!("user {id}")))?;
     let permissions = effective_permissions(conn, realm_id, &id, None)?;
     Ok(UserPermissions {
@@ -67,9 +67,9 @@ fn role_permissions_in(
     realm_id: &str,
     id: &str,
 ) -> Result<RolePermissions, ApiError> {
-    let role = g::role_in_realm(conn, realm_id, id)?
+    let role = store::roles::in_realm(conn, realm_id, id)?
         .ok_or_else(|| ApiError::NotFound(format!("role {id}")))?;
-    let policies = g::role_policies(conn, realm_id, id)?;
+    let policies = store::policies::of_role(conn, realm_id, id)?;
     Ok(RolePermissions {
         permissions: role_with_policies(&role, &policies).into_iter().collect(),
         role_id: role.id,

@@ -11,8 +11,8 @@ use tessera_core::model::{Effect, PermissionList, Policy, SubjectType};
 use tessera_core::names;
 use tessera_core::page::Page;
 use tessera_core::permission::is_permission;
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::governance as g;
 
 use super::validate_description;
 use crate::access::Grantor;
@@ -248,7 +248,7 @@ fn ensure_policy_change(
 
 /// Checks what needs the database: the subject exists, the name is free.
 fn check_policy_refs(conn: &mut DbConnection, p: &Policy) -> Result<(), ApiError> {
-    if !g::subject_exists(conn, &p.realm_id, p.subject_type, &p.subject_id)? {
+    if !store::policies::subject_exists(conn, &p.realm_id, p.subject_type, &p.subject_id)? {
         return Err(ApiError::bad(
             "subject.id",
             format!(
@@ -257,7 +257,7 @@ fn check_policy_refs(conn: &mut DbConnection, p: &Policy) -> Result<(), ApiError
             ),
         ));
     }
-    if let Some(other) = g::policy_by_name(conn, &p.realm_id, &p.name)?
+    if let Some(other) = store::policies::by_name(conn, &p.realm_id, &p.name)?
         && other.id != p.id
     {
         return Err(ApiError::Conflict(format!(
@@ -269,7 +269,7 @@ fn check_policy_refs(conn: &mut DbConnection, p: &Policy) -> Result<(), ApiError
 }
 
 fn policy_in_realm(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Policy, ApiError> {
-    g::policy_in_realm(conn, realm_id, id)?
+    store::policies::in_realm(conn, realm_id, id)?
         .ok_or_else(|| ApiError::NotFound(format!("policy {id}")))
 }
 
@@ -281,7 +281,7 @@ fn insert_policy(
 ) -> Result<Policy, ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
     check_policy_refs(conn, &policy)?;
-    g::insert_policy(conn, &policy)?;
+    store::policies::insert(conn, &policy)?;
     ensure_policy_change(conn, &grantor, None, Some(&policy))?;
     author.audit(conn, "policy.create", &format!("policy:{}", policy.id))?;
     Ok(policy)
@@ -300,7 +300,7 @@ fn change_policy(
     body.apply_to(&mut policy, false)?;
     policy.updated_at = author.now;
     check_policy_refs(conn, &policy)?;
-    g::update_policy(conn, &policy)?;
+    store::policies::update(conn, &policy)?;
     ensure_policy_change(conn, &grantor, Some(&before), Some(&policy))?;
     let detail = http::changes(&PolicyJson::from(before), &PolicyJson::from(policy.clone()));
     author.audit_change(conn, ("policy.update", &format!("policy:{id}")), &detail)?;
@@ -311,7 +311,7 @@ fn change_policy(
 fn remove_policy(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
     let grantor = Grantor::new(conn, &author.principal)?;
     let before = policy_in_realm(conn, author.realm_id(), id)?;
-    g::delete_policy(conn, id)?;
+    store::policies::delete(conn, id)?;
     ensure_policy_change(conn, &grantor, Some(&before), None)?;
     author.audit(conn, "policy.delete", &format!("policy:{id}"))
 }
@@ -361,8 +361,8 @@ impl PolicyListFilter {
         Ok(filter)
     }
 
-    fn as_store_filter(&self) -> g::PolicyFilter<'_> {
-        g::PolicyFilter {
+    fn as_store_filter(&self) -> store::policies::PolicyFilter<'_> {
+        store::policies::PolicyFilter {
             subject_type: self.subject_type.as_deref(),
             subject_id: self.subject_id.as_deref(),
             effect: self.effect.as_deref(),
@@ -384,7 +384,7 @@ async fn list_policies(state: State, req: HttpRequest, principal: Principal) -> 
     let rows = http::with_db(&state, move |conn| {
         let filter = filter.as_store_filter();
         let realm_id = &principal.realm_id;
-        Ok(g::list_policies(
+        Ok(store::policies::list(
             conn,
             realm_id,
             &filter,

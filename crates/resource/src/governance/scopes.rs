@@ -6,9 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tessera_core::model::Scope;
 use tessera_core::page::Page;
+use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::governance as g;
-use tessera_store::queries as q;
 
 use super::validate_description;
 use crate::auth::Principal;
@@ -97,18 +96,19 @@ impl ScopeBody {
 }
 
 fn scope_in_realm(conn: &mut DbConnection, realm_id: &str, id: &str) -> Result<Scope, ApiError> {
-    g::scope_in_realm(conn, realm_id, id)?.ok_or_else(|| ApiError::NotFound(format!("scope {id}")))
+    store::scopes::in_realm(conn, realm_id, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("scope {id}")))
 }
 
 /// Stores a new scope unless the realm has one of that name.
 fn insert_scope(conn: &mut DbConnection, author: &Author, scope: Scope) -> Result<Scope, ApiError> {
-    if q::scope_by_name(conn, &scope.realm_id, &scope.name)?.is_some() {
+    if store::scopes::by_name(conn, &scope.realm_id, &scope.name)?.is_some() {
         return Err(ApiError::Conflict(format!(
             "scope {} already exists",
             scope.name
         )));
     }
-    q::insert_scope(conn, &scope)?;
+    store::scopes::insert(conn, &scope)?;
     author.audit(conn, "scope.create", &format!("scope:{}", scope.name))?;
     Ok(scope)
 }
@@ -128,7 +128,7 @@ fn describe_scope(
             "a scope cannot be renamed: clients and tokens refer to it by name",
         ));
     }
-    q::update_scope_description(conn, id, &description, author.now)?;
+    store::scopes::update_description(conn, id, &description, author.now)?;
     author.audit(conn, "scope.update", &format!("scope:{}", scope.name))?;
     Ok(Scope {
         description,
@@ -140,7 +140,7 @@ fn describe_scope(
 /// Deletes a scope no client lists.
 fn remove_scope(conn: &mut DbConnection, author: &Author, id: &str) -> Result<(), ApiError> {
     let scope = scope_in_realm(conn, author.realm_id(), id)?;
-    let users = g::clients_using_scope(conn, author.realm_id(), &scope.name)?;
+    let users = store::scopes::clients_using(conn, author.realm_id(), &scope.name)?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
             "scope {} is still listed by client {}; remove it from the client first",
@@ -148,7 +148,7 @@ fn remove_scope(conn: &mut DbConnection, author: &Author, id: &str) -> Result<()
             users.join(", client ")
         )));
     }
-    g::delete_scope(conn, id)?;
+    store::scopes::delete(conn, id)?;
     author.audit(conn, "scope.delete", &format!("scope:{}", scope.name))
 }
 
@@ -162,7 +162,7 @@ async fn list_scopes(state: State, req: HttpRequest, principal: Principal) -> Re
     let query = ListQuery::parse(&req, &[])?;
     let (after, size) = (query.page.after.clone(), query.page.size);
     let rows = http::with_db(&state, move |conn| {
-        Ok(g::list_scopes(
+        Ok(store::scopes::list(
             conn,
             &principal.realm_id,
             after.as_deref(),

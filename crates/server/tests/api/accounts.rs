@@ -5,7 +5,7 @@ use crate::authorize::{Jar, auth_url, get, hidden, post, redeem, sign_in, web_cl
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_store::queries as q;
+use tessera_store as store;
 
 const OLD: &str = "the old password of ada";
 const NEW: &str = "ada's brand new password";
@@ -59,7 +59,7 @@ async fn auth_test(app: &TestApp, token: &str) -> u16 {
 }
 
 fn user(app: &TestApp, id: &str) -> tessera_core::model::User {
-    q::user_by_id(&mut app.db.conn().unwrap(), id)
+    store::users::by_id(&mut app.db.conn().unwrap(), id)
         .unwrap()
         .unwrap()
 }
@@ -363,7 +363,7 @@ async fn a_team_admin_cannot_take_over_a_realm_admin_by_resetting_her_password()
     let tom = app
         .password_token("tom", "tom's long password", EVERY_PERMISSION)
         .await;
-    let admin_id = q::user_by_username(
+    let admin_id = store::users::by_username(
         &mut app.db.conn().unwrap(),
         &user(&app, &mo).realm_id,
         "admin",
@@ -401,7 +401,7 @@ async fn a_team_admin_cannot_take_over_a_realm_admin_by_resetting_her_password()
     );
     // A service account has no password to reset.
     app.create_svc();
-    let svc = q::user_by_username(
+    let svc = store::users::by_username(
         &mut app.db.conn().unwrap(),
         &after.realm_id,
         "service-account-svc",
@@ -596,7 +596,7 @@ async fn a_user_sees_and_ends_her_sessions_and_grants_and_no_one_elses() {
     let ada = app.provision_user("ada", OLD, "root", "member");
     let (ada_at, _) = signed_in(&app, "ada", OLD).await;
     let admin_id = user(&app, &ada).realm_id;
-    let admin_id = q::user_by_username(&mut app.db.conn().unwrap(), &admin_id, "admin")
+    let admin_id = store::users::by_username(&mut app.db.conn().unwrap(), &admin_id, "admin")
         .unwrap()
         .unwrap()
         .id;

@@ -1,7 +1,7 @@
 //! API keys over HTTP: personal keys (seed 003), team keys (seed 004) and the rules of seed 002.
 
 use crate::helpers::*;
-use tessera_store::queries as q;
+use tessera_store as store;
 
 const ALL: &str = EVERY_PERMISSION;
 
@@ -34,10 +34,10 @@ async fn call(
 }
 
 fn root_team_id(app: &TestApp) -> String {
-    let realm = q::realm_by_name(&mut app.db.conn().unwrap(), "default")
+    let realm = store::realms::by_name(&mut app.db.conn().unwrap(), "default")
         .unwrap()
         .unwrap();
-    q::root_team(&mut app.db.conn().unwrap(), &realm.id)
+    store::teams::root(&mut app.db.conn().unwrap(), &realm.id)
         .unwrap()
         .unwrap()
         .id
@@ -682,7 +682,7 @@ async fn a_graceful_stop_writes_the_last_key_uses() {
     );
     app.stop_gracefully().await;
     let hash = tessera_core::apikey::parse(&value).unwrap().sha256_hex();
-    let key = tessera_store::access::api_key_by_hash(&mut app.db.conn().unwrap(), &hash)
+    let key = tessera_store::api_keys::by_hash(&mut app.db.conn().unwrap(), &hash)
         .unwrap()
         .unwrap();
     assert!(

@@ -146,7 +146,7 @@ async fn second_factors_in_headless_chromium() {
     // is spent; Rosa enrolled during sign-in.
     let mut conn = app.db.conn().unwrap();
     for (name, spent) in [("tina", 1), ("rosa", 0)] {
-        let user = tessera_store::queries::user_by_username(&mut conn, &app_realm_id(&app), name)
+        let user = tessera_store::users::by_username(&mut conn, &app_realm_id(&app), name)
             .unwrap()
             .unwrap();
         let factors = tessera_store::mfa::factors_of(&mut conn, &user.id).unwrap();
@@ -156,7 +156,7 @@ async fn second_factors_in_headless_chromium() {
 }
 
 fn app_realm_id(app: &TestApp) -> String {
-    tessera_store::queries::realm_by_name(&mut app.db.conn().unwrap(), "default")
+    tessera_store::realms::by_name(&mut app.db.conn().unwrap(), "default")
         .unwrap()
         .unwrap()
         .id

@@ -146,7 +146,7 @@ fn a_first_start_on_a_busy_port_creates_nothing_and_the_next_start_shows_the_pas
     assert!(!stdout.contains("Created realm"), "{stdout}");
     let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
     db.migrate().unwrap();
-    let realms = tessera_store::queries::list_realms(&mut db.conn().unwrap()).unwrap();
+    let realms = tessera_store::realms::list(&mut db.conn().unwrap()).unwrap();
     assert!(realms.is_empty(), "a failed start created {realms:?}");
     drop(db);
     drop(taken);
@@ -663,10 +663,10 @@ async fn unlock_ends_a_lock_from_one_address_or_everywhere() {
     assert!(stdout.contains("pair:203.0.113.2/admin"), "{stdout}");
     assert_eq!(grant("203.0.113.5", ADMIN_PASSWORD).await, 200);
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    let events = tessera_store::queries::audit_events_of_realm(conn, &realm.id).unwrap();
+    let events = tessera_store::audit::of_realm(conn, &realm.id).unwrap();
     let mut unlocks: Vec<&str> = events
         .iter()
         .filter(|e| e.action == "throttle.unlock")
@@ -744,7 +744,7 @@ fn user_create_and_import_refuse_the_names_the_api_refuses_with_the_same_message
 
     let db = tessera_store::Database::connect(&url, Default::default()).unwrap();
     let mut conn = db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "acme")
+    let realm = tessera_store::realms::by_name(&mut conn, "acme")
         .unwrap()
         .unwrap();
     use diesel::prelude::*;

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use base64::Engine;
-use tessera_store::queries as q;
+use tessera_store as store;
 
 async fn json(resp: reqwest::Response) -> serde_json::Value {
     resp.json().await.unwrap()
@@ -50,10 +50,10 @@ async fn cc_01_basic_auth_gets_a_verifiable_rfc9068_jwt_and_nothing_else() {
     );
 
     // CC-05: the subject is the client's service account, never a person.
-    let realm = q::realm_by_name(&mut app.db.conn().unwrap(), "default")
+    let realm = store::realms::by_name(&mut app.db.conn().unwrap(), "default")
         .unwrap()
         .unwrap();
-    let account = q::user_by_username(
+    let account = store::users::by_username(
         &mut app.db.conn().unwrap(),
         &realm.id,
         "service-account-svc",

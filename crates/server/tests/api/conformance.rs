@@ -703,11 +703,10 @@ async fn the_sign_in_form_locks_the_guessing_address_not_the_user() {
     assert!(signed_in(after), "{after}");
     // The state: the guessing address is locked for admin; the username is not locked.
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    let mut entry =
-        |key: &str| tessera_store::queries::throttle_entry(conn, &realm.id, key).unwrap();
+    let mut entry = |key: &str| tessera_store::throttle::entry(conn, &realm.id, key).unwrap();
     let pair = entry("pair:203.0.113.1/admin").unwrap();
     assert!(
         pair.locked_until
@@ -743,15 +742,15 @@ async fn behind_a_trusted_proxy_the_sign_in_form_and_the_audit_log_use_the_clien
     let other = sign_in_from(&app, "203.0.113.2", "admin", ADMIN_PASSWORD).await;
     assert!(other == 200 || (300..400).contains(&other), "{other}");
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    let locked = tessera_store::queries::throttle_entry(conn, &realm.id, "addr:203.0.113.1")
+    let locked = tessera_store::throttle::entry(conn, &realm.id, "addr:203.0.113.1")
         .unwrap()
         .unwrap();
     assert!(locked.locked_until.is_some(), "{locked:?}");
     assert!(
-        tessera_store::queries::throttle_entry(conn, &realm.id, "addr:127.0.0.1")
+        tessera_store::throttle::entry(conn, &realm.id, "addr:127.0.0.1")
             .unwrap()
             .is_none()
     );

@@ -90,10 +90,10 @@ async fn create_team(app: &TestApp, token: &str, name: &str) -> String {
 
 fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
     let mut conn = app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
-    tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+    tessera_store::audit::of_realm(&mut conn, &realm.id)
         .unwrap()
         .into_iter()
         .map(|e| (e.action, e.target))
@@ -103,7 +103,7 @@ fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
 fn insert_key(app: &TestApp, kind: KeyKind, owner: Option<&str>, team: &str) -> String {
     let id = tessera_core::id::new_uuid();
     let mut conn = app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
     let key = ApiKey {
@@ -127,7 +127,7 @@ fn insert_key(app: &TestApp, kind: KeyKind, owner: Option<&str>, team: &str) -> 
         created_at: 0,
         updated_at: 0,
     };
-    tessera_store::apikeys::insert(&mut conn, &key).unwrap();
+    tessera_store::api_keys::insert(&mut conn, &key).unwrap();
     id
 }
 

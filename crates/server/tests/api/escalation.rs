@@ -803,10 +803,10 @@ async fn the_portal_client_cannot_be_disabled() {
 /// Whether `user` holds every permission in the root team (is an admin), from the store.
 fn is_admin(r: &Realm, user: &str) -> bool {
     let mut conn = r.app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
-    let enabled = tessera_store::queries::user_by_id(&mut conn, user)
+    let enabled = tessera_store::users::by_id(&mut conn, user)
         .unwrap()
         .is_some_and(|u| u.enabled);
     let held =

@@ -835,20 +835,20 @@ async fn run_case(server: &'static Server, case: Case) -> Result<(), TestCaseErr
     .unwrap();
     let mut conn = server.db.conn().unwrap();
     let realm_id = report.realm.id.clone();
-    let root = tessera_store::queries::root_team(&mut conn, &realm_id)
+    let root = tessera_store::teams::root(&mut conn, &realm_id)
         .unwrap()
         .unwrap()
         .id;
     let mut roles = Vec::new();
     for name in BUILTIN_ROLES {
         roles.push(
-            tessera_store::queries::role_by_name(&mut conn, &realm_id, name)
+            tessera_store::roles::by_name(&mut conn, &realm_id, name)
                 .unwrap()
                 .unwrap()
                 .id,
         );
     }
-    let admin_id = tessera_store::queries::user_by_username(&mut conn, &realm_id, "admin")
+    let admin_id = tessera_store::users::by_username(&mut conn, &realm_id, "admin")
         .unwrap()
         .unwrap()
         .id;

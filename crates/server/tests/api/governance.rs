@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_store::queries as q;
+use tessera_store as store;
 
 const ADMIN_SCOPES: &str = EVERY_PERMISSION;
 const PASSWORD: &str = "long enough password";
@@ -24,8 +24,10 @@ fn create_user(app: &TestApp, username: &str, role: &str) -> String {
 
 fn role_id(app: &TestApp, name: &str) -> String {
     let mut conn = app.db.conn().unwrap();
-    let realm = q::realm_by_name(&mut conn, "default").unwrap().unwrap();
-    q::role_by_name(&mut conn, &realm.id, name)
+    let realm = store::realms::by_name(&mut conn, "default")
+        .unwrap()
+        .unwrap();
+    store::roles::by_name(&mut conn, &realm.id, name)
         .unwrap()
         .unwrap()
         .id
@@ -686,8 +688,13 @@ fn ids_of(list: &Value) -> Vec<String> {
 
 fn root_team(app: &TestApp) -> String {
     let mut conn = app.db.conn().unwrap();
-    let realm = q::realm_by_name(&mut conn, "default").unwrap().unwrap();
-    q::root_team(&mut conn, &realm.id).unwrap().unwrap().id
+    let realm = store::realms::by_name(&mut conn, "default")
+        .unwrap()
+        .unwrap();
+    store::teams::root(&mut conn, &realm.id)
+        .unwrap()
+        .unwrap()
+        .id
 }
 
 #[actix_web::test]

@@ -265,10 +265,10 @@ async fn a_workload_is_counted_on_the_metrics_address_and_audited() {
     };
     let admin_id = {
         let conn = &mut *app.db.conn().unwrap();
-        let realm = tessera_store::queries::realm_by_name(conn, "default")
+        let realm = tessera_store::realms::by_name(conn, "default")
             .unwrap()
             .unwrap();
-        tessera_store::queries::user_by_username(conn, &realm.id, "admin")
+        tessera_store::users::by_username(conn, &realm.id, "admin")
             .unwrap()
             .unwrap()
             .id
@@ -370,10 +370,10 @@ async fn a_lockout_is_counted_and_audited() {
         Some(1.0)
     );
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    let events = tessera_store::queries::audit_events_of_realm(conn, &realm.id).unwrap();
+    let events = tessera_store::audit::of_realm(conn, &realm.id).unwrap();
     let locks: Vec<_> = events
         .iter()
         .filter(|e| e.action == "throttle.lock")

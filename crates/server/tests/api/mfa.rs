@@ -539,7 +539,7 @@ async fn a_temporary_password_is_replaced_at_the_next_sign_in() {
     .await;
     let code = code_from(&app, &mut jar, resp).await;
     tokens_for(&app, &secret, &code).await;
-    let user = tessera_store::queries::user_by_id(&mut app.db.conn().unwrap(), &id)
+    let user = tessera_store::users::by_id(&mut app.db.conn().unwrap(), &id)
         .unwrap()
         .unwrap();
     assert!(!user.password_change_required);

@@ -287,10 +287,10 @@ async fn finish_with_an_unknown_or_used_challenge_signs_nobody_in() {
 
     // The failures are audited as passkey sign-ins.
     let mut conn = app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
-    let failures = tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+    let failures = tessera_store::audit::of_realm(&mut conn, &realm.id)
         .unwrap()
         .into_iter()
         .filter(|e| {
@@ -404,12 +404,12 @@ async fn passkeys_in_headless_chromium() {
             .unwrap()
             .is_empty()
     );
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
     let who = format!("user:{user_id}");
     let events: Vec<(String, String, String)> =
-        tessera_store::queries::audit_events_of_realm(&mut conn, &realm.id)
+        tessera_store::audit::of_realm(&mut conn, &realm.id)
             .unwrap()
             .into_iter()
             .filter(|e| e.target == who)
@@ -518,10 +518,10 @@ async fn account_passkey_forms_refuse_bad_input_and_other_ids() {
         assert_eq!(resp.status(), status, "{fields:?}");
     }
     let mut conn = app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(&mut conn, "default")
+    let realm = tessera_store::realms::by_name(&mut conn, "default")
         .unwrap()
         .unwrap();
-    let admin = tessera_store::queries::user_by_username(&mut conn, &realm.id, "admin")
+    let admin = tessera_store::users::by_username(&mut conn, &realm.id, "admin")
         .unwrap()
         .unwrap();
     assert!(

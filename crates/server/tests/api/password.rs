@@ -46,12 +46,12 @@ fn retry_after(resp: &reqwest::Response) -> i64 {
 }
 
 /// The throttle entry under `key` in the default realm.
-fn throttle_entry(app: &TestApp, key: &str) -> Option<tessera_store::models::ThrottleEntry> {
+fn throttle_entry(app: &TestApp, key: &str) -> Option<tessera_store::throttle::ThrottleEntry> {
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    tessera_store::queries::throttle_entry(conn, &realm.id, key).unwrap()
+    tessera_store::throttle::entry(conn, &realm.id, key).unwrap()
 }
 
 fn add_user(app: &TestApp, username: &str, password: &str) -> String {
@@ -140,7 +140,7 @@ async fn password_grant_issues_a_token_for_the_user_and_counts_the_login() {
     assert!(body.get("id_token").is_none());
     let jwt = verify_independently(body["access_token"].as_str().unwrap(), &app.jwks().await);
     assert_eq!(jwt.claims["sub"], id.as_str());
-    let user = tessera_store::queries::user_by_id(&mut app.db.conn().unwrap(), &id)
+    let user = tessera_store::users::by_id(&mut app.db.conn().unwrap(), &id)
         .unwrap()
         .unwrap();
     assert_eq!(user.login_count, 1);

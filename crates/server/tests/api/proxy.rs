@@ -525,10 +525,10 @@ async fn behind_a_proxy_under_a_path(kind: Kind) {
     assert_eq!(failed.status(), 401);
     {
         let conn = &mut *app.db.conn().unwrap();
-        let realm = tessera_store::queries::realm_by_name(conn, "default")
+        let realm = tessera_store::realms::by_name(conn, "default")
             .unwrap()
             .unwrap();
-        let mut entry = |key: &str| tessera_store::queries::throttle_entry(conn, &realm.id, key);
+        let mut entry = |key: &str| tessera_store::throttle::entry(conn, &realm.id, key);
         let client = entry(&format!("addr:{CLIENT_ADDR}")).unwrap();
         assert_eq!(client.map(|e| e.failures), Some(1));
         assert!(

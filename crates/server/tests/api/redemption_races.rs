@@ -6,7 +6,7 @@ use crate::authorize::{REDIRECT, redeem, web_client};
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::Value;
-use tessera_store::browser;
+use tessera_store as store;
 
 /// Races per kind; each sends RACERS requests at once (2 × 25 × 4 = 200 redemptions).
 const RACES: usize = 25;
@@ -14,10 +14,10 @@ const RACERS: usize = 4;
 
 fn admin_id(app: &TestApp) -> (String, String) {
     let conn = &mut *app.db.conn().unwrap();
-    let realm = tessera_store::queries::realm_by_name(conn, "default")
+    let realm = tessera_store::realms::by_name(conn, "default")
         .unwrap()
         .unwrap();
-    let admin = tessera_store::queries::user_by_username(conn, &realm.id, "admin")
+    let admin = tessera_store::users::by_username(conn, &realm.id, "admin")
         .unwrap()
         .unwrap();
     (realm.id, admin.id)
@@ -27,9 +27,9 @@ fn admin_id(app: &TestApp) -> (String, String) {
 fn new_code(app: &TestApp, realm_id: &str, user_id: &str) -> String {
     let value = tessera_core::id::random_token::<32>();
     let now = tessera_core::Clock::now(&app.clock);
-    browser::insert_code(
+    store::codes::insert(
         &mut app.db.conn().unwrap(),
-        &browser::AuthorizationCode {
+        &store::codes::AuthorizationCode {
             code_sha256: tessera_core::secret::sha256_hex(&value),
             realm_id: realm_id.into(),
             client_id: "web".into(),

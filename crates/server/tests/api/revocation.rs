@@ -4,8 +4,8 @@
 use crate::helpers::*;
 use diesel::prelude::*;
 use tessera_core::Clock;
+use tessera_store as store;
 use tessera_store::provision::{self, Actor, UnknownScopes};
-use tessera_store::queries as q;
 use tessera_store::schema::{grant_access_tokens, refresh_tokens, revoked_tokens};
 
 fn revoke_url(app: &TestApp) -> String {
@@ -85,7 +85,7 @@ fn inactive() -> serde_json::Value {
 }
 
 fn realm_id(app: &TestApp, name: &str) -> String {
-    q::realm_by_name(&mut app.db.conn().unwrap(), name)
+    store::realms::by_name(&mut app.db.conn().unwrap(), name)
         .unwrap()
         .unwrap()
         .id
@@ -498,7 +498,7 @@ async fn bear_08_a_revocation_made_elsewhere_applies_within_the_refresh_interval
     assert_eq!(auth_test_status(&app, &token).await.0, 200);
     let rid = realm_id(&app, "default");
     let now = app.clock.now();
-    tessera_store::revocation::revoke_jti(
+    tessera_store::revoked::revoke(
         &mut app.db.conn().unwrap(),
         &jti_of(&token),
         &rid,

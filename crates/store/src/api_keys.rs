@@ -1,13 +1,13 @@
-//! API-key rows: personal keys (`/api/v1/apikeys`) and team keys (`/api/preview/teamkeys`).
-//! Listing is keyset-paged on the id, so every page costs the same.
-
-use diesel::prelude::*;
+//! API keys, personal and team: rows, lookup by hash, listing and last use.
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::rows::*;
 use crate::schema::*;
-use tessera_core::model::{ApiKey, KeyKind, Role, Team};
+use diesel::prelude::*;
+pub use tessera_core::access::PersonalKeyRights;
+use tessera_core::model::ApiKey;
+use tessera_core::model::KeyKind;
 
 type Conn = DbConnection;
 
@@ -47,7 +47,7 @@ pub enum KeyScope<'a> {
 /// 150 ms a page for a member of 2 teams among 1,000 with 1,000,000 keys), or read every key
 /// of those teams and sort them. More teams than this (an admin's list of every team) take
 /// the single query, which then matches most of what it walks.
-const MERGED_TEAMS_MAX: usize = 16;
+pub(crate) const MERGED_TEAMS_MAX: usize = 16;
 
 /// Up to `limit` keys after `after` (by id), in id order, optionally of one team.
 pub fn list(
@@ -141,40 +141,25 @@ pub fn delete(conn: &mut Conn, id: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(api_keys::table.find(id)).execute(conn)?)
 }
 
-pub fn team_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Team>, StoreError> {
-    teams::table
-        .filter(teams::realm_id.eq(realm_id))
-        .filter(teams::id.eq(id))
-        .select(TeamRow::as_select())
-        .first::<TeamRow>(conn)
+pub fn by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
+    api_keys::table
+        .filter(api_keys::secret_sha256.eq(sha256_hex))
+        .select(ApiKeyRow::as_select())
+        .first::<ApiKeyRow>(conn)
         .optional()?
         .into_models()
 }
 
-pub fn role_by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Role>, StoreError> {
-    roles::table
-        .filter(roles::realm_id.eq(realm_id))
-        .filter(roles::id.eq(id))
-        .select(RoleRow::as_select())
-        .first::<RoleRow>(conn)
-        .optional()?
-        .into_models()
-}
-
-/// Names of teams by id, for `team_name` in responses.
-pub fn team_names(conn: &mut Conn, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(teams::table
-        .filter(teams::id.eq_any(ids))
-        .select((teams::id, teams::name))
-        .load(conn)?)
-}
-
-/// Names of roles by id, for `role` in responses.
-pub fn role_names(conn: &mut Conn, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(roles::table
-        .filter(roles::id.eq_any(ids))
-        .select((roles::id, roles::name))
-        .load(conn)?)
+/// Records when keys were last used: one statement per key, batched by the caller.
+pub fn touch(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<(), StoreError> {
+    crate::db::write_tx(conn, |conn| {
+        for (id, at) in last_access {
+            diesel::update(api_keys::table.find(id))
+                .set(api_keys::last_access_at.eq(*at))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -182,8 +167,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::{Database, PoolOptions, queries as q};
-    use tessera_core::model::{KeyStatus, KeyType, Realm};
+    use crate::{Database, PoolOptions};
+    use tessera_core::model::{KeyStatus, KeyType, Realm, Team};
 
     fn key(realm: &str, team: &str, i: usize) -> ApiKey {
         ApiKey {
@@ -226,11 +211,11 @@ mod tests {
             updated_at: 0,
             mfa_required: false,
         };
-        q::insert_realm(&mut conn, &realm).unwrap();
+        crate::realms::insert(&mut conn, &realm).unwrap();
         let teams: Vec<String> = (0..4)
             .map(|t| {
                 let team = Team::new(&realm.id, &format!("t{t}"), "", false, 0);
-                q::insert_team(&mut conn, &team).unwrap();
+                crate::teams::insert(&mut conn, &team).unwrap();
                 team.id
             })
             .collect();

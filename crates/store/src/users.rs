@@ -1,131 +1,107 @@
-//! Teams, users and roles as the directory APIs see them (seed 004): keyset pages by id,
-//! lookups confined to one realm, memberships with names resolved, and the deletes that must
-//! take their dependants with them.
-
-use diesel::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+//! Users of a realm: lookup, profile, sign-in counters and memberships.
 
 use crate::db::DbConnection;
+use crate::db::Window;
 use crate::error::StoreError;
 use crate::rows::*;
 use crate::schema::*;
+use diesel::prelude::*;
+use std::collections::BTreeSet;
 use tessera_core::model::*;
 
 type Conn = DbConnection;
 
-/// Which rows of a list: after the page token's id, at most `limit` of them.
-#[derive(Debug, Clone, Default)]
-pub struct Window<'a> {
-    pub after: Option<&'a str>,
-    pub limit: i64,
-}
-
-// ---- teams ----
-
-/// Filters a team list understands (all optional, `eq` on each).
-#[derive(Debug, Clone, Default)]
-pub struct TeamFilter<'a> {
-    pub name: Option<&'a str>,
-    pub sso_alias: Option<&'a str>,
-}
-
-pub fn list_teams(
+/// The user a typed name means, compared by the username rule's key (`ADMIN` finds `admin`);
+/// see [`crate::usernames::user_for_sign_in`].
+pub fn by_username(
     conn: &mut Conn,
     realm_id: &str,
-    filter: &TeamFilter<'_>,
-    window: &Window<'_>,
-) -> Result<Vec<Team>, StoreError> {
-    let mut query = teams::table
-        .filter(teams::realm_id.eq(realm_id))
-        .select(TeamRow::as_select())
-        .order(teams::id)
-        .limit(window.limit)
-        .into_boxed();
-    if let Some(after) = window.after {
-        query = query.filter(teams::id.gt(after.to_string()));
-    }
-    if let Some(name) = filter.name {
-        query = query.filter(teams::name.eq(name.to_string()));
-    }
-    if let Some(alias) = filter.sso_alias {
-        query = query.filter(teams::sso_alias.eq(alias.to_string()));
-    }
-    query.load::<TeamRow>(conn)?.into_models()
+    username: &str,
+) -> Result<Option<User>, StoreError> {
+    crate::usernames::user_for_sign_in(conn, realm_id, username)
 }
 
-pub fn team_in_realm(
-    conn: &mut Conn,
-    realm_id: &str,
-    id: &str,
-) -> Result<Option<Team>, StoreError> {
-    teams::table
-        .filter(teams::id.eq(id))
-        .filter(teams::realm_id.eq(realm_id))
-        .select(TeamRow::as_select())
-        .first::<TeamRow>(conn)
+pub fn by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first::<UserRow>(conn)
         .optional()?
         .into_models()
 }
 
-/// Distinct members of each of `team_ids` (teams without members are absent).
-pub fn team_user_counts(
-    conn: &mut Conn,
-    team_ids: &[String],
-) -> Result<HashMap<String, i64>, StoreError> {
-    if team_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, i64)> = team_memberships::table
-        .filter(team_memberships::team_id.eq_any(team_ids))
-        .group_by(team_memberships::team_id)
-        .select((
-            team_memberships::team_id,
-            diesel::dsl::count(team_memberships::user_id).aggregate_distinct(),
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Writes every editable field of `team` (not its id, realm, root flag or creation time).
-pub fn update_team(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
-    diesel::update(teams::table.filter(teams::id.eq(&team.id)))
-        .set((
-            teams::name.eq(&team.name),
-            teams::description.eq(&team.description),
-            teams::policy_type.eq(&team.policy_type),
-            teams::sso_alias.eq(&team.sso_alias),
-            teams::providers.eq(&team.providers),
-            teams::provider_types.eq(&team.provider_types),
-            teams::updated_at.eq(team.updated_at),
-        ))
+/// Inserts a user made with [`User::new`] (so its name passed the username rule), refusing a
+/// name that is the same as, or looks like, an existing user's. Run it in the write
+/// transaction; a unique violation from a concurrent insert becomes the same error.
+pub fn insert(conn: &mut Conn, user: &User) -> Result<(), StoreError> {
+    let name = tessera_core::username::parse(&user.username)?;
+    crate::usernames::check_free(conn, &user.realm_id, &name, None)?;
+    let row = UserRow {
+        username_key: Some(name.key().to_string()),
+        username_skeleton: Some(name.skeleton().to_string()),
+        ..UserRow::from_model(user)
+    };
+    diesel::insert_into(users::table)
+        .values(&row)
         .execute(conn)
-        .map_err(|e| unique_as(e, || format!("a team named {:?} already exists", team.name)))?;
+        .map_err(|e| crate::usernames::map_unique(e, &user.username))?;
     Ok(())
 }
 
-/// The users with a membership in the team.
-pub fn team_member_ids(conn: &mut Conn, team_id: &str) -> Result<Vec<String>, StoreError> {
-    Ok(team_memberships::table
-        .filter(team_memberships::team_id.eq(team_id))
-        .select(team_memberships::user_id)
-        .distinct()
-        .load(conn)?)
-}
-
-/// Deletes the team; its memberships and the API keys scoped to it go with it (foreign keys),
-/// and so do the policies written for it.
-pub fn delete_team(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
-    diesel::delete(
-        policies::table
-            .filter(policies::subject_type.eq(SubjectType::Team.as_str()))
-            .filter(policies::subject_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(teams::table.filter(teams::id.eq(id))).execute(conn)?;
+pub fn update_profile(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(&u.id)))
+        .set((
+            users::email.eq(&u.email),
+            users::given_name.eq(&u.given_name),
+            users::family_name.eq(&u.family_name),
+            users::enabled.eq(u.enabled),
+            users::updated_at.eq(u.updated_at),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
-// ---- users ----
+pub fn set_password_hash(
+    conn: &mut Conn,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a successful sign-in: `login_count`, `last_login_at`; clears the failure count.
+pub fn record_login_success(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::login_count.eq(users::login_count + 1),
+            users::failed_login_count.eq(0),
+            users::last_login_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn record_login_failure(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set(users::failed_login_count.eq(users::failed_login_count + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn memberships(conn: &mut Conn, user_id: &str) -> Result<Vec<TeamMembership>, StoreError> {
+    team_memberships::table
+        .filter(team_memberships::user_id.eq(user_id))
+        .select(TeamMembershipRow::as_select())
+        .load::<TeamMembershipRow>(conn)?
+        .into_models()
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter<'a> {
@@ -136,7 +112,7 @@ pub struct UserFilter<'a> {
     pub team_id: Option<&'a str>,
 }
 
-pub fn list_users(
+pub fn list(
     conn: &mut Conn,
     realm_id: &str,
     filter: &UserFilter<'_>,
@@ -169,11 +145,7 @@ pub fn list_users(
     query.load::<UserRow>(conn)?.into_models()
 }
 
-pub fn user_in_realm(
-    conn: &mut Conn,
-    realm_id: &str,
-    id: &str,
-) -> Result<Option<User>, StoreError> {
+pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<User>, StoreError> {
     users::table
         .filter(users::id.eq(id))
         .filter(users::realm_id.eq(realm_id))
@@ -231,7 +203,7 @@ pub fn named_memberships(
 /// Writes every editable field of `user` (not its id, realm, password, counters or creation
 /// time). A changed name must have been set with [`User::set_username`] and checked with
 /// [`crate::usernames::check_free`]; the keys are written with it.
-pub fn update_user(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
+pub fn update(conn: &mut Conn, u: &User) -> Result<(), StoreError> {
     diesel::update(users::table.filter(users::id.eq(&u.id)))
         .set((
             users::username.eq(&u.username),
@@ -317,18 +289,9 @@ pub fn replace_memberships(
     })
 }
 
-/// Client ids whose service account is this user.
-pub fn clients_served_by(conn: &mut Conn, user_id: &str) -> Result<Vec<String>, StoreError> {
-    Ok(clients::table
-        .filter(clients::service_account_user_id.eq(user_id))
-        .select(clients::client_id)
-        .order(clients::client_id)
-        .load(conn)?)
-}
-
 /// Deletes the user; memberships, personal API keys, sessions and tokens go with it (foreign
 /// keys), and so do the policies written for the user.
-pub fn delete_user(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     diesel::delete(
         policies::table
             .filter(policies::subject_type.eq(SubjectType::User.as_str()))
@@ -344,93 +307,4 @@ pub fn delete_user(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     .execute(conn)?;
     diesel::delete(users::table.filter(users::id.eq(id))).execute(conn)?;
     Ok(())
-}
-
-// ---- roles ----
-
-#[derive(Debug, Clone, Default)]
-pub struct RoleFilter<'a> {
-    pub name: Option<&'a str>,
-}
-
-pub fn list_roles(
-    conn: &mut Conn,
-    realm_id: &str,
-    filter: &RoleFilter<'_>,
-    window: &Window<'_>,
-) -> Result<Vec<Role>, StoreError> {
-    let mut query = roles::table
-        .filter(roles::realm_id.eq(realm_id))
-        .select(RoleRow::as_select())
-        .order(roles::id)
-        .limit(window.limit)
-        .into_boxed();
-    if let Some(after) = window.after {
-        query = query.filter(roles::id.gt(after.to_string()));
-    }
-    if let Some(name) = filter.name {
-        query = query.filter(roles::name.eq(name.to_string()));
-    }
-    query.load::<RoleRow>(conn)?.into_models()
-}
-
-pub fn role_in_realm(
-    conn: &mut Conn,
-    realm_id: &str,
-    id: &str,
-) -> Result<Option<Role>, StoreError> {
-    roles::table
-        .filter(roles::id.eq(id))
-        .filter(roles::realm_id.eq(realm_id))
-        .select(RoleRow::as_select())
-        .first::<RoleRow>(conn)
-        .optional()?
-        .into_models()
-}
-
-/// Writes the role's name, description and permissions.
-pub fn update_role(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
-    diesel::update(roles::table.filter(roles::id.eq(&role.id)))
-        .set((
-            roles::name.eq(&role.name),
-            roles::description.eq(&role.description),
-            roles::permissions.eq(role.permissions.to_string()),
-            roles::requires_mfa.eq(role.requires_mfa),
-            roles::updated_at.eq(role.updated_at),
-        ))
-        .execute(conn)
-        .map_err(|e| unique_as(e, || format!("a role named {:?} already exists", role.name)))?;
-    Ok(())
-}
-
-/// How many memberships and API keys use the role.
-pub fn role_usage(conn: &mut Conn, id: &str) -> Result<(i64, i64), StoreError> {
-    let memberships: i64 = team_memberships::table
-        .filter(team_memberships::role_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    let keys: i64 = api_keys::table
-        .filter(api_keys::role_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    Ok((memberships, keys))
-}
-
-/// Deletes the role and the policies written for it.
-pub fn delete_role(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
-    diesel::delete(
-        policies::table
-            .filter(policies::subject_type.eq(SubjectType::Role.as_str()))
-            .filter(policies::subject_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(roles::table.filter(roles::id.eq(id))).execute(conn)?;
-    Ok(())
-}
-
-fn unique_as(e: diesel::result::Error, msg: impl FnOnce() -> String) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) => StoreError::Conflict(msg()),
-        other => other,
-    }
 }

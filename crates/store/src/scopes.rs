@@ -1,0 +1,131 @@
+//! OAuth scopes of a realm and the clients that use them.
+
+use crate::db::DbConnection;
+use crate::error::StoreError;
+use crate::rows::*;
+use crate::schema::*;
+use diesel::prelude::*;
+use tessera_core::ScopeSet;
+use tessera_core::model::*;
+use tessera_core::permission::is_builtin_scope;
+
+type Conn = DbConnection;
+
+pub fn by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Scope>, StoreError> {
+    scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .filter(scopes::name.eq(name))
+        .select(ScopeRow::as_select())
+        .first::<ScopeRow>(conn)
+        .optional()?
+        .into_models()
+}
+
+pub fn all_in_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreError> {
+    scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .order(scopes::name)
+        .select(ScopeRow::as_select())
+        .load::<ScopeRow>(conn)?
+        .into_models()
+}
+
+pub fn insert(conn: &mut Conn, scope: &Scope) -> Result<(), StoreError> {
+    diesel::insert_into(scopes::table)
+        .values(ScopeRow::from_model(scope))
+        .execute(conn)
+        .map_err(|e| {
+            crate::db::conflict_as(e, || format!("scope {} already exists", scope.name))
+        })?;
+    Ok(())
+}
+
+pub fn update_description(
+    conn: &mut Conn,
+    id: &str,
+    description: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(scopes::table.filter(scopes::id.eq(id)))
+        .set((
+            scopes::description.eq(description),
+            scopes::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The first scope in `names` that is neither built in nor defined in the realm.
+pub fn first_undefined<'a>(
+    conn: &mut Conn,
+    realm_id: &str,
+    names: &'a [String],
+) -> Result<Option<&'a str>, StoreError> {
+    for name in names {
+        if !is_builtin_scope(name) && by_name(conn, realm_id, name)?.is_none() {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Scope>, StoreError> {
+    scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .filter(scopes::id.eq(id))
+        .select(ScopeRow::as_select())
+        .first::<ScopeRow>(conn)
+        .optional()?
+        .into_models()
+}
+
+/// Custom scopes of the realm ordered by name, after `after`.
+pub fn list(
+    conn: &mut Conn,
+    realm_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Scope>, StoreError> {
+    let mut query = scopes::table
+        .filter(scopes::realm_id.eq(realm_id))
+        .select(ScopeRow::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        query = query.filter(scopes::name.gt(a.to_string()));
+    }
+    query
+        .order(scopes::name)
+        .limit(limit)
+        .load::<ScopeRow>(conn)?
+        .into_models()
+}
+
+/// The `client_id`s of the realm's clients that list `scope` (allowed or default), sorted.
+pub fn clients_using(
+    conn: &mut Conn,
+    realm_id: &str,
+    scope: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String, String, String)> = clients::table
+        .filter(clients::realm_id.eq(realm_id))
+        .select((
+            clients::client_id,
+            clients::allowed_scopes,
+            clients::default_scopes,
+        ))
+        .order(clients::client_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, allowed, defaults)| {
+            ScopeSet::from_stored(allowed).contains(scope)
+                || ScopeSet::from_stored(defaults).contains(scope)
+        })
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    diesel::delete(scopes::table.filter(scopes::id.eq(id))).execute(conn)?;
+    Ok(())
+}
