@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
+use crate::rows::find_one;
 use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
@@ -18,15 +19,7 @@ pub fn insert(conn: &mut Conn, key: &ApiKey) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<ApiKey>, StoreError> {
-    api_keys::table
-        .filter(api_keys::realm_id.eq(realm_id))
-        .filter(api_keys::id.eq(id))
-        .select(ApiKeyRow::as_select())
-        .first::<ApiKeyRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_id(api_keys: realm_id, id) -> ApiKeyRow as ApiKey);
 
 /// Which keys a list may show.
 pub enum KeyScope<'a> {
@@ -141,14 +134,7 @@ pub fn delete(conn: &mut Conn, id: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(api_keys::table.find(id)).execute(conn)?)
 }
 
-pub fn by_hash(conn: &mut Conn, sha256_hex: &str) -> Result<Option<ApiKey>, StoreError> {
-    api_keys::table
-        .filter(api_keys::secret_sha256.eq(sha256_hex))
-        .select(ApiKeyRow::as_select())
-        .first::<ApiKeyRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_hash(api_keys: secret_sha256) -> ApiKeyRow as ApiKey);
 
 /// Records when keys were last used: one statement per key, batched by the caller.
 pub fn touch(conn: &mut Conn, last_access: &[(String, i64)]) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
+use crate::rows::find_one;
 use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
@@ -84,13 +85,7 @@ pub fn list(
         .into_models()
 }
 
-/// One audit event of the realm.
-pub fn by_id(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<AuditEvent>, StoreError> {
-    audit_events::table
-        .filter(audit_events::realm_id.eq(realm_id))
-        .filter(audit_events::id.eq(id))
-        .select(AuditEventRow::as_select())
-        .first::<AuditEventRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(
+    /// One audit event of the realm.
+    pub fn by_id(audit_events: realm_id, id) -> AuditEventRow as AuditEvent
+);

@@ -11,38 +11,11 @@ use tessera_core::model::*;
 
 type Conn = DbConnection;
 
-pub fn by_client_id(
-    conn: &mut Conn,
-    realm_id: &str,
-    client_id: &str,
-) -> Result<Option<Client>, StoreError> {
-    clients::table
-        .filter(clients::realm_id.eq(realm_id))
-        .filter(clients::client_id.eq(client_id))
-        .select(ClientRow::as_select())
-        .first::<ClientRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_client_id(clients: realm_id, client_id) -> ClientRow as Client);
 
-pub fn all_in_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<Client>, StoreError> {
-    clients::table
-        .filter(clients::realm_id.eq(realm_id))
-        .order(clients::client_id)
-        .select(ClientRow::as_select())
-        .load::<ClientRow>(conn)?
-        .into_models()
-}
+all_in_realm!(pub fn all_in_realm(clients by client_id) -> ClientRow as Client);
 
-pub fn insert(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
-    diesel::insert_into(clients::table)
-        .values(ClientRow::from_model(client))
-        .execute(conn)
-        .map_err(|e| {
-            crate::db::conflict_as(e, || format!("client {} already exists", client.client_id))
-        })?;
-    Ok(())
-}
+insert_one!(pub fn insert(clients, ClientRow from Client), taken: "client" client_id);
 
 /// Every origin some enabled client allows (CORS preflights, which name no client).
 pub fn all_web_origins(conn: &mut Conn) -> Result<Vec<String>, StoreError> {

@@ -2,6 +2,7 @@
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
+use crate::rows::find_one;
 use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
@@ -26,25 +27,9 @@ pub fn subject_exists(
     })
 }
 
-pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Policy>, StoreError> {
-    policies::table
-        .filter(policies::realm_id.eq(realm_id))
-        .filter(policies::id.eq(id))
-        .select(PolicyRow::as_select())
-        .first::<PolicyRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn in_realm(policies: realm_id, id) -> PolicyRow as Policy);
 
-pub fn by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Policy>, StoreError> {
-    policies::table
-        .filter(policies::realm_id.eq(realm_id))
-        .filter(policies::name.eq(name))
-        .select(PolicyRow::as_select())
-        .first::<PolicyRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_name(policies: realm_id, name) -> PolicyRow as Policy);
 
 pub(crate) fn name_taken(e: diesel::result::Error, name: &str) -> StoreError {
     match StoreError::from(e) {

@@ -9,23 +9,9 @@ use tessera_core::model::*;
 
 type Conn = DbConnection;
 
-pub fn by_name(conn: &mut Conn, name: &str) -> Result<Option<Realm>, StoreError> {
-    realms::table
-        .filter(realms::name.eq(name))
-        .select(RealmRow::as_select())
-        .first::<RealmRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_name(realms: name) -> RealmRow as Realm);
 
-pub fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Realm>, StoreError> {
-    realms::table
-        .find(id)
-        .select(RealmRow::as_select())
-        .first::<RealmRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_id(realms: id) -> RealmRow as Realm);
 
 pub fn list(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
     realms::table
@@ -35,12 +21,4 @@ pub fn list(conn: &mut Conn) -> Result<Vec<Realm>, StoreError> {
         .into_models()
 }
 
-pub fn insert(conn: &mut Conn, realm: &Realm) -> Result<(), StoreError> {
-    diesel::insert_into(realms::table)
-        .values(RealmRow::from_model(realm))
-        .execute(conn)
-        .map_err(|e| {
-            crate::db::conflict_as(e, || format!("realm {} already exists", realm.name))
-        })?;
-    Ok(())
-}
+insert_one!(pub fn insert(realms, RealmRow from Realm), taken: "realm" name);

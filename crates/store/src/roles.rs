@@ -11,32 +11,11 @@ use tessera_core::model::*;
 
 type Conn = DbConnection;
 
-pub fn by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Role>, StoreError> {
-    roles::table
-        .filter(roles::realm_id.eq(realm_id))
-        .filter(roles::name.eq(name))
-        .select(RoleRow::as_select())
-        .first::<RoleRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_name(roles: realm_id, name) -> RoleRow as Role);
 
-pub fn all_in_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<Role>, StoreError> {
-    roles::table
-        .filter(roles::realm_id.eq(realm_id))
-        .order(roles::name)
-        .select(RoleRow::as_select())
-        .load::<RoleRow>(conn)?
-        .into_models()
-}
+all_in_realm!(pub fn all_in_realm(roles by name) -> RoleRow as Role);
 
-pub fn insert(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {
-    diesel::insert_into(roles::table)
-        .values(RoleRow::from_model(role))
-        .execute(conn)
-        .map_err(|e| crate::db::conflict_as(e, || format!("role {} already exists", role.name)))?;
-    Ok(())
-}
+insert_one!(pub fn insert(roles, RoleRow from Role), taken: "role" name);
 
 /// Names of roles by id, for `role` in responses.
 pub fn names(conn: &mut Conn, ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
@@ -72,15 +51,7 @@ pub fn list(
     query.load::<RoleRow>(conn)?.into_models()
 }
 
-pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Role>, StoreError> {
-    roles::table
-        .filter(roles::id.eq(id))
-        .filter(roles::realm_id.eq(realm_id))
-        .select(RoleRow::as_select())
-        .first::<RoleRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn in_realm(roles: realm_id, id) -> RoleRow as Role);
 
 /// Writes the role's name, description and permissions.
 pub fn update(conn: &mut Conn, role: &Role) -> Result<(), StoreError> {

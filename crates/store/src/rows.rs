@@ -130,6 +130,73 @@ impl<R: IntoModel> IntoModels for Option<R> {
     }
 }
 
+/// Declares `$vis fn $name(conn, $column: &str, …)`: the one row of `$table` whose columns
+/// equal the arguments, parsed into its model (`None` when there is none). Point lookups are
+/// the one query every entity repeats; this keeps each to one line.
+macro_rules! find_one {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($table:ident: $($column:ident),+) -> $row:ident as $model:ty) => {
+        $(#[$doc])*
+        $vis fn $name(
+            conn: &mut $crate::db::DbConnection,
+            $($column: &str),+
+        ) -> Result<Option<$model>, $crate::error::StoreError> {
+            use diesel::prelude::*;
+            use $crate::rows::IntoModels as _;
+            $crate::schema::$table::table
+                $(.filter($crate::schema::$table::$column.eq($column)))+
+                .select(<$row>::as_select())
+                .first::<$row>(conn)
+                .optional()?
+                .into_models()
+        }
+    };
+}
+pub(crate) use find_one;
+
+/// Declares `$vis fn $name(conn, realm_id)`: every row of `$table` in the realm, ordered by
+/// `$order`, parsed into their models.
+macro_rules! all_in_realm {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($table:ident by $order:ident) -> $row:ident as $model:ty) => {
+        $(#[$doc])*
+        $vis fn $name(
+            conn: &mut $crate::db::DbConnection,
+            realm_id: &str,
+        ) -> Result<Vec<$model>, $crate::error::StoreError> {
+            use diesel::prelude::*;
+            use $crate::rows::IntoModels as _;
+            $crate::schema::$table::table
+                .filter($crate::schema::$table::realm_id.eq(realm_id))
+                .order($crate::schema::$table::$order)
+                .select(<$row>::as_select())
+                .load::<$row>(conn)?
+                .into_models()
+        }
+    };
+}
+pub(crate) use all_in_realm;
+
+/// Declares `$vis fn $name(conn, &model)`: inserts the model's row into `$table`; a unique
+/// violation is a conflict naming `$what` and the model's `$key` ("role admin already exists").
+macro_rules! insert_one {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($table:ident, $row:ident from $model:ty), taken: $what:literal $key:ident) => {
+        $(#[$doc])*
+        $vis fn $name(
+            conn: &mut $crate::db::DbConnection,
+            model: &$model,
+        ) -> Result<(), $crate::error::StoreError> {
+            use diesel::prelude::*;
+            diesel::insert_into($crate::schema::$table::table)
+                .values(<$row>::from_model(model))
+                .execute(conn)
+                .map_err(|e| {
+                    $crate::db::conflict_as(e, || format!("{} {} already exists", $what, model.$key))
+                })?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use insert_one;
+
 /// Declares each row struct (fields in table order: plain `load`s read by position) with its
 /// conversions from and to the model of the same fields.
 macro_rules! rows {

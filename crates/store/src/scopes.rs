@@ -11,34 +11,11 @@ use tessera_core::permission::is_builtin_scope;
 
 type Conn = DbConnection;
 
-pub fn by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Scope>, StoreError> {
-    scopes::table
-        .filter(scopes::realm_id.eq(realm_id))
-        .filter(scopes::name.eq(name))
-        .select(ScopeRow::as_select())
-        .first::<ScopeRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_name(scopes: realm_id, name) -> ScopeRow as Scope);
 
-pub fn all_in_realm(conn: &mut Conn, realm_id: &str) -> Result<Vec<Scope>, StoreError> {
-    scopes::table
-        .filter(scopes::realm_id.eq(realm_id))
-        .order(scopes::name)
-        .select(ScopeRow::as_select())
-        .load::<ScopeRow>(conn)?
-        .into_models()
-}
+all_in_realm!(pub fn all_in_realm(scopes by name) -> ScopeRow as Scope);
 
-pub fn insert(conn: &mut Conn, scope: &Scope) -> Result<(), StoreError> {
-    diesel::insert_into(scopes::table)
-        .values(ScopeRow::from_model(scope))
-        .execute(conn)
-        .map_err(|e| {
-            crate::db::conflict_as(e, || format!("scope {} already exists", scope.name))
-        })?;
-    Ok(())
-}
+insert_one!(pub fn insert(scopes, ScopeRow from Scope), taken: "scope" name);
 
 pub fn update_description(
     conn: &mut Conn,
@@ -69,15 +46,7 @@ pub fn first_undefined<'a>(
     Ok(None)
 }
 
-pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Scope>, StoreError> {
-    scopes::table
-        .filter(scopes::realm_id.eq(realm_id))
-        .filter(scopes::id.eq(id))
-        .select(ScopeRow::as_select())
-        .first::<ScopeRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn in_realm(scopes: realm_id, id) -> ScopeRow as Scope);
 
 /// Custom scopes of the realm ordered by name, after `after`.
 pub fn list(

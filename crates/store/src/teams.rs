@@ -12,15 +12,7 @@ use tessera_core::model::*;
 
 type Conn = DbConnection;
 
-pub fn by_name(conn: &mut Conn, realm_id: &str, name: &str) -> Result<Option<Team>, StoreError> {
-    teams::table
-        .filter(teams::realm_id.eq(realm_id))
-        .filter(teams::name.eq(name))
-        .select(TeamRow::as_select())
-        .first::<TeamRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_name(teams: realm_id, name) -> TeamRow as Team);
 
 pub fn root(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError> {
     teams::table
@@ -32,13 +24,7 @@ pub fn root(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError>
         .into_models()
 }
 
-pub fn insert(conn: &mut Conn, team: &Team) -> Result<(), StoreError> {
-    diesel::insert_into(teams::table)
-        .values(TeamRow::from_model(team))
-        .execute(conn)
-        .map_err(|e| crate::db::conflict_as(e, || format!("team {} already exists", team.name)))?;
-    Ok(())
-}
+insert_one!(pub fn insert(teams, TeamRow from Team), taken: "team" name);
 
 pub fn update_description(
     conn: &mut Conn,
@@ -111,15 +97,7 @@ pub fn list(
     query.load::<TeamRow>(conn)?.into_models()
 }
 
-pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<Team>, StoreError> {
-    teams::table
-        .filter(teams::id.eq(id))
-        .filter(teams::realm_id.eq(realm_id))
-        .select(TeamRow::as_select())
-        .first::<TeamRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn in_realm(teams: realm_id, id) -> TeamRow as Team);
 
 /// Distinct members of each of `team_ids` (teams without members are absent).
 pub fn user_counts(

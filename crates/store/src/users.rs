@@ -3,6 +3,7 @@
 use crate::db::DbConnection;
 use crate::db::Window;
 use crate::error::StoreError;
+use crate::rows::find_one;
 use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
@@ -21,14 +22,7 @@ pub fn by_username(
     crate::usernames::user_for_sign_in(conn, realm_id, username)
 }
 
-pub fn by_id(conn: &mut Conn, id: &str) -> Result<Option<User>, StoreError> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first::<UserRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn by_id(users: id) -> UserRow as User);
 
 /// Inserts a user made with [`User::new`] (so its name passed the username rule), refusing a
 /// name that is the same as, or looks like, an existing user's. Run it in the write
@@ -145,15 +139,7 @@ pub fn list(
     query.load::<UserRow>(conn)?.into_models()
 }
 
-pub fn in_realm(conn: &mut Conn, realm_id: &str, id: &str) -> Result<Option<User>, StoreError> {
-    users::table
-        .filter(users::id.eq(id))
-        .filter(users::realm_id.eq(realm_id))
-        .select(UserRow::as_select())
-        .first::<UserRow>(conn)
-        .optional()?
-        .into_models()
-}
+find_one!(pub fn in_realm(users: realm_id, id) -> UserRow as User);
 
 /// A membership with the team's and the role's names.
 #[derive(Debug, Clone, PartialEq, Eq)]
