@@ -89,16 +89,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Client>, StoreError> {
-    let mut query = clients::table
-        .filter(clients::realm_id.eq(realm_id))
-        .select(ClientRow::as_select())
-        .into_boxed();
-    if let Some(a) = after {
-        query = query.filter(clients::client_id.gt(a.to_string()));
-    }
-    query
-        .order(clients::client_id)
-        .limit(limit)
+    page_in_realm!(clients by client_id as ClientRow, realm_id, after, limit)
         .load::<ClientRow>(conn)?
         .into_models()
 }

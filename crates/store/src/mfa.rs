@@ -365,15 +365,7 @@ pub fn pending_session(
     id_sha256: &str,
     now: i64,
 ) -> Result<Option<BrowserSession>, StoreError> {
-    Ok(browser_sessions::table
-        .filter(browser_sessions::id_sha256.eq(id_sha256))
-        .filter(browser_sessions::realm_id.eq(realm_id))
-        .filter(browser_sessions::ended_at.is_null())
-        .filter(browser_sessions::expires_at.gt(now))
-        .filter(browser_sessions::pending.is_not_null())
-        .select(BrowserSession::as_select())
-        .first(conn)
-        .optional()?)
+    crate::sessions::unexpired(conn, realm_id, id_sha256, now, true)
 }
 
 /// Moves a half-finished sign-in to its next step, or completes it (`pending` = `None`) with

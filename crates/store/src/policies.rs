@@ -87,10 +87,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Policy>, StoreError> {
-    let mut query = policies::table
-        .filter(policies::realm_id.eq(realm_id))
-        .select(PolicyRow::as_select())
-        .into_boxed();
+    let mut query = page_in_realm!(policies by id as PolicyRow, realm_id, after, limit);
     if let Some(t) = filter.subject_type {
         query = query.filter(policies::subject_type.eq(t.to_string()));
     }
@@ -100,14 +97,7 @@ pub fn list(
     if let Some(e) = filter.effect {
         query = query.filter(policies::effect.eq(e.to_string()));
     }
-    if let Some(a) = after {
-        query = query.filter(policies::id.gt(a.to_string()));
-    }
-    query
-        .order(policies::id)
-        .limit(limit)
-        .load::<PolicyRow>(conn)?
-        .into_models()
+    query.load::<PolicyRow>(conn)?.into_models()
 }
 
 /// Enabled policies whose subject is the role.

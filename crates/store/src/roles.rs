@@ -36,15 +36,7 @@ pub fn list(
     filter: &RoleFilter<'_>,
     window: &Window<'_>,
 ) -> Result<Vec<Role>, StoreError> {
-    let mut query = roles::table
-        .filter(roles::realm_id.eq(realm_id))
-        .select(RoleRow::as_select())
-        .order(roles::id)
-        .limit(window.limit)
-        .into_boxed();
-    if let Some(after) = window.after {
-        query = query.filter(roles::id.gt(after.to_string()));
-    }
+    let mut query = page_in_realm!(roles by id as RoleRow, realm_id, window.after, window.limit);
     if let Some(name) = filter.name {
         query = query.filter(roles::name.eq(name.to_string()));
     }

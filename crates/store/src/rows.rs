@@ -197,6 +197,24 @@ macro_rules! insert_one {
 }
 pub(crate) use insert_one;
 
+/// A boxed query for one page of the realm's rows of `$table`, in `$key` order after the key
+/// `after` (keyset paging), at most `limit` rows; the caller adds its filters and loads it.
+macro_rules! page_in_realm {
+    ($table:ident by $key:ident as $row:ty, $realm_id:expr, $after:expr, $limit:expr) => {{
+        let mut query = $crate::schema::$table::table
+            .filter($crate::schema::$table::realm_id.eq($realm_id))
+            .select(<$row>::as_select())
+            .order($crate::schema::$table::$key)
+            .limit($limit)
+            .into_boxed();
+        if let Some(after) = $after {
+            query = query.filter($crate::schema::$table::$key.gt(after.to_string()));
+        }
+        query
+    }};
+}
+pub(crate) use page_in_realm;
+
 /// Declares each row struct (fields in table order: plain `load`s read by position) with its
 /// conversions from and to the model of the same fields.
 macro_rules! rows {

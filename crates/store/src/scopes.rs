@@ -55,16 +55,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Scope>, StoreError> {
-    let mut query = scopes::table
-        .filter(scopes::realm_id.eq(realm_id))
-        .select(ScopeRow::as_select())
-        .into_boxed();
-    if let Some(a) = after {
-        query = query.filter(scopes::name.gt(a.to_string()));
-    }
-    query
-        .order(scopes::name)
-        .limit(limit)
+    page_in_realm!(scopes by name as ScopeRow, realm_id, after, limit)
         .load::<ScopeRow>(conn)?
         .into_models()
 }

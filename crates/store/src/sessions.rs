@@ -39,15 +39,31 @@ pub fn live(
     id_sha256: &str,
     now: i64,
 ) -> Result<Option<BrowserSession>, StoreError> {
-    Ok(browser_sessions::table
+    unexpired(conn, realm_id, id_sha256, now, false)
+}
+
+/// A session neither ended nor expired, by the hash of its cookie: a completed one, or
+/// (`pending`) a sign-in waiting for a step.
+pub(crate) fn unexpired(
+    conn: &mut Conn,
+    realm_id: &str,
+    id_sha256: &str,
+    now: i64,
+    pending: bool,
+) -> Result<Option<BrowserSession>, StoreError> {
+    let mut query = browser_sessions::table
         .filter(browser_sessions::id_sha256.eq(id_sha256))
         .filter(browser_sessions::realm_id.eq(realm_id))
         .filter(browser_sessions::ended_at.is_null())
         .filter(browser_sessions::expires_at.gt(now))
-        .filter(browser_sessions::pending.is_null())
         .select(BrowserSession::as_select())
-        .first(conn)
-        .optional()?)
+        .into_boxed();
+    query = if pending {
+        query.filter(browser_sessions::pending.is_not_null())
+    } else {
+        query.filter(browser_sessions::pending.is_null())
+    };
+    Ok(query.first(conn).optional()?)
 }
 
 /// What ending a browser session ended.

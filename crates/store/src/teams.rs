@@ -79,15 +79,7 @@ pub fn list(
     filter: &TeamFilter<'_>,
     window: &Window<'_>,
 ) -> Result<Vec<Team>, StoreError> {
-    let mut query = teams::table
-        .filter(teams::realm_id.eq(realm_id))
-        .select(TeamRow::as_select())
-        .order(teams::id)
-        .limit(window.limit)
-        .into_boxed();
-    if let Some(after) = window.after {
-        query = query.filter(teams::id.gt(after.to_string()));
-    }
+    let mut query = page_in_realm!(teams by id as TeamRow, realm_id, window.after, window.limit);
     if let Some(name) = filter.name {
         query = query.filter(teams::name.eq(name.to_string()));
     }

@@ -112,15 +112,7 @@ pub fn list(
     filter: &UserFilter<'_>,
     window: &Window<'_>,
 ) -> Result<Vec<User>, StoreError> {
-    let mut query = users::table
-        .filter(users::realm_id.eq(realm_id))
-        .select(UserRow::as_select())
-        .order(users::id)
-        .limit(window.limit)
-        .into_boxed();
-    if let Some(after) = window.after {
-        query = query.filter(users::id.gt(after.to_string()));
-    }
+    let mut query = page_in_realm!(users by id as UserRow, realm_id, window.after, window.limit);
     if let Some(name) = filter.name {
         query = query.filter(users::username.eq(name.to_string()));
     }
