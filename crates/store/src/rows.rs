@@ -197,6 +197,28 @@ macro_rules! insert_one {
 }
 pub(crate) use insert_one;
 
+/// Declares `$vis fn $name(conn, id, description, now)`: sets the description of the row of
+/// `$table` with that id, and its `updated_at`.
+macro_rules! set_description {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($table:ident)) => {
+        $(#[$doc])*
+        $vis fn $name(
+            conn: &mut $crate::db::DbConnection,
+            id: &str,
+            description: &str,
+            now: i64,
+        ) -> Result<(), $crate::error::StoreError> {
+            use diesel::prelude::*;
+            use $crate::schema::$table;
+            diesel::update($table::table.filter($table::id.eq(id)))
+                .set(($table::description.eq(description), $table::updated_at.eq(now)))
+                .execute(conn)?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use set_description;
+
 /// A boxed query for one page of the realm's rows of `$table`, in `$key` order after the key
 /// `after` (keyset paging), at most `limit` rows; the caller adds its filters and loads it.
 macro_rules! page_in_realm {

@@ -17,20 +17,7 @@ all_in_realm!(pub fn all_in_realm(scopes by name) -> ScopeRow as Scope);
 
 insert_one!(pub fn insert(scopes, ScopeRow from Scope), taken: "scope" name);
 
-pub fn update_description(
-    conn: &mut Conn,
-    id: &str,
-    description: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    diesel::update(scopes::table.filter(scopes::id.eq(id)))
-        .set((
-            scopes::description.eq(description),
-            scopes::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
+set_description!(pub fn update_description(scopes));
 
 /// The first scope in `names` that is neither built in nor defined in the realm.
 pub fn first_undefined<'a>(

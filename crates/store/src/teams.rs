@@ -26,20 +26,7 @@ pub fn root(conn: &mut Conn, realm_id: &str) -> Result<Option<Team>, StoreError>
 
 insert_one!(pub fn insert(teams, TeamRow from Team), taken: "team" name);
 
-pub fn update_description(
-    conn: &mut Conn,
-    id: &str,
-    description: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    diesel::update(teams::table.filter(teams::id.eq(id)))
-        .set((
-            teams::description.eq(description),
-            teams::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
+set_description!(pub fn update_description(teams));
 
 /// Adds the membership unless it exists; returns whether it was added.
 pub fn ensure_membership(conn: &mut Conn, m: &TeamMembership) -> Result<bool, StoreError> {
