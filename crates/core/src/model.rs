@@ -488,6 +488,124 @@ pub struct Policy {
     pub updated_at: i64,
 }
 
+// ---- accounts: second factors and password resets ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    pub user_id: String,
+    pub realm_id: String,
+    /// Base32 (RFC 4648, no padding), as the authenticator app was given it.
+    pub secret: String,
+    /// `None` while the user has not yet proven the app works.
+    pub confirmed_at: Option<i64>,
+    /// The last time step accepted (RFC 6238 §5.2: a code is accepted once).
+    pub last_step: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub id: String,
+    pub realm_id: String,
+    pub user_id: String,
+    /// base64url of the WebAuthn credential id.
+    pub credential_id: String,
+    pub name: String,
+    /// webauthn-rs `Passkey`, JSON.
+    pub passkey: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnChallenge {
+    pub id_sha256: String,
+    pub realm_id: String,
+    pub user_id: Option<String>,
+    /// `register`, `second-factor` or `passwordless`.
+    pub purpose: String,
+    /// The webauthn-rs ceremony state, JSON.
+    pub state: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// A password-reset link as stored: only the SHA-256 of its token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub token_sha256: String,
+    pub realm_id: String,
+    pub user_id: String,
+    /// Who made the link, as the audit log names actors (`user:<id>`).
+    pub created_by: String,
+    pub expires_at: i64,
+    /// When the link was redeemed, or superseded by a newer link or another password change.
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+// ---- protocol state: what a sign-in and its grants leave behind ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub id_sha256: String,
+    pub realm_id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
+    /// The step a half-finished sign-in waits for; such a session authorises nothing.
+    pub pending: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_sha256: String,
+    pub realm_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id_sha256: Option<String>,
+    /// The `redirect_uri` parameter as sent, or empty when the request omitted it.
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub grant_id: String,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_sha256: String,
+    pub realm_id: String,
+    /// The grant: the authorization code's grant id, shared by every rotation.
+    pub family_id: String,
+    /// The OAuth `client_id`.
+    pub client_id: String,
+    pub user_id: String,
+    /// The scope of the original grant; a refresh may narrow the access token, never this.
+    pub scope: String,
+    pub session_id_sha256: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub family_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
+    pub amr: String,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

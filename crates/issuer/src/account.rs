@@ -12,9 +12,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tessera_core::id::random_token;
+use tessera_core::model::BrowserSession;
 use tessera_core::model::{Realm, User};
 use tessera_store::mfa;
-use tessera_store::sessions::BrowserSession;
 
 use crate::authorize::{csrf_cookie, csrf_ok, page, render, set_cookie};
 use crate::error::IssuerError;

@@ -12,12 +12,12 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use std::sync::Arc;
+use tessera_core::model::AuthorizationCode;
+use tessera_core::model::BrowserSession;
 use tessera_core::model::{Client, GrantType, Realm, User};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_core::{ScopeSet, id::random_token};
 use tessera_store as store;
-use tessera_store::codes::AuthorizationCode;
-use tessera_store::sessions::BrowserSession;
 
 use crate::error::IssuerError;
 use crate::form::{Form, read_form};

@@ -18,11 +18,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_core::authn;
 use tessera_core::id::random_token;
+use tessera_core::model::BrowserSession;
 use tessera_core::model::{Realm, User};
+use tessera_core::model::{StoredPasskey, WebauthnChallenge};
 use tessera_core::secret::{constant_time_eq, sha256_hex};
 use tessera_store as store;
-use tessera_store::mfa::{self, StoredPasskey, WebauthnChallenge};
-use tessera_store::sessions::BrowserSession;
+use tessera_store::mfa;
 use tessera_store::throttle::AtLimit;
 use tessera_store::throttle::ThrottleRule;
 use webauthn_rs::prelude::{

@@ -14,11 +14,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use tessera_core::authn;
 use tessera_core::id::random_token;
+use tessera_core::model::BrowserSession;
 use tessera_core::model::{Realm, User};
 use tessera_core::secret::sha256_hex;
 use tessera_store as store;
 use tessera_store::mfa::{self, Factors};
-use tessera_store::sessions::BrowserSession;
 
 use crate::authorize::{
     AuthRequest, Checked, SESSION_COOKIE, check_request, consent_page, cookie_path, csrf_cookie,

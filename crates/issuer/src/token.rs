@@ -548,7 +548,7 @@ async fn authorization_code(
 /// Why a code may not be redeemed by this request: expired, another redirect URI, or a
 /// verifier that does not match its challenge.
 fn code_refusal(
-    row: &tessera_store::codes::AuthorizationCode,
+    row: &tessera_core::model::AuthorizationCode,
     client: &Client,
     form: &Form,
     now: i64,
@@ -628,12 +628,12 @@ fn refresh_row(
     realm: &Realm,
     client: &Client,
     grant: &GrantOf<'_>,
-) -> (String, tessera_store::refresh_tokens::RefreshToken) {
+) -> (String, tessera_core::model::RefreshToken) {
     let now = state.now();
     let value = random_token::<32>();
     let (idle, absolute) = state.refresh_token_ttls(client);
     let family_end = grant.family_expires_at.unwrap_or(now + absolute);
-    let row = tessera_store::refresh_tokens::RefreshToken {
+    let row = tessera_core::model::RefreshToken {
         token_sha256: tessera_core::secret::sha256_hex(&value),
         realm_id: realm.id.clone(),
         family_id: grant.family.to_string(),

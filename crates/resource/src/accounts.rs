@@ -13,12 +13,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tessera_core::grant::Rights;
+use tessera_core::model::PasswordReset;
 use tessera_core::model::User;
 use tessera_core::password::PasswordHasher;
 use tessera_core::secret::sha256_hex;
 use tessera_store as store;
 use tessera_store::DbConnection;
-use tessera_store::accounts::{self, PasswordReset};
+use tessera_store::accounts;
 use tessera_store::provision::{Audited, audit_event};
 
 use crate::access::Grantor;

@@ -10,28 +10,15 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::write_tx;
 use crate::error::StoreError;
+use crate::rows::*;
 use crate::schema::{
     authorization_codes, browser_sessions, grant_access_tokens, password_resets, refresh_tokens,
     users,
 };
 use crate::sessions::SessionEnded;
+use tessera_core::model::PasswordReset;
 
 type Conn = DbConnection;
-
-/// A password-reset link as stored: only the SHA-256 of its token, never the token.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = password_resets)]
-pub struct PasswordReset {
-    pub token_sha256: String,
-    pub realm_id: String,
-    pub user_id: String,
-    /// Who made the link, as the audit log names actors (`user:<id>`).
-    pub created_by: String,
-    pub expires_at: i64,
-    /// When the link was redeemed, or superseded by a newer link or another password change.
-    pub used_at: Option<i64>,
-    pub created_at: i64,
-}
 
 /// What ending a user's sign-ins ended.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -176,7 +163,7 @@ pub fn create_password_reset(conn: &mut Conn, reset: &PasswordReset) -> Result<(
     .set(password_resets::used_at.eq(reset.created_at))
     .execute(conn)?;
     diesel::insert_into(password_resets::table)
-        .values(reset)
+        .values(PasswordResetRow::from_model(reset))
         .execute(conn)?;
     Ok(())
 }
@@ -189,14 +176,15 @@ pub fn live_password_reset(
     token_sha256: &str,
     now: i64,
 ) -> Result<Option<PasswordReset>, StoreError> {
-    Ok(password_resets::table
+    password_resets::table
         .find(token_sha256)
         .filter(password_resets::realm_id.eq(realm_id))
         .filter(password_resets::used_at.is_null())
         .filter(password_resets::expires_at.gt(now))
-        .select(PasswordReset::as_select())
-        .first(conn)
-        .optional()?)
+        .select(PasswordResetRow::as_select())
+        .first::<PasswordResetRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// Spends a reset link: one conditional UPDATE (`used_at IS NULL AND expires_at > now`), so of

@@ -4,51 +4,21 @@ use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::refresh_tokens::Grant;
 use crate::refresh_tokens::Issued;
+use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
+use tessera_core::model::AuthorizationCode;
 
 type Conn = DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = authorization_codes)]
-pub struct AuthorizationCode {
-    pub code_sha256: String,
-    pub realm_id: String,
-    pub client_id: String,
-    pub user_id: String,
-    pub session_id_sha256: Option<String>,
-    /// The `redirect_uri` parameter as sent, or empty when the request omitted it.
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
-    pub auth_time: i64,
-    pub grant_id: String,
-    pub expires_at: i64,
-    pub consumed_at: Option<i64>,
-    pub created_at: i64,
-    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
-    pub amr: String,
-}
-
 pub fn insert(conn: &mut Conn, code: &AuthorizationCode) -> Result<(), StoreError> {
     diesel::insert_into(authorization_codes::table)
-        .values(code)
+        .values(AuthorizationCodeRow::from_model(code))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn by_hash(
-    conn: &mut Conn,
-    code_sha256: &str,
-) -> Result<Option<AuthorizationCode>, StoreError> {
-    Ok(authorization_codes::table
-        .find(code_sha256)
-        .select(AuthorizationCode::as_select())
-        .first(conn)
-        .optional()?)
-}
+find_one!(pub fn by_hash(authorization_codes: code_sha256) -> AuthorizationCodeRow as AuthorizationCode);
 
 /// What redeeming a code or a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,54 +10,16 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::write_tx;
 use crate::error::StoreError;
+use crate::rows::find_one;
+use crate::rows::*;
 use crate::schema::*;
-use crate::sessions::BrowserSession;
+use tessera_core::model::BrowserSession;
 use tessera_core::model::Realm;
+use tessera_core::model::StoredPasskey;
+use tessera_core::model::TotpCredential;
+use tessera_core::model::WebauthnChallenge;
 
 type Conn = DbConnection;
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = totp_credentials)]
-pub struct TotpCredential {
-    pub user_id: String,
-    pub realm_id: String,
-    /// Base32 (RFC 4648, no padding), as the authenticator app was given it.
-    pub secret: String,
-    /// `None` while the user has not yet proven the app works.
-    pub confirmed_at: Option<i64>,
-    /// The last time step accepted (RFC 6238 §5.2: a code is accepted once).
-    pub last_step: i64,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = passkeys)]
-pub struct StoredPasskey {
-    pub id: String,
-    pub realm_id: String,
-    pub user_id: String,
-    /// base64url of the WebAuthn credential id.
-    pub credential_id: String,
-    pub name: String,
-    /// webauthn-rs `Passkey`, JSON.
-    pub passkey: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = webauthn_challenges)]
-pub struct WebauthnChallenge {
-    pub id_sha256: String,
-    pub realm_id: String,
-    pub user_id: Option<String>,
-    /// `register`, `second-factor` or `passwordless`.
-    pub purpose: String,
-    /// The webauthn-rs ceremony state, JSON.
-    pub state: String,
-    pub expires_at: i64,
-    pub created_at: i64,
-}
 
 /// The second factors a user has set up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -128,13 +90,7 @@ pub fn set_realm_mfa_required(
     Ok(n == 1)
 }
 
-pub fn totp_of(conn: &mut Conn, user_id: &str) -> Result<Option<TotpCredential>, StoreError> {
-    Ok(totp_credentials::table
-        .filter(totp_credentials::user_id.eq(user_id))
-        .select(TotpCredential::as_select())
-        .first(conn)
-        .optional()?)
-}
+find_one!(pub fn totp_of(totp_credentials: user_id) -> TotpCredentialRow as TotpCredential);
 
 /// Starts (or restarts) an enrolment with a new secret. A confirmed credential is never
 /// replaced this way (false): it must be removed first.
@@ -154,14 +110,14 @@ pub fn start_totp_enrolment(
                 .execute(conn)?;
         }
         diesel::insert_into(totp_credentials::table)
-            .values(&TotpCredential {
+            .values(TotpCredentialRow::from_model(&TotpCredential {
                 user_id: user_id.into(),
                 realm_id: realm_id.into(),
                 secret: secret.into(),
                 confirmed_at: None,
                 last_step: 0,
                 created_at: now,
-            })
+            }))
             .execute(conn)?;
         Ok(true)
     })
@@ -264,29 +220,19 @@ pub fn redeem_recovery_code(
 }
 
 pub fn passkeys_of(conn: &mut Conn, user_id: &str) -> Result<Vec<StoredPasskey>, StoreError> {
-    Ok(passkeys::table
+    passkeys::table
         .filter(passkeys::user_id.eq(user_id))
         .order((passkeys::created_at, passkeys::id))
-        .select(StoredPasskey::as_select())
-        .load(conn)?)
+        .select(StoredPasskeyRow::as_select())
+        .load::<StoredPasskeyRow>(conn)?
+        .into_models()
 }
 
-pub fn passkey_by_credential(
-    conn: &mut Conn,
-    realm_id: &str,
-    credential_id: &str,
-) -> Result<Option<StoredPasskey>, StoreError> {
-    Ok(passkeys::table
-        .filter(passkeys::realm_id.eq(realm_id))
-        .filter(passkeys::credential_id.eq(credential_id))
-        .select(StoredPasskey::as_select())
-        .first(conn)
-        .optional()?)
-}
+find_one!(pub fn passkey_by_credential(passkeys: realm_id, credential_id) -> StoredPasskeyRow as StoredPasskey);
 
 pub fn insert_passkey(conn: &mut Conn, passkey: &StoredPasskey) -> Result<(), StoreError> {
     diesel::insert_into(passkeys::table)
-        .values(passkey)
+        .values(StoredPasskeyRow::from_model(passkey))
         .execute(conn)?;
     Ok(())
 }
@@ -326,7 +272,7 @@ pub fn insert_challenge(conn: &mut Conn, challenge: &WebauthnChallenge) -> Resul
     )
     .execute(conn)?;
     diesel::insert_into(webauthn_challenges::table)
-        .values(challenge)
+        .values(WebauthnChallengeRow::from_model(challenge))
         .execute(conn)?;
     Ok(())
 }
@@ -344,9 +290,10 @@ pub fn take_challenge(
             .filter(webauthn_challenges::id_sha256.eq(id_sha256))
             .filter(webauthn_challenges::realm_id.eq(realm_id))
             .filter(webauthn_challenges::purpose.eq(purpose))
-            .select(WebauthnChallenge::as_select())
-            .first(conn)
-            .optional()?;
+            .select(WebauthnChallengeRow::as_select())
+            .first::<WebauthnChallengeRow>(conn)
+            .optional()?
+            .into_models()?;
         let Some(found) = found else {
             return Ok(None);
         };

@@ -4,10 +4,12 @@ use crate::codes::Redemption;
 use crate::db::DbConnection;
 use crate::db::write_tx;
 use crate::error::StoreError;
+use crate::rows::*;
 use crate::schema::grant_access_tokens;
 use crate::schema::refresh_tokens;
 use crate::schema::*;
 use diesel::prelude::*;
+use tessera_core::model::RefreshToken;
 
 type Conn = DbConnection;
 
@@ -30,43 +32,14 @@ pub fn record_grant_token(
     Ok(())
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
-pub struct RefreshToken {
-    pub token_sha256: String,
-    pub realm_id: String,
-    /// The grant: the authorization code's grant id, shared by every rotation.
-    pub family_id: String,
-    /// The OAuth `client_id`.
-    pub client_id: String,
-    pub user_id: String,
-    /// The scope of the original grant; a refresh may narrow the access token, never this.
-    pub scope: String,
-    pub session_id_sha256: Option<String>,
-    pub auth_time: i64,
-    pub expires_at: i64,
-    pub family_expires_at: i64,
-    pub rotated_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-    pub created_at: i64,
-    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
-    pub amr: String,
-}
-
 pub fn insert(conn: &mut Conn, t: &RefreshToken) -> Result<(), StoreError> {
     diesel::insert_into(refresh_tokens::table)
-        .values(t)
+        .values(RefreshTokenRow::from_model(t))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn by_hash(conn: &mut Conn, token_sha256: &str) -> Result<Option<RefreshToken>, StoreError> {
-    Ok(refresh_tokens::table
-        .find(token_sha256)
-        .select(RefreshToken::as_select())
-        .first(conn)
-        .optional()?)
-}
+find_one!(pub fn by_hash(refresh_tokens: token_sha256) -> RefreshTokenRow as RefreshToken);
 
 /// Holds the grant (a code and the refresh-token family it starts) until the transaction ends:
 /// its redemptions, rotations and revocations run one at a time. PostgreSQL takes an advisory

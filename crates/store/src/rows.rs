@@ -272,6 +272,95 @@ macro_rules! rows {
 }
 
 rows! {
+    TotpCredentialRow(totp_credentials) <-> TotpCredential {
+        user_id: String,
+        realm_id: String,
+        secret: String,
+        confirmed_at: Option<i64>,
+        last_step: i64,
+        created_at: i64,
+    }
+
+    StoredPasskeyRow(passkeys) <-> StoredPasskey {
+        id: String,
+        realm_id: String,
+        user_id: String,
+        credential_id: String,
+        name: String,
+        passkey: String,
+        created_at: i64,
+        last_used_at: Option<i64>,
+    }
+
+    WebauthnChallengeRow(webauthn_challenges) <-> WebauthnChallenge {
+        id_sha256: String,
+        realm_id: String,
+        user_id: Option<String>,
+        purpose: String,
+        state: String,
+        expires_at: i64,
+        created_at: i64,
+    }
+
+    PasswordResetRow(password_resets) <-> PasswordReset {
+        token_sha256: String,
+        realm_id: String,
+        user_id: String,
+        created_by: String,
+        expires_at: i64,
+        used_at: Option<i64>,
+        created_at: i64,
+    }
+
+    BrowserSessionRow(browser_sessions) <-> BrowserSession {
+        id_sha256: String,
+        realm_id: String,
+        user_id: String,
+        auth_time: i64,
+        last_seen_at: i64,
+        expires_at: i64,
+        ended_at: Option<i64>,
+        created_at: i64,
+        amr: String,
+        pending: Option<String>,
+    }
+
+    AuthorizationCodeRow(authorization_codes) <-> AuthorizationCode {
+        code_sha256: String,
+        realm_id: String,
+        client_id: String,
+        user_id: String,
+        session_id_sha256: Option<String>,
+        redirect_uri: String,
+        scope: String,
+        nonce: Option<String>,
+        code_challenge: Option<String>,
+        code_challenge_method: Option<String>,
+        auth_time: i64,
+        grant_id: String,
+        expires_at: i64,
+        consumed_at: Option<i64>,
+        created_at: i64,
+        amr: String,
+    }
+
+    RefreshTokenRow(refresh_tokens) <-> RefreshToken {
+        token_sha256: String,
+        realm_id: String,
+        family_id: String,
+        client_id: String,
+        user_id: String,
+        scope: String,
+        session_id_sha256: Option<String>,
+        auth_time: i64,
+        expires_at: i64,
+        family_expires_at: i64,
+        rotated_at: Option<i64>,
+        revoked_at: Option<i64>,
+        created_at: i64,
+        amr: String,
+    }
+
     RealmRow(realms) <-> Realm {
         id: String,
         name: String,

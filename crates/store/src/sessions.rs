@@ -2,31 +2,16 @@
 
 use crate::db::DbConnection;
 use crate::error::StoreError;
+use crate::rows::*;
 use crate::schema::*;
 use diesel::prelude::*;
+use tessera_core::model::BrowserSession;
 
 type Conn = DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = browser_sessions)]
-pub struct BrowserSession {
-    pub id_sha256: String,
-    pub realm_id: String,
-    pub user_id: String,
-    pub auth_time: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-    pub ended_at: Option<i64>,
-    pub created_at: i64,
-    /// How the sign-in was proven: RFC 8176 `amr` values, space-separated.
-    pub amr: String,
-    /// The step a half-finished sign-in waits for; such a session authorises nothing.
-    pub pending: Option<String>,
-}
-
 pub fn insert(conn: &mut Conn, s: &BrowserSession) -> Result<(), StoreError> {
     diesel::insert_into(browser_sessions::table)
-        .values(s)
+        .values(BrowserSessionRow::from_model(s))
         .execute(conn)?;
     Ok(())
 }
@@ -56,14 +41,17 @@ pub(crate) fn unexpired(
         .filter(browser_sessions::realm_id.eq(realm_id))
         .filter(browser_sessions::ended_at.is_null())
         .filter(browser_sessions::expires_at.gt(now))
-        .select(BrowserSession::as_select())
+        .select(BrowserSessionRow::as_select())
         .into_boxed();
     query = if pending {
         query.filter(browser_sessions::pending.is_not_null())
     } else {
         query.filter(browser_sessions::pending.is_null())
     };
-    Ok(query.first(conn).optional()?)
+    query
+        .first::<BrowserSessionRow>(conn)
+        .optional()?
+        .into_models()
 }
 
 /// What ending a browser session ended.

@@ -1349,8 +1349,8 @@ fn refresh_row(
     family: &str,
     user: &str,
     value: &str,
-) -> store::refresh_tokens::RefreshToken {
-    store::refresh_tokens::RefreshToken {
+) -> tessera_core::model::RefreshToken {
+    tessera_core::model::RefreshToken {
         token_sha256: secret::sha256_hex(value),
         realm_id: realm.id.clone(),
         family_id: family.into(),
@@ -1432,7 +1432,7 @@ fn exactly_one_concurrent_redemption_of_a_code_wins_and_the_replays_end_its_gran
     let admin = store::users::by_username(conn, &realm.id, "admin")
         .unwrap()
         .unwrap();
-    let code = store::codes::AuthorizationCode {
+    let code = tessera_core::model::AuthorizationCode {
         code_sha256: secret::sha256_hex("the-code"),
         realm_id: realm.id.clone(),
         client_id: "portal".into(),
@@ -1509,7 +1509,7 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
     let session = secret::sha256_hex("the-session-cookie");
     store::sessions::insert(
         &mut pooled,
-        &store::sessions::BrowserSession {
+        &tessera_core::model::BrowserSession {
             id_sha256: session.clone(),
             realm_id: realm.id.clone(),
             user_id: admin.id.clone(),
@@ -1523,7 +1523,7 @@ fn ending_a_session_during_rotations_leaves_none_of_its_grants_alive(db: &Databa
         },
     )
     .unwrap();
-    let in_session = |family: &str, value: &str| store::refresh_tokens::RefreshToken {
+    let in_session = |family: &str, value: &str| tessera_core::model::RefreshToken {
         session_id_sha256: Some(session.clone()),
         ..refresh_row(&realm, family, &admin.id, value)
     };
@@ -1628,7 +1628,7 @@ fn second_factors_and_ceremonies_are_spent_once_under_concurrency(db: &Database)
     mfa::replace_recovery_codes(&mut pooled, &realm.id, &admin.id, &codes, NOW).unwrap();
     mfa::insert_challenge(
         &mut pooled,
-        &mfa::WebauthnChallenge {
+        &tessera_core::model::WebauthnChallenge {
             id_sha256: secret::sha256_hex("challenge"),
             realm_id: realm.id.clone(),
             user_id: Some(admin.id.clone()),
@@ -1766,8 +1766,8 @@ fn client_kinds_parse_as_the_suite_expects() {
 
 // ---- accounts: passwords, reset links, sessions and grants ----
 
-fn session_row(realm: &Realm, user: &str, cookie: &str) -> store::sessions::BrowserSession {
-    store::sessions::BrowserSession {
+fn session_row(realm: &Realm, user: &str, cookie: &str) -> tessera_core::model::BrowserSession {
+    tessera_core::model::BrowserSession {
         id_sha256: secret::sha256_hex(cookie),
         realm_id: realm.id.clone(),
         user_id: user.into(),
@@ -1804,7 +1804,7 @@ fn two_users_signed_in(db: &Database) -> (Realm, String, String) {
     for user in [&bob, &admin] {
         let session = session_row(&realm, user, &format!("{user}-cookie"));
         store::sessions::insert(conn, &session).unwrap();
-        let in_session = store::refresh_tokens::RefreshToken {
+        let in_session = tessera_core::model::RefreshToken {
             session_id_sha256: Some(session.id_sha256.clone()),
             ..refresh_row(&realm, &format!("{user}-web"), user, &format!("{user}-rt1"))
         };
@@ -1845,8 +1845,13 @@ fn live_refresh_families(conn: &mut tessera_store::DbConnection, user: &str) -> 
     v
 }
 
-fn code_row(realm: &Realm, user: &str, code: &str, grant: &str) -> store::codes::AuthorizationCode {
-    store::codes::AuthorizationCode {
+fn code_row(
+    realm: &Realm,
+    user: &str,
+    code: &str,
+    grant: &str,
+) -> tessera_core::model::AuthorizationCode {
+    tessera_core::model::AuthorizationCode {
         code_sha256: secret::sha256_hex(code),
         realm_id: realm.id.clone(),
         client_id: "portal".into(),
@@ -1872,14 +1877,14 @@ fn setting_a_password_ends_every_session_and_grant_of_the_user_only(db: &Databas
     let conn = &mut *db.conn().unwrap();
     // A code grant without a refresh token (its access token recorded under the grant), one
     // long expired, and an unredeemed code.
-    let redeemed = store::codes::AuthorizationCode {
+    let redeemed = tessera_core::model::AuthorizationCode {
         consumed_at: Some(NOW),
         ..code_row(&realm, &bob, "redeemed", "bob-code")
     };
     store::codes::insert(conn, &redeemed).unwrap();
     store::refresh_tokens::record_grant_token(conn, "bob-at3", "bob-code", &realm.id, NOW + 300)
         .unwrap();
-    let old = store::codes::AuthorizationCode {
+    let old = tessera_core::model::AuthorizationCode {
         consumed_at: Some(NOW - 9000),
         ..code_row(&realm, &bob, "old", "bob-old")
     };
@@ -1961,8 +1966,8 @@ fn reset_row(
     user: &str,
     token: &str,
     expires_at: i64,
-) -> tessera_store::accounts::PasswordReset {
-    tessera_store::accounts::PasswordReset {
+) -> tessera_core::model::PasswordReset {
+    tessera_core::model::PasswordReset {
         token_sha256: secret::sha256_hex(token),
         realm_id: realm.id.clone(),
         user_id: user.into(),
@@ -2044,7 +2049,7 @@ fn a_reset_link_is_redeemed_once_and_not_after_expiry_or_in_another_realm(db: &D
     );
 }
 
-type ResetRow = tessera_store::accounts::PasswordReset;
+type ResetRow = tessera_core::model::PasswordReset;
 
 fn exactly_one_of_concurrent_redemptions_of_a_reset_link_wins(db: &Database) {
     use tessera_store::accounts;
@@ -2105,7 +2110,7 @@ fn a_user_sees_and_ends_only_her_own_sessions_and_grants(db: &Database) {
     // A half-finished sign-in and an ended session are not listed.
     store::sessions::insert(
         conn,
-        &store::sessions::BrowserSession {
+        &tessera_core::model::BrowserSession {
             pending: Some("otp".into()),
             ..session_row(&realm, &bob, "bob-pending")
         },

@@ -29,7 +29,7 @@ fn new_code(app: &TestApp, realm_id: &str, user_id: &str) -> String {
     let now = tessera_core::Clock::now(&app.clock);
     store::codes::insert(
         &mut app.db.conn().unwrap(),
-        &store::codes::AuthorizationCode {
+        &tessera_core::model::AuthorizationCode {
             code_sha256: tessera_core::secret::sha256_hex(&value),
             realm_id: realm_id.into(),
             client_id: "web".into(),
