@@ -12,17 +12,7 @@ const NEW: &str = "ada's brand new password";
 
 /// A full password-grant answer from `portal` (access and refresh token), or the error body.
 async fn grant(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await;
+    let resp = app.password_grant(username, password).await;
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -393,12 +383,7 @@ async fn a_team_admin_cannot_take_over_a_realm_admin_by_resetting_her_password()
     assert_eq!(s, 201, "{b}");
     let (s, b) = reset(&app, &tom, "me", json!({"method": "link"})).await;
     assert_eq!(s, 400, "{b}");
-    assert!(
-        b["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("/api/v1/users/me/password")
-    );
+    assert_description_contains(&b, "/api/v1/users/me/password");
     // A service account has no password to reset.
     app.create_svc();
     let svc = store::users::by_username(

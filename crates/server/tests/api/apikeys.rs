@@ -90,12 +90,7 @@ async fn personal_key_lifecycle_create_use_update_revoke_delete() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("shown once")
-    );
+    assert_description_contains(&err, "shown once");
 
     // Disable with PUT: the key stops working on the next request.
     let (status, updated) = call(
@@ -111,12 +106,7 @@ async fn personal_key_lifecycle_create_use_update_revoke_delete() {
     assert_eq!(updated["name"], "CI key (old)");
     let (status, err) = call(&app, Method::GET, "/v1/auth/test", &value, None).await;
     assert_eq!(status, 401);
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("revoked")
-    );
+    assert_description_contains(&err, "revoked");
     // Re-enable, then delete.
     let (status, _) = call(
         &app,
@@ -180,13 +170,7 @@ async fn a_personal_key_never_exceeds_its_creators_live_rights() {
     )
     .await;
     assert_eq!(status, 403);
-    assert_eq!(err["error"], "insufficient_scope");
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("api_key:create")
-    );
+    assert_error_body(&err, "insufficient_scope", "api_key:create");
 
     // A member's key with the admin role still acts only with the member's rights.
     let (_, member) = user_with_token(&app, "meg", "root", "member").await;
@@ -459,12 +443,7 @@ async fn team_keys_follow_seed_002_and_004() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("filter")
-    );
+    assert_description_contains(&err, "filter");
 
     // The key authenticates with the oaa_push role only.
     let (status, test) = call(&app, Method::GET, "/v1/auth/test", &access_key, None).await;

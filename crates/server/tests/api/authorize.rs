@@ -92,15 +92,7 @@ pub(crate) fn query_of(location: &str) -> HashMap<String, String> {
 }
 
 pub(crate) async fn get(app: &TestApp, jar: &mut Jar, url: &str) -> reqwest::Response {
-    let resp = app
-        .http
-        .get(url)
-        .header("cookie", jar.header())
-        .send()
-        .await
-        .unwrap();
-    jar.absorb(&resp);
-    resp
+    send_with_jar(jar, app.http.get(url)).await
 }
 
 pub(crate) async fn post(
@@ -109,14 +101,12 @@ pub(crate) async fn post(
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let resp = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .header("cookie", jar.header())
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    send_with_jar(jar, app.http.post(format!("{}{path}", app.base)).form(form)).await
+}
+
+/// Sends `req` with the jar's cookies and keeps the cookies the response sets.
+async fn send_with_jar(jar: &mut Jar, req: reqwest::RequestBuilder) -> reqwest::Response {
+    let resp = req.header("cookie", jar.header()).send().await.unwrap();
     jar.absorb(&resp);
     resp
 }
@@ -130,16 +120,74 @@ pub(crate) async fn submit_sign_in(
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
     let html = get(app, jar, url).await.text().await.unwrap();
-    let (csrf, request) = (hidden(&html, "csrf"), hidden(&html, "request"));
-    let mut form = vec![("csrf", csrf.as_str()), ("request", request.as_str())];
-    form.extend_from_slice(fields);
-    post(
+    post_page_form(
         app,
         jar,
         "/realms/default/login-actions/authenticate",
-        &form,
+        &html,
+        fields,
     )
     .await
+}
+
+/// Submits a form of the sign-in flow to `path`: the CSRF token and request hidden in the
+/// page `html`, then `fields`.
+pub(crate) async fn post_page_form(
+    app: &TestApp,
+    jar: &mut Jar,
+    path: &str,
+    html: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let (csrf, request) = (hidden(html, "csrf"), hidden(html, "request"));
+    let mut form = vec![("csrf", csrf.as_str()), ("request", request.as_str())];
+    form.extend_from_slice(fields);
+    post(app, jar, path, &form).await
+}
+
+/// Submits the sign-in page `html` with admin's username and password.
+pub(crate) async fn submit_admin_password(
+    app: &TestApp,
+    jar: &mut Jar,
+    html: &str,
+) -> reqwest::Response {
+    post_page_form(
+        app,
+        jar,
+        "/realms/default/login-actions/authenticate",
+        html,
+        &[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("action", "login"),
+        ],
+    )
+    .await
+}
+
+/// Submits the consent page `consent` with "allow".
+pub(crate) async fn allow_consent(
+    app: &TestApp,
+    jar: &mut Jar,
+    consent: &str,
+) -> reqwest::Response {
+    post_page_form(
+        app,
+        jar,
+        "/realms/default/login-actions/consent",
+        consent,
+        &[("action", "allow")],
+    )
+    .await
+}
+
+/// Opens the plain authorization URL (`auth_url(app, &[])`) and returns the page's HTML.
+pub(crate) async fn open_sign_in_page(app: &TestApp, jar: &mut Jar) -> String {
+    get(app, jar, &auth_url(app, &[]))
+        .await
+        .text()
+        .await
+        .unwrap()
 }
 
 pub(crate) fn auth_url(app: &TestApp, extra: &[(&str, &str)]) -> String {
@@ -171,19 +219,7 @@ pub(crate) async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<
     );
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
-    let resp = post(
-        app,
-        jar,
-        "/realms/default/login-actions/authenticate",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-            ("action", "login"),
-        ],
-    )
-    .await;
+    let resp = submit_admin_password(app, jar, &html).await;
     let session = jar
         .0
         .get("tessera_session")
@@ -193,17 +229,7 @@ pub(crate) async fn sign_in(app: &TestApp, jar: &mut Jar, url: &str) -> HashMap<
     let resp = if resp.status() == 200 {
         let consent = resp.text().await.unwrap();
         assert!(consent.contains("Allow"), "{consent}");
-        post(
-            app,
-            jar,
-            "/realms/default/login-actions/consent",
-            &[
-                ("csrf", &hidden(&consent, "csrf")),
-                ("request", &hidden(&consent, "request")),
-                ("action", "allow"),
-            ],
-        )
-        .await
+        allow_consent(app, jar, &consent).await
     } else {
         resp
     };
@@ -346,12 +372,7 @@ async fn pkce_02_03_wrong_missing_or_downgraded_verifiers_are_invalid_grant() {
     let resp = redeem(&app, &secret, &code, None).await;
     assert_eq!(resp.status(), 400);
     let err: serde_json::Value = resp.json().await.unwrap();
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("code_verifier")
-    );
+    assert_description_contains(&err, "code_verifier");
     // Downgrade: no challenge at authorization, a verifier at the token endpoint.
     let code = get(&app, &mut jar, &auth_url(&app, &[])).await;
     let code = query_of(code.headers()["location"].to_str().unwrap())["code"].clone();
@@ -512,11 +533,7 @@ async fn login_form_needs_its_csrf_token_and_says_only_invalid_username_or_passw
     let app = spawn_app().await;
     web_client(&app);
     let mut jar = Jar::default();
-    let html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = open_sign_in_page(&app, &mut jar).await;
     let request = hidden(&html, "request");
     // Without the matching CSRF token: an error page, no redirect, no session.
     let resp = post(
@@ -564,6 +581,15 @@ pub(crate) async fn refresh_with(
         form.push(("scope", s));
     }
     app.post_basic(client, secret, &form).await
+}
+
+/// Signs admin in with a fresh jar through the plain authorization URL and redeems the code
+/// without PKCE; returns the (signed-in) jar and the token response body.
+pub(crate) async fn sign_in_and_redeem(app: &TestApp, secret: &str) -> (Jar, serde_json::Value) {
+    let mut jar = Jar::default();
+    let code = sign_in(app, &mut jar, &auth_url(app, &[])).await["code"].clone();
+    let body = redeem(app, secret, &code, None).await.json().await.unwrap();
+    (jar, body)
 }
 
 /// Signs in and redeems a code; returns the token response.
@@ -719,13 +745,7 @@ pub(crate) async fn signed_in(app: &TestApp, jar: &mut Jar) -> bool {
 async fn rp_initiated_logout_ends_the_session_and_returns_only_to_a_registered_uri() {
     let app = spawn_app().await;
     let secret = web_client(&app);
-    let mut jar = Jar::default();
-    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
-    let body: serde_json::Value = redeem(&app, &secret, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (mut jar, body) = sign_in_and_redeem(&app, &secret).await;
     let id_token = body["id_token"].as_str().unwrap().to_string();
     assert!(signed_in(&app, &mut jar).await);
 
@@ -776,15 +796,12 @@ async fn logout_without_a_hint_asks_first() {
         signed_in(&app, &mut jar).await,
         "a GET alone signs nobody out"
     );
-    let done = post(
+    let done = post_page_form(
         &app,
         &mut jar,
         "/realms/default/login-actions/logout",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("action", "logout"),
-        ],
+        &html,
+        &[("action", "logout")],
     )
     .await;
     assert_eq!(done.status(), 200);

@@ -207,18 +207,7 @@ async fn client_create_prints_a_secret_once_that_works_with_the_seed_curl() {
         .unwrap()
         .to_string();
     assert_eq!(secret.len(), 43);
-    let mut curl = Command::new("curl");
-    curl.args([
-        "-s",
-        "-u",
-        &format!("svc:{secret}"),
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        "scope=jobs:read",
-    ])
-    .arg(app.token_url());
-    let curl = output_of(curl).await;
+    let curl = curl_client_credentials("svc", &secret, "jobs:read", &app.token_url()).await;
     let body: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
     assert_eq!(body["scope"], "jobs:read", "{body}");
     // The secret is never shown again: listing shows no secret material.
@@ -264,17 +253,7 @@ async fn user_create_with_password_on_stdin_can_then_use_the_password_grant() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("grace-hopper-1906"));
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", "grace"),
-                ("password", "grace-hopper-1906"),
-            ],
-        )
-        .await;
+    let resp = app.password_grant("grace", "grace-hopper-1906").await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -538,19 +517,7 @@ async fn set_password_and_rotate_secret_take_effect_and_print_only_once() {
         .to_string();
     let grant = |password: String| {
         let app = &app;
-        async move {
-            app.post_form(
-                &app.token_url(),
-                &[
-                    ("client_id", "portal"),
-                    ("grant_type", "password"),
-                    ("username", "admin"),
-                    ("password", &password),
-                ],
-            )
-            .await
-            .status()
-        }
+        async move { app.password_grant("admin", &password).await.status() }
     };
     assert_eq!(grant(new_password).await, 200);
     assert_eq!(
@@ -610,18 +577,8 @@ async fn unlock_ends_a_lock_from_one_address_or_everywhere() {
     let grant = |addr: &'static str, password: &'static str| {
         let app = &app;
         async move {
-            app.http
-                .post(app.token_url())
-                .header("x-forwarded-for", addr)
-                .form(&[
-                    ("client_id", "portal"),
-                    ("grant_type", "password"),
-                    ("username", "admin"),
-                    ("password", password),
-                ])
-                .send()
+            app.password_grant_from(addr, "admin", password)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }

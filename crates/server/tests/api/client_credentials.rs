@@ -13,11 +13,7 @@ async fn cc_01_basic_auth_gets_a_verifiable_rfc9068_jwt_and_nothing_else() {
     let app = spawn_app().await;
     let secret = app.create_svc();
     let resp = app
-        .post_basic(
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials"), ("scope", "jobs:read")],
-        )
+        .client_credentials_scoped("svc", &secret, "jobs:read")
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -102,13 +98,7 @@ async fn scopes_separated_by_spaces_or_commas_are_the_same_request() {
         "jobs:read,clusters:read",
         "clusters:read, jobs:read",
     ] {
-        let resp = app
-            .post_basic(
-                "svc",
-                &secret,
-                &[("grant_type", "client_credentials"), ("scope", scope)],
-            )
-            .await;
+        let resp = app.client_credentials_scoped("svc", &secret, scope).await;
         assert_eq!(resp.status(), 200, "{scope}");
         granted.push(json(resp).await["scope"].as_str().unwrap().to_string());
     }
@@ -140,13 +130,7 @@ async fn cc_03_a_scope_the_client_may_not_have_is_invalid_scope() {
     let app = spawn_app().await;
     let secret = app.create_svc();
     for scope in ["jobs:write", "jobs:read admin", "bad\"scope"] {
-        let resp = app
-            .post_basic(
-                "svc",
-                &secret,
-                &[("grant_type", "client_credentials"), ("scope", scope)],
-            )
-            .await;
+        let resp = app.client_credentials_scoped("svc", &secret, scope).await;
         assert_eq!(resp.status(), 400, "{scope}");
         assert_eq!(resp.headers()["cache-control"], "no-store");
         let body = json(resp).await;
@@ -201,14 +185,7 @@ async fn cauth_01_basic_credentials_are_form_urlencoded_before_base64() {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(credentials)
     );
-    let resp = app
-        .http
-        .post(app.token_url())
-        .header("authorization", header)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client_credentials_with_authorization(&header).await;
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
 }
 
@@ -216,18 +193,7 @@ async fn cauth_01_basic_credentials_are_form_urlencoded_before_base64() {
 async fn seed_001_client_credentials_curl_works_unchanged() {
     let app = spawn_app().await;
     let secret = app.create_svc();
-    let mut curl = std::process::Command::new("curl");
-    curl.args([
-        "-s",
-        "-u",
-        &format!("svc:{secret}"),
-        "-d",
-        "grant_type=client_credentials",
-        "-d",
-        "scope=jobs:read",
-    ])
-    .arg(app.token_url());
-    let out = output_of(curl).await;
+    let out = curl_client_credentials("svc", &secret, "jobs:read", &app.token_url()).await;
     assert!(out.status.success());
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["scope"], "jobs:read");
@@ -242,13 +208,7 @@ async fn openid_asked_of_a_client_that_may_not_have_it_is_dropped_not_refused() 
     let app = spawn_app().await;
     let secret = app.create_svc();
     for scope in ["openid", "openid jobs:read", "openid,offline_access"] {
-        let resp = app
-            .post_basic(
-                "svc",
-                &secret,
-                &[("grant_type", "client_credentials"), ("scope", scope)],
-            )
-            .await;
+        let resp = app.client_credentials_scoped("svc", &secret, scope).await;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "{scope}: {body}");

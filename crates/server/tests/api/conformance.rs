@@ -2,7 +2,8 @@
 //! after its id (docs/conformance.md maps ids to tests).
 
 use crate::authorize::{
-    Jar, REDIRECT, VERIFIER, auth_url, challenge, get, query_of, redeem, sign_in, web_client,
+    Jar, REDIRECT, VERIFIER, auth_url, challenge, get, open_sign_in_page, query_of, redeem,
+    sign_in, sign_in_and_redeem, web_client,
 };
 use crate::helpers::*;
 
@@ -20,8 +21,7 @@ async fn code_04_an_expired_code_is_invalid_grant() {
     let resp = redeem(&app, &secret, &code, None).await;
     assert_eq!(resp.status(), 400);
     let e: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(e["error"], "invalid_grant");
-    assert!(e["error_description"].as_str().unwrap().contains("expired"));
+    assert_error_body(&e, "invalid_grant", "expired");
 }
 
 #[actix_web::test]
@@ -240,13 +240,7 @@ async fn prm_03_04_prompt_login_and_max_age_ask_again_and_advance_auth_time() {
 async fn prm_05_an_id_token_hint_for_another_user_is_not_a_silent_switch() {
     let app = spawn_app().await;
     let secret = web_client(&app);
-    let mut jar = Jar::default();
-    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
-    let body: serde_json::Value = redeem(&app, &secret, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (mut jar, body) = sign_in_and_redeem(&app, &secret).await;
     let own_hint = body["id_token"].as_str().unwrap().to_string();
     let resp = get(
         &app,
@@ -280,13 +274,7 @@ async fn prm_05_an_id_token_hint_for_another_user_is_not_a_silent_switch() {
 async fn ui_05_06_jwt_10_userinfo_challenges_and_id_tokens_as_bearer() {
     let app = spawn_app().await;
     let secret = web_client(&app);
-    let mut jar = Jar::default();
-    let code = sign_in(&app, &mut jar, &auth_url(&app, &[])).await["code"].clone();
-    let body: serde_json::Value = redeem(&app, &secret, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = sign_in_and_redeem(&app, &secret).await;
     let userinfo = format!("{}/protocol/openid-connect/userinfo", app.issuer);
     let resp = app.http.get(&userinfo).send().await.unwrap();
     assert_eq!(resp.status(), 401);
@@ -354,11 +342,7 @@ async fn sec_01_02_session_cookie_flags_and_no_cors_on_the_authorization_endpoin
         "SEC-03"
     );
     let mut jar = Jar::default();
-    let html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = open_sign_in_page(&app, &mut jar).await;
     let resp = app
         .http
         .post(format!(
@@ -427,29 +411,13 @@ async fn pkce_08_a_public_client_must_name_itself_and_cannot_borrow_another_code
         }
         f
     };
-    let anonymous = app
-        .http
-        .post(app.token_url())
-        .form(&form(None))
-        .send()
-        .await
-        .unwrap();
+    let token_request =
+        |client: Option<&'static str>| app.http.post(app.token_url()).form(&form(client)).send();
+    let anonymous = token_request(None).await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let borrowed = app
-        .http
-        .post(app.token_url())
-        .form(&form(Some("spa2")))
-        .send()
-        .await
-        .unwrap();
+    let borrowed = token_request(Some("spa2")).await.unwrap();
     assert_eq!(borrowed.status(), 400);
-    let own = app
-        .http
-        .post(app.token_url())
-        .form(&form(Some("spa")))
-        .send()
-        .await
-        .unwrap();
+    let own = token_request(Some("spa")).await.unwrap();
     assert_eq!(own.status(), 200, "PKCE-01 with client auth `none`");
 }
 
@@ -458,11 +426,7 @@ async fn failed_sign_ins_are_throttled_like_the_password_grant() {
     let app = spawn_app_with(|c| c.issuer.throttle.user_max_failures = 2).await;
     web_client(&app);
     let mut jar = Jar::default();
-    let mut html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut html = open_sign_in_page(&app, &mut jar).await;
     for password in ["wrong password 1", "wrong password 2", ADMIN_PASSWORD] {
         let resp = crate::authorize::post(
             &app,
@@ -638,11 +602,7 @@ async fn sign_in_page_from(
     password: &str,
 ) -> (u16, String) {
     let mut jar = Jar::default();
-    let html = get(app, &mut jar, &auth_url(app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = open_sign_in_page(app, &mut jar).await;
     let resp = app
         .http
         .post(format!(

@@ -131,12 +131,7 @@ async fn responses_are_shared_only_with_the_clients_own_origins() {
         .http
         .post(app.token_url())
         .header("origin", APP)
-        .form(&[
-            ("client_id", "portal"),
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-        ])
+        .form(ADMIN_PASSWORD_GRANT)
         .send()
         .await
         .unwrap();

@@ -35,6 +35,46 @@ async fn call(
     app.call(method, path, token, body).await
 }
 
+/// The six routes of a collection (list, create, get, put, patch, delete of `item`), each with
+/// the body it sends and the permission it needs: `read` for the GETs, `write` for the rest.
+fn crud_routes<'a>(
+    collection: &'a str,
+    item: &'a str,
+    read: &'a str,
+    write: &'a str,
+) -> [(&'a str, &'a str, Option<Value>, &'a str); 6] {
+    let named = || Some(json!({"name": "x"}));
+    [
+        ("GET", collection, None, read),
+        ("POST", collection, named(), write),
+        ("GET", item, None, read),
+        ("PUT", item, named(), write),
+        ("PATCH", item, named(), write),
+        ("DELETE", item, None, write),
+    ]
+}
+
+/// Asserts that each route answers 401 without a token, 403 naming its permission with the
+/// token `no_scope` (whose scopes lack it), and to `viewer` 200 when it needs `read`, else 403.
+async fn assert_routes_guarded(
+    app: &TestApp,
+    routes: [(&str, &str, Option<Value>, &str); 6],
+    no_scope: &str,
+    viewer: &str,
+    read: &str,
+) {
+    for (method, path, body, permission) in routes {
+        let (status, _) = call(app, method, path, None, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path}");
+        let (status, resp) = call(app, method, path, Some(no_scope), body.clone()).await;
+        assert_eq!(status, 403, "{method} {path}: {resp}");
+        assert!(description(&resp).contains(permission), "{resp}");
+        let (status, resp) = call(app, method, path, Some(viewer), body).await;
+        let want = if permission == read { 200 } else { 403 };
+        assert_eq!(status, want, "{method} {path}: {resp}");
+    }
+}
+
 fn description(body: &Value) -> String {
     body["error_description"].as_str().unwrap_or("").to_string()
 }
@@ -98,6 +138,17 @@ fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
         .into_iter()
         .map(|e| (e.action, e.target))
         .collect()
+}
+
+/// Asserts that the audit log holds each of `actions` with the target `target`.
+fn assert_audited(app: &TestApp, actions: &[&str], target: &str) {
+    let logged = audit_actions(app);
+    for action in actions {
+        assert!(
+            logged.iter().any(|(a, t)| a == action && t == target),
+            "{action} on {target} missing from {logged:?}"
+        );
+    }
 }
 
 fn insert_key(app: &TestApp, kind: KeyKind, owner: Option<&str>, team: &str) -> String {
@@ -264,15 +315,11 @@ async fn teams_create_get_list_put_patch_delete_round_trip() {
     .await;
     assert_eq!(status, 404);
 
-    let actions = audit_actions(&app);
-    for action in ["team.create", "team.update", "team.delete"] {
-        assert!(
-            actions
-                .iter()
-                .any(|(a, t)| a == action && *t == format!("team:{id}")),
-            "{action} missing from {actions:?}"
-        );
-    }
+    assert_audited(
+        &app,
+        &["team.create", "team.update", "team.delete"],
+        &format!("team:{id}"),
+    );
 }
 
 #[actix_web::test]
@@ -311,19 +358,7 @@ async fn team_routes_answer_401_without_a_token_and_403_without_the_permission()
     let viewer = member_token(&app, "vera", "viewer").await;
     let no_team_scope = token_for(&app, "admin", ADMIN_PASSWORD, "user:read").await;
     let item = format!("/api/v1/teams/{team}");
-    let routes: [(&str, &str, Option<Value>, &str); 6] = [
-        ("GET", "/api/v1/teams", None, "team:read"),
-        (
-            "POST",
-            "/api/v1/teams",
-            Some(json!({"name": "x"})),
-            "team:write",
-        ),
-        ("GET", &item, None, "team:read"),
-        ("PUT", &item, Some(json!({"name": "x"})), "team:write"),
-        ("PATCH", &item, Some(json!({"name": "x"})), "team:write"),
-        ("DELETE", &item, None, "team:write"),
-    ];
+    let routes = crud_routes("/api/v1/teams", &item, "team:read", "team:write");
     for (method, path, body, permission) in routes {
         let (status, resp) = call(&app, method, path, None, body.clone()).await;
         assert_eq!(status, 401, "{method} {path}: {resp}");
@@ -823,17 +858,7 @@ async fn users_patch_changes_given_fields_put_replaces_delete_returns_the_user()
     let patched_roles = u["team_roles"].clone();
 
     // A disabled user cannot sign in.
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", "grace"),
-                ("password", "grace-password"),
-            ],
-        )
-        .await;
+    let resp = app.password_grant("grace", "grace-password").await;
     assert_ne!(resp.status().as_u16(), 200);
 
     let (status, put) = call(
@@ -870,15 +895,7 @@ async fn users_patch_changes_given_fields_put_replaces_delete_returns_the_user()
     assert_eq!(deleted["value"]["name"], "grace.hopper");
     let (status, _) = call(&app, "GET", &path, Some(&token), None).await;
     assert_eq!(status, 404);
-    let actions = audit_actions(&app);
-    for action in ["user.update", "user.delete"] {
-        assert!(
-            actions
-                .iter()
-                .any(|(a, t)| a == action && *t == format!("user:{id}")),
-            "{action}: {actions:?}"
-        );
-    }
+    assert_audited(&app, &["user.update", "user.delete"], &format!("user:{id}"));
 }
 
 #[actix_web::test]
@@ -896,29 +913,8 @@ async fn user_routes_answer_401_403_and_404() {
     )
     .await;
     let item = format!("/api/v1/users/{}", created["value"]["id"].as_str().unwrap());
-    let routes: [(&str, &str, Option<Value>, &str); 6] = [
-        ("GET", "/api/v1/users", None, "user:read"),
-        (
-            "POST",
-            "/api/v1/users",
-            Some(json!({"name": "x"})),
-            "user:write",
-        ),
-        ("GET", &item, None, "user:read"),
-        ("PUT", &item, Some(json!({"name": "x"})), "user:write"),
-        ("PATCH", &item, Some(json!({"name": "x"})), "user:write"),
-        ("DELETE", &item, None, "user:write"),
-    ];
-    for (method, path, body, permission) in routes {
-        let (status, _) = call(&app, method, path, None, body.clone()).await;
-        assert_eq!(status, 401, "{method} {path}");
-        let (status, resp) = call(&app, method, path, Some(&no_user_scope), body.clone()).await;
-        assert_eq!(status, 403, "{method} {path}: {resp}");
-        assert!(description(&resp).contains(permission), "{resp}");
-        let (status, resp) = call(&app, method, path, Some(&viewer), body).await;
-        let want = if permission == "user:read" { 200 } else { 403 };
-        assert_eq!(status, want, "{method} {path}: {resp}");
-    }
+    let routes = crud_routes("/api/v1/users", &item, "user:read", "user:write");
+    assert_routes_guarded(&app, routes, &no_user_scope, &viewer, "user:read").await;
     let (_, got) = call(&app, "GET", &item, Some(&token), None).await;
     assert_eq!(got["name"], "target");
 
@@ -1418,15 +1414,11 @@ async fn custom_roles_create_get_put_patch_delete() {
     assert_eq!(resp, json!({}));
     let (status, _) = call(&app, "GET", &path, Some(&token), None).await;
     assert_eq!(status, 404);
-    let actions = audit_actions(&app);
-    for action in ["role.create", "role.update", "role.delete"] {
-        assert!(
-            actions
-                .iter()
-                .any(|(a, t)| a == action && *t == format!("role:{id}")),
-            "{action}: {actions:?}"
-        );
-    }
+    assert_audited(
+        &app,
+        &["role.create", "role.update", "role.delete"],
+        &format!("role:{id}"),
+    );
 }
 
 #[actix_web::test]
@@ -1600,29 +1592,8 @@ async fn role_routes_answer_401_403_404() {
     )
     .await;
     let item = format!("/api/v1/roles/{}", created["value"]["id"].as_str().unwrap());
-    let routes: [(&str, &str, Option<Value>, &str); 6] = [
-        ("GET", "/api/v1/roles", None, "role:read"),
-        (
-            "POST",
-            "/api/v1/roles",
-            Some(json!({"name": "x"})),
-            "role:write",
-        ),
-        ("GET", &item, None, "role:read"),
-        ("PUT", &item, Some(json!({"name": "x"})), "role:write"),
-        ("PATCH", &item, Some(json!({"name": "x"})), "role:write"),
-        ("DELETE", &item, None, "role:write"),
-    ];
-    for (method, path, body, permission) in routes {
-        let (status, _) = call(&app, method, path, None, body.clone()).await;
-        assert_eq!(status, 401, "{method} {path}");
-        let (status, resp) = call(&app, method, path, Some(&no_role_scope), body.clone()).await;
-        assert_eq!(status, 403, "{method} {path}: {resp}");
-        assert!(description(&resp).contains(permission), "{resp}");
-        let (status, resp) = call(&app, method, path, Some(&viewer), body).await;
-        let want = if permission == "role:read" { 200 } else { 403 };
-        assert_eq!(status, want, "{method} {path}: {resp}");
-    }
+    let routes = crud_routes("/api/v1/roles", &item, "role:read", "role:write");
+    assert_routes_guarded(&app, routes, &no_role_scope, &viewer, "role:read").await;
     let missing = "/api/v1/roles/0f8fad5b-d9cb-469f-a165-70867728950e";
     for method in ["GET", "PUT", "PATCH", "DELETE"] {
         let body = (method == "PUT" || method == "PATCH").then(|| json!({"name": "x"}));

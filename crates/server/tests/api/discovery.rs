@@ -176,12 +176,7 @@ async fn unknown_realm_and_unknown_path_are_json_404s() {
         .await;
     assert_eq!(resp.status(), 404);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("realm nope")
-    );
+    assert_description_contains(&body, "realm nope");
 }
 
 #[actix_web::test]
@@ -194,15 +189,7 @@ async fn health_endpoints_answer() {
         .await
         .unwrap();
     assert_eq!(live.status(), 200);
-    let ready: serde_json::Value = app
-        .http
-        .get(format!("{}/health/ready", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = get_json(&app.http, &format!("{}/health/ready", app.base)).await;
     assert_eq!(ready["status"], "ready");
 }
 

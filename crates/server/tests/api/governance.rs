@@ -734,12 +734,7 @@ async fn an_allow_policy_adds_a_permission_and_users_may_read_their_own() {
     // She may only allow what she holds herself (issue 10): not audit:read...
     let (status, body) = post(&app, "/api/v1/policies", &token, new_policy).await;
     assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("audit:read")
-    );
+    assert_description_contains(&body, "audit:read");
     // ...but policy:read, which her viewer role and her token carry.
     let (status, body) = post(
         &app,
@@ -770,12 +765,7 @@ async fn a_client_created_over_http_gets_tokens_with_its_shown_once_secret() {
     )
     .await;
     assert_bad(status, &body, "scopes");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("jobs:read")
-    );
+    assert_description_contains(&body, "jobs:read");
     let (status, body) = post(
         &app,
         "/api/v1/scopes",
@@ -806,11 +796,7 @@ async fn a_client_created_over_http_gets_tokens_with_its_shown_once_secret() {
     assert!(c["service_account_user_id"].is_string());
 
     let resp = app
-        .post_basic(
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials"), ("scope", "jobs:read")],
-        )
+        .client_credentials_scoped("svc", &secret, "jobs:read")
         .await;
     assert_eq!(resp.status(), 200);
     let token: Value = resp.json().await.unwrap();
@@ -1071,12 +1057,7 @@ async fn client_updates_and_bad_client_input() {
     // The portal client cannot be deleted, and says why.
     let (status, body) = delete(&app, "/api/v1/clients/portal", &admin).await;
     assert_eq!(status, 409, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("portal")
-    );
+    assert_description_contains(&body, "portal");
     let (status, _) = get(&app, "/api/v1/clients/portal", &admin).await;
     assert_eq!(status, 200);
     let (status, _) = delete(&app, "/api/v1/clients/nobody", &admin).await;
@@ -1148,7 +1129,7 @@ async fn scopes_round_trip_and_cannot_be_deleted_while_a_client_lists_them() {
     for taken in ["jobs:read", "openid", "policy:read"] {
         let (status, body) = post(&app, "/api/v1/scopes", &admin, json!({"name": taken})).await;
         assert_eq!(status, 409, "{taken}: {body}");
-        assert!(body["error_description"].as_str().unwrap().contains(taken));
+        assert_description_contains(&body, taken);
     }
 
     app.clock.advance(2);

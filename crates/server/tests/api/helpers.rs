@@ -24,6 +24,14 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 /// Every permission of the catalog, as a token scope: a credential narrowed to nothing. A
 /// narrower token may only grant what it carries (docs/security.md).
+/// The password-grant form of `portal` for admin (no scope), for requests built by hand.
+pub const ADMIN_PASSWORD_GRANT: &[(&str, &str)] = &[
+    ("client_id", "portal"),
+    ("grant_type", "password"),
+    ("username", "admin"),
+    ("password", ADMIN_PASSWORD),
+];
+
 pub const EVERY_PERMISSION: &str = "api_key:read api_key:create api_key:update api_key:delete \
     team:read team:write user:read user:write role:read role:write policy:read policy:write \
     client:read client:write scope:read scope:write audit:read oaa:push";
@@ -225,20 +233,90 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A password-grant request of the public client `portal`, asking for no scope.
+    pub async fn password_grant(&self, username: &str, password: &str) -> reqwest::Response {
+        self.portal_password_form(&[("username", username), ("password", password)])
+            .await
+    }
+
+    /// A password-grant request of the public client `portal` asking for `scope`.
+    pub async fn password_grant_scoped(
+        &self,
+        username: &str,
+        password: &str,
+        scope: &str,
+    ) -> reqwest::Response {
+        self.portal_password_form(&[
+            ("username", username),
+            ("password", password),
+            ("scope", scope),
+        ])
+        .await
+    }
+
+    /// A password-grant request of `portal` from a client at `addr`, as a (trusted) proxy in
+    /// front would forward it (`X-Forwarded-For`).
+    pub async fn password_grant_from(
+        &self,
+        addr: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .header("x-forwarded-for", addr)
+            .form(&[
+                ("client_id", "portal"),
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts `client_id=portal&grant_type=password` plus `fields` to the token endpoint.
+    async fn portal_password_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![("client_id", "portal"), ("grant_type", "password")];
+        form.extend_from_slice(fields);
+        self.post_form(&self.token_url(), &form).await
+    }
+
+    /// A client_credentials token request of `client_id` (`client_secret_basic`) asking for
+    /// `scope`.
+    pub async fn client_credentials_scoped(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+    ) -> reqwest::Response {
+        self.post_basic(
+            client_id,
+            secret,
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
+        .await
+    }
+
+    /// A client_credentials token request with `authorization` as its Authorization header,
+    /// verbatim.
+    pub async fn client_credentials_with_authorization(
+        &self,
+        authorization: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .header("authorization", authorization)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An access token from the password grant of `portal`; panics unless it is issued.
     pub async fn password_token(&self, username: &str, password: &str, scope: &str) -> String {
-        let resp = self
-            .post_form(
-                &self.token_url(),
-                &[
-                    ("client_id", "portal"),
-                    ("grant_type", "password"),
-                    ("username", username),
-                    ("password", password),
-                    ("scope", scope),
-                ],
-            )
-            .await;
+        let resp = self.password_grant_scoped(username, password, scope).await;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "token for {username}: {body}");
@@ -291,25 +369,19 @@ impl TestApp {
 
     /// The default realm's OpenID Provider metadata.
     pub async fn discovery(&self) -> serde_json::Value {
-        self.http
-            .get(format!("{}/.well-known/openid-configuration", self.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(
+            &self.http,
+            &format!("{}/.well-known/openid-configuration", self.issuer),
+        )
+        .await
     }
 
     pub async fn jwks(&self) -> serde_json::Value {
-        self.http
-            .get(format!("{}/protocol/openid-connect/certs", self.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(
+            &self.http,
+            &format!("{}/protocol/openid-connect/certs", self.issuer),
+        )
+        .await
     }
 
     /// The database URL this app uses, for CLI commands against the same store.
@@ -363,4 +435,75 @@ pub async fn output_of(mut cmd: std::process::Command) -> std::process::Output {
 /// The `tessera` binary built for these tests.
 pub fn tessera_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tessera")
+}
+
+/// GETs `url` and parses the body as JSON (whatever the status).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    send_json(http.get(url)).await
+}
+
+/// Sends `req` and parses the response body as JSON (whatever the status).
+pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The `access_token` of a token response; panics when the body has none.
+pub async fn access_token_of(resp: reqwest::Response) -> String {
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// Asserts an OAuth error body: `error` is `error` and `error_description` contains `fragment`.
+pub fn assert_error_body(body: &serde_json::Value, error: &str, fragment: &str) {
+    assert_eq!(body["error"], error);
+    assert_description_contains(body, fragment);
+}
+
+/// Asserts that an error body's `error_description` contains `fragment`.
+pub fn assert_description_contains(body: &serde_json::Value, fragment: &str) {
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(fragment)
+    );
+}
+
+/// Reads a spawned server's stdout until it says "is listening on URL"; returns the URL, or
+/// `None` if the output ends first.
+pub async fn announced_url(stdout: std::process::ChildStdout) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    actix_web::rt::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.ok()?;
+            if let Some(rest) = line.split("is listening on ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `curl -s -u client_id:secret -d grant_type=client_credentials -d scope=SCOPE TOKEN_URL`,
+/// the client_credentials request as a shell user would send it.
+pub async fn curl_client_credentials(
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+    token_url: &str,
+) -> std::process::Output {
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-s",
+        "-u",
+        &format!("{client_id}:{secret}"),
+        "-d",
+        "grant_type=client_credentials",
+        "-d",
+        &format!("scope={scope}"),
+    ])
+    .arg(token_url);
+    output_of(curl).await
 }

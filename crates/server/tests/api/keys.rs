@@ -4,13 +4,11 @@ use crate::helpers::*;
 use std::time::{Duration, Instant};
 
 async fn cc_token(app: &TestApp, secret: &str) -> String {
-    let body: serde_json::Value = app
-        .post_basic("svc", secret, &[("grant_type", "client_credentials")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    access_token_of(
+        app.post_basic("svc", secret, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await
 }
 
 #[actix_web::test]

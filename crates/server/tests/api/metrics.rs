@@ -68,18 +68,10 @@ async fn scrape(app: &TestApp) -> Vec<(Sample, f64)> {
 }
 
 async fn password_grant(app: &TestApp, username: &str, password: &str) -> u16 {
-    app.post_form(
-        &app.token_url(),
-        &[
-            ("client_id", "portal"),
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await
-    .status()
-    .as_u16()
+    app.password_grant(username, password)
+        .await
+        .status()
+        .as_u16()
 }
 
 async fn auth_test_status(app: &TestApp, key: &str) -> u16 {
@@ -498,7 +490,7 @@ async fn rest_writes_audit_what_they_changed() {
 /// string or the Authorization header.
 #[actix_web::test]
 async fn the_access_log_has_one_line_per_request_without_queries_or_credentials() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     use std::process::{Command, Stdio};
     tessera_resource::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
@@ -522,18 +514,9 @@ async fn the_access_log_has_one_line_per_request_without_queries_or_credentials(
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let base = actix_web::rt::task::spawn_blocking(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.ok()?;
-            if let Some(rest) = line.split("is listening on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await
-    .unwrap()
-    .expect("the server announced its URL");
+    let base = announced_url(stdout)
+        .await
+        .expect("the server announced its URL");
     let http = reqwest::Client::new();
     let resp = http
         .get(format!("{base}/v1/auth/test?secret-in-query=1"))

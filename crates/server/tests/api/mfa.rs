@@ -72,16 +72,19 @@ async fn step(
     step: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let (csrf, request) = (hidden(html, "csrf"), hidden(html, "request"));
-    let mut form = vec![("csrf", csrf.as_str()), ("request", request.as_str())];
-    form.extend_from_slice(fields);
-    post(
+    post_page_form(
         app,
         jar,
         &format!("{REALM_PATH}/login-actions/{step}"),
-        &form,
+        html,
+        fields,
     )
     .await
+}
+
+/// Submits the second-factor page `html` with `code`.
+async fn submit_code(app: &TestApp, jar: &mut Jar, html: &str, code: &str) -> reqwest::Response {
+    step(app, jar, html, "second-factor", &[("code", code)]).await
 }
 
 /// Follows consent (when asked) to the code at the redirect URI.
@@ -193,18 +196,25 @@ async fn enrol_totp(app: &TestApp, jar: &mut Jar) -> (String, Vec<String>) {
     (secret, codes)
 }
 
+/// Registers `web`, provisions a root-team member, signs them in (through consent) and enrols
+/// TOTP on the account page; returns the signed-in jar, the user's id and what
+/// `enrol_totp` returns (the TOTP secret and the recovery codes).
+async fn signed_in_member_with_totp(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (Jar, String, (String, Vec<String>)) {
+    web_client(app);
+    let id = app.provision_user(username, password, "root", "member");
+    let mut jar = Jar::default();
+    let resp = password_step(app, &mut jar, username, password, &[]).await;
+    let _ = code_from(app, &mut jar, resp).await;
+    let enrolled = enrol_totp(app, &mut jar).await;
+    (jar, id, enrolled)
+}
+
 async fn password_grant(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await;
+    let resp = app.password_grant(username, password).await;
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -234,13 +244,7 @@ async fn totp_enrolled_on_the_account_page_is_asked_at_sign_in_and_codes_work_on
     // The password grant cannot carry a second factor.
     let (status, body) = password_grant(&app, "carol", "carol-password-1").await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("second factor")
-    );
+    assert_error_body(&body, "invalid_grant", "second factor");
 
     // A new browser: the password alone leads to the second step, which is no session yet.
     let mut other = Jar::default();
@@ -252,27 +256,13 @@ async fn totp_enrolled_on_the_account_page_is_asked_at_sign_in_and_codes_work_on
     assert_eq!(not_yet.status(), 303, "a pending sign-in is not signed in");
     // The code that confirmed the app was used: the same time step is refused.
     let replay = code_at(&totp_secret, now(&app));
-    let resp = step(
-        &app,
-        &mut other,
-        &html,
-        "second-factor",
-        &[("code", &replay)],
-    )
-    .await;
+    let resp = submit_code(&app, &mut other, &html, &replay).await;
     assert_eq!(resp.status(), 401);
     let html = resp.text().await.unwrap();
     assert!(html.contains("not right"), "{html}");
     app.clock.advance(30);
     let fresh = code_at(&totp_secret, now(&app));
-    let resp = step(
-        &app,
-        &mut other,
-        &html,
-        "second-factor",
-        &[("code", &fresh)],
-    )
-    .await;
+    let resp = submit_code(&app, &mut other, &html, &fresh).await;
     let code = code_from(&app, &mut other, resp).await;
     let (_, claims) = tokens_for(&app, &secret, &code).await;
     assert_eq!(amr(&claims), ["pwd", "otp", "mfa"]);
@@ -309,38 +299,19 @@ async fn totp_enrolled_on_the_account_page_is_asked_at_sign_in_and_codes_work_on
 #[actix_web::test]
 async fn second_factor_guesses_are_throttled_per_user() {
     let app = spawn_app().await;
-    web_client(&app);
-    app.provision_user("gus", "gus-password-1", "root", "member");
-    let mut jar = Jar::default();
-    let resp = password_step(&app, &mut jar, "gus", "gus-password-1", &[]).await;
-    let _ = code_from(&app, &mut jar, resp).await;
-    let (totp_secret, _) = enrol_totp(&app, &mut jar).await;
+    let (_, _, (totp_secret, _)) = signed_in_member_with_totp(&app, "gus", "gus-password-1").await;
     app.clock.advance(30);
 
     let mut attacker = Jar::default();
     let resp = password_step(&app, &mut attacker, "gus", "gus-password-1", &[]).await;
     let mut html = resp.text().await.unwrap();
     for _ in 0..5 {
-        let resp = step(
-            &app,
-            &mut attacker,
-            &html,
-            "second-factor",
-            &[("code", "123456")],
-        )
-        .await;
+        let resp = submit_code(&app, &mut attacker, &html, "123456").await;
         html = resp.text().await.unwrap();
     }
     // Locked: even the right code is not checked now.
     let right = code_at(&totp_secret, now(&app));
-    let resp = step(
-        &app,
-        &mut attacker,
-        &html,
-        "second-factor",
-        &[("code", &right)],
-    )
-    .await;
+    let resp = submit_code(&app, &mut attacker, &html, &right).await;
     assert_eq!(resp.status(), 401);
     let html = resp.text().await.unwrap();
     assert!(html.contains("Too many wrong codes"), "{html}");
@@ -501,12 +472,7 @@ async fn a_temporary_password_is_replaced_at_the_next_sign_in() {
 
     let (status, body) = password_grant(&app, "tom", "tom-temporary-1").await;
     assert_eq!(status, 400);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("temporary")
-    );
+    assert_description_contains(&body, "temporary");
 
     let mut jar = Jar::default();
     let resp = password_step(&app, &mut jar, "tom", "tom-temporary-1", &[]).await;
@@ -665,12 +631,7 @@ async fn the_account_page_changes_the_password_and_ends_sessions_and_grants() {
 #[actix_web::test]
 async fn one_recovery_code_sent_by_parallel_sign_ins_signs_in_once() {
     let app = spawn_app().await;
-    web_client(&app);
-    app.provision_user("ivy", "ivy-password-1", "root", "member");
-    let mut jar = Jar::default();
-    let resp = password_step(&app, &mut jar, "ivy", "ivy-password-1", &[]).await;
-    let _ = code_from(&app, &mut jar, resp).await;
-    let (_, codes) = enrol_totp(&app, &mut jar).await;
+    let (mut jar, _, (_, codes)) = signed_in_member_with_totp(&app, "ivy", "ivy-password-1").await;
 
     // Four browsers at the second step, each sending the same recovery code at once.
     let mut pending = Vec::new();
@@ -707,12 +668,7 @@ async fn one_recovery_code_sent_by_parallel_sign_ins_signs_in_once() {
 #[actix_web::test]
 async fn an_administrator_removes_a_users_lost_second_factors() {
     let app = spawn_app().await;
-    web_client(&app);
-    let id = app.provision_user("lena", "lena-password-1", "root", "member");
-    let mut jar = Jar::default();
-    let resp = password_step(&app, &mut jar, "lena", "lena-password-1", &[]).await;
-    let _ = code_from(&app, &mut jar, resp).await;
-    enrol_totp(&app, &mut jar).await;
+    let (_, id, (_, _)) = signed_in_member_with_totp(&app, "lena", "lena-password-1").await;
     let (status, _) = password_grant(&app, "lena", "lena-password-1").await;
     assert_eq!(status, 400);
 
@@ -778,12 +734,7 @@ async fn an_administrator_removes_a_users_lost_second_factors() {
 #[actix_web::test]
 async fn the_console_shows_and_removes_a_users_second_factors() {
     let app = spawn_app().await;
-    web_client(&app);
-    let id = app.provision_user("max", "max-password-1", "root", "member");
-    let mut jar = Jar::default();
-    let resp = password_step(&app, &mut jar, "max", "max-password-1", &[]).await;
-    let _ = code_from(&app, &mut jar, resp).await;
-    enrol_totp(&app, &mut jar).await;
+    let (_, id, (_, _)) = signed_in_member_with_totp(&app, "max", "max-password-1").await;
 
     let admin = app
         .password_token("admin", ADMIN_PASSWORD, EVERY_PERMISSION)

@@ -5,7 +5,10 @@
 //! WebAuthn needs a DNS name as the relying party ID, so these servers run with
 //! `public_url = http://localhost:{port}`; behind an IP literal passkeys are off.
 
-use crate::authorize::{Jar, REDIRECT, auth_url, get, hidden, post, query_of, web_client};
+use crate::authorize::{
+    Jar, REDIRECT, auth_url, get, hidden, open_sign_in_page, post, post_page_form, query_of,
+    web_client,
+};
 use crate::external::*;
 use crate::helpers::*;
 
@@ -45,6 +48,21 @@ async fn begin(
 }
 
 /// Posts the passkey finish form from the sign-in page `html`.
+/// Begins a passwordless sign-in and returns the challenge it issued.
+async fn passwordless_challenge(app: &TestApp, jar: &mut Jar) -> String {
+    let resp = begin(
+        app,
+        jar,
+        BEGIN,
+        serde_json::json!({"purpose": "passwordless"}),
+    )
+    .await;
+    resp.json::<serde_json::Value>().await.unwrap()["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn finish(
     app: &TestApp,
     jar: &mut Jar,
@@ -52,13 +70,12 @@ async fn finish(
     challenge: &str,
     credential: &str,
 ) -> reqwest::Response {
-    post(
+    post_page_form(
         app,
         jar,
         FINISH,
+        html,
         &[
-            ("csrf", &hidden(html, "csrf")),
-            ("request", &hidden(html, "request")),
             ("purpose", "passwordless"),
             ("challenge", challenge),
             ("credential", credential),
@@ -248,17 +265,7 @@ async fn finish_with_an_unknown_or_used_challenge_signs_nobody_in() {
     assert!(html.contains("could not sign you in"), "{html}");
 
     // A real challenge with a forged assertion: refused, and the challenge is spent.
-    let resp = begin(
-        &app,
-        &mut jar,
-        BEGIN,
-        serde_json::json!({"purpose": "passwordless"}),
-    )
-    .await;
-    let challenge = resp.json::<serde_json::Value>().await.unwrap()["challenge"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let challenge = passwordless_challenge(&app, &mut jar).await;
     let resp = finish(&app, &mut jar, &html, &challenge, &forged_assertion()).await;
     assert_eq!(resp.status(), 401);
     html = resp.text().await.unwrap();
@@ -268,17 +275,7 @@ async fn finish_with_an_unknown_or_used_challenge_signs_nobody_in() {
     assert!(html.contains("could not sign you in"), "{html}");
 
     // Malformed credential JSON: the same answer.
-    let resp = begin(
-        &app,
-        &mut jar,
-        BEGIN,
-        serde_json::json!({"purpose": "passwordless"}),
-    )
-    .await;
-    let challenge = resp.json::<serde_json::Value>().await.unwrap()["challenge"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let challenge = passwordless_challenge(&app, &mut jar).await;
     let resp = finish(&app, &mut jar, &html, &challenge, "{not json").await;
     assert_eq!(resp.status(), 401);
 
@@ -305,11 +302,7 @@ async fn passkey_failures_lock_the_address_like_passwords() {
     let app = spawn_on_localhost(|c| c.issuer.throttle.address_max_failures = 3).await;
     web_client(&app);
     let mut jar = Jar::default();
-    let mut html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut html = open_sign_in_page(&app, &mut jar).await;
     for attempt in 1..=3 {
         let resp = finish(&app, &mut jar, &html, "nope", &forged_assertion()).await;
         assert_eq!(resp.status(), 401, "attempt {attempt}");
@@ -326,11 +319,7 @@ async fn finish_refuses_a_form_without_its_csrf_token_or_a_valid_request() {
     let app = spawn_on_localhost(|_| {}).await;
     web_client(&app);
     let mut jar = Jar::default();
-    let html = get(&app, &mut jar, &auth_url(&app, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = open_sign_in_page(&app, &mut jar).await;
     let resp = post(
         &app,
         &mut jar,

@@ -3,40 +3,6 @@
 use crate::helpers::*;
 use tessera_store::provision::{self, Actor, NewUser};
 
-async fn password_grant(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    app.post_form(
-        &app.token_url(),
-        &[
-            ("client_id", "portal"),
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await
-}
-
-/// The password grant from a client at `addr`, behind the (trusted) proxy.
-async fn password_grant_from(
-    app: &TestApp,
-    addr: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
-    app.http
-        .post(app.token_url())
-        .header("x-forwarded-for", addr)
-        .form(&[
-            ("client_id", "portal"),
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
 fn retry_after(resp: &reqwest::Response) -> i64 {
     resp.headers()["retry-after"]
         .to_str()
@@ -116,16 +82,7 @@ async fn password_grant_issues_a_token_for_the_user_and_counts_the_login() {
     let app = spawn_app().await;
     let id = add_user(&app, "ada", "correct horse battery");
     let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", "ada"),
-                ("password", "correct horse battery"),
-                ("scope", "profile api_key:read"),
-            ],
-        )
+        .password_grant_scoped("ada", "correct horse battery", "profile api_key:read")
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -151,10 +108,10 @@ async fn password_grant_issues_a_token_for_the_user_and_counts_the_login() {
 async fn bad_credentials_are_one_indistinguishable_invalid_grant() {
     let app = spawn_app().await;
     add_user(&app, "ada", "correct horse battery");
-    let wrong = password_grant(&app, "ada", "wrong horse battery").await;
+    let wrong = app.password_grant("ada", "wrong horse battery").await;
     assert_eq!(wrong.status(), 400);
     let wrong: serde_json::Value = wrong.json().await.unwrap();
-    let unknown = password_grant(&app, "nobody", "wrong horse battery").await;
+    let unknown = app.password_grant("nobody", "wrong horse battery").await;
     assert_eq!(unknown.status(), 400);
     let unknown: serde_json::Value = unknown.json().await.unwrap();
     assert_eq!(wrong["error"], "invalid_grant");
@@ -173,16 +130,10 @@ async fn a_disabled_user_gets_invalid_grant() {
             .execute(&mut *app.db.conn().unwrap())
             .unwrap();
     }
-    let resp = password_grant(&app, "ada", "correct horse battery").await;
+    let resp = app.password_grant("ada", "correct horse battery").await;
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("disabled")
-    );
+    assert_error_body(&body, "invalid_grant", "disabled");
 }
 
 #[actix_web::test]
@@ -203,13 +154,7 @@ async fn missing_username_or_password_is_invalid_request() {
         let resp = app.post_form(&app.token_url(), &form).await;
         assert_eq!(resp.status(), 400);
         let body: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(body["error"], "invalid_request");
-        assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("missing")
-        );
+        assert_error_body(&body, "invalid_request", "missing");
     }
 }
 
@@ -241,14 +186,14 @@ async fn repeated_failures_for_a_username_lock_it_from_that_address_without_chec
     add_user(&app, "ada", "correct horse battery");
     for _ in 0..5 {
         assert_eq!(
-            password_grant(&app, "ada", "wrong horse battery")
+            app.password_grant("ada", "wrong horse battery")
                 .await
                 .status(),
             400
         );
     }
     // Locked: even the right password is refused, and the answer says when to retry.
-    let locked = password_grant(&app, "ADA", "correct horse battery").await;
+    let locked = app.password_grant("ADA", "correct horse battery").await;
     assert_eq!(locked.status(), 429);
     let retry: i64 = locked.headers()["retry-after"]
         .to_str()
@@ -257,22 +202,16 @@ async fn repeated_failures_for_a_username_lock_it_from_that_address_without_chec
         .unwrap();
     assert!((1..=300).contains(&retry), "{retry}");
     let body: serde_json::Value = locked.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("retry after")
-    );
+    assert_error_body(&body, "invalid_grant", "retry after");
     // Another user is not affected.
     assert_eq!(
-        password_grant(&app, "admin", ADMIN_PASSWORD).await.status(),
+        app.password_grant("admin", ADMIN_PASSWORD).await.status(),
         200
     );
     // After the lockout the right password works again.
     app.clock.advance(301);
     assert_eq!(
-        password_grant(&app, "ada", "correct horse battery")
+        app.password_grant("ada", "correct horse battery")
             .await
             .status(),
         200
@@ -286,15 +225,21 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere() {
     let app = spawn_app_with(|c| c.issuer.trust_forwarded_headers = true).await;
     add_user(&app, "ada", "correct horse battery");
     for _ in 0..5 {
-        let resp = password_grant_from(&app, "203.0.113.1", "ada", "wrong horse battery").await;
+        let resp = app
+            .password_grant_from("203.0.113.1", "ada", "wrong horse battery")
+            .await;
         assert_eq!(resp.status(), 400);
     }
     // The attacker's address is locked for ada, even with the right password.
-    let locked = password_grant_from(&app, "203.0.113.1", "ADA", "correct horse battery").await;
+    let locked = app
+        .password_grant_from("203.0.113.1", "ADA", "correct horse battery")
+        .await;
     assert_eq!(locked.status(), 429);
     assert!((1..=300).contains(&retry_after(&locked)));
     // The real user, from another address, at once.
-    let real = password_grant_from(&app, "198.51.100.7", "ada", "correct horse battery").await;
+    let real = app
+        .password_grant_from("198.51.100.7", "ada", "correct horse battery")
+        .await;
     assert_eq!(real.status(), 200);
     // The state: the attacker's pair stays locked, the real user's leaves no trace, and the
     // username across addresses holds the five failures (the success took its attempt back).
@@ -304,7 +249,9 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere() {
     let user = throttle_entry(&app, "user:ada").unwrap();
     assert_eq!((user.failures, user.locked_until), (5, None), "{user:?}");
     // Still locked from the attacker's address after the real user's success.
-    let again = password_grant_from(&app, "203.0.113.1", "ada", "correct horse battery").await;
+    let again = app
+        .password_grant_from("203.0.113.1", "ada", "correct horse battery")
+        .await;
     assert_eq!(again.status(), 429);
 }
 
@@ -321,18 +268,22 @@ async fn guesses_from_many_addresses_slow_the_username_down_with_a_growing_wait(
     .await;
     add_user(&app, "ada", "correct horse battery");
     for i in 1..=4 {
-        let resp = password_grant_from(&app, &format!("10.0.0.{i}"), "ada", "wrong").await;
+        let resp = app
+            .password_grant_from(&format!("10.0.0.{i}"), "ada", "wrong")
+            .await;
         assert_eq!(resp.status(), 400, "attempt {i}");
     }
     // The fourth failure reached the limit: the next attempt, from anywhere, waits 1 s.
-    let waiting = password_grant_from(&app, "10.0.0.5", "ada", "correct horse battery").await;
+    let waiting = app
+        .password_grant_from("10.0.0.5", "ada", "correct horse battery")
+        .await;
     assert_eq!(waiting.status(), 429);
     assert_eq!(retry_after(&waiting), 1);
     let body: serde_json::Value = waiting.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
     // Other usernames are not slowed down.
     assert_eq!(
-        password_grant_from(&app, "10.0.0.5", "admin", ADMIN_PASSWORD)
+        app.password_grant_from("10.0.0.5", "admin", ADMIN_PASSWORD)
             .await
             .status(),
         200
@@ -340,26 +291,26 @@ async fn guesses_from_many_addresses_slow_the_username_down_with_a_growing_wait(
     // After the wait one attempt is checked; its failure doubles the wait, then it is capped.
     app.clock.advance(1);
     assert_eq!(
-        password_grant_from(&app, "10.0.0.6", "ada", "wrong")
+        app.password_grant_from("10.0.0.6", "ada", "wrong")
             .await
             .status(),
         400
     );
-    let waiting = password_grant_from(&app, "10.0.0.7", "ada", "wrong").await;
+    let waiting = app.password_grant_from("10.0.0.7", "ada", "wrong").await;
     assert_eq!((waiting.status().as_u16(), retry_after(&waiting)), (429, 2));
     app.clock.advance(2);
     assert_eq!(
-        password_grant_from(&app, "10.0.0.8", "ada", "wrong")
+        app.password_grant_from("10.0.0.8", "ada", "wrong")
             .await
             .status(),
         400
     );
-    let waiting = password_grant_from(&app, "10.0.0.9", "ada", "wrong").await;
+    let waiting = app.password_grant_from("10.0.0.9", "ada", "wrong").await;
     assert_eq!((waiting.status().as_u16(), retry_after(&waiting)), (429, 3));
     // The real user, once the wait is over, signs in; the wait its attempt started is lifted.
     app.clock.advance(3);
     assert_eq!(
-        password_grant_from(&app, "10.0.0.10", "ada", "correct horse battery")
+        app.password_grant_from("10.0.0.10", "ada", "correct horse battery")
             .await
             .status(),
         200
@@ -381,13 +332,13 @@ async fn repeated_failures_from_one_address_lock_the_address() {
     let app = spawn_app_with(|c| c.issuer.throttle.address_max_failures = 3).await;
     for name in ["u1", "u2", "u3"] {
         assert_eq!(
-            password_grant(&app, name, "wrong horse battery")
+            app.password_grant(name, "wrong horse battery")
                 .await
                 .status(),
             400
         );
     }
-    let resp = password_grant(&app, "admin", ADMIN_PASSWORD).await;
+    let resp = app.password_grant("admin", ADMIN_PASSWORD).await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
 }
@@ -461,17 +412,7 @@ async fn a_concurrent_burst_of_wrong_passwords_is_throttled_at_the_limit() {
         "{checked} attempts reached the hash: {statuses:?}"
     );
     // The state: the user's key is locked now.
-    let resp = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", "burst"),
-                ("password", "the right password"),
-            ],
-        )
-        .await;
+    let resp = app.password_grant("burst", "the right password").await;
     assert_eq!(resp.status(), 429);
     let entry = throttle_entry(&app, "pair:127.0.0.1/burst").unwrap();
     assert!(entry.locked_until.is_some(), "{entry:?}");

@@ -470,17 +470,11 @@ async fn behind_a_proxy_under_a_path(kind: Kind) {
     }
     // RFC 8414 §3 puts the metadata of `https://host/auth/realms/default` at the host's root:
     // `/.well-known/oauth-authorization-server/auth/realms/default`, a second proxy rule.
-    let rfc8414: serde_json::Value = app
-        .http
-        .get(format!(
-            "{origin}/.well-known/oauth-authorization-server/auth/realms/default"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rfc8414: serde_json::Value = get_json(
+        &app.http,
+        &format!("{origin}/.well-known/oauth-authorization-server/auth/realms/default"),
+    )
+    .await;
     assert_eq!(rfc8414["issuer"], issuer.as_str(), "{rfc8414}");
 
     // The authorization-code flow with PKCE through the sign-in and consent pages.

@@ -21,22 +21,11 @@ async fn auth_test(app: &TestApp, authorization: Option<&str>) -> (u16, serde_js
 }
 
 async fn admin_token(app: &TestApp, scope: &str) -> String {
-    let body: serde_json::Value = app
-        .post_form(
-            &app.token_url(),
-            &[
-                ("client_id", "portal"),
-                ("grant_type", "password"),
-                ("username", "admin"),
-                ("password", ADMIN_PASSWORD),
-                ("scope", scope),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+    access_token_of(
+        app.password_grant_scoped("admin", ADMIN_PASSWORD, scope)
+            .await,
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -70,11 +59,7 @@ async fn a_client_credentials_token_authenticates_its_service_account() {
     let app = spawn_app().await;
     let secret = app.create_svc();
     let body: serde_json::Value = app
-        .post_basic(
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials"), ("scope", "jobs:read")],
-        )
+        .client_credentials_scoped("svc", &secret, "jobs:read")
         .await
         .json()
         .await
@@ -216,17 +201,13 @@ async fn expired_keys_and_keys_of_disabled_owners_are_refused() {
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
-    let created: serde_json::Value = app
-        .http
-        .post(format!("{}/api/v1/apikeys", app.base))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "short-lived", "expires_at": expires}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value = send_json(
+        app.http
+            .post(format!("{}/api/v1/apikeys", app.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "short-lived", "expires_at": expires})),
+    )
+    .await;
     let key = created["value"].as_str().unwrap().to_string();
     assert_eq!(auth_test(&app, Some(&format!("Bearer {key}"))).await.0, 200);
     app.clock.advance(3601);

@@ -3,8 +3,8 @@
 //! the sign-in and consent forms, and errors travel the way the client asked for.
 
 use crate::authorize::{
-    Jar, REDIRECT, VERIFIER, auth_url, challenge, get, hidden, post, query_of, redeem, sign_in,
-    web_client,
+    Jar, REDIRECT, VERIFIER, allow_consent, auth_url, challenge, get, hidden, post_page_form,
+    query_of, redeem, sign_in, submit_admin_password, web_client,
 };
 use crate::helpers::*;
 use base64::Engine;
@@ -111,33 +111,11 @@ async fn form_post_delivers_the_code_after_sign_in_and_consent_and_the_code_rede
     assert_eq!(login.status(), 200);
     let html = login.text().await.unwrap();
     assert!(hidden(&html, "request").contains("response_mode=form_post"));
-    let consent = post(
-        &app,
-        &mut jar,
-        "/realms/default/login-actions/authenticate",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-            ("action", "login"),
-        ],
-    )
-    .await;
+    let consent = submit_admin_password(&app, &mut jar, &html).await;
     assert_eq!(consent.status(), 200);
     let consent = consent.text().await.unwrap();
     assert!(consent.contains("Allow"), "{consent}");
-    let resp = post(
-        &app,
-        &mut jar,
-        "/realms/default/login-actions/consent",
-        &[
-            ("csrf", &hidden(&consent, "csrf")),
-            ("request", &hidden(&consent, "request")),
-            ("action", "allow"),
-        ],
-    )
-    .await;
+    let resp = allow_consent(&app, &mut jar, &consent).await;
     let page = form_post_page(resp, REDIRECT).await;
     assert_eq!(field(&page, "state").as_deref(), Some("s-123"));
     assert_eq!(field(&page, "iss").as_deref(), Some(app.issuer.as_str()));
@@ -211,15 +189,12 @@ async fn errors_go_back_by_form_post_when_it_was_asked_for() {
     )
     .await;
     let html = login.text().await.unwrap();
-    let resp = post(
+    let resp = post_page_form(
         &app,
         &mut jar,
         "/realms/default/login-actions/authenticate",
-        &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("request", &hidden(&html, "request")),
-            ("action", "cancel"),
-        ],
+        &html,
+        &[("action", "cancel")],
     )
     .await;
     let page = form_post_page(resp, REDIRECT).await;

@@ -45,6 +45,20 @@ async fn cc_token(app: &TestApp, realm_url: &str, client_id: &str, secret: &str)
     body["access_token"].as_str().unwrap().to_string()
 }
 
+/// Asserts a refused client authentication: 401, a `WWW-Authenticate` starting with
+/// `challenge`, and the error `invalid_client`.
+async fn assert_basic_challenge_and_invalid_client(resp: reqwest::Response, challenge: &str) {
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(challenge)
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+}
+
 async fn post_basic_to(
     app: &TestApp,
     url: &str,
@@ -228,15 +242,7 @@ async fn intro_03_requires_client_authentication() {
         &[("token", &token)],
     )
     .await;
-    assert_eq!(resp.status(), 401);
-    assert!(
-        resp.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic realm=")
-    );
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_client");
+    assert_basic_challenge_and_invalid_client(resp, "Basic realm=").await;
 
     // A Bearer token is not client authentication.
     let resp = app
@@ -268,13 +274,7 @@ async fn intro_04_token_is_required_and_only_post_is_accepted() {
     let resp = post_basic_to(&app, &introspect_url(&app), "rs", &rs, &[]).await;
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("token")
-    );
+    assert_error_body(&body, "invalid_request", "token");
 
     let token = cc_token(&app, &app.issuer, "svc", &svc).await;
     let resp = app
@@ -576,15 +576,7 @@ async fn rev_05_client_authentication_token_and_post_are_required() {
         &[("token", &token)],
     )
     .await;
-    assert_eq!(resp.status(), 401);
-    assert!(
-        resp.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic realm=\"default\"")
-    );
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_client");
+    assert_basic_challenge_and_invalid_client(resp, "Basic realm=\"default\"").await;
 
     let resp = app
         .post_form(

@@ -158,17 +158,8 @@ async fn password_grant_gives_refresh_and_id_tokens_and_post_logout_ends_them_wi
         let app = &app;
         async move {
             token_json(
-                app.post_form(
-                    &app.token_url(),
-                    &[
-                        ("client_id", "portal"),
-                        ("grant_type", "password"),
-                        ("username", "admin"),
-                        ("password", ADMIN_PASSWORD),
-                        ("scope", scope),
-                    ],
-                )
-                .await,
+                app.password_grant_scoped("admin", ADMIN_PASSWORD, scope)
+                    .await,
             )
             .await
         }

@@ -3,7 +3,6 @@
 //! over HTTP, follows a key rotation, and exchanges API keys at the issuer.
 
 use crate::helpers::*;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,39 +40,23 @@ async fn start(dir: &std::path::Path, database_url: &str, args: &[&str]) -> Proc
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let url = actix_web::rt::task::spawn_blocking(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.ok()?;
-            if let Some(rest) = line.split("is listening on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await
-    .unwrap()
-    .expect("the process announced its URL");
+    let url = announced_url(stdout)
+        .await
+        .expect("the process announced its URL");
     Process { child, url }
 }
 
 async fn admin_token(http: &reqwest::Client, issuer: &str) -> String {
-    let body: serde_json::Value = http
-        .post(format!(
+    access_token_of(
+        http.post(format!(
             "{issuer}/realms/default/protocol/openid-connect/token"
         ))
-        .form(&[
-            ("client_id", "portal"),
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-        ])
+        .form(ADMIN_PASSWORD_GRANT)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_string()
+        .unwrap(),
+    )
+    .await
 }
 
 async fn auth_test(http: &reqwest::Client, resource: &str, bearer: &str) -> reqwest::StatusCode {
@@ -117,29 +100,21 @@ async fn issuer_and_resource_as_two_processes() {
     assert_eq!(auth_test(&http, &resource.url, &token).await, 200);
 
     // An API key made at the resource server is exchanged at the issuer for a JWT.
-    let created: serde_json::Value = http
-        .post(format!("{}/api/v1/apikeys", resource.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "split"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value = send_json(
+        http.post(format!("{}/api/v1/apikeys", resource.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "split"})),
+    )
+    .await;
     let (id, key) = (
         created["id"].as_str().unwrap(),
         created["value"].as_str().unwrap(),
     );
-    let exchanged: serde_json::Value = http
-        .get(format!("{}/api/v1/apikeys/{id}/token", resource.url))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let exchanged: serde_json::Value = send_json(
+        http.get(format!("{}/api/v1/apikeys/{id}/token", resource.url))
+            .bearer_auth(key),
+    )
+    .await;
     let key_jwt = exchanged["token"].as_str().expect("an exchanged token");
     assert_eq!(auth_test(&http, &resource.url, key_jwt).await, 200);
 
