@@ -578,16 +578,13 @@ async fn update_personal(caller: Caller, path: Path<String>, payload: Payload) -
     responses((status = 200, description = "Deleted", body = crate::openapi::DeletedCount), crate::openapi::ItemErrors),
 )]
 async fn delete_personal(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("api_key:delete")?;
-    let id = http::path_id(&path)?;
-    let deleted = caller
-        .write(move |c, by| {
-            let key = visible_personal(c, &by.principal, &id)?;
-            let n = store::api_keys::delete(c, &key.id)?;
-            by.audit(c, "api_key.delete", &format!("api_key:{}", key.id))?;
-            Ok(n)
-        })
-        .await?;
+    let deleted = caller.write_item("api_key:delete", &path, |c, by, id| {
+        let key = visible_personal(c, &by.principal, id)?;
+        let n = store::api_keys::delete(c, &key.id)?;
+        by.audit(c, "api_key.delete", &format!("api_key:{}", key.id))?;
+        Ok(n)
+    });
+    let deleted = deleted.await?;
     Ok(http::ok(
         serde_json::json!({"acknowledged": true, "deletedCount": deleted}),
     ))
@@ -1017,18 +1014,15 @@ async fn rename_team(caller: Caller, path: Path<String>, payload: Payload) -> Re
     responses((status = 200, description = "The key as it was, with status `INACTIVE`", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
 async fn delete_team(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("api_key:delete")?;
-    let id = http::path_id(&path)?;
-    let described = caller
-        .write(move |c, by| {
-            let mut key = manageable_team_key(c, &by.principal, &id)?;
-            store::api_keys::delete(c, &key.id)?;
-            by.audit(c, "team_key.delete", &format!("api_key:{}", key.id))?;
-            // Seed 004: the answer is the key as it was, now INACTIVE.
-            key.status = KeyStatus::Inactive;
-            describe_team_key(c, key, None)
-        })
-        .await?;
+    let described = caller.write_item("api_key:delete", &path, |c, by, id| {
+        let mut key = manageable_team_key(c, &by.principal, id)?;
+        store::api_keys::delete(c, &key.id)?;
+        by.audit(c, "team_key.delete", &format!("api_key:{}", key.id))?;
+        // Seed 004: the answer is the key as it was, now INACTIVE.
+        key.status = KeyStatus::Inactive;
+        describe_team_key(c, key, None)
+    });
+    let described = described.await?;
     Ok(http::value(described))
 }
 

@@ -1,6 +1,7 @@
-//! Request and response plumbing shared by every handler: JSON bodies with errors that name
-//! the field, list envelopes and paging, ids and times, database calls off the async threads,
-//! and the audit record every write leaves.
+//! Request and response plumbing shared by every handler: the authenticated [`Caller`] (its
+//! permission check, body, item read and write), JSON bodies with errors that name the field,
+//! list envelopes and paging, ids and times, database calls off the async threads, and the
+//! audit record every write leaves.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -167,6 +168,40 @@ impl Caller {
             (Some(sent), Some(path)) if sent == path => Ok(body),
             (Some(_), Some(_)) => Err(ApiError::bad("id", "does not match the id in the path")),
         }
+    }
+
+    /// 403 unless the credential carries `permission`; then `load(conn, realm_id, id)` with
+    /// the path's id (400 unless it is one) in the caller's realm: a GET of one item.
+    pub(crate) async fn load_item<T, F>(
+        &self,
+        permission: &str,
+        path: &web::Path<String>,
+        load: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &str, &str) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.require(permission)?;
+        let (id, realm_id) = (path_id(path)?, self.realm_id());
+        self.read(move |c| load(c, &realm_id, &id)).await
+    }
+
+    /// 403 unless the credential carries `permission`; then `act(conn, author, id)` with the
+    /// path's id (400 unless it is one) in one write transaction: a DELETE of one item.
+    pub(crate) async fn write_item<T, F>(
+        &self,
+        permission: &str,
+        path: &web::Path<String>,
+        act: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Author, &str) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.require(permission)?;
+        let id = path_id(path)?;
+        self.write(move |c, by| act(c, by, &id)).await
     }
 
     /// Reads the JSON body into `T` (see [`json_body`]).

@@ -109,10 +109,8 @@ pub(crate) async fn list_teams(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The team's id (a UUID)")),
     responses((status = 200, description = "The team", body = ValueEnvelope<TeamJson>), ItemErrors))]
 pub(crate) async fn get_team(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("team:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let team = caller.read(move |c| teams::load(c, &realm_id, &id)).await?;
-    Ok(value(team))
+    let team = caller.load_item("team:read", &path, teams::load);
+    Ok(value(team.await?))
 }
 
 /// Create a team
@@ -157,9 +155,8 @@ async fn update_team(
     params(("id" = String, Path, description = "The team's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_team(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("team:write")?;
-    let id = path_id(&path)?;
-    caller.write(move |c, by| teams::remove(c, by, &id)).await?;
+    let deleted = caller.write_item("team:write", &path, teams::remove);
+    deleted.await?;
     Ok(done())
 }
 
@@ -187,10 +184,8 @@ pub(crate) async fn list_users(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses((status = 200, description = "The user", body = UserJson), ItemErrors))]
 pub(crate) async fn get_user(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("user:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let user = caller.read(move |c| users::load(c, &realm_id, &id)).await?;
-    Ok(ok(user))
+    let user = caller.load_item("user:read", &path, users::load);
+    Ok(ok(user.await?))
 }
 
 /// Create a user
@@ -236,10 +231,8 @@ async fn update_user(
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses((status = 200, description = "The user as it was", body = ValueEnvelope<UserJson>), ItemWriteErrors))]
 pub(crate) async fn delete_user(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("user:write")?;
-    let id = path_id(&path)?;
-    let deleted = caller.write(move |c, by| users::remove(c, by, &id)).await?;
-    Ok(value(deleted))
+    let deleted = caller.write_item("user:write", &path, users::remove);
+    Ok(value(deleted.await?))
 }
 
 // ---- roles ----
@@ -266,10 +259,8 @@ pub(crate) async fn list_roles(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The role's id (a UUID)")),
     responses((status = 200, description = "The role", body = ValueEnvelope<RoleJson>), ItemErrors))]
 pub(crate) async fn get_role(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("role:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let role = caller.read(move |c| roles::load(c, &realm_id, &id)).await?;
-    Ok(value(role))
+    let role = caller.load_item("role:read", &path, roles::load);
+    Ok(value(role.await?))
 }
 
 /// Create a role
@@ -314,9 +305,8 @@ async fn update_role(
     params(("id" = String, Path, description = "The role's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_role(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("role:write")?;
-    let id = path_id(&path)?;
-    caller.write(move |c, by| roles::remove(c, by, &id)).await?;
+    let deleted = caller.write_item("role:write", &path, roles::remove);
+    deleted.await?;
     Ok(done())
 }
 

@@ -137,13 +137,10 @@ async fn list_audit(caller: Caller) -> Reply {
     responses((status = 200, description = "The event", body = crate::openapi::ValueEnvelope<AuditJson>), crate::openapi::ItemErrors),
 )]
 async fn get_audit(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("audit:read")?;
-    let (id, realm_id) = (http::path_id(&path)?, caller.realm_id());
-    let event = caller
-        .read(move |c| {
-            store::audit::by_id(c, &realm_id, &id)?
-                .ok_or_else(|| ApiError::NotFound(format!("audit event {id}")))
-        })
-        .await?;
+    let event = caller.load_item("audit:read", &path, |c, realm_id, id| {
+        store::audit::by_id(c, realm_id, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("audit event {id}")))
+    });
+    let event = event.await?;
     Ok(http::value(AuditJson::from(event)))
 }

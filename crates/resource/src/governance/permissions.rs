@@ -103,10 +103,6 @@ async fn user_permissions(caller: Caller, path: Path<String>) -> Reply {
     responses((status = 200, description = "The effective permissions", body = RolePermissions), crate::openapi::ItemErrors),
 )]
 async fn role_permissions(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("role:read")?;
-    let (id, realm_id) = (http::path_id(&path)?, caller.realm_id());
-    let body = caller
-        .read(move |c| role_permissions_in(c, &realm_id, &id))
-        .await?;
-    Ok(http::ok(body))
+    let body = caller.load_item("role:read", &path, role_permissions_in);
+    Ok(http::ok(body.await?))
 }

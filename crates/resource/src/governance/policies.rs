@@ -416,12 +416,8 @@ async fn create_policy(caller: Caller, payload: Payload) -> Reply {
     responses((status = 200, description = "The policy", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::ItemErrors),
 )]
 async fn get_policy(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("policy:read")?;
-    let (id, realm_id) = (http::path_id(&path)?, caller.realm_id());
-    let policy = caller
-        .read(move |c| policy_in_realm(c, &realm_id, &id))
-        .await?;
-    Ok(http::value(PolicyJson::from(policy)))
+    let policy = caller.load_item("policy:read", &path, policy_in_realm);
+    Ok(http::value(PolicyJson::from(policy.await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", summary = "Update a policy",
@@ -446,8 +442,8 @@ async fn update_policy(caller: Caller, path: Path<String>, payload: Payload) -> 
     responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemErrors),
 )]
 async fn delete_policy(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("policy:write")?;
-    let id = http::path_id(&path)?;
-    caller.write(move |c, by| remove_policy(c, by, &id)).await?;
+    caller
+        .write_item("policy:write", &path, remove_policy)
+        .await?;
     Ok(http::done())
 }

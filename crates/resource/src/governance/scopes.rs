@@ -195,12 +195,8 @@ async fn create_scope(caller: Caller, payload: Payload) -> Reply {
     responses((status = 200, description = "The scope", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::ItemErrors),
 )]
 async fn get_scope(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("scope:read")?;
-    let (id, realm_id) = (http::path_id(&path)?, caller.realm_id());
-    let scope = caller
-        .read(move |c| scope_in_realm(c, &realm_id, &id))
-        .await?;
-    Ok(http::value(ScopeJson::from(scope)))
+    let scope = caller.load_item("scope:read", &path, scope_in_realm);
+    Ok(http::value(ScopeJson::from(scope.await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Update a custom scope's description",
@@ -226,8 +222,8 @@ async fn update_scope(caller: Caller, path: Path<String>, payload: Payload) -> R
     responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemWriteErrors),
 )]
 async fn delete_scope(caller: Caller, path: Path<String>) -> Reply {
-    caller.require("scope:write")?;
-    let id = http::path_id(&path)?;
-    caller.write(move |c, by| remove_scope(c, by, &id)).await?;
+    caller
+        .write_item("scope:write", &path, remove_scope)
+        .await?;
     Ok(http::done())
 }
