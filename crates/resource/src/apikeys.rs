@@ -25,8 +25,7 @@ use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
 use crate::http::{
-    self, Author, ListQuery, Reply, State, Values, json_body, parse_id, parse_time, time_string,
-    with_db,
+    self, Author, Caller, ListQuery, Reply, Values, parse_id, parse_time, time_string,
 };
 use crate::state::ResourceState;
 
@@ -284,12 +283,12 @@ impl PersonalListing {
     params(crate::openapi::ListParams),
     responses((status = 200, description = "The keys, never their values", body = Vec<PersonalKey>, headers(("X-Next-Page-Token" = String, description = "The `page_token` of the next page, when there is one"))), crate::openapi::CommonErrors),
 )]
-async fn list_personal(state: State, principal: Principal, req: HttpRequest) -> Reply {
-    principal.require("api_key:read")?;
-    let user = acting_user(&principal)?;
-    let query = ListQuery::parse(&req, &["owner_id", "team_id"])?;
-    let listing = PersonalListing::parse(&query, &principal, user)?;
-    let (rows, roles) = with_db(&state, move |conn| listing.rows(conn)).await?;
+async fn list_personal(caller: Caller) -> Reply {
+    caller.require("api_key:read")?;
+    let user = acting_user(&caller.principal)?;
+    let query = caller.list_query(&["owner_id", "team_id"])?;
+    let listing = PersonalListing::parse(&query, &caller.principal, user)?;
+    let (rows, roles) = caller.read(move |c| listing.rows(c)).await?;
     let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
     let mut resp = HttpResponse::Ok();
     if page.has_more() {
@@ -443,23 +442,19 @@ fn insert_personal_key(
     request_body = CreatePersonal,
     responses((status = 201, description = "Created; `value` is shown this once", body = PersonalKey), crate::openapi::CommonErrors),
 )]
-async fn create_personal(
-    state: State,
-    principal: Principal,
-    req: HttpRequest,
-    payload: Payload,
-) -> Reply {
-    principal.require("api_key:create")?;
-    let user = acting_user(&principal)?;
-    let body: CreatePersonal = json_body(&state, &req, payload).await?;
-    let author = Author::of(&state, &req, principal);
+async fn create_personal(caller: Caller, payload: Payload) -> Reply {
+    caller.require("api_key:create")?;
+    let user = acting_user(&caller.principal)?;
+    let body: CreatePersonal = caller.json(payload).await?;
+    let author = caller.author();
     let request = body.checked(author.now)?;
     let generated = apikey::generate(request.kind);
     let value = generated.value.clone();
-    let (key, role_name) = http::write(&state, move |conn| {
-        insert_personal_key(conn, &author, &user, request, &generated)
-    })
-    .await?;
+    let (key, role_name) = caller
+        .write_as(author, move |c, by| {
+            insert_personal_key(c, by, &user, request, &generated)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(personal_json(key, role_name, Some(value))))
 }
 
@@ -468,29 +463,26 @@ async fn create_personal(
     params(("id" = String, Path, description = "The key's id (a UUID)"), ("withValue" = Option<bool>, Query, description = "`true` is refused with 400: values are shown once, at creation, and not stored")),
     responses((status = 200, description = "The key, without its value", body = PersonalKey), crate::openapi::ItemErrors),
 )]
-async fn get_personal(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-) -> Reply {
-    principal.require("api_key:read")?;
-    let id = parse_id("id", &path)?.to_string();
-    let query = ListQuery::parse(&req, &[])?;
+async fn get_personal(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("api_key:read")?;
+    let id = http::path_id(&path)?;
+    let query = caller.list_query(&[])?;
     if query.param("withValue").is_some_and(|v| v == "true") {
         return Err(ApiError::bad(
             "withValue",
             "API key values are shown once, when the key is created, and are not stored; create a new key if it is lost",
         ));
     }
-    let (key, role) = with_db(&state, move |conn| {
-        let key = visible_personal(conn, &principal, &id)?;
-        let roles = role_name_map(conn, std::slice::from_ref(&key))?;
-        let role = role_name_of(&key, &roles);
-        Ok((key, role))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
+    let principal = caller.principal.clone();
+    let (key, role) = caller
+        .read(move |c| {
+            let key = visible_personal(c, &principal, &id)?;
+            let roles = role_name_map(c, std::slice::from_ref(&key))?;
+            let role = role_name_of(&key, &roles);
+            Ok((key, role))
+        })
+        .await?;
+    Ok(http::ok(personal_json(key, role, None)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -561,28 +553,23 @@ fn change_personal_key(
     request_body = UpdatePersonal,
     responses((status = 200, description = "The updated key", body = PersonalKey), crate::openapi::ItemErrors),
 )]
-async fn update_personal(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-    payload: Payload,
-) -> Reply {
-    principal.require("api_key:update")?;
-    let id = parse_id("id", &path)?.to_string();
-    let body: UpdatePersonal = json_body(&state, &req, payload).await?;
+async fn update_personal(caller: Caller, path: Path<String>, payload: Payload) -> Reply {
+    caller.require("api_key:update")?;
+    let id = http::path_id(&path)?;
+    let body: UpdatePersonal = caller.json(payload).await?;
     if let Some(n) = &body.name {
         validate_display_name("name", n)?;
     }
-    let author = Author::of(&state, &req, principal);
+    let author = caller.author();
     let expires_at = (body.expires_at.as_deref())
         .map(|e| future_time("expires_at", e, author.now))
         .transpose()?;
-    let (key, role) = http::write(&state, move |conn| {
-        change_personal_key(conn, &author, &id, body, expires_at)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(personal_json(key, role, None)))
+    let (key, role) = caller
+        .write_as(author, move |c, by| {
+            change_personal_key(c, by, &id, body, expires_at)
+        })
+        .await?;
+    Ok(http::ok(personal_json(key, role, None)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/apikeys/{id}", tag = "api keys", summary = "Delete a personal API key",
@@ -590,23 +577,17 @@ async fn update_personal(
     params(("id" = String, Path, description = "The key's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = crate::openapi::DeletedCount), crate::openapi::ItemErrors),
 )]
-async fn delete_personal(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-) -> Reply {
-    principal.require("api_key:delete")?;
-    let id = parse_id("id", &path)?.to_string();
-    let author = Author::of(&state, &req, principal);
-    let deleted = http::write(&state, move |conn| {
-        let key = visible_personal(conn, &author.principal, &id)?;
-        let n = store::api_keys::delete(conn, &key.id)?;
-        author.audit(conn, "api_key.delete", &format!("api_key:{}", key.id))?;
+async fn delete_personal(caller: Caller, path: Path<String>) -> Reply {
+    let deleted = caller.write_item("api_key:delete", &path, |c, by, id| {
+        let key = visible_personal(c, &by.principal, id)?;
+        let n = store::api_keys::delete(c, &key.id)?;
+        by.audit(c, "api_key.delete", &format!("api_key:{}", key.id))?;
         Ok(n)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"acknowledged": true, "deletedCount": deleted})))
+    });
+    let deleted = deleted.await?;
+    Ok(http::ok(
+        serde_json::json!({"acknowledged": true, "deletedCount": deleted}),
+    ))
 }
 
 /// The API key the request authenticated with, when it is the personal key `id`: only a key
@@ -693,16 +674,12 @@ async fn exchange_at_issuer(
     params(("id" = String, Path, description = "The key's id (a UUID)")),
     responses((status = 200, description = "A short-lived access token", body = crate::openapi::ExchangedToken), crate::openapi::CommonErrors),
 )]
-async fn exchange(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-) -> Reply {
-    principal.require("api_key:read")?;
+async fn exchange(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("api_key:read")?;
     let id = parse_id("id", &path)?;
-    let presented = exchangeable_key(&principal, id, &req)?;
-    let token = exchange_at_issuer(&state, &principal.realm_name, &presented).await?;
+    let presented = exchangeable_key(&caller.principal, id, &caller.req)?;
+    let realm_name = &caller.principal.realm_name;
+    let token = exchange_at_issuer(&caller.state, realm_name, &presented).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({"token": token})))
@@ -883,20 +860,19 @@ fn list_team_keys(
     params(crate::openapi::ListParams),
     responses((status = 200, description = "One page of keys; `access_key` is empty", body = crate::openapi::ValuesPage<TeamKey>), crate::openapi::CommonErrors),
 )]
-async fn list_team(state: State, principal: Principal, req: HttpRequest) -> Reply {
-    principal.require("api_key:read")?;
-    let query = ListQuery::parse(&req, &["team_id"])?;
+async fn list_team(caller: Caller) -> Reply {
+    caller.require("api_key:read")?;
+    let query = caller.list_query(&["team_id"])?;
     let wanted = query.filter_value("team_id").map(str::to_string);
     if let Some(t) = &wanted {
         parse_id("team_id", t)?;
     }
-    let page = query.page.clone();
-    let rows = with_db(&state, move |conn| {
-        list_team_keys(conn, &principal, wanted.as_ref(), &page)
-    })
-    .await?;
+    let (page, principal) = (query.page.clone(), caller.principal.clone());
+    let rows = caller
+        .read(move |c| list_team_keys(c, &principal, wanted.as_ref(), &page))
+        .await?;
     let page = Page::from_rows(rows, query.page.size, |k| k.id.clone());
-    Ok(HttpResponse::Ok().json(Values::from_page(page, |k| k)))
+    Ok(http::ok(Values::from_page(page, |k| k)))
 }
 
 #[utoipa::path(get, path = "/api/preview/teamkeys/{id}", tag = "team keys", operation_id = "get_team_key", summary = "Get a team API key",
@@ -904,15 +880,16 @@ async fn list_team(state: State, principal: Principal, req: HttpRequest) -> Repl
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     responses((status = 200, description = "The key; `access_key` is empty", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
-async fn get_team(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("api_key:read")?;
-    let id = parse_id("id", &path)?.to_string();
-    let described = with_db(&state, move |conn| {
-        let (key, _) = visible_team_key(conn, &principal, &id)?;
-        describe_team_key(conn, key, None)
-    })
-    .await?;
-    Ok(http::ok_value(described))
+async fn get_team(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("api_key:read")?;
+    let (id, principal) = (http::path_id(&path)?, caller.principal.clone());
+    let described = caller
+        .read(move |c| {
+            let (key, _) = visible_team_key(c, &principal, &id)?;
+            describe_team_key(c, key, None)
+        })
+        .await?;
+    Ok(http::value(described))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -968,23 +945,16 @@ fn insert_team_key(
     request_body = CreateTeamKey,
     responses((status = 200, description = "Created; `access_key` is shown this once", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::CommonErrors),
 )]
-async fn create_team(
-    state: State,
-    principal: Principal,
-    req: HttpRequest,
-    payload: Payload,
-) -> Reply {
-    principal.require("api_key:create")?;
-    let body: CreateTeamKey = json_body(&state, &req, payload).await?;
+async fn create_team(caller: Caller, payload: Payload) -> Reply {
+    caller.require("api_key:create")?;
+    let body: CreateTeamKey = caller.json(payload).await?;
     validate_display_name("name", &body.name)?;
     parse_id("team_id", &body.team_id)?;
     let generated = apikey::generate(ApiKeyKind::Team);
-    let author = Author::of(&state, &req, principal);
-    let described = http::write(&state, move |conn| {
-        insert_team_key(conn, &author, &body, &generated)
-    })
-    .await?;
-    Ok(http::ok_value(described))
+    let described = caller
+        .write(move |c, by| insert_team_key(c, by, &body, &generated))
+        .await?;
+    Ok(http::value(described))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -1024,26 +994,18 @@ fn rename_team_key(
     request_body = RenameTeamKey,
     responses((status = 200, description = "The renamed key", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
-async fn rename_team(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-    payload: Payload,
-) -> Reply {
-    principal.require("api_key:update")?;
-    let id = parse_id("id", &path)?.to_string();
-    let body: RenameTeamKey = json_body(&state, &req, payload).await?;
+async fn rename_team(caller: Caller, path: Path<String>, payload: Payload) -> Reply {
+    caller.require("api_key:update")?;
+    let id = http::path_id(&path)?;
+    let body: RenameTeamKey = caller.json(payload).await?;
     validate_display_name("name", &body.name)?;
     if body.id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::bad("id", "does not match the id in the path"));
     }
-    let author = Author::of(&state, &req, principal);
-    let described = http::write(&state, move |conn| {
-        rename_team_key(conn, &author, &id, body)
-    })
-    .await?;
-    Ok(http::ok_value(described))
+    let described = caller
+        .write(move |c, by| rename_team_key(c, by, &id, body))
+        .await?;
+    Ok(http::value(described))
 }
 
 #[utoipa::path(delete, path = "/api/preview/teamkeys/{id}", tag = "team keys", operation_id = "delete_team_key", summary = "Delete a team API key",
@@ -1051,25 +1013,17 @@ async fn rename_team(
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     responses((status = 200, description = "The key as it was, with status `INACTIVE`", body = crate::openapi::ValueEnvelope<TeamKey>), crate::openapi::ItemErrors),
 )]
-async fn delete_team(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-) -> Reply {
-    principal.require("api_key:delete")?;
-    let id = parse_id("id", &path)?.to_string();
-    let author = Author::of(&state, &req, principal);
-    let described = http::write(&state, move |conn| {
-        let mut key = manageable_team_key(conn, &author.principal, &id)?;
-        store::api_keys::delete(conn, &key.id)?;
-        author.audit(conn, "team_key.delete", &format!("api_key:{}", key.id))?;
+async fn delete_team(caller: Caller, path: Path<String>) -> Reply {
+    let described = caller.write_item("api_key:delete", &path, |c, by, id| {
+        let mut key = manageable_team_key(c, &by.principal, id)?;
+        store::api_keys::delete(c, &key.id)?;
+        by.audit(c, "team_key.delete", &format!("api_key:{}", key.id))?;
         // Seed 004: the answer is the key as it was, now INACTIVE.
         key.status = KeyStatus::Inactive;
-        describe_team_key(conn, key, None)
-    })
-    .await?;
-    Ok(http::ok_value(described))
+        describe_team_key(c, key, None)
+    });
+    let described = described.await?;
+    Ok(http::value(described))
 }
 
 /// Revokes (`INACTIVE`) or reinstates (`ACTIVE`) a team key the author may manage; a key
@@ -1102,16 +1056,11 @@ fn set_team_key_status(
     params(("id" = String, Path, description = "The team key's id (a UUID)")),
     responses((status = 200, description = "Revoked", body = crate::openapi::Empty), crate::openapi::ItemErrors),
 )]
-async fn team_action(
-    state: State,
-    principal: Principal,
-    path: Path<String>,
-    req: HttpRequest,
-) -> Reply {
-    principal.require("api_key:update")?;
+async fn team_action(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("api_key:update")?;
     let (id, action) = path
         .split_once(':')
-        .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", req.path())))?;
+        .ok_or_else(|| ApiError::NotFound(format!("endpoint POST {}", caller.req.path())))?;
     let status = match action {
         "revoke" => KeyStatus::Inactive,
         "reinstate" => KeyStatus::Active,
@@ -1121,12 +1070,9 @@ async fn team_action(
             )));
         }
     };
-    let id = parse_id("id", id)?.to_string();
-    let action = action.to_string();
-    let author = Author::of(&state, &req, principal);
-    http::write(&state, move |conn| {
-        set_team_key_status(conn, &author, &id, (&action, status))
-    })
-    .await?;
-    Ok(http::empty_object())
+    let (id, action) = (parse_id("id", id)?.to_string(), action.to_string());
+    caller
+        .write(move |c, by| set_team_key_status(c, by, &id, (&action, status)))
+        .await?;
+    Ok(http::done())
 }

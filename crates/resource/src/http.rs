@@ -1,12 +1,18 @@
-//! Request and response plumbing shared by every handler: JSON bodies with errors that name
-//! the field, list envelopes and paging, ids and times, database calls off the async threads,
-//! and the audit record every write leaves.
+//! Request and response plumbing shared by every handler: the authenticated [`Caller`] (its
+//! permission check, body, item read and write), JSON bodies with errors that name the field,
+//! list envelopes and paging, ids and times, database calls off the async threads, and the
+//! audit record every write leaves.
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use tessera_core::clock::UnixTime;
 use tessera_core::filter::{self, Condition};
 use tessera_core::page::PageRequest;
@@ -100,19 +106,234 @@ pub struct Value<T> {
     pub value: T,
 }
 
-/// 200 with `{"value": …}`: the answer of a read or an update of one object.
-pub fn ok_value<T: Serialize>(value: T) -> HttpResponse {
+/// The authenticated caller with the request it came with: what a handler needs before it
+/// reads a body. Extracting it authenticates (401 before anything else).
+pub(crate) struct Caller {
+    pub(crate) principal: Principal,
+    pub(crate) state: web::Data<ResourceState>,
+    pub(crate) req: HttpRequest,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = principal.await?;
+            let state = req
+                .app_data::<web::Data<ResourceState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("resource state missing".into()))?;
+            Ok(Self {
+                principal,
+                state,
+                req,
+            })
+        })
+    }
+}
+
+impl Caller {
+    /// 403 unless the credential carries `permission`.
+    pub(crate) fn require(&self, permission: &str) -> Result<(), ApiError> {
+        self.principal.require(permission)
+    }
+
+    pub(crate) fn realm_id(&self) -> String {
+        self.principal.realm_id.clone()
+    }
+
+    /// The paging and filter parameters, filtering on `filterable` fields.
+    pub(crate) fn list_query(&self, filterable: &[&str]) -> Result<ListQuery, ApiError> {
+        ListQuery::parse(&self.req, filterable)
+    }
+
+    /// Reads the JSON object body into `T`; its `id`, when sent, must be `path_id` (on
+    /// create, `None`: the server assigns ids).
+    pub(crate) async fn body<T: RequestBody>(
+        &self,
+        payload: web::Payload,
+        path_id: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let Object(body) = json_body::<Object<T>>(&self.state, &self.req, payload).await?;
+        match (body.sent_id(), path_id) {
+            (None, _) => Ok(body),
+            (Some(_), None) => Err(ApiError::bad(
+                "id",
+                "is assigned by the server; leave it out",
+            )),
+            (Some(sent), Some(path)) if sent == path => Ok(body),
+            (Some(_), Some(_)) => Err(ApiError::bad("id", "does not match the id in the path")),
+        }
+    }
+
+    /// 403 unless the credential carries `permission`; then `load(conn, realm_id, id)` with
+    /// the path's id (400 unless it is one) in the caller's realm: a GET of one item.
+    pub(crate) async fn load_item<T, F>(
+        &self,
+        permission: &str,
+        path: &web::Path<String>,
+        load: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &str, &str) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.require(permission)?;
+        let (id, realm_id) = (path_id(path)?, self.realm_id());
+        self.read(move |c| load(c, &realm_id, &id)).await
+    }
+
+    /// 403 unless the credential carries `permission`; then `act(conn, author, id)` with the
+    /// path's id (400 unless it is one) in one write transaction: a DELETE of one item.
+    pub(crate) async fn write_item<T, F>(
+        &self,
+        permission: &str,
+        path: &web::Path<String>,
+        act: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Author, &str) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.require(permission)?;
+        let id = path_id(path)?;
+        self.write(move |c, by| act(c, by, &id)).await
+    }
+
+    /// Reads the JSON body into `T` (see [`json_body`]).
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        payload: web::Payload,
+    ) -> Result<T, ApiError> {
+        json_body(&self.state, &self.req, payload).await
+    }
+
+    /// Who writes, from where, and now.
+    pub(crate) fn author(&self) -> Author {
+        Author::of(&self.state, &self.req, self.principal.clone())
+    }
+
+    /// Runs `f` with a database connection, without a transaction.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        with_db(&self.state, f).await
+    }
+
+    /// Runs `f` in one write transaction as the caller ([`Author`]).
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Author) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.write_as(self.author(), f).await
+    }
+
+    /// Runs `f` in one write transaction as `author` (one the handler made earlier, so that
+    /// what it stamped and the audit agree on the time).
+    pub(crate) async fn write_as<T, F>(&self, author: Author, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Author) -> Result<T, ApiError> + Send + 'static,
+    {
+        write(&self.state, move |conn| f(conn, &author)).await
+    }
+}
+
+/// `body` as JSON, 200.
+pub fn ok<T: Serialize>(body: T) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+/// `{"value": …}`, 200: the answer of a read or an update of one object.
+pub fn value<T: Serialize>(value: T) -> HttpResponse {
     HttpResponse::Ok().json(Value { value })
 }
 
-/// 201 with `{"value": …}`: the answer of a create.
-pub fn created_value<T: Serialize>(value: T) -> HttpResponse {
+/// `{"value": …}`, 201: the answer of a create.
+pub fn created<T: Serialize>(value: T) -> HttpResponse {
     HttpResponse::Created().json(Value { value })
 }
 
-/// 200 with `{}`: done, nothing to say (a delete, an action).
-pub fn empty_object() -> HttpResponse {
+/// `{}`, 200: done, nothing to say (a delete, an action).
+pub fn done() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({}))
+}
+
+/// The path's `{id}`, which must be an id (400 naming `id` otherwise).
+pub fn path_id(path: &web::Path<String>) -> Result<String, ApiError> {
+    parse_id("id", path).map(str::to_string)
+}
+
+/// A request body that is a JSON object whose `id`, when sent, names what it is about.
+pub(crate) trait RequestBody: DeserializeOwned {
+    fn sent_id(&self) -> Option<&str>;
+}
+
+/// A body that must be a JSON object: serde's derived structs would also take an array (the
+/// fields in order), which no such body is.
+pub(crate) struct Object<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<T> ObjectVisitor<T> {
+    fn refuse<E: de::Error>(self) -> Result<T, E> {
+        Err(E::custom("must be a JSON object"))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        self.refuse()
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
+        self.refuse()
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        self.refuse()
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        self.refuse()
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+        self.refuse()
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        self.refuse()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        self.refuse()
+    }
 }
 
 /// `{"values": […], "next_page_token": "…", "has_more": …}`.

@@ -3,29 +3,17 @@
 //! its entity's request type, calls one function of the entity's module (`teams`,
 //! `users`, `roles`) and responds.
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, Route, web};
-use serde::Serialize;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use std::fmt;
-use std::future::Future;
-use std::marker::PhantomData;
-use std::pin::Pin;
-use tessera_store::DbConnection;
+use actix_web::{Route, web};
 
+use super::Mode;
 use super::roles::{self, RoleJson, RoleRequest, RolesPage};
 use super::teams::{self, TeamJson, TeamRequest};
 use super::users::{self, NewUser, UserJson, UserRequest};
-use super::{Mode, RequestBody};
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::http::Author;
-use crate::http::{self, ListQuery, Value};
+use crate::http::{Caller, Reply, done, ok, path_id, value};
 use crate::openapi::{
     CommonErrors, CreateErrors, Empty, ItemErrors, ItemWriteErrors, ListParams, ValueEnvelope,
     ValuesPage,
 };
-use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let teams = [web::get().to(list_teams), web::post().to(create_team)];
@@ -66,178 +54,6 @@ fn entity(cfg: &mut web::ServiceConfig, path: &str, collection: [Route; 2], item
         one = one.route(route);
     }
     cfg.service(all).service(one);
-}
-
-/// What every handler answers: a response, or an error mapped by [`ApiError`].
-type Reply = Result<HttpResponse, ApiError>;
-
-/// The authenticated caller with the request it came with: what a handler needs before it
-/// reads a body. Extracting it authenticates (401 before anything else).
-pub(crate) struct Caller {
-    principal: Principal,
-    state: web::Data<ResourceState>,
-    req: HttpRequest,
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let principal = Principal::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = principal.await?;
-            let state = req
-                .app_data::<web::Data<ResourceState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal("resource state missing".into()))?;
-            Ok(Self {
-                principal,
-                state,
-                req,
-            })
-        })
-    }
-}
-
-impl Caller {
-    /// 403 unless the credential carries `permission`.
-    fn require(&self, permission: &str) -> Result<(), ApiError> {
-        self.principal.require(permission)
-    }
-
-    fn realm_id(&self) -> String {
-        self.principal.realm_id.clone()
-    }
-
-    /// The paging and filter parameters, filtering on `filterable` fields.
-    fn list_query(&self, filterable: &[&str]) -> Result<ListQuery, ApiError> {
-        ListQuery::parse(&self.req, filterable)
-    }
-
-    /// Reads the JSON object body into `T`; its `id`, when sent, must be `path_id` (on
-    /// create, `None`: the server assigns ids).
-    async fn body<T: RequestBody>(
-        &self,
-        payload: web::Payload,
-        path_id: Option<&str>,
-    ) -> Result<T, ApiError> {
-        let Object(body) = http::json_body::<Object<T>>(&self.state, &self.req, payload).await?;
-        match (body.sent_id(), path_id) {
-            (None, _) => Ok(body),
-            (Some(_), None) => Err(ApiError::bad(
-                "id",
-                "is assigned by the server; leave it out",
-            )),
-            (Some(sent), Some(path)) if sent == path => Ok(body),
-            (Some(_), Some(_)) => Err(ApiError::bad("id", "does not match the id in the path")),
-        }
-    }
-
-    /// Who writes, from where, and now.
-    fn author(&self) -> Author {
-        Author::of(&self.state, &self.req, self.principal.clone())
-    }
-
-    /// Runs `f` with a database connection, without a transaction.
-    async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-    {
-        http::with_db(&self.state, f).await
-    }
-
-    /// Runs `f` in one write transaction as the caller ([`Author`]).
-    async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConnection, &Author) -> Result<T, ApiError> + Send + 'static,
-    {
-        let author = self.author();
-        http::write(&self.state, move |conn| f(conn, &author)).await
-    }
-}
-
-/// `body` as JSON, 200.
-fn ok<T: Serialize>(body: T) -> HttpResponse {
-    HttpResponse::Ok().json(body)
-}
-
-/// `{"value": …}`, 200.
-fn value<T: Serialize>(value: T) -> HttpResponse {
-    HttpResponse::Ok().json(Value { value })
-}
-
-/// `{}`, 200: done, nothing to say.
-fn done() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({}))
-}
-
-/// The path's `{id}`, which must be an id (400 naming `id` otherwise).
-fn path_id(path: &web::Path<String>) -> Result<String, ApiError> {
-    http::parse_id("id", path).map(str::to_string)
-}
-
-/// A body that must be a JSON object: serde's derived structs would also take an array (the
-/// fields in order), which no directory body is.
-struct Object<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(ObjectVisitor(PhantomData))
-            .map(Object)
-    }
-}
-
-struct ObjectVisitor<T>(PhantomData<T>);
-
-impl<T> ObjectVisitor<T> {
-    fn refuse<E: de::Error>(self) -> Result<T, E> {
-        Err(E::custom("must be a JSON object"))
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::deserialize(de::value::MapAccessDeserializer::new(map))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        self.refuse()
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
-        self.refuse()
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
-        self.refuse()
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
-        self.refuse()
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
-        self.refuse()
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-        self.refuse()
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        self.refuse()
-    }
 }
 
 /// The PUT (replace) and PATCH (update some fields) operations of one entity: the same request
@@ -293,10 +109,8 @@ pub(crate) async fn list_teams(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The team's id (a UUID)")),
     responses((status = 200, description = "The team", body = ValueEnvelope<TeamJson>), ItemErrors))]
 pub(crate) async fn get_team(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("team:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let team = caller.read(move |c| teams::load(c, &realm_id, &id)).await?;
-    Ok(value(team))
+    let team = caller.load_item("team:read", &path, teams::load);
+    Ok(value(team.await?))
 }
 
 /// Create a team
@@ -341,9 +155,8 @@ async fn update_team(
     params(("id" = String, Path, description = "The team's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_team(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("team:write")?;
-    let id = path_id(&path)?;
-    caller.write(move |c, by| teams::remove(c, by, &id)).await?;
+    let deleted = caller.write_item("team:write", &path, teams::remove);
+    deleted.await?;
     Ok(done())
 }
 
@@ -371,10 +184,8 @@ pub(crate) async fn list_users(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses((status = 200, description = "The user", body = UserJson), ItemErrors))]
 pub(crate) async fn get_user(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("user:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let user = caller.read(move |c| users::load(c, &realm_id, &id)).await?;
-    Ok(ok(user))
+    let user = caller.load_item("user:read", &path, users::load);
+    Ok(ok(user.await?))
 }
 
 /// Create a user
@@ -420,10 +231,8 @@ async fn update_user(
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses((status = 200, description = "The user as it was", body = ValueEnvelope<UserJson>), ItemWriteErrors))]
 pub(crate) async fn delete_user(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("user:write")?;
-    let id = path_id(&path)?;
-    let deleted = caller.write(move |c, by| users::remove(c, by, &id)).await?;
-    Ok(value(deleted))
+    let deleted = caller.write_item("user:write", &path, users::remove);
+    Ok(value(deleted.await?))
 }
 
 // ---- roles ----
@@ -450,10 +259,8 @@ pub(crate) async fn list_roles(caller: Caller) -> Reply {
     params(("id" = String, Path, description = "The role's id (a UUID)")),
     responses((status = 200, description = "The role", body = ValueEnvelope<RoleJson>), ItemErrors))]
 pub(crate) async fn get_role(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("role:read")?;
-    let (id, realm_id) = (path_id(&path)?, caller.realm_id());
-    let role = caller.read(move |c| roles::load(c, &realm_id, &id)).await?;
-    Ok(value(role))
+    let role = caller.load_item("role:read", &path, roles::load);
+    Ok(value(role.await?))
 }
 
 /// Create a role
@@ -498,15 +305,15 @@ async fn update_role(
     params(("id" = String, Path, description = "The role's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = Empty), ItemWriteErrors))]
 pub(crate) async fn delete_role(caller: Caller, path: web::Path<String>) -> Reply {
-    caller.require("role:write")?;
-    let id = path_id(&path)?;
-    caller.write(move |c, by| roles::remove(c, by, &id)).await?;
+    let deleted = caller.write_item("role:write", &path, roles::remove);
+    deleted.await?;
     Ok(done())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Object;
 
     #[test]
     fn a_body_must_be_a_json_object() {

@@ -19,7 +19,6 @@ mod teams;
 mod users;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 use tessera_store::db::Window;
 
@@ -72,10 +71,8 @@ fn filter_id<'a>(list: &'a ListQuery, field: &str) -> Result<Option<&'a str>, Ap
 
 // ---- reading bodies ----
 
-/// A directory request body: a JSON object whose `id`, when sent, names what it is about.
-trait RequestBody: DeserializeOwned {
-    fn sent_id(&self) -> Option<&str>;
-}
+// A directory request body: a JSON object whose `id`, when sent, names what it is about.
+use crate::http::RequestBody;
 
 /// How a body applies: create (defaults for what is absent), replace (PUT: the same), or
 /// patch (absent fields keep their value).

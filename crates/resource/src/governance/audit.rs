@@ -2,17 +2,16 @@
 //! `(created_at, id)`.
 
 use actix_web::web::Path;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use serde::Serialize;
 use tessera_core::model::AuditEvent;
 use tessera_core::page::Page;
 use tessera_store as store;
 use tessera_store::DbConnection;
 
-use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{self, ListQuery, Values};
-use crate::http::{Reply, State};
+use crate::http::{Caller, Reply};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/audit").route(web::get().to(list_audit)))
@@ -123,13 +122,13 @@ fn page_key(key: &str) -> Result<(i64, String), ApiError> {
     params(crate::openapi::ListParams, ("order" = Option<String>, Query, description = "`oldest` (default) or `newest`")),
     responses((status = 200, description = "One page of events", body = crate::openapi::ValuesPage<AuditJson>), crate::openapi::CommonErrors),
 )]
-async fn list_audit(state: State, req: HttpRequest, principal: Principal) -> Reply {
-    principal.require("audit:read")?;
-    let query = AuditQuery::parse(&req)?;
-    let size = query.size;
-    let rows = http::with_db(&state, move |conn| query.rows(conn, &principal.realm_id)).await?;
+async fn list_audit(caller: Caller) -> Reply {
+    caller.require("audit:read")?;
+    let query = AuditQuery::parse(&caller.req)?;
+    let (size, realm_id) = (query.size, caller.realm_id());
+    let rows = caller.read(move |c| query.rows(c, &realm_id)).await?;
     let page = Page::from_rows(rows, size, |e| format!("{},{}", e.created_at, e.id));
-    Ok(HttpResponse::Ok().json(Values::from_page(page, AuditJson::from)))
+    Ok(http::ok(Values::from_page(page, AuditJson::from)))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/{id}", tag = "audit", summary = "Get an audit event",
@@ -137,13 +136,11 @@ async fn list_audit(state: State, req: HttpRequest, principal: Principal) -> Rep
     params(("id" = String, Path, description = "The event's id (a UUID)")),
     responses((status = 200, description = "The event", body = crate::openapi::ValueEnvelope<AuditJson>), crate::openapi::ItemErrors),
 )]
-async fn get_audit(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("audit:read")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let event = http::with_db(&state, move |conn| {
-        store::audit::by_id(conn, &principal.realm_id, &id)?
+async fn get_audit(caller: Caller, path: Path<String>) -> Reply {
+    let event = caller.load_item("audit:read", &path, |c, realm_id, id| {
+        store::audit::by_id(c, realm_id, id)?
             .ok_or_else(|| ApiError::NotFound(format!("audit event {id}")))
-    })
-    .await?;
-    Ok(http::ok_value(AuditJson::from(event)))
+    });
+    let event = event.await?;
+    Ok(http::value(AuditJson::from(event)))
 }

@@ -7,8 +7,8 @@
 //! issuer in the same process (through `ResourceState::client_changed`), and within that TTL
 //! by other replicas and by a split-off issuer.
 
+use actix_web::web;
 use actix_web::web::{Path, Payload};
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
@@ -22,10 +22,8 @@ use tessera_store::provision::{self, ClientCreated, PORTAL_CLIENT_ID, UnknownSco
 use tessera_store::{Database, DbConnection};
 
 use crate::access::Grantor;
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{self, Author, ListQuery, Values};
-use crate::http::{Reply, State};
+use crate::http::{self, Author, Caller, Reply, Values};
 use crate::state::ResourceState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -432,6 +430,13 @@ fn new_client_secret(
 }
 
 /// Runs a provisioning call (which opens its own transaction) on the blocking pool.
+/// The path's `{client_id}`, which must be a client id.
+fn path_client_id(path: Path<String>) -> Result<String, ApiError> {
+    let client_id = path.into_inner();
+    names::validate_client_id(&client_id)?;
+    Ok(client_id)
+}
+
 async fn provisioning<T, F>(state: &ResourceState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -448,21 +453,22 @@ where
     params(crate::openapi::ListParams),
     responses((status = 200, description = "One page of clients", body = crate::openapi::ValuesPage<ClientJson>), crate::openapi::CommonErrors),
 )]
-async fn list_clients(state: State, req: HttpRequest, principal: Principal) -> Reply {
-    principal.require("client:read")?;
-    let query = ListQuery::parse(&req, &[])?;
-    let (after, size) = (query.page.after.clone(), query.page.size);
-    let rows = http::with_db(&state, move |conn| {
-        Ok(store::clients::list(
-            conn,
-            &principal.realm_id,
-            after.as_deref(),
-            size + 1,
-        )?)
-    })
-    .await?;
+async fn list_clients(caller: Caller) -> Reply {
+    caller.require("client:read")?;
+    let query = caller.list_query(&[])?;
+    let (after, size, realm_id) = (query.page.after, query.page.size, caller.realm_id());
+    let rows = caller
+        .read(move |c| {
+            Ok(store::clients::list(
+                c,
+                &realm_id,
+                after.as_deref(),
+                size + 1,
+            )?)
+        })
+        .await?;
     let page = Page::from_rows(rows, size, |c| c.client_id.clone());
-    Ok(HttpResponse::Ok().json(Values::from_page(page, ClientJson::from)))
+    Ok(http::ok(Values::from_page(page, ClientJson::from)))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", summary = "Create an OAuth client",
@@ -470,19 +476,15 @@ async fn list_clients(state: State, req: HttpRequest, principal: Principal) -> R
     request_body = ClientBody,
     responses((status = 201, description = "Created; `client_secret` is shown this once", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::CreateErrors),
 )]
-async fn create_client(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    payload: Payload,
-) -> Reply {
-    principal.require("client:write")?;
-    let body: ClientBody = http::json_body(&state, &req, payload).await?;
+async fn create_client(caller: Caller, payload: Payload) -> Reply {
+    caller.require("client:write")?;
+    let body: ClientBody = caller.json(payload).await?;
     let spec = body.into_new_spec()?;
-    let author = Author::of(&state, &req, principal);
-    let created = http::write(&state, move |conn| insert_client(conn, &author, &spec)).await?;
+    let created = caller
+        .write(move |c, by| insert_client(c, by, &spec))
+        .await?;
     let json = ClientJson::with_secret(created.client, created.generated_secret);
-    Ok(http::created_value(json))
+    Ok(http::created(json))
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Get an OAuth client",
@@ -490,16 +492,13 @@ async fn create_client(
     params(("client_id" = String, Path, description = "The client's `client_id`")),
     responses((status = 200, description = "The client", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
-async fn get_client(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("client:read")?;
-    let client_id = path.into_inner();
-    names::validate_client_id(&client_id)?;
-    let realm_id = principal.realm_id;
-    let client = http::with_db(&state, move |conn| {
-        client_in_realm(conn, &realm_id, &client_id)
-    })
-    .await?;
-    Ok(http::ok_value(ClientJson::from(client)))
+async fn get_client(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("client:read")?;
+    let (client_id, realm_id) = (path_client_id(path)?, caller.realm_id());
+    let client = caller
+        .read(move |c| client_in_realm(c, &realm_id, &client_id))
+        .await?;
+    Ok(http::value(ClientJson::from(client)))
 }
 
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Update an OAuth client",
@@ -508,26 +507,17 @@ async fn get_client(state: State, principal: Principal, path: Path<String>) -> R
     request_body = ClientBody,
     responses((status = 200, description = "The updated client", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
-async fn update_client(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-    payload: Payload,
-) -> Reply {
-    principal.require("client:write")?;
-    let client_id = path.into_inner();
-    names::validate_client_id(&client_id)?;
-    let body: ClientBody = http::json_body(&state, &req, payload).await?;
+async fn update_client(caller: Caller, path: Path<String>, payload: Payload) -> Reply {
+    caller.require("client:write")?;
+    let client_id = path_client_id(path)?;
+    let body: ClientBody = caller.json(payload).await?;
     let update = body.into_update()?;
-    let author = Author::of(&state, &req, principal);
     let id = client_id.clone();
-    let updated = http::write(&state, move |conn| {
-        change_client(conn, &author, &id, update)
-    })
-    .await?;
-    state.client_changed(&updated.realm_id, &client_id);
-    Ok(http::ok_value(ClientJson::from(updated)))
+    let updated = caller
+        .write(move |c, by| change_client(c, by, &id, update))
+        .await?;
+    caller.state.client_changed(&updated.realm_id, &client_id);
+    Ok(http::value(ClientJson::from(updated)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/clients/{client_id}", tag = "clients", summary = "Delete an OAuth client",
@@ -535,21 +525,13 @@ async fn update_client(
     params(("client_id" = String, Path, description = "The client's `client_id`")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemWriteErrors),
 )]
-async fn delete_client(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-) -> Reply {
-    principal.require("client:write")?;
-    let client_id = path.into_inner();
-    names::validate_client_id(&client_id)?;
-    let author = Author::of(&state, &req, principal);
-    let realm_id = author.realm_id().to_string();
+async fn delete_client(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("client:write")?;
+    let client_id = path_client_id(path)?;
     let id = client_id.clone();
-    http::write(&state, move |conn| remove_client(conn, &author, &id)).await?;
-    state.client_changed(&realm_id, &client_id);
-    Ok(http::empty_object())
+    caller.write(move |c, by| remove_client(c, by, &id)).await?;
+    caller.state.client_changed(&caller.realm_id(), &client_id);
+    Ok(http::done())
 }
 
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}:rotate-secret", tag = "clients", summary = "Rotate an OAuth client's secret",
@@ -557,21 +539,16 @@ async fn delete_client(
     params(("client_id" = String, Path, description = "The client's `client_id`")),
     responses((status = 200, description = "The client with its new `client_secret`, shown this once", body = crate::openapi::ValueEnvelope<ClientJson>), crate::openapi::ItemErrors),
 )]
-async fn rotate_client_secret(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-) -> Reply {
-    principal.require("client:write")?;
-    let client_id = path.into_inner();
-    names::validate_client_id(&client_id)?;
-    let author = Author::of(&state, &req, principal);
-    let (client, secret) =
-        provisioning(&state, move |db| new_client_secret(db, &author, &client_id)).await?;
-    state.client_changed(&client.realm_id, &client.client_id);
-    Ok(http::ok_value(ClientJson::with_secret(
-        client,
-        Some(secret),
-    )))
+async fn rotate_client_secret(caller: Caller, path: Path<String>) -> Reply {
+    caller.require("client:write")?;
+    let client_id = path_client_id(path)?;
+    let author = caller.author();
+    let (client, secret) = provisioning(&caller.state, move |db| {
+        new_client_secret(db, &author, &client_id)
+    })
+    .await?;
+    caller
+        .state
+        .client_changed(&client.realm_id, &client.client_id);
+    Ok(http::value(ClientJson::with_secret(client, Some(secret))))
 }

@@ -1,8 +1,8 @@
 //! Effective permission lists: what a user may do now (roles in all teams, plus allows, minus
 //! denies), and what a role grants once the policies on it apply.
 
+use actix_web::web;
 use actix_web::web::Path;
-use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use tessera_core::access::PolicyEffects;
@@ -11,10 +11,9 @@ use tessera_store as store;
 use tessera_store::DbConnection;
 
 use crate::access::effective_permissions;
-use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http;
-use crate::http::{Reply, State};
+use crate::http::{Caller, Reply};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -84,15 +83,17 @@ fn role_permissions_in(
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     responses((status = 200, description = "The effective permissions", body = UserPermissions), crate::openapi::ItemErrors),
 )]
-async fn user_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
+async fn user_permissions(caller: Caller, path: Path<String>) -> Reply {
     let id = path.into_inner();
-    if principal.user_id.as_deref() != Some(id.as_str()) {
-        principal.require("user:read")?;
+    if caller.principal.user_id.as_deref() != Some(id.as_str()) {
+        caller.require("user:read")?;
     }
     http::parse_id("id", &id)?;
-    let realm_id = principal.realm_id;
-    let body = http::with_db(&state, move |conn| user_permissions_in(conn, &realm_id, id)).await?;
-    Ok(HttpResponse::Ok().json(body))
+    let realm_id = caller.realm_id();
+    let body = caller
+        .read(move |c| user_permissions_in(c, &realm_id, id))
+        .await?;
+    Ok(http::ok(body))
 }
 
 /// A role's permissions with the policies on the role applied (a deny wins).
@@ -101,13 +102,7 @@ async fn user_permissions(state: State, principal: Principal, path: Path<String>
     params(("id" = String, Path, description = "The role's id (a UUID)")),
     responses((status = 200, description = "The effective permissions", body = RolePermissions), crate::openapi::ItemErrors),
 )]
-async fn role_permissions(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("role:read")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let realm_id = principal.realm_id;
-    let body = http::with_db(&state, move |conn| {
-        role_permissions_in(conn, &realm_id, &id)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(body))
+async fn role_permissions(caller: Caller, path: Path<String>) -> Reply {
+    let body = caller.load_item("role:read", &path, role_permissions_in);
+    Ok(http::ok(body.await?))
 }

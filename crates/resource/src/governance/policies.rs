@@ -2,8 +2,8 @@
 //! A policy write that widens rights (an allow added, a deny lifted) needs those rights where
 //! the policy takes effect, and must leave the realm an admin.
 
+use actix_web::web;
 use actix_web::web::{Path, Payload};
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use tessera_core::grant::Reach;
@@ -16,10 +16,8 @@ use tessera_store::DbConnection;
 
 use super::validate_description;
 use crate::access::Grantor;
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{self, Author, ListQuery, Values};
-use crate::http::{Reply, State};
+use crate::http::{self, Author, Caller, ListQuery, Reply, Values};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -375,26 +373,25 @@ impl PolicyListFilter {
     params(crate::openapi::ListParams),
     responses((status = 200, description = "One page of policies", body = crate::openapi::ValuesPage<PolicyJson>), crate::openapi::CommonErrors),
 )]
-async fn list_policies(state: State, req: HttpRequest, principal: Principal) -> Reply {
-    principal.require("policy:read")?;
-    let query = ListQuery::parse(&req, &["subject_type", "subject_id", "effect"])?;
-    let after = after_id(&query)?;
-    let filter = PolicyListFilter::parse(&query)?;
-    let size = query.page.size;
-    let rows = http::with_db(&state, move |conn| {
-        let filter = filter.as_store_filter();
-        let realm_id = &principal.realm_id;
-        Ok(store::policies::list(
-            conn,
-            realm_id,
-            &filter,
-            after.as_deref(),
-            size + 1,
-        )?)
-    })
-    .await?;
+async fn list_policies(caller: Caller) -> Reply {
+    caller.require("policy:read")?;
+    let query = caller.list_query(&["subject_type", "subject_id", "effect"])?;
+    let (after, filter) = (after_id(&query)?, PolicyListFilter::parse(&query)?);
+    let (size, realm_id) = (query.page.size, caller.realm_id());
+    let rows = caller
+        .read(move |c| {
+            let filter = filter.as_store_filter();
+            Ok(store::policies::list(
+                c,
+                &realm_id,
+                &filter,
+                after.as_deref(),
+                size + 1,
+            )?)
+        })
+        .await?;
     let page = Page::from_rows(rows, size, |p| p.id.clone());
-    Ok(HttpResponse::Ok().json(Values::from_page(page, PolicyJson::from)))
+    Ok(http::ok(Values::from_page(page, PolicyJson::from)))
 }
 
 #[utoipa::path(post, path = "/api/v1/policies", tag = "policies", summary = "Create a policy",
@@ -402,18 +399,15 @@ async fn list_policies(state: State, req: HttpRequest, principal: Principal) -> 
     request_body = PolicyBody,
     responses((status = 201, description = "Created", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::CreateErrors),
 )]
-async fn create_policy(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    payload: Payload,
-) -> Reply {
-    principal.require("policy:write")?;
-    let body: PolicyBody = http::json_body(&state, &req, payload).await?;
-    let author = Author::of(&state, &req, principal);
+async fn create_policy(caller: Caller, payload: Payload) -> Reply {
+    caller.require("policy:write")?;
+    let body: PolicyBody = caller.json(payload).await?;
+    let author = caller.author();
     let policy = body.into_new_policy(&author)?;
-    let created = http::write(&state, move |conn| insert_policy(conn, &author, policy)).await?;
-    Ok(http::created_value(PolicyJson::from(created)))
+    let created = caller
+        .write_as(author, move |c, by| insert_policy(c, by, policy))
+        .await?;
+    Ok(http::created(PolicyJson::from(created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies", summary = "Get a policy",
@@ -421,14 +415,9 @@ async fn create_policy(
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
     responses((status = 200, description = "The policy", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::ItemErrors),
 )]
-async fn get_policy(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("policy:read")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let policy = http::with_db(&state, move |conn| {
-        policy_in_realm(conn, &principal.realm_id, &id)
-    })
-    .await?;
-    Ok(http::ok_value(PolicyJson::from(policy)))
+async fn get_policy(caller: Caller, path: Path<String>) -> Reply {
+    let policy = caller.load_item("policy:read", &path, policy_in_realm);
+    Ok(http::value(PolicyJson::from(policy.await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", summary = "Update a policy",
@@ -437,19 +426,14 @@ async fn get_policy(state: State, principal: Principal, path: Path<String>) -> R
     request_body = PolicyBody,
     responses((status = 200, description = "The updated policy", body = crate::openapi::ValueEnvelope<PolicyJson>), crate::openapi::ItemWriteErrors),
 )]
-async fn update_policy(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-    payload: Payload,
-) -> Reply {
-    principal.require("policy:write")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let body: PolicyBody = http::json_body(&state, &req, payload).await?;
-    let author = Author::of(&state, &req, principal);
-    let updated = http::write(&state, move |conn| change_policy(conn, &author, &id, body)).await?;
-    Ok(http::ok_value(PolicyJson::from(updated)))
+async fn update_policy(caller: Caller, path: Path<String>, payload: Payload) -> Reply {
+    caller.require("policy:write")?;
+    let id = http::path_id(&path)?;
+    let body: PolicyBody = caller.json(payload).await?;
+    let updated = caller
+        .write(move |c, by| change_policy(c, by, &id, body))
+        .await?;
+    Ok(http::value(PolicyJson::from(updated)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies", summary = "Delete a policy",
@@ -457,15 +441,9 @@ async fn update_policy(
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemErrors),
 )]
-async fn delete_policy(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-) -> Reply {
-    principal.require("policy:write")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let author = Author::of(&state, &req, principal);
-    http::write(&state, move |conn| remove_policy(conn, &author, &id)).await?;
-    Ok(http::empty_object())
+async fn delete_policy(caller: Caller, path: Path<String>) -> Reply {
+    caller
+        .write_item("policy:write", &path, remove_policy)
+        .await?;
+    Ok(http::done())
 }

@@ -1,8 +1,8 @@
 //! Custom scopes such as `jobs:read`: named by the admin, never renamed (clients and tokens
 //! refer to them by name), and not deleted while a client lists them.
 
+use actix_web::web;
 use actix_web::web::{Path, Payload};
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tessera_core::model::Scope;
 use tessera_core::page::Page;
@@ -10,10 +10,8 @@ use tessera_store as store;
 use tessera_store::DbConnection;
 
 use super::validate_description;
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{self, Author, ListQuery, Values};
-use crate::http::{Reply, State};
+use crate::http::{self, Author, Caller, Reply, Values};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -157,21 +155,22 @@ fn remove_scope(conn: &mut DbConnection, author: &Author, id: &str) -> Result<()
     params(crate::openapi::ListParams),
     responses((status = 200, description = "One page of scopes", body = crate::openapi::ValuesPage<ScopeJson>), crate::openapi::CommonErrors),
 )]
-async fn list_scopes(state: State, req: HttpRequest, principal: Principal) -> Reply {
-    principal.require("scope:read")?;
-    let query = ListQuery::parse(&req, &[])?;
-    let (after, size) = (query.page.after.clone(), query.page.size);
-    let rows = http::with_db(&state, move |conn| {
-        Ok(store::scopes::list(
-            conn,
-            &principal.realm_id,
-            after.as_deref(),
-            size + 1,
-        )?)
-    })
-    .await?;
+async fn list_scopes(caller: Caller) -> Reply {
+    caller.require("scope:read")?;
+    let query = caller.list_query(&[])?;
+    let (after, size, realm_id) = (query.page.after, query.page.size, caller.realm_id());
+    let rows = caller
+        .read(move |c| {
+            Ok(store::scopes::list(
+                c,
+                &realm_id,
+                after.as_deref(),
+                size + 1,
+            )?)
+        })
+        .await?;
     let page = Page::from_rows(rows, size, |s| s.name.clone());
-    Ok(HttpResponse::Ok().json(Values::from_page(page, ScopeJson::from)))
+    Ok(http::ok(Values::from_page(page, ScopeJson::from)))
 }
 
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", summary = "Create a custom scope",
@@ -179,18 +178,15 @@ async fn list_scopes(state: State, req: HttpRequest, principal: Principal) -> Re
     request_body = ScopeBody,
     responses((status = 201, description = "Created", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::CreateErrors),
 )]
-async fn create_scope(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    payload: Payload,
-) -> Reply {
-    principal.require("scope:write")?;
-    let body: ScopeBody = http::json_body(&state, &req, payload).await?;
-    let author = Author::of(&state, &req, principal);
+async fn create_scope(caller: Caller, payload: Payload) -> Reply {
+    caller.require("scope:write")?;
+    let body: ScopeBody = caller.json(payload).await?;
+    let author = caller.author();
     let scope = body.into_new_scope(&author)?;
-    let created = http::write(&state, move |conn| insert_scope(conn, &author, scope)).await?;
-    Ok(http::created_value(ScopeJson::from(created)))
+    let created = caller
+        .write_as(author, move |c, by| insert_scope(c, by, scope))
+        .await?;
+    Ok(http::created(ScopeJson::from(created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Get a custom scope",
@@ -198,14 +194,9 @@ async fn create_scope(
     params(("id" = String, Path, description = "The scope's id (a UUID)")),
     responses((status = 200, description = "The scope", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::ItemErrors),
 )]
-async fn get_scope(state: State, principal: Principal, path: Path<String>) -> Reply {
-    principal.require("scope:read")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let scope = http::with_db(&state, move |conn| {
-        scope_in_realm(conn, &principal.realm_id, &id)
-    })
-    .await?;
-    Ok(http::ok_value(ScopeJson::from(scope)))
+async fn get_scope(caller: Caller, path: Path<String>) -> Reply {
+    let scope = caller.load_item("scope:read", &path, scope_in_realm);
+    Ok(http::value(ScopeJson::from(scope.await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Update a custom scope's description",
@@ -214,23 +205,15 @@ async fn get_scope(state: State, principal: Principal, path: Path<String>) -> Re
     request_body = ScopeBody,
     responses((status = 200, description = "The updated scope", body = crate::openapi::ValueEnvelope<ScopeJson>), crate::openapi::ItemErrors),
 )]
-async fn update_scope(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-    payload: Payload,
-) -> Reply {
-    principal.require("scope:write")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let body: ScopeBody = http::json_body(&state, &req, payload).await?;
+async fn update_scope(caller: Caller, path: Path<String>, payload: Payload) -> Reply {
+    caller.require("scope:write")?;
+    let id = http::path_id(&path)?;
+    let body: ScopeBody = caller.json(payload).await?;
     let description = body.description()?;
-    let author = Author::of(&state, &req, principal);
-    let updated = http::write(&state, move |conn| {
-        describe_scope(conn, &author, &id, body.name, description)
-    })
-    .await?;
-    Ok(http::ok_value(ScopeJson::from(updated)))
+    let updated = caller
+        .write(move |c, by| describe_scope(c, by, &id, body.name, description))
+        .await?;
+    Ok(http::value(ScopeJson::from(updated)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "scopes", summary = "Delete a custom scope",
@@ -238,15 +221,9 @@ async fn update_scope(
     params(("id" = String, Path, description = "The scope's id (a UUID)")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Empty), crate::openapi::ItemWriteErrors),
 )]
-async fn delete_scope(
-    state: State,
-    req: HttpRequest,
-    principal: Principal,
-    path: Path<String>,
-) -> Reply {
-    principal.require("scope:write")?;
-    let id = http::parse_id("id", &path)?.to_string();
-    let author = Author::of(&state, &req, principal);
-    http::write(&state, move |conn| remove_scope(conn, &author, &id)).await?;
-    Ok(http::empty_object())
+async fn delete_scope(caller: Caller, path: Path<String>) -> Reply {
+    caller
+        .write_item("scope:write", &path, remove_scope)
+        .await?;
+    Ok(http::done())
 }
