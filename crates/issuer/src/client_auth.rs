@@ -26,6 +26,33 @@ enum Presented {
     None { id: String },
 }
 
+/// Basic credentials, which the body may repeat the client_id of but not add a secret to.
+fn presented_basic(
+    authorization: &str,
+    body_id: Option<&str>,
+    body_secret: Option<&str>,
+    realm: &str,
+) -> Result<Presented, IssuerError> {
+    let (id, secret) = parse_basic(authorization).ok_or_else(|| {
+        IssuerError::invalid_client(
+            realm,
+            "the Authorization header is not valid Basic credentials",
+        )
+    })?;
+    if body_secret.is_some() {
+        return Err(IssuerError::invalid_request(
+            "use one client authentication method: Basic credentials or client_secret in the body, not both",
+        ));
+    }
+    if body_id.is_some_and(|b| b != id) {
+        return Err(IssuerError::invalid_client(
+            realm,
+            "client_id in the body does not match the Basic credentials",
+        ));
+    }
+    Ok(Presented::Basic { id, secret })
+}
+
 /// A stored hash that no secret matches, compared against when the client is unknown so both
 /// failures take the same time.
 const NO_SUCH_CLIENT_HASH: &str =
@@ -40,26 +67,8 @@ fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presented, I
             "client assertions are not supported; use client_secret_basic or client_secret_post",
         ));
     }
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    if let Some(value) = authorization {
-        let (id, secret) = parse_basic(value.to_str().unwrap_or("")).ok_or_else(|| {
-            IssuerError::invalid_client(
-                realm,
-                "the Authorization header is not valid Basic credentials",
-            )
-        })?;
-        if body_secret.is_some() {
-            return Err(IssuerError::invalid_request(
-                "use one client authentication method: Basic credentials or client_secret in the body, not both",
-            ));
-        }
-        if body_id.is_some_and(|b| b != id) {
-            return Err(IssuerError::invalid_client(
-                realm,
-                "client_id in the body does not match the Basic credentials",
-            ));
-        }
-        return Ok(Presented::Basic { id, secret });
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        return presented_basic(value.to_str().unwrap_or(""), body_id, body_secret, realm);
     }
     match (body_id, body_secret) {
         (Some(id), Some(secret)) => Ok(Presented::Post {

@@ -27,9 +27,9 @@ use tessera_store::mfa;
 use tessera_store::throttle::AtLimit;
 use tessera_store::throttle::ThrottleRule;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 use crate::authorize::AuthRequest;
@@ -569,6 +569,13 @@ async fn passwordless_finish(
 /// A passwordless attempt's result: the user, or why it failed and whom the credential named.
 type PasswordlessOutcome<T> = Result<T, (Refused, Option<String>)>;
 
+/// A passwordless assertion identified: its ceremony, the credential and the stored passkey.
+type Identified = (
+    DiscoverableAuthentication,
+    PublicKeyCredential,
+    StoredPasskey,
+);
+
 /// A passwordless assertion as the finish form sent it.
 struct Assertion {
     realm_id: String,
@@ -590,7 +597,7 @@ impl Assertion {
             Err(refused) => return Ok(Err(refused)),
         };
         let user_id = Some(stored.user_id.clone());
-        let mut passkey: Passkey =
+        let passkey: Passkey =
             serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
         let Ok(result) = webauthn.finish_discoverable_authentication(
             &credential,
@@ -599,9 +606,7 @@ impl Assertion {
         ) else {
             return Ok(Err(("invalid_assertion", user_id)));
         };
-        passkey.update_credential(&result);
-        let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-        mfa::update_passkey_use(conn, &stored.id, &json, self.now)?;
+        record_passkey_use(conn, &stored.id, passkey, &result, self.now)?;
         match store::users::by_id(conn, &stored.user_id)? {
             Some(u) if u.enabled && !u.is_service_account && u.realm_id == self.realm_id => {
                 store::users::record_login_success(conn, &u.id, self.now)?;
@@ -617,14 +622,7 @@ impl Assertion {
         &self,
         conn: &mut tessera_store::DbConnection,
         webauthn: &Webauthn,
-    ) -> Result<
-        PasswordlessOutcome<(
-            DiscoverableAuthentication,
-            PublicKeyCredential,
-            StoredPasskey,
-        )>,
-        IssuerError,
-    > {
+    ) -> Result<PasswordlessOutcome<Identified>, IssuerError> {
         let refuse = |why: Refused| Ok(Err((why, None)));
         let challenge = sha256_hex(&self.challenge);
         let purpose = PURPOSE_PASSWORDLESS;
@@ -769,14 +767,9 @@ fn check_second_factor(
     credential: &str,
     now: i64,
 ) -> Result<bool, IssuerError> {
-    let taken = mfa::take_challenge(
-        conn,
-        realm_id,
-        &sha256_hex(challenge),
-        PURPOSE_SECOND_FACTOR,
-        now,
-    )?
-    .filter(|t| t.user_id.as_deref() == Some(user_id));
+    let challenge = sha256_hex(challenge);
+    let taken = mfa::take_challenge(conn, realm_id, &challenge, PURPOSE_SECOND_FACTOR, now)?
+        .filter(|t| t.user_id.as_deref() == Some(user_id));
     let Some(taken) = taken else {
         return Ok(false);
     };
@@ -794,12 +787,25 @@ fn check_second_factor(
     else {
         return Ok(false);
     };
-    let mut passkey: Passkey =
+    let passkey: Passkey =
         serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
-    passkey.update_credential(&result);
-    let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-    mfa::update_passkey_use(conn, &stored.id, &json, now)?;
+    record_passkey_use(conn, &stored.id, passkey, &result, now)?;
     Ok(true)
+}
+
+/// Stores what a successful assertion changed about the passkey (its counter and flags) and
+/// when it was used.
+fn record_passkey_use(
+    conn: &mut tessera_store::DbConnection,
+    stored_id: &str,
+    mut passkey: Passkey,
+    result: &AuthenticationResult,
+    now: i64,
+) -> Result<(), IssuerError> {
+    passkey.update_credential(result);
+    let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+    mfa::update_passkey_use(conn, stored_id, &json, now)?;
+    Ok(())
 }
 
 /// `{prefix}/realms/{realm}/account/`
