@@ -208,40 +208,40 @@ async fn advance(
         Some(_) => PENDING_TTL_SECS,
         None => state.settings.session_ttl_secs,
     };
-    let expires_at = now + ttl;
-    if !store_advance(state, session, step, amr, now, expires_at).await? {
+    let advanced = BrowserSession {
+        auth_time: now,
+        last_seen_at: now,
+        expires_at: now + ttl,
+        amr: amr.to_string(),
+        pending: step.map(str::to_string),
+        ..session.clone()
+    };
+    if !store_advance(state, &advanced).await? {
         return Err(IssuerError::invalid_request(
             "this sign-in has already finished or ended; start again",
         ));
     }
-    Ok(BrowserSession {
-        auth_time: now,
-        last_seen_at: now,
-        expires_at,
-        amr: amr.to_string(),
-        pending: step.map(str::to_string),
-        ..session.clone()
-    })
+    Ok(advanced)
 }
 
-/// Moves the stored session on; false when it was no longer pending (finished or ended).
+/// Stores `advanced` (its step, how it was proven, from when, until when); false when the
+/// session was no longer pending (finished or ended).
 async fn store_advance(
     state: &IssuerState,
-    session: &BrowserSession,
-    step: Option<&str>,
-    amr: &str,
-    now: i64,
-    expires_at: i64,
+    advanced: &BrowserSession,
 ) -> Result<bool, IssuerError> {
     let db = state.db.clone();
-    let (hash, step, amr) = (
-        session.id_sha256.clone(),
-        step.map(str::to_string),
-        amr.to_string(),
-    );
+    let s = advanced.clone();
     let moved = web::block(move || {
         let conn = &mut *db.conn()?;
-        mfa::advance_session(conn, &hash, step.as_deref(), &amr, now, expires_at)
+        mfa::advance_session(
+            conn,
+            &s.id_sha256,
+            s.pending.as_deref(),
+            &s.amr,
+            s.auth_time,
+            s.expires_at,
+        )
     })
     .await??;
     Ok(moved)
@@ -424,19 +424,6 @@ async fn enrol_html(
     })
 }
 
-/// A step's page again with `error`, the user's factors looked up afresh.
-async fn step_again(
-    state: &IssuerState,
-    realm: &Realm,
-    request: &AuthRequest,
-    user: &User,
-    step: &str,
-    error: &str,
-) -> Result<HttpResponse, IssuerError> {
-    let situation = situation(state, realm, user).await?;
-    step_page(state, realm, request, user, &situation, step, Some(error)).await
-}
-
 /// The secret of the user's unconfirmed TOTP enrolment, started now if there is none (a
 /// reloaded page keeps the secret the app may already have scanned).
 pub(crate) async fn enrolment_secret(
@@ -473,14 +460,16 @@ struct StepPost {
 }
 
 impl StepPost {
-    /// This step's page again with `error`.
+    /// This step's page again with `error`, the user's factors looked up afresh.
     async fn again(
         &self,
         state: &IssuerState,
         step: &str,
         error: &str,
     ) -> Result<HttpResponse, IssuerError> {
-        step_again(state, &self.realm, &self.request, &self.user, step, error).await
+        let (realm, request, user) = (&self.realm, &self.request, &self.user);
+        let situation = situation(state, realm, user).await?;
+        step_page(state, realm, request, user, &situation, step, Some(error)).await
     }
 }
 
@@ -701,7 +690,9 @@ pub(crate) async fn second_factor_page(
     user: &User,
     error: &str,
 ) -> Result<HttpResponse, IssuerError> {
-    step_again(state, realm, request, user, STEP_SECOND_FACTOR, error).await
+    let situation = situation(state, realm, user).await?;
+    let step = STEP_SECOND_FACTOR;
+    step_page(state, realm, request, user, &situation, step, Some(error)).await
 }
 
 /// How a sign-in is proven once `added` was proven on top of `so_far`: the union of both,
