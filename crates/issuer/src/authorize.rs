@@ -25,6 +25,8 @@ use crate::state::IssuerState;
 
 pub(crate) const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
+/// The error page for a sign-in form (password or passkey) whose CSRF check fails.
+pub(crate) const SIGN_IN_EXPIRED: &str = "The sign-in form expired or was not sent from this site. Go back to the application and start again.";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
 pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
@@ -834,8 +836,7 @@ pub async fn authenticate(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
-    let expired = "The sign-in form expired or was not sent from this site. Go back to the application and start again.";
-    let request = match flow_request(&state, &realm, &req, &form, expired).await? {
+    let request = match flow_request(&state, &realm, &req, &form, SIGN_IN_EXPIRED).await? {
         Ok(request) => request,
         Err(resp) => return Ok(resp),
     };

@@ -362,7 +362,7 @@ pub async fn sign_in_finish(
     };
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
-    let expired = "The sign-in form expired or was not sent from this site. Go back to the application and start again.";
+    let expired = crate::authorize::SIGN_IN_EXPIRED;
     let request = match crate::authorize::flow_request(&state, &realm, &req, &form, expired).await?
     {
         Ok(request) => request,
