@@ -142,33 +142,12 @@ async fn render_account(
     notice_text: Option<&str>,
     error: Option<&str>,
 ) -> Result<HttpResponse, IssuerError> {
-    let db = state.db.clone();
-    let (realm_row, user_id, current, now) = (
-        realm.clone(),
-        user.id.clone(),
-        session.id_sha256.clone(),
-        state.now(),
-    );
-    let (factors, required, sessions, grants) = web::block(move || -> Result<_, IssuerError> {
-        let mut conn = db.conn()?;
-        let factors = mfa::factors_of(&mut conn, &user_id)?;
-        let required = mfa::mfa_required(&mut conn, &realm_row, &user_id)?;
-        let (sessions, grants) = crate::sessions::of_user(&mut conn, &user_id, &current, now)?;
-        Ok((factors, required, sessions, grants))
-    })
-    .await??;
-    let passkeys_enabled = state.passkeys_enabled();
-    let passkeys = if passkeys_enabled {
-        crate::passkey::views_of(state, &user.id).await?
-    } else {
-        Vec::new()
-    };
+    let data = account_data(state, realm, session, user).await?;
     let csrf = random_token::<24>();
-    let base = account_base(state, realm);
     let html = render(&AccountPage {
         realm: &realm.name,
         username: &user.username,
-        base: &base,
+        base: &account_base(state, realm),
         console_url: &format!("{}/realms/{}/console/", state.path_prefix(), realm.name),
         logout_url: &format!(
             "{}/realms/{}/protocol/openid-connect/logout",
@@ -178,39 +157,85 @@ async fn render_account(
         csrf: &csrf,
         notice: notice_text,
         error,
-        totp: factors.totp,
-        has_factor: factors.any(),
-        mfa_required: required,
-        recovery_codes_left: factors.recovery_codes_left,
-        passkeys_enabled,
-        passkeys,
-        sessions: sessions
-            .into_iter()
-            .map(|(s, current)| SessionView {
-                signed_in: when(s.created_at),
-                how: describe_amr(&s.amr),
-                id: s.id,
-                current,
-            })
-            .collect(),
-        grants: grants
-            .into_iter()
-            .map(|g| GrantView {
-                since: when(g.created_at),
-                id: g.id,
-                client_id: g.client_id,
-                scope: g.scope,
-            })
-            .collect(),
+        totp: data.factors.totp,
+        has_factor: data.factors.any(),
+        mfa_required: data.mfa_required,
+        recovery_codes_left: data.factors.recovery_codes_left,
+        passkeys_enabled: data.passkeys_enabled,
+        passkeys: data.passkeys,
+        sessions: data.sessions,
+        grants: data.grants,
     })?;
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = error.map_or(StatusCode::OK, |_| StatusCode::BAD_REQUEST);
     let mut resp = page(status, html);
     set_cookie(&mut resp, csrf_cookie(state, realm, csrf));
     Ok(resp)
+}
+
+/// What the account page shows about the person.
+struct AccountData {
+    factors: mfa::Factors,
+    mfa_required: bool,
+    passkeys_enabled: bool,
+    passkeys: Vec<crate::passkey::PasskeyView>,
+    sessions: Vec<SessionView>,
+    grants: Vec<GrantView>,
+}
+
+async fn account_data(
+    state: &IssuerState,
+    realm: &Realm,
+    session: &BrowserSession,
+    user: &User,
+) -> Result<AccountData, IssuerError> {
+    let db = state.db.clone();
+    let (realm_row, user_id, current, now) = (
+        realm.clone(),
+        user.id.clone(),
+        session.id_sha256.clone(),
+        state.now(),
+    );
+    let (factors, mfa_required, sessions, grants) =
+        web::block(move || -> Result<_, IssuerError> {
+            let mut conn = db.conn()?;
+            let factors = mfa::factors_of(&mut conn, &user_id)?;
+            let required = mfa::mfa_required(&mut conn, &realm_row, &user_id)?;
+            let (sessions, grants) = crate::sessions::of_user(&mut conn, &user_id, &current, now)?;
+            Ok((factors, required, sessions, grants))
+        })
+        .await??;
+    let passkeys_enabled = state.passkeys_enabled();
+    let passkeys = if passkeys_enabled {
+        crate::passkey::views_of(state, &user.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(AccountData {
+        factors,
+        mfa_required,
+        passkeys_enabled,
+        passkeys,
+        sessions: sessions.into_iter().map(session_view).collect(),
+        grants: grants.into_iter().map(grant_view).collect(),
+    })
+}
+
+fn session_view((s, current): (tessera_store::accounts::SessionInfo, bool)) -> SessionView {
+    SessionView {
+        signed_in: when(s.created_at),
+        how: describe_amr(&s.amr),
+        id: s.id,
+        current,
+    }
+}
+
+fn grant_view(g: tessera_store::accounts::GrantInfo) -> GrantView {
+    GrantView {
+        since: when(g.created_at),
+        id: g.id,
+        client_id: g.client_id,
+        scope: g.scope,
+    }
 }
 
 fn describe_amr(amr: &str) -> String {
@@ -363,49 +388,25 @@ pub async fn change_password(
         Err(resp) => return Ok(resp),
     };
     let password = post.form.get("password").unwrap_or("").to_string();
-    if post.form.get("confirm").unwrap_or("") != password {
-        return show_error(
-            &state,
-            &post,
-            "The two new passwords differ. Type the same one twice.",
-        )
-        .await;
-    }
-    if let Err(e) = tessera_core::password::validate_password(&password) {
-        return show_error(
-            &state,
-            &post,
-            &format!("Choose another password: {}.", e.message),
-        )
-        .await;
+    let confirm = post.form.get("confirm").unwrap_or("");
+    let differ = "The two new passwords differ. Type the same one twice.";
+    if let Some(problem) = signin::new_password_problem(&password, confirm, differ) {
+        return show_error(&state, &post, &problem).await;
     }
     if let Err(message) = confirm_password(&state, &req, &post).await? {
         return show_error(&state, &post, &message).await;
     }
-    let hasher = state.hasher.clone();
-    let hash = web::block(move || hasher.hash(&password))
-        .await?
-        .map_err(|e| IssuerError::invalid_request(e.message))?;
-    signin::set_password_ending_other_sessions(
-        &state,
-        &post.realm,
-        &post.user,
-        &hash,
-        &post.session,
-    )
-    .await?;
-    audit(
-        &state,
-        &req,
-        &post,
-        "user.password_change",
-        serde_json::json!({"via": "account"}),
-    )
-    .await?;
-    Ok(see_other(&format!(
-        "{}?done=password",
-        account_base(&state, &post.realm)
-    )))
+    let hash = signin::hash_new_password(&state, password).await?;
+    let (realm, user, session) = (&post.realm, &post.user, &post.session);
+    signin::set_password_ending_other_sessions(&state, realm, user, &hash, session).await?;
+    let detail = serde_json::json!({"via": "account"});
+    audit(&state, &req, &post, "user.password_change", detail).await?;
+    Ok(done(&state, &post.realm, "password"))
+}
+
+/// Back to the account page, which shows the notice `what` names ([`notice`]).
+fn done(state: &IssuerState, realm: &Realm, what: &str) -> HttpResponse {
+    see_other(&format!("{}?done={what}", account_base(state, realm)))
 }
 
 /// Writes an audit event about the person, by the person, from the browser's address.
@@ -538,10 +539,7 @@ pub async fn remove_totp(
         serde_json::json!({}),
     )
     .await?;
-    Ok(see_other(&format!(
-        "{}?done=totp-removed",
-        account_base(&state, &post.realm)
-    )))
+    Ok(done(&state, &post.realm, "totp-removed"))
 }
 
 /// `POST /realms/{realm}/account/recovery-codes`: new codes, the old ones stop working.
@@ -624,10 +622,7 @@ pub async fn end_session(
     if hash == post.session.id_sha256 {
         return Ok(see_other(&account_base(&state, &post.realm)));
     }
-    Ok(see_other(&format!(
-        "{}?done=session-ended",
-        account_base(&state, &post.realm)
-    )))
+    Ok(done(&state, &post.realm, "session-ended"))
 }
 
 /// `POST /realms/{realm}/account/grants/{id}/revoke`
@@ -659,8 +654,5 @@ pub async fn revoke_grant(
         serde_json::json!({"grant": id}),
     )
     .await?;
-    Ok(see_other(&format!(
-        "{}?done=grant-revoked",
-        account_base(&state, &post.realm)
-    )))
+    Ok(done(&state, &post.realm, "grant-revoked"))
 }

@@ -25,6 +25,8 @@ use crate::state::IssuerState;
 
 pub(crate) const SESSION_COOKIE: &str = "tessera_session";
 const CSRF_COOKIE: &str = "tessera_csrf";
+/// The error page for a sign-in form (password or passkey) whose CSRF check fails.
+pub(crate) const SIGN_IN_EXPIRED: &str = "The sign-in form expired or was not sent from this site. Go back to the application and start again.";
 
 /// Headers every page of the sign-in flow carries (RFC 9700 §4.16, SEC-01).
 pub(crate) fn page(status: actix_web::http::StatusCode, html: String) -> HttpResponse {
@@ -283,127 +285,210 @@ pub(crate) async fn check_request(
         Ok(f) => f,
         Err(e) => return error_page(&e.to_string()).map(Checked::Answer),
     };
+    let trusted = match trusted_client(state, realm, &form).await? {
+        Ok(trusted) => trusted,
+        Err(message) => return error_page(message).map(Checked::Answer),
+    };
+    let params = match checked_parameters(state, realm, &form, &trusted.client) {
+        Ok(params) => params,
+        Err((error, description)) => {
+            return Ok(Checked::Answer(trusted.reply.error(error, &description)));
+        }
+    };
+    Ok(Checked::Valid(Box::new(AuthRequest {
+        raw: raw.to_string(),
+        client: trusted.client,
+        redirect_param: trusted.redirect_param,
+        scope: params.scope,
+        nonce: form.get("nonce").map(str::to_string),
+        code_challenge: params.code_challenge,
+        prompt: params.prompt,
+        max_age: params.max_age,
+        id_token_sub: params.id_token_sub,
+        login_hint: form.get("login_hint").map(str::to_string),
+        acr_values: form.get("acr_values").map(str::to_string),
+        reply: trusted.reply,
+    })))
+}
+
+/// A client and redirect URI that later errors may be redirected to.
+struct Trusted {
+    client: Arc<Client>,
+    /// The `redirect_uri` parameter as sent; empty when omitted.
+    redirect_param: String,
+    reply: Reply,
+}
+
+/// The checks that end on an error page, never a redirect: the client, then its redirect
+/// URI. `Err` is the page's message.
+async fn trusted_client(
+    state: &IssuerState,
+    realm: &Realm,
+    form: &Form,
+) -> Result<Result<Trusted, &'static str>, IssuerError> {
     let Some(client_id) = form.get("client_id") else {
-        return error_page("The request names no client (client_id is missing).")
-            .map(Checked::Answer);
+        return Ok(Err("The request names no client (client_id is missing)."));
     };
     let client = match state.client(realm, client_id).await? {
         Some(c) if c.enabled && c.allows_grant(GrantType::AuthorizationCode) => c,
         _ => {
-            return error_page("The application is not registered here for browser sign-in.")
-                .map(Checked::Answer);
+            return Ok(Err(
+                "The application is not registered here for browser sign-in.",
+            ));
         }
     };
-    let registered = &client.redirect_uris;
     let redirect_param = form.get("redirect_uri").unwrap_or("").to_string();
-    let scope_param = form.get("scope").unwrap_or("");
-    let wants_openid = scope_param.split([' ', ',']).any(|s| s == "openid");
-    let redirect_uri = if redirect_param.is_empty() {
-        match registered.as_slice() {
-            // OIDC requires redirect_uri; plain OAuth may fall back to the only one.
-            [only] if !wants_openid => only.clone(),
-            _ => {
-                return error_page("The request has no redirect_uri.").map(Checked::Answer);
-            }
-        }
-    } else if registered
-        .iter()
-        .any(|r| redirect_matches(r, &redirect_param))
-    {
-        redirect_param.clone()
-    } else {
-        return error_page("The redirect_uri is not registered for this application.")
-            .map(Checked::Answer);
+    let redirect_uri = match trusted_redirect_uri(&client, &redirect_param, form) {
+        Ok(uri) => uri,
+        Err(message) => return Ok(Err(message)),
     };
-    let mode = ResponseMode::parse(form.get("response_mode"));
     let reply = Reply {
         redirect_uri,
         state: form.get("state").map(str::to_string),
         iss: state.issuer_url(&realm.name),
-        mode: mode.unwrap_or(ResponseMode::Query),
+        mode: ResponseMode::parse(form.get("response_mode")).unwrap_or(ResponseMode::Query),
     };
-    let fail =
-        |error: &str, description: &str| Ok(Checked::Answer(reply.error(error, description)));
+    Ok(Ok(Trusted {
+        client,
+        redirect_param,
+        reply,
+    }))
+}
 
-    if let (None, Some(asked)) = (mode, form.get("response_mode")) {
-        let asked: String = asked.chars().take(40).collect();
-        return fail(
-            "invalid_request",
-            &format!(
-                "response_mode {asked} is not supported; use one of: {}",
-                RESPONSE_MODES.join(", ")
-            ),
-        );
+/// The redirect URI to answer at: the one sent if registered, else the only registered one
+/// when the request is plain OAuth (OIDC requires `redirect_uri`).
+fn trusted_redirect_uri(
+    client: &Client,
+    redirect_param: &str,
+    form: &Form,
+) -> Result<String, &'static str> {
+    let registered = &client.redirect_uris;
+    if redirect_param.is_empty() {
+        let scope_param = form.get("scope").unwrap_or("");
+        let wants_openid = scope_param.split([' ', ',']).any(|s| s == "openid");
+        return match registered.as_slice() {
+            [only] if !wants_openid => Ok(only.clone()),
+            _ => Err("The request has no redirect_uri."),
+        };
     }
+    if registered
+        .iter()
+        .any(|r| redirect_matches(r, redirect_param))
+    {
+        Ok(redirect_param.to_string())
+    } else {
+        Err("The redirect_uri is not registered for this application.")
+    }
+}
 
-    match form.get("response_type") {
-        None => return fail("invalid_request", "response_type is missing"),
-        Some("code") => {}
-        Some(_) => {
-            return fail(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            );
-        }
-    }
+/// An error sent back to the client: its `error` code and description.
+type Refusal = (&'static str, String);
+
+fn refuse<T>(error: &'static str, description: impl Into<String>) -> Result<T, Refusal> {
+    Err((error, description.into()))
+}
+
+/// What the parameters checked after the redirect URI say.
+struct Parameters {
+    scope: ScopeSet,
+    code_challenge: Option<String>,
+    prompt: Vec<String>,
+    max_age: Option<i64>,
+    id_token_sub: Option<String>,
+}
+
+/// The checks whose failures go back to the client, in the order that decides which error a
+/// request with several faults gets.
+fn checked_parameters(
+    state: &IssuerState,
+    realm: &Realm,
+    form: &Form,
+    client: &Client,
+) -> Result<Parameters, Refusal> {
+    check_response_mode(form)?;
+    check_response_type(form)?;
     if form.get("request").is_some() {
-        return fail("request_not_supported", "request objects are not supported");
+        return refuse("request_not_supported", "request objects are not supported");
     }
     if form.get("request_uri").is_some() {
-        return fail("request_uri_not_supported", "request_uri is not supported");
+        return refuse("request_uri_not_supported", "request_uri is not supported");
     }
+    Ok(Parameters {
+        scope: requested_scope(client, form.get("scope").unwrap_or(""))?,
+        code_challenge: pkce_challenge(form, client.confidential)?,
+        prompt: parse_prompt(form)?,
+        max_age: parse_max_age(form)?,
+        id_token_sub: hinted_subject(state, realm, form)?,
+    })
+}
+
+fn check_response_mode(form: &Form) -> Result<(), Refusal> {
+    let asked = form.get("response_mode");
+    if ResponseMode::parse(asked).is_some() {
+        return Ok(());
+    }
+    let asked: String = asked.unwrap_or("").chars().take(40).collect();
+    refuse(
+        "invalid_request",
+        format!(
+            "response_mode {asked} is not supported; use one of: {}",
+            RESPONSE_MODES.join(", ")
+        ),
+    )
+}
+
+fn check_response_type(form: &Form) -> Result<(), Refusal> {
+    match form.get("response_type") {
+        None => refuse("invalid_request", "response_type is missing"),
+        Some("code") => Ok(()),
+        Some(_) => refuse(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ),
+    }
+}
+
+/// The scope asked for (each name allowed for the client), or the client's defaults.
+fn requested_scope(client: &Client, scope_param: &str) -> Result<ScopeSet, Refusal> {
     let scope = if scope_param.is_empty() {
         client.default_scopes.clone()
     } else {
-        match ScopeSet::parse(scope_param) {
-            Ok(s) => s,
-            Err(e) => return fail("invalid_scope", &e.message),
-        }
+        ScopeSet::parse(scope_param).or_else(|e| refuse("invalid_scope", e.message))?
     };
     let refused = scope.not_in(&client.allowed_scopes);
     if !refused.is_empty() {
-        return fail(
+        return refuse(
             "invalid_scope",
-            &format!("this application may not request: {}", refused.join(" ")),
+            format!("this application may not request: {}", refused.join(" ")),
         );
     }
-    let code_challenge = match (
+    Ok(scope)
+}
+
+/// The PKCE challenge: S256 only, and required of public clients.
+fn pkce_challenge(form: &Form, confidential: bool) -> Result<Option<String>, Refusal> {
+    let invalid = |description: &str| refuse("invalid_request", description);
+    match (
         form.get("code_challenge"),
         form.get("code_challenge_method"),
     ) {
-        (None, Some(_)) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            );
-        }
-        (None, None) if !client.confidential => {
-            return fail(
-                "invalid_request",
-                "code_challenge is required (PKCE with S256)",
-            );
-        }
-        (None, None) => None,
+        (None, Some(_)) => invalid("code_challenge_method without code_challenge"),
+        (None, None) if !confidential => invalid("code_challenge is required (PKCE with S256)"),
+        (None, None) => Ok(None),
         (Some(_), None | Some("plain")) => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method must be S256; plain is not accepted",
-            );
+            invalid("code_challenge_method must be S256; plain is not accepted")
         }
-        (Some(c), Some("S256")) if tessera_core::pkce::is_well_formed(c) => Some(c.to_string()),
+        (Some(c), Some("S256")) if tessera_core::pkce::is_well_formed(c) => Ok(Some(c.to_string())),
         (Some(_), Some("S256")) => {
-            return fail(
-                "invalid_request",
-                "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]",
-            );
+            invalid("code_challenge must be 43-128 characters of [A-Za-z0-9-._~]")
         }
         (Some(_), Some(other)) => {
-            return fail(
-                "invalid_request",
-                &format!("unknown code_challenge_method {other}; use S256"),
-            );
+            invalid(&format!("unknown code_challenge_method {other}; use S256"))
         }
-    };
+    }
+}
+
+fn parse_prompt(form: &Form) -> Result<Vec<String>, Refusal> {
     let prompt: Vec<String> = form
         .get("prompt")
         .unwrap_or("")
@@ -412,49 +497,43 @@ pub(crate) async fn check_request(
         .map(str::to_string)
         .collect();
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return fail(
+        return refuse(
             "invalid_request",
             "prompt=none cannot be combined with other values",
         );
     }
-    let max_age = match form.get("max_age") {
-        None => None,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
-            _ => {
-                return fail(
-                    "invalid_request",
-                    "max_age must be a whole number of seconds",
-                );
-            }
-        },
+    Ok(prompt)
+}
+
+fn parse_max_age(form: &Form) -> Result<Option<i64>, Refusal> {
+    let Some(v) = form.get("max_age") else {
+        return Ok(None);
     };
-    let id_token_sub = match form.get("id_token_hint") {
-        None => None,
-        Some(hint) => match crate::oidc::id_token_subject(state, realm, hint) {
-            Some(sub) => Some(sub),
-            None => {
-                return fail(
-                    "invalid_request",
-                    "id_token_hint is not an ID token issued here",
-                );
-            }
-        },
+    match v.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(Some(n)),
+        _ => refuse(
+            "invalid_request",
+            "max_age must be a whole number of seconds",
+        ),
+    }
+}
+
+/// The subject of `id_token_hint`, which must be an ID token this realm issued.
+fn hinted_subject(
+    state: &IssuerState,
+    realm: &Realm,
+    form: &Form,
+) -> Result<Option<String>, Refusal> {
+    let Some(hint) = form.get("id_token_hint") else {
+        return Ok(None);
     };
-    Ok(Checked::Valid(Box::new(AuthRequest {
-        raw: raw.to_string(),
-        client,
-        redirect_param,
-        scope,
-        nonce: form.get("nonce").map(str::to_string),
-        code_challenge,
-        prompt,
-        max_age,
-        id_token_sub,
-        login_hint: form.get("login_hint").map(str::to_string),
-        acr_values: form.get("acr_values").map(str::to_string),
-        reply,
-    })))
+    match crate::oidc::id_token_subject(state, realm, hint) {
+        Some(sub) => Ok(Some(sub)),
+        None => refuse(
+            "invalid_request",
+            "id_token_hint is not an ID token issued here",
+        ),
+    }
 }
 
 /// The signed-in user of this realm, if the session cookie names a live session.
@@ -757,15 +836,9 @@ pub async fn authenticate(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
-    if !csrf_ok(&req, &form) {
-        return error_page(
-            "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
-        );
-    }
-    let raw = form.get("request").unwrap_or("").to_string();
-    let request = match check_request(&state, &realm, &raw).await? {
-        Checked::Answer(resp) => return Ok(resp),
-        Checked::Valid(r) => r,
+    let request = match flow_request(&state, &realm, &req, &form, SIGN_IN_EXPIRED).await? {
+        Ok(request) => request,
+        Err(resp) => return Ok(resp),
     };
     if form.get("action") == Some("cancel") {
         return Ok(request
@@ -775,53 +848,68 @@ pub async fn authenticate(
     let username = form.get("username").unwrap_or("").to_string();
     let password = form.get("password").unwrap_or("").to_string();
     if username.is_empty() || password.is_empty() {
-        return login_page(
-            &state,
-            &realm,
-            &request,
-            &username,
-            Some("Enter your username and password."),
-        );
+        let missing = Some("Enter your username and password.");
+        return login_page(&state, &realm, &request, &username, missing);
     }
-    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
+    let checked = check_form_password(&state, &realm, &req, &request, &username, password);
+    let user = match checked.await? {
+        Ok(user) => user,
+        Err(resp) => return Ok(resp),
+    };
+    let amr = tessera_core::authn::PASSWORD;
+    crate::signin::start_session(&state, &realm, &request, &user, amr).await
+}
+
+/// A sign-in flow's form, CSRF-checked, and the authorization request it carries, validated
+/// again. `Err` is the answer: an error page (`expired` its message) or the client's error.
+pub(crate) async fn flow_request(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    form: &Form,
+    expired: &str,
+) -> Result<Result<Box<AuthRequest>, HttpResponse>, IssuerError> {
+    if !csrf_ok(req, form) {
+        return error_page(expired).map(Err);
+    }
+    let raw = form.get("request").unwrap_or("").to_string();
+    Ok(match check_request(state, realm, &raw).await? {
+        Checked::Answer(resp) => Err(resp),
+        Checked::Valid(request) => Ok(request),
+    })
+}
+
+/// Checks the sign-in form's password. `Err` is the sign-in page again saying why: a wrong
+/// username or password, or too many failures (with 429).
+async fn check_form_password(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    request: &AuthRequest,
+    username: &str,
+    password: String,
+) -> Result<Result<User, HttpResponse>, IssuerError> {
     let by = crate::token::SignInBy {
         method: "form",
         client_id: &request.client.client_id,
-        addr,
+        addr: crate::token::client_addr(req, state.settings.trust_forwarded_headers),
     };
-    let user =
-        match crate::token::check_password(&state, &realm, username.clone(), password, &by).await {
-            Ok(u) => u,
-            Err(IssuerError::Throttled {
-                retry_after_secs, ..
-            }) => {
-                let message = format!(
-                    "Too many failed attempts. Try again in {retry_after_secs} second{}.",
-                    if retry_after_secs == 1 { "" } else { "s" }
-                );
-                let mut resp = login_page(&state, &realm, &request, &username, Some(&message))?;
-                *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
-                return Ok(resp);
-            }
-            Err(IssuerError::OAuth { .. }) => {
-                return login_page(
-                    &state,
-                    &realm,
-                    &request,
-                    &username,
-                    Some("Invalid username or password."),
-                );
-            }
-            Err(other) => return Err(other),
-        };
-    crate::signin::start_session(
-        &state,
-        &realm,
-        &request,
-        &user,
-        tessera_core::authn::PASSWORD,
-    )
-    .await
+    match crate::token::check_password(state, realm, username.to_string(), password, &by).await {
+        Ok(user) => Ok(Ok(user)),
+        Err(IssuerError::Throttled {
+            retry_after_secs, ..
+        }) => {
+            let message = crate::passkey::too_many(retry_after_secs);
+            let mut resp = login_page(state, realm, request, username, Some(&message))?;
+            *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+            Ok(Err(resp))
+        }
+        Err(IssuerError::OAuth { .. }) => {
+            let invalid = Some("Invalid username or password.");
+            login_page(state, realm, request, username, invalid).map(Err)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// `POST /realms/{realm}/login-actions/consent`: the consent form.
@@ -833,15 +921,10 @@ pub async fn consent(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
-    if !csrf_ok(&req, &form) {
-        return error_page(
-            "The consent form expired or was not sent from this site. Go back to the application and start again.",
-        );
-    }
-    let raw = form.get("request").unwrap_or("").to_string();
-    let request = match check_request(&state, &realm, &raw).await? {
-        Checked::Answer(resp) => return Ok(resp),
-        Checked::Valid(r) => r,
+    let expired = "The consent form expired or was not sent from this site. Go back to the application and start again.";
+    let request = match flow_request(&state, &realm, &req, &form, expired).await? {
+        Ok(request) => request,
+        Err(resp) => return Ok(resp),
     };
     let Some((session, user)) = current_session(&state, &realm, &req).await? else {
         return login_page(&state, &realm, &request, "", None);
@@ -851,6 +934,17 @@ pub async fn consent(
             .reply
             .error("access_denied", "the user did not allow access"));
     }
+    save_consent(&state, &realm, &user, &request).await?;
+    issue_code(&state, &realm, &request, &session).await
+}
+
+/// Remembers that `user` allowed the request's client its scopes.
+async fn save_consent(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    request: &AuthRequest,
+) -> Result<(), IssuerError> {
     let db = state.db.clone();
     let (realm_id, user_id, client_id, scopes, now) = (
         realm.id.clone(),
@@ -870,7 +964,7 @@ pub async fn consent(
         )
     })
     .await??;
-    issue_code(&state, &realm, &request, &session).await
+    Ok(())
 }
 
 #[derive(Template)]
@@ -910,40 +1004,54 @@ async fn check_logout(
             }
         },
     };
-    let reply = match form.get("post_logout_redirect_uri") {
-        None => None,
-        Some(uri) => {
-            let client_id = match (form.get("client_id"), &hinted_client) {
-                (Some(c), Some(h)) if c != h => {
-                    return error_page("client_id does not match the id_token_hint.").map(Err);
-                }
-                (Some(c), _) => c.to_string(),
-                (None, Some(h)) => h.clone(),
-                (None, None) => {
-                    return error_page(
-                        "post_logout_redirect_uri needs an id_token_hint or a client_id.",
-                    )
-                    .map(Err);
-                }
-            };
-            let registered = state
-                .client(realm, &client_id)
-                .await?
-                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
-            if !registered {
-                return error_page(
-                    "The post_logout_redirect_uri is not registered for this application.",
-                )
-                .map(Err);
-            }
-            Some((uri.to_string(), form.get("state").map(str::to_string)))
-        }
+    let reply = match post_logout_reply(state, realm, &form, hinted_client.as_deref()).await? {
+        Ok(reply) => reply,
+        Err(message) => return error_page(message).map(Err),
     };
     Ok(Ok(LogoutRequest {
         raw: raw.to_string(),
         hinted_sub,
         reply,
     }))
+}
+
+/// Where to send the browser after logout, with `state`: a `post_logout_redirect_uri`
+/// registered for the client that the hint or `client_id` names. `Err` is the error page's
+/// message.
+async fn post_logout_reply(
+    state: &IssuerState,
+    realm: &Realm,
+    form: &Form,
+    hinted_client: Option<&str>,
+) -> Result<Result<Option<(String, Option<String>)>, &'static str>, IssuerError> {
+    let Some(uri) = form.get("post_logout_redirect_uri") else {
+        return Ok(Ok(None));
+    };
+    let client_id = match (form.get("client_id"), hinted_client) {
+        (Some(c), Some(h)) if c != h => {
+            return Ok(Err("client_id does not match the id_token_hint."));
+        }
+        (Some(c), _) => c,
+        (None, Some(h)) => h,
+        (None, None) => {
+            return Ok(Err(
+                "post_logout_redirect_uri needs an id_token_hint or a client_id.",
+            ));
+        }
+    };
+    let registered = state
+        .client(realm, client_id)
+        .await?
+        .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+    if !registered {
+        return Ok(Err(
+            "The post_logout_redirect_uri is not registered for this application.",
+        ));
+    }
+    Ok(Ok(Some((
+        uri.to_string(),
+        form.get("state").map(str::to_string),
+    ))))
 }
 
 /// Ends the session (if any) and answers: back to the application, or a signed-out page.
@@ -957,29 +1065,8 @@ async fn finish_logout(
         crate::logout::end_session(state, realm, &sha256_hex(cookie.value())).await?;
     }
     let mut resp = match &request.reply {
-        Some((uri, st)) => {
-            let mut location = uri.clone();
-            if let Some(st) = st {
-                let sep = if uri.contains('?') { '&' } else { '?' };
-                let q = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("state", st)
-                    .finish();
-                location = format!("{location}{sep}{q}");
-            }
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .finish()
-        }
-        None => page(
-            actix_web::http::StatusCode::OK,
-            render(&LogoutPage {
-                realm: &realm.name,
-                done: true,
-                action: "",
-                csrf: "",
-                request: "",
-            })?,
-        ),
+        Some((uri, st)) => redirect_after_logout(uri, st.as_deref()),
+        None => logout_page(realm, true, "", "", "")?,
     };
     let mut expired = Cookie::build(SESSION_COOKIE, "")
         .path(cookie_path(state, realm))
@@ -990,6 +1077,39 @@ async fn finish_logout(
     expired.make_removal();
     set_cookie(&mut resp, expired);
     Ok(resp)
+}
+
+/// 303 to the registered post-logout URI, with `state` added to its query.
+fn redirect_after_logout(uri: &str, st: Option<&str>) -> HttpResponse {
+    let mut location = uri.to_string();
+    if let Some(st) = st {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", st)
+            .finish();
+        location = format!("{location}{sep}{q}");
+    }
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// The logout page: the confirmation form, or (`done`) the signed-out notice.
+fn logout_page(
+    realm: &Realm,
+    done: bool,
+    action: &str,
+    csrf: &str,
+    request: &str,
+) -> Result<HttpResponse, IssuerError> {
+    let html = render(&LogoutPage {
+        realm: &realm.name,
+        done,
+        action,
+        csrf,
+        request,
+    })?;
+    Ok(page(actix_web::http::StatusCode::OK, html))
 }
 
 /// `GET|POST /realms/{realm}/protocol/openid-connect/logout`: RP-initiated logout. With an
@@ -1027,14 +1147,8 @@ pub async fn logout(
         return finish_logout(&state, &realm, &req, &request).await;
     }
     let csrf = random_token::<24>();
-    let html = render(&LogoutPage {
-        realm: &realm.name,
-        done: false,
-        action: &form_action(&state, &realm, "logout"),
-        csrf: &csrf,
-        request: &request.raw,
-    })?;
-    let mut resp = page(actix_web::http::StatusCode::OK, html);
+    let action = form_action(&state, &realm, "logout");
+    let mut resp = logout_page(&realm, false, &action, &csrf, &request.raw)?;
     set_cookie(&mut resp, csrf_cookie(&state, &realm, csrf));
     Ok(resp)
 }

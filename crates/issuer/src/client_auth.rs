@@ -26,6 +26,33 @@ enum Presented {
     None { id: String },
 }
 
+/// Basic credentials, which the body may repeat the client_id of but not add a secret to.
+fn presented_basic(
+    authorization: &str,
+    body_id: Option<&str>,
+    body_secret: Option<&str>,
+    realm: &str,
+) -> Result<Presented, IssuerError> {
+    let (id, secret) = parse_basic(authorization).ok_or_else(|| {
+        IssuerError::invalid_client(
+            realm,
+            "the Authorization header is not valid Basic credentials",
+        )
+    })?;
+    if body_secret.is_some() {
+        return Err(IssuerError::invalid_request(
+            "use one client authentication method: Basic credentials or client_secret in the body, not both",
+        ));
+    }
+    if body_id.is_some_and(|b| b != id) {
+        return Err(IssuerError::invalid_client(
+            realm,
+            "client_id in the body does not match the Basic credentials",
+        ));
+    }
+    Ok(Presented::Basic { id, secret })
+}
+
 /// A stored hash that no secret matches, compared against when the client is unknown so both
 /// failures take the same time.
 const NO_SUCH_CLIENT_HASH: &str =
@@ -40,26 +67,8 @@ fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presented, I
             "client assertions are not supported; use client_secret_basic or client_secret_post",
         ));
     }
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    if let Some(value) = authorization {
-        let (id, secret) = parse_basic(value.to_str().unwrap_or("")).ok_or_else(|| {
-            IssuerError::invalid_client(
-                realm,
-                "the Authorization header is not valid Basic credentials",
-            )
-        })?;
-        if body_secret.is_some() {
-            return Err(IssuerError::invalid_request(
-                "use one client authentication method: Basic credentials or client_secret in the body, not both",
-            ));
-        }
-        if body_id.is_some_and(|b| b != id) {
-            return Err(IssuerError::invalid_client(
-                realm,
-                "client_id in the body does not match the Basic credentials",
-            ));
-        }
-        return Ok(Presented::Basic { id, secret });
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        return presented_basic(value.to_str().unwrap_or(""), body_id, body_secret, realm);
     }
     match (body_id, body_secret) {
         (Some(id), Some(secret)) => Ok(Presented::Post {
@@ -128,12 +137,7 @@ pub(crate) async fn authenticate_seen(
         });
     }
     let presented = presented(req, form, &realm.name)?;
-    let (id, secret_given) = match &presented {
-        Presented::Basic { id, secret } | Presented::Post { id, secret } => {
-            (id.as_str(), Some(secret.as_str()))
-        }
-        Presented::None { id } => (id.as_str(), None),
-    };
+    let (id, secret_given) = presented.credentials();
     seen.presented_client = Some(id.chars().take(MAX_AUDITED_ID_CHARS).collect());
     let client = state.client(realm, id).await?;
     seen.known_client = client.is_some();
@@ -150,23 +154,39 @@ pub(crate) async fn authenticate_seen(
         }
         return Err(failed(seen, "client authentication failed"));
     };
+    match credential_refusal(&client, secret_given) {
+        None => Ok(client),
+        Some(description) => Err(failed(seen, description)),
+    }
+}
+
+impl Presented {
+    /// The client_id and the secret, if one was sent.
+    fn credentials(&self) -> (&str, Option<&str>) {
+        match self {
+            Presented::Basic { id, secret } | Presented::Post { id, secret } => {
+                (id.as_str(), Some(secret.as_str()))
+            }
+            Presented::None { id } => (id.as_str(), None),
+        }
+    }
+}
+
+/// Why a registered, enabled client's credentials do not authenticate it, if they do not.
+fn credential_refusal(client: &Client, secret_given: Option<&str>) -> Option<&'static str> {
     match (
         client.confidential,
         secret_given,
         client.secret_sha256.as_deref(),
     ) {
-        (true, Some(s), Some(stored)) if secret::verify_secret(s, stored) => Ok(client),
-        (true, Some(_), _) => Err(failed(seen, "client authentication failed")),
-        (true, None, _) => Err(failed(
-            seen,
+        (true, Some(s), Some(stored)) if secret::verify_secret(s, stored) => None,
+        (true, Some(_), _) => Some("client authentication failed"),
+        (true, None, _) => Some(
             "this client is confidential: authenticate with client_secret_basic or client_secret_post",
-        )),
+        ),
         // Some libraries send public clients as Basic with an empty secret.
-        (false, None, _) | (false, Some(""), _) => Ok(client),
-        (false, Some(_), _) => Err(failed(
-            seen,
-            "this is a public client: it has no secret to send",
-        )),
+        (false, None, _) | (false, Some(""), _) => None,
+        (false, Some(_), _) => Some("this is a public client: it has no secret to send"),
     }
 }
 

@@ -58,11 +58,24 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
     if let Some(bytes) = state.discovery_cache().get(&key) {
         return Ok(bytes);
     }
+    let scopes = scopes_supported(state, realm_name).await?;
+    let doc = metadata_document(state.issuer_url(realm_name), scopes);
+    let bytes: Arc<[u8]> = serde_json::to_vec(&doc)
+        .map_err(|e| IssuerError::Internal(e.to_string()))?
+        .into();
+    state.discovery_cache().put(key, Arc::clone(&bytes));
+    Ok(bytes)
+}
+
+/// The OIDC scopes, the permission catalog and the realm's own scopes, sorted, once each.
+async fn scopes_supported(
+    state: &IssuerState,
+    realm_name: &str,
+) -> Result<Vec<String>, IssuerError> {
     let realm = state.realm(realm_name).await?;
     let db = state.db.clone();
     let custom =
         web::block(move || store::scopes::all_in_realm(&mut *db.conn()?, &realm.id)).await??;
-    let issuer = state.issuer_url(realm_name);
     let mut scopes: Vec<String> = OIDC_SCOPES
         .iter()
         .chain(CATALOG)
@@ -71,7 +84,33 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
         .collect();
     scopes.sort();
     scopes.dedup();
-    let doc = Metadata {
+    Ok(scopes)
+}
+
+/// The claims an ID token or userinfo may carry.
+const CLAIMS_SUPPORTED: [&str; 18] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "sid",
+    "acr",
+    "amr",
+];
+
+fn metadata_document(issuer: String, scopes: Vec<String>) -> Metadata<'static> {
+    Metadata {
         authorization_endpoint: format!("{issuer}/protocol/openid-connect/auth"),
         userinfo_endpoint: format!("{issuer}/protocol/openid-connect/userinfo"),
         end_session_endpoint: format!("{issuer}/protocol/openid-connect/logout"),
@@ -83,26 +122,7 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
         prompt_values_supported: ["none", "login", "consent"],
-        claims_supported: [
-            "sub",
-            "iss",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "azp",
-            "at_hash",
-            "name",
-            "given_name",
-            "family_name",
-            "preferred_username",
-            "email",
-            "email_verified",
-            "sid",
-            "acr",
-            "amr",
-        ],
+        claims_supported: CLAIMS_SUPPORTED,
         acr_values_supported: tessera_core::authn::ACR_VALUES,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
@@ -118,12 +138,7 @@ async fn metadata_bytes(state: &IssuerState, realm_name: &str) -> Result<Arc<[u8
         token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
         scopes_supported: scopes,
         subject_types_supported: ["public"],
-    };
-    let bytes: Arc<[u8]> = serde_json::to_vec(&doc)
-        .map_err(|e| IssuerError::Internal(e.to_string()))?
-        .into();
-    state.discovery_cache().put(key, Arc::clone(&bytes));
-    Ok(bytes)
+    }
 }
 
 fn public_json(bytes: Arc<[u8]>, max_age: u32) -> HttpResponse {

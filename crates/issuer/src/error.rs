@@ -143,6 +143,62 @@ impl From<actix_web::error::BlockingError> for IssuerError {
     }
 }
 
+/// An OAuth error; a client-authentication failure names the Basic realm to authenticate in.
+fn oauth_error(
+    status: StatusCode,
+    code: &OAuthCode,
+    description: &str,
+    basic_realm: Option<&str>,
+) -> HttpResponse {
+    let mut resp = json_error(status, code.as_str(), description);
+    if let Some(realm) = basic_realm
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "Basic realm=\"{}\", charset=\"UTF-8\"",
+            realm.replace(['"', '\\'], "")
+        ))
+    {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+fn throttled(status: StatusCode, code: &OAuthCode, retry_after_secs: i64) -> HttpResponse {
+    let mut resp = json_error(
+        status,
+        code.as_str(),
+        &format!("too many failed attempts; retry after {retry_after_secs} seconds"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
+}
+
+fn method_not_allowed(status: StatusCode, allowed: &str) -> HttpResponse {
+    let mut resp = json_error(
+        status,
+        "invalid_request",
+        &format!("this endpoint accepts {allowed} only"),
+    );
+    if let Ok(v) = HeaderValue::from_str(allowed) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+fn body_timeout(status: StatusCode, secs: u64) -> HttpResponse {
+    let mut resp = json_error(
+        status,
+        "invalid_request",
+        &format!(
+            "the request body did not arrive within {secs} seconds; send all of it (as many bytes as Content-Length says) at once"
+        ),
+    );
+    // The rest of the body may still come: it must not be read as a request.
+    resp.head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    resp
+}
+
 fn json_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
     let body = serde_json::json!({
         "error": error,
@@ -179,63 +235,21 @@ impl ResponseError for IssuerError {
                 code,
                 description,
                 basic_realm,
-            } => {
-                let mut resp = json_error(status, code.as_str(), description);
-                if let Some(realm) = basic_realm
-                    && let Ok(v) = HeaderValue::from_str(&format!(
-                        "Basic realm=\"{}\", charset=\"UTF-8\"",
-                        realm.replace(['"', '\\'], "")
-                    ))
-                {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                resp
-            }
+            } => oauth_error(status, code, description, basic_realm.as_deref()),
             Self::Throttled {
                 code,
                 retry_after_secs,
-            } => {
-                let mut resp = json_error(
-                    status,
-                    code.as_str(),
-                    &format!("too many failed attempts; retry after {retry_after_secs} seconds"),
-                );
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-                resp
-            }
+            } => throttled(status, code, *retry_after_secs),
             Self::NotFound(what) => {
                 json_error(status, "not_found", &format!("{what} does not exist"))
             }
-            Self::MethodNotAllowed(allowed) => {
-                let mut resp = json_error(
-                    status,
-                    "invalid_request",
-                    &format!("this endpoint accepts {allowed} only"),
-                );
-                if let Ok(v) = HeaderValue::from_str(allowed) {
-                    resp.headers_mut().insert(header::ALLOW, v);
-                }
-                resp
-            }
+            Self::MethodNotAllowed(allowed) => method_not_allowed(status, allowed),
             Self::PayloadTooLarge(limit) => json_error(
                 status,
                 "invalid_request",
                 &format!("the request body is larger than {limit} bytes"),
             ),
-            Self::BodyTimeout(secs) => {
-                let mut resp = json_error(
-                    status,
-                    "invalid_request",
-                    &format!(
-                        "the request body did not arrive within {secs} seconds; send all of it (as many bytes as Content-Length says) at once"
-                    ),
-                );
-                // The rest of the body may still come: it must not be read as a request.
-                resp.head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
-                resp
-            }
+            Self::BodyTimeout(secs) => body_timeout(status, *secs),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "database unavailable");
                 json_error(

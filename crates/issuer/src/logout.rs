@@ -68,43 +68,84 @@ async fn notify_clients(
         let Some(uri) = client.settings.backchannel_logout_uri.clone() else {
             continue;
         };
-        let now = state.now();
-        let claims = serde_json::json!({
-            "iss": state.issuer_url(&realm.name),
-            "sub": user_id,
-            "aud": client.client_id,
-            "iat": now,
-            "exp": now + LOGOUT_TOKEN_TTL_SECS,
-            "jti": random_token::<16>(),
-            "sid": sid,
-            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
-        });
-        let token = state
-            .keys
-            .current()
-            .sign_jwt(SigningAlg::Rs256, "logout+jwt", &claims)?;
+        let token = logout_token(state, realm, &client.client_id, user_id, &sid)?;
         let http = state.backchannel_http()?;
         let (realm_name, client_id) = (realm.name.clone(), client.client_id.clone());
-        actix_web::rt::spawn(async move {
-            let sent = http
-                .post(&uri)
-                .form(&[("logout_token", token.as_str())])
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    tracing::info!(realm = %realm_name, %client_id, "back-channel logout delivered");
-                }
-                Ok(r) => tracing::warn!(
-                    realm = %realm_name, %client_id, status = %r.status(),
-                    "back-channel logout refused by the client"
-                ),
-                Err(e) => tracing::warn!(
-                    realm = %realm_name, %client_id, error = %e,
-                    "back-channel logout could not be delivered"
-                ),
-            }
-        });
+        actix_web::rt::spawn(deliver_logout_token(
+            http, uri, token, realm_name, client_id,
+        ));
+    }
+    Ok(())
+}
+
+/// A signed logout token for one client (OIDC Back-Channel Logout 1.0 §2.4).
+fn logout_token(
+    state: &IssuerState,
+    realm: &Realm,
+    client_id: &str,
+    user_id: &str,
+    sid: &str,
+) -> Result<String, IssuerError> {
+    let now = state.now();
+    let claims = serde_json::json!({
+        "iss": state.issuer_url(&realm.name),
+        "sub": user_id,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_TTL_SECS,
+        "jti": random_token::<16>(),
+        "sid": sid,
+        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+    });
+    Ok(state
+        .keys
+        .current()
+        .sign_jwt(SigningAlg::Rs256, "logout+jwt", &claims)?)
+}
+
+/// Posts a logout token to the client's back-channel URI and logs how it went.
+async fn deliver_logout_token(
+    http: reqwest::Client,
+    uri: String,
+    token: String,
+    realm_name: String,
+    client_id: String,
+) {
+    let sent = http
+        .post(&uri)
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(realm = %realm_name, %client_id, "back-channel logout delivered");
+        }
+        Ok(r) => tracing::warn!(
+            realm = %realm_name, %client_id, status = %r.status(),
+            "back-channel logout refused by the client"
+        ),
+        Err(e) => tracing::warn!(
+            realm = %realm_name, %client_id, error = %e,
+            "back-channel logout could not be delivered"
+        ),
+    }
+}
+
+/// Revokes a grant (a refresh-token family) and the access tokens issued within it.
+async fn revoke_grant(
+    state: &IssuerState,
+    realm: &Realm,
+    family: &str,
+    now: i64,
+) -> Result<(), IssuerError> {
+    let db = state.db.clone();
+    let (realm_id, family) = (realm.id.clone(), family.to_string());
+    let revoked = web::block(move || {
+        store::refresh_tokens::revoke_family(&mut *db.conn()?, &realm_id, &family, now)
+    })
+    .await??;
+    for (jti, exp) in &revoked {
+        state.access_token_revoked(jti, *exp);
     }
     Ok(())
 }
@@ -134,11 +175,9 @@ pub async fn refresh_token_logout(
     let client = client_auth::authenticate(state, req, form, realm, addr).await?;
     let presented = form.require("refresh_token")?;
     let invalid = || IssuerError::oauth(OAuthCode::InvalidGrant, "the refresh token is not valid");
-    let hash = tessera_core::secret::sha256_hex(presented);
-    let db = state.db.clone();
     let now = state.now();
-    let token = web::block(move || store::refresh_tokens::state_by_hash(&mut *db.conn()?, &hash))
-        .await??
+    let token = crate::token::find_by_hash(state, presented, store::refresh_tokens::state_by_hash)
+        .await?
         .filter(|t| t.realm_id == realm.id)
         .ok_or_else(invalid)?;
     if token.client_id != client.client_id {
@@ -153,15 +192,7 @@ pub async fn refresh_token_logout(
             "the refresh token is expired, revoked or already used",
         ));
     }
-    let db = state.db.clone();
-    let (realm_id, family) = (realm.id.clone(), token.family_id.clone());
-    let revoked = web::block(move || {
-        store::refresh_tokens::revoke_family(&mut *db.conn()?, &realm_id, &family, now)
-    })
-    .await??;
-    for (jti, exp) in &revoked {
-        state.access_token_revoked(jti, *exp);
-    }
+    revoke_grant(state, realm, &token.family_id, now).await?;
     if let Some(session) = &token.session_id_sha256 {
         end_session(state, realm, session).await?;
     }

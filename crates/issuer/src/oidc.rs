@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tessera_core::model::{Client, Realm, User};
 use tessera_store as store;
-use tessera_token::{SigningAlg, VerifyOptions};
+use tessera_token::{AccessTokenClaims, SigningAlg, VerifyOptions};
 
 use crate::error::IssuerError;
 use crate::state::IssuerState;
@@ -152,69 +152,14 @@ pub async fn userinfo(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, IssuerError> {
-    use actix_web::http::StatusCode;
     let realm = state.realm(&realm).await?;
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    let body_token = if req.method() == actix_web::http::Method::POST
-        && req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-    {
-        crate::form::read_form(&req, payload, &state.settings)
-            .await?
-            .get("access_token")
-            .map(str::to_string)
-    } else {
-        None
+    let token = match presented_token(&state, &req, payload).await? {
+        Ok(token) => token,
+        Err(answer) => return Ok(answer),
     };
-    let token = match (header_token, body_token) {
-        (Some(_), Some(_)) => {
-            return Ok(userinfo_error(
-                StatusCode::BAD_REQUEST,
-                bearer_challenge(Some(("invalid_request", "send the token once"))),
-                Some("invalid_request"),
-                "send the token once: in the Authorization header or the body",
-            ));
-        }
-        (Some(t), None) | (None, Some(t)) if !t.is_empty() => t,
-        _ => {
-            return Ok(userinfo_error(
-                StatusCode::UNAUTHORIZED,
-                bearer_challenge(None),
-                None,
-                "",
-            ));
-        }
-    };
-    let invalid = |why: &str| {
-        userinfo_error(
-            StatusCode::UNAUTHORIZED,
-            bearer_challenge(Some(("invalid_token", why))),
-            Some("invalid_token"),
-            why,
-        )
-    };
-    let verifier = state.access_token_verifier()?;
-    let issuer = state.issuer_url(&realm.name);
-    let claims = match verifier.verify_access_token(
-        &token,
-        &VerifyOptions {
-            issuer: &issuer,
-            audience: state.audience(),
-            now: state.now(),
-            leeway_secs: state.settings.token_leeway_secs,
-        },
-    ) {
-        Ok(c) => c,
-        Err(e) => return Ok(invalid(&e.to_string())),
+    let claims = match verified_claims(&state, &realm, &token)? {
+        Ok(claims) => claims,
+        Err(answer) => return Ok(answer),
     };
     if req.headers().contains_key(header::ORIGIN)
         && let Some(client) = state.client(&realm, &claims.client_id).await?
@@ -223,12 +168,105 @@ pub async fn userinfo(
     }
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Ok(userinfo_error(
-            StatusCode::FORBIDDEN,
+            actix_web::http::StatusCode::FORBIDDEN,
             "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"openid\"".into(),
             Some("insufficient_scope"),
             "the token was not issued with the openid scope",
         ));
     }
+    let user = match token_user(&state, &claims).await? {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(user_claims(&user, &claims.scope)))
+}
+
+/// The access token, sent once: in the `Authorization` header or a form body (RFC 6750 §2.1,
+/// §2.2). `Err` is the answer when it is missing or sent twice.
+async fn presented_token(
+    state: &IssuerState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Result<String, HttpResponse>, IssuerError> {
+    use actix_web::http::StatusCode;
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let body_token = if is_form_post(req) {
+        crate::form::read_form(req, payload, &state.settings)
+            .await?
+            .get("access_token")
+            .map(str::to_string)
+    } else {
+        None
+    };
+    Ok(match (header_token, body_token) {
+        (Some(_), Some(_)) => Err(userinfo_error(
+            StatusCode::BAD_REQUEST,
+            bearer_challenge(Some(("invalid_request", "send the token once"))),
+            Some("invalid_request"),
+            "send the token once: in the Authorization header or the body",
+        )),
+        (Some(t), None) | (None, Some(t)) if !t.is_empty() => Ok(t),
+        _ => Err(userinfo_error(
+            StatusCode::UNAUTHORIZED,
+            bearer_challenge(None),
+            None,
+            "",
+        )),
+    })
+}
+
+fn is_form_post(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The answer to a token that cannot be used: 401 with `invalid_token` and why.
+fn invalid_token(why: &str) -> HttpResponse {
+    userinfo_error(
+        actix_web::http::StatusCode::UNAUTHORIZED,
+        bearer_challenge(Some(("invalid_token", why))),
+        Some("invalid_token"),
+        why,
+    )
+}
+
+/// The claims of an access token this realm issued and that has not expired.
+fn verified_claims(
+    state: &IssuerState,
+    realm: &Realm,
+    token: &str,
+) -> Result<Result<AccessTokenClaims, HttpResponse>, IssuerError> {
+    let verifier = state.access_token_verifier()?;
+    let issuer = state.issuer_url(&realm.name);
+    let verified = verifier.verify_access_token(
+        token,
+        &VerifyOptions {
+            issuer: &issuer,
+            audience: state.audience(),
+            now: state.now(),
+            leeway_secs: state.settings.token_leeway_secs,
+        },
+    );
+    Ok(verified.map_err(|e| invalid_token(&e.to_string())))
+}
+
+/// The enabled user a token not revoked speaks for; service accounts have no userinfo.
+async fn token_user(
+    state: &IssuerState,
+    claims: &AccessTokenClaims,
+) -> Result<Result<User, HttpResponse>, IssuerError> {
     let db = state.db.clone();
     let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
     let found = web::block(move || -> Result<(bool, Option<User>), IssuerError> {
@@ -239,12 +277,16 @@ pub async fn userinfo(
         ))
     })
     .await??;
-    let user = match found {
-        (true, _) => return Ok(invalid("the token has been revoked")),
-        (false, Some(u)) if u.enabled && !u.is_service_account => u,
-        _ => return Ok(invalid("the token's subject is not a user")),
-    };
-    let scopes: Vec<&str> = claims.scope.split(' ').collect();
+    Ok(match found {
+        (true, _) => Err(invalid_token("the token has been revoked")),
+        (false, Some(u)) if u.enabled && !u.is_service_account => Ok(u),
+        _ => Err(invalid_token("the token's subject is not a user")),
+    })
+}
+
+/// The claims the granted scopes release (OIDC Core §5.4): `profile` and `email`.
+fn user_claims(user: &User, scope: &str) -> serde_json::Value {
+    let scopes: Vec<&str> = scope.split(' ').collect();
     let mut body = serde_json::json!({"sub": user.id});
     if scopes.contains(&"profile") {
         let name = [user.given_name.as_deref(), user.family_name.as_deref()]
@@ -270,7 +312,5 @@ pub async fn userinfo(
         body["email"] = e.clone().into();
         body["email_verified"] = user.email_verified.into();
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body))
+    body
 }

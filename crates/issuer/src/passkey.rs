@@ -27,12 +27,12 @@ use tessera_store::mfa;
 use tessera_store::throttle::AtLimit;
 use tessera_store::throttle::ThrottleRule;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use crate::authorize::{AuthRequest, Checked};
+use crate::authorize::AuthRequest;
 use crate::error::IssuerError;
 use crate::form::{Form, read_form};
 use crate::state::IssuerState;
@@ -240,17 +240,10 @@ pub async fn sign_in_begin(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, IssuerError> {
-    let webauthn = match ready(&state) {
-        Ok(w) => w,
-        Err(off) => return Ok(off.response()),
+    let (webauthn, realm) = match begin_in_realm(&state, &realm, &req).await? {
+        Ok(begun) => begun,
+        Err(answer) => return Ok(answer),
     };
-    let realm = state.realm(&realm).await?;
-    if !csrf_header_ok(&req) {
-        return Ok(json_refusal(
-            StatusCode::FORBIDDEN,
-            "The page expired or was not sent from this site; reload it.",
-        ));
-    }
     let Ok(begin) = serde_json::from_slice::<BeginBody>(&body) else {
         return Ok(json_refusal(
             StatusCode::BAD_REQUEST,
@@ -258,50 +251,80 @@ pub async fn sign_in_begin(
         ));
     };
     match begin.purpose.as_str() {
-        PURPOSE_PASSWORDLESS => {
-            let (mut options, ceremony) = webauthn
-                .start_discoverable_authentication()
-                .map_err(|e| IssuerError::Internal(format!("webauthn: {e}")))?;
-            // A button press, not conditional UI: the browser asks at once.
-            options.mediation = None;
-            let ceremony = serde_json::to_string(&ceremony).map_err(internal("ceremony"))?;
-            let id = store_ceremony(&state, &realm, None, PURPOSE_PASSWORDLESS, ceremony).await?;
-            begun(&id, options)
-        }
-        PURPOSE_SECOND_FACTOR => {
-            let Some((_, user)) = waiting_for_second_factor(&state, &realm, &req).await? else {
-                return Ok(json_refusal(
-                    StatusCode::UNAUTHORIZED,
-                    "No sign-in is waiting for a second factor; sign in again.",
-                ));
-            };
-            let passkeys = stored_passkeys(&state, &user.id).await?;
-            if passkeys.is_empty() {
-                return Ok(json_refusal(
-                    StatusCode::BAD_REQUEST,
-                    "This account has no passkey.",
-                ));
-            }
-            let creds: Vec<Passkey> = passkeys.into_iter().map(|(_, p)| p).collect();
-            let (options, ceremony) = webauthn
-                .start_passkey_authentication(&creds)
-                .map_err(|e| IssuerError::Internal(format!("webauthn: {e}")))?;
-            let ceremony = serde_json::to_string(&ceremony).map_err(internal("ceremony"))?;
-            let id = store_ceremony(
-                &state,
-                &realm,
-                Some(&user.id),
-                PURPOSE_SECOND_FACTOR,
-                ceremony,
-            )
-            .await?;
-            begun(&id, options)
-        }
+        PURPOSE_PASSWORDLESS => begin_passwordless(&state, &realm, &webauthn).await,
+        PURPOSE_SECOND_FACTOR => begin_second_factor(&state, &realm, &req, &webauthn).await,
         _ => Ok(json_refusal(
             StatusCode::BAD_REQUEST,
             "purpose must be passwordless or second-factor",
         )),
     }
+}
+
+/// What every begin step checks first: passkeys are on, the realm, and the page's CSRF
+/// header. `Err` is the answer.
+async fn begin_in_realm(
+    state: &IssuerState,
+    realm_name: &str,
+    req: &HttpRequest,
+) -> Result<Result<(Arc<Webauthn>, Arc<Realm>), HttpResponse>, IssuerError> {
+    let webauthn = match ready(state) {
+        Ok(w) => w,
+        Err(off) => return Ok(Err(off.response())),
+    };
+    let realm = state.realm(realm_name).await?;
+    if !csrf_header_ok(req) {
+        return Ok(Err(json_refusal(
+            StatusCode::FORBIDDEN,
+            "The page expired or was not sent from this site; reload it.",
+        )));
+    }
+    Ok(Ok((webauthn, realm)))
+}
+
+/// Asks for any discoverable credential of this RP.
+async fn begin_passwordless(
+    state: &IssuerState,
+    realm: &Realm,
+    webauthn: &Webauthn,
+) -> Result<HttpResponse, IssuerError> {
+    let (mut options, ceremony) = webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| IssuerError::Internal(format!("webauthn: {e}")))?;
+    // A button press, not conditional UI: the browser asks at once.
+    options.mediation = None;
+    let ceremony = serde_json::to_string(&ceremony).map_err(internal("ceremony"))?;
+    let id = store_ceremony(state, realm, None, PURPOSE_PASSWORDLESS, ceremony).await?;
+    begun(&id, options)
+}
+
+/// Asks for one of the passkeys of the user whose sign-in waits for a second factor.
+async fn begin_second_factor(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    webauthn: &Webauthn,
+) -> Result<HttpResponse, IssuerError> {
+    let Some((_, user)) = waiting_for_second_factor(state, realm, req).await? else {
+        return Ok(json_refusal(
+            StatusCode::UNAUTHORIZED,
+            "No sign-in is waiting for a second factor; sign in again.",
+        ));
+    };
+    let passkeys = stored_passkeys(state, &user.id).await?;
+    if passkeys.is_empty() {
+        return Ok(json_refusal(
+            StatusCode::BAD_REQUEST,
+            "This account has no passkey.",
+        ));
+    }
+    let creds: Vec<Passkey> = passkeys.into_iter().map(|(_, p)| p).collect();
+    let (options, ceremony) = webauthn
+        .start_passkey_authentication(&creds)
+        .map_err(|e| IssuerError::Internal(format!("webauthn: {e}")))?;
+    let ceremony = serde_json::to_string(&ceremony).map_err(internal("ceremony"))?;
+    let purpose = PURPOSE_SECOND_FACTOR;
+    let id = store_ceremony(state, realm, Some(&user.id), purpose, ceremony).await?;
+    begun(&id, options)
 }
 
 /// The user's passkeys, parsed.
@@ -339,16 +362,11 @@ pub async fn sign_in_finish(
     };
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
-    if !crate::authorize::csrf_ok(&req, &form) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The sign-in form expired or was not sent from this site. Go back to the application and start again.",
-        );
-    }
-    let raw = form.get("request").unwrap_or("").to_string();
-    let request = match crate::authorize::check_request(&state, &realm, &raw).await? {
-        Checked::Answer(resp) => return Ok(resp),
-        Checked::Valid(r) => r,
+    let expired = crate::authorize::SIGN_IN_EXPIRED;
+    let request = match crate::authorize::flow_request(&state, &realm, &req, &form, expired).await?
+    {
+        Ok(request) => request,
+        Err(resp) => return Ok(resp),
     };
     match form.get("purpose").unwrap_or(PURPOSE_PASSWORDLESS) {
         PURPOSE_PASSWORDLESS => {
@@ -408,65 +426,23 @@ async fn settle_passwordless(
     user_id: Option<&str>,
     outcome: Result<(), Refused>,
 ) -> Result<(), IssuerError> {
+    let audit = PasswordlessAudit {
+        realm_id: realm.id.clone(),
+        who: user_id.map_or_else(|| "unknown".to_string(), |id| format!("user:{id}")),
+        addr: addr.map(|a| a.to_string()).unwrap_or_default(),
+        detail: PasswordlessAudit::detail(client_id, outcome),
+        success: outcome.is_ok(),
+        lockout_secs: state.settings.throttle.lockout_secs,
+        now: state.now(),
+    };
     let db = state.db.clone();
-    let (realm_id, keys, now) = (realm.id.clone(), keys.to_vec(), state.now());
+    let keys = keys.to_vec();
     let clear = keys.first().map(|(k, _)| k.clone()).unwrap_or_default();
-    let who = user_id.map_or_else(|| "unknown".to_string(), |id| format!("user:{id}"));
-    let addr = addr.map(|a| a.to_string()).unwrap_or_default();
-    let mut detail = serde_json::json!({
-        "method": "passkey",
-        "client_id": client_id,
-    });
-    if let Err(reason) = outcome {
-        detail["reason"] = reason.into();
-    }
-    let lockout_secs = state.settings.throttle.lockout_secs;
     let locked = web::block(move || -> Result<Vec<String>, IssuerError> {
-        use tessera_store::provision::{Actor, Audited, audit_event};
         let mut conn = db.conn()?;
-        let locked =
-            store::throttle::settle(&mut conn, &realm_id, &keys, &clear, outcome.is_ok(), now)?;
-        let actor = Actor {
-            name: &who,
-            source_addr: &addr,
-        };
-        audit_event(
-            &mut conn,
-            &realm_id,
-            &actor,
-            &Audited {
-                action: "user.sign_in",
-                target: &who,
-                outcome: if outcome.is_ok() {
-                    "success"
-                } else {
-                    "failure"
-                },
-                detail: &detail.to_string(),
-            },
-            now,
-        )?;
-        for key in &locked {
-            let detail = serde_json::json!({
-                "reason": "passkey failures",
-                "locked_secs": lockout_secs,
-            });
-            audit_event(
-                &mut conn,
-                &realm_id,
-                &Actor {
-                    name: "system",
-                    source_addr: &addr,
-                },
-                &Audited {
-                    action: "throttle.lock",
-                    target: &format!("throttle:{key}"),
-                    outcome: "success",
-                    detail: &detail.to_string(),
-                },
-                now,
-            )?;
-        }
+        let (realm_id, passed, now) = (&audit.realm_id, audit.success, audit.now);
+        let locked = store::throttle::settle(&mut conn, realm_id, &keys, &clear, passed, now)?;
+        audit.write(&mut conn, &locked)?;
         Ok(locked)
     })
     .await??;
@@ -476,7 +452,73 @@ async fn settle_passwordless(
     Ok(())
 }
 
-fn too_many(secs: i64) -> String {
+/// The audit events of a passwordless attempt: `user.sign_in`, and `throttle.lock` for each
+/// key it locked.
+struct PasswordlessAudit {
+    realm_id: String,
+    /// `user:<id>` once the credential named a user, else `unknown`.
+    who: String,
+    addr: String,
+    detail: String,
+    success: bool,
+    lockout_secs: i64,
+    now: i64,
+}
+
+impl PasswordlessAudit {
+    /// `user.sign_in`'s detail: the method, the client and why it failed.
+    fn detail(client_id: &str, outcome: Result<(), Refused>) -> String {
+        let mut detail = serde_json::json!({
+            "method": "passkey",
+            "client_id": client_id,
+        });
+        if let Err(reason) = outcome {
+            detail["reason"] = reason.into();
+        }
+        detail.to_string()
+    }
+
+    fn write(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        locked: &[String],
+    ) -> Result<(), IssuerError> {
+        use tessera_store::provision::{Actor, Audited, audit_event};
+        let actor = Actor {
+            name: &self.who,
+            source_addr: &self.addr,
+        };
+        let sign_in = Audited {
+            action: "user.sign_in",
+            target: &self.who,
+            outcome: if self.success { "success" } else { "failure" },
+            detail: &self.detail,
+        };
+        audit_event(conn, &self.realm_id, &actor, &sign_in, self.now)?;
+        let system = Actor {
+            name: "system",
+            source_addr: &self.addr,
+        };
+        let detail = serde_json::json!({
+            "reason": "passkey failures",
+            "locked_secs": self.lockout_secs,
+        })
+        .to_string();
+        for key in locked {
+            let lock = Audited {
+                action: "throttle.lock",
+                target: &format!("throttle:{key}"),
+                outcome: "success",
+                detail: &detail,
+            };
+            audit_event(conn, &self.realm_id, &system, &lock, self.now)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sign-in page's words for a throttled attempt.
+pub(crate) fn too_many(secs: i64) -> String {
     format!(
         "Too many failed attempts. Try again in {secs} second{}.",
         if secs == 1 { "" } else { "s" }
@@ -500,90 +542,112 @@ async fn passwordless_finish(
     };
     let keys = locking_key(key, state.settings.throttle.address_max_failures, state);
     if let Err(secs) = admit(state, realm, &keys).await? {
-        return retry_sign_in(
-            state,
-            realm,
-            request,
-            StatusCode::TOO_MANY_REQUESTS,
-            &too_many(secs),
-        );
+        let throttled = StatusCode::TOO_MANY_REQUESTS;
+        return retry_sign_in(state, realm, request, throttled, &too_many(secs));
     }
-    let challenge = form.get("challenge").unwrap_or("").to_string();
-    let credential = form.get("credential").unwrap_or("").to_string();
+    let assertion = Assertion {
+        realm_id: realm.id.clone(),
+        challenge: form.get("challenge").unwrap_or("").to_string(),
+        credential: form.get("credential").unwrap_or("").to_string(),
+        now: state.now(),
+    };
     let db = state.db.clone();
-    let (realm_id, now) = (realm.id.clone(), state.now());
-    let checked = web::block(
-        move || -> Result<Result<User, (Refused, Option<String>)>, IssuerError> {
-            let mut conn = db.conn()?;
-            let refuse = |why: Refused| Ok(Err((why, None)));
-            let Some(taken) = mfa::take_challenge(
-                &mut conn,
-                &realm_id,
-                &sha256_hex(&challenge),
-                PURPOSE_PASSWORDLESS,
-                now,
-            )?
-            else {
-                return refuse("unknown_challenge");
-            };
-            let ceremony: DiscoverableAuthentication =
-                serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
-            let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&credential) else {
-                return refuse("malformed_credential");
-            };
-            let Ok((user_handle, credential_id)) =
-                webauthn.identify_discoverable_authentication(&credential)
-            else {
-                return refuse("no_user_handle");
-            };
-            let credential_id = URL_SAFE_NO_PAD.encode(credential_id);
-            let Some(stored) = mfa::passkey_by_credential(&mut conn, &realm_id, &credential_id)?
-            else {
-                return refuse("unknown_passkey");
-            };
-            let user_id = Some(stored.user_id.clone());
-            if Uuid::parse_str(&stored.user_id).ok() != Some(user_handle) {
-                return Ok(Err(("user_handle_mismatch", user_id)));
-            }
-            let mut passkey: Passkey =
-                serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
-            let Ok(result) = webauthn.finish_discoverable_authentication(
-                &credential,
-                ceremony,
-                &[DiscoverableKey::from(&passkey)],
-            ) else {
-                return Ok(Err(("invalid_assertion", user_id)));
-            };
-            passkey.update_credential(&result);
-            let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-            mfa::update_passkey_use(&mut conn, &stored.id, &json, now)?;
-            match store::users::by_id(&mut conn, &stored.user_id)? {
-                Some(u) if u.enabled && !u.is_service_account && u.realm_id == realm_id => {
-                    store::users::record_login_success(&mut conn, &u.id, now)?;
-                    Ok(Ok(u))
-                }
-                _ => Ok(Err(("disabled", user_id))),
-            }
-        },
-    )
-    .await??;
+    let checked = web::block(move || assertion.sign_in(&mut *db.conn()?, &webauthn)).await??;
     let (user_id, outcome) = match &checked {
         Ok(u) => (Some(u.id.clone()), Ok(())),
         Err((why, id)) => (id.clone(), Err(*why)),
     };
-    settle_passwordless(
-        state,
-        realm,
-        &keys,
-        addr,
-        &request.client.client_id,
-        user_id.as_deref(),
-        outcome,
-    )
-    .await?;
+    let client_id = &request.client.client_id;
+    let user_id = user_id.as_deref();
+    settle_passwordless(state, realm, &keys, addr, client_id, user_id, outcome).await?;
     match checked {
         Ok(user) => signin::start_session(state, realm, request, &user, authn::PASSKEY).await,
         Err(_) => retry_sign_in(state, realm, request, StatusCode::UNAUTHORIZED, FAILED),
+    }
+}
+
+/// A passwordless attempt's result: the user, or why it failed and whom the credential named.
+type PasswordlessOutcome<T> = Result<T, (Refused, Option<String>)>;
+
+/// A passwordless assertion identified: its ceremony, the credential and the stored passkey.
+type Identified = (
+    DiscoverableAuthentication,
+    PublicKeyCredential,
+    StoredPasskey,
+);
+
+/// A passwordless assertion as the finish form sent it.
+struct Assertion {
+    realm_id: String,
+    challenge: String,
+    credential: String,
+    now: i64,
+}
+
+impl Assertion {
+    /// Verifies the assertion against its ceremony and the passkey it names, records the use,
+    /// and returns that passkey's user if they may sign in.
+    fn sign_in(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        webauthn: &Webauthn,
+    ) -> Result<PasswordlessOutcome<User>, IssuerError> {
+        let (ceremony, credential, stored) = match self.identify(conn, webauthn)? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let user_id = Some(stored.user_id.clone());
+        let passkey: Passkey =
+            serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
+        let Ok(result) = webauthn.finish_discoverable_authentication(
+            &credential,
+            ceremony,
+            &[DiscoverableKey::from(&passkey)],
+        ) else {
+            return Ok(Err(("invalid_assertion", user_id)));
+        };
+        record_passkey_use(conn, &stored.id, passkey, &result, self.now)?;
+        match store::users::by_id(conn, &stored.user_id)? {
+            Some(u) if u.enabled && !u.is_service_account && u.realm_id == self.realm_id => {
+                store::users::record_login_success(conn, &u.id, self.now)?;
+                Ok(Ok(u))
+            }
+            _ => Ok(Err(("disabled", user_id))),
+        }
+    }
+
+    /// Takes the ceremony (once) and finds the stored passkey the credential names, which
+    /// must belong to the user handle it presents.
+    fn identify(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        webauthn: &Webauthn,
+    ) -> Result<PasswordlessOutcome<Identified>, IssuerError> {
+        let refuse = |why: Refused| Ok(Err((why, None)));
+        let challenge = sha256_hex(&self.challenge);
+        let purpose = PURPOSE_PASSWORDLESS;
+        let Some(taken) = mfa::take_challenge(conn, &self.realm_id, &challenge, purpose, self.now)?
+        else {
+            return refuse("unknown_challenge");
+        };
+        let ceremony: DiscoverableAuthentication =
+            serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
+        let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(&self.credential) else {
+            return refuse("malformed_credential");
+        };
+        let Ok((user_handle, credential_id)) =
+            webauthn.identify_discoverable_authentication(&credential)
+        else {
+            return refuse("no_user_handle");
+        };
+        let credential_id = URL_SAFE_NO_PAD.encode(credential_id);
+        let Some(stored) = mfa::passkey_by_credential(conn, &self.realm_id, &credential_id)? else {
+            return refuse("unknown_passkey");
+        };
+        if Uuid::parse_str(&stored.user_id).ok() != Some(user_handle) {
+            return Ok(Err(("user_handle_mismatch", Some(stored.user_id))));
+        }
+        Ok(Ok((ceremony, credential, stored)))
     }
 }
 
@@ -637,32 +701,39 @@ async fn second_factor_finish(
 ) -> Result<HttpResponse, IssuerError> {
     const FAILED: &str = "That passkey could not confirm it is you. Try again.";
     let Some((session, user)) = waiting_for_second_factor(state, realm, req).await? else {
-        return retry_sign_in(
-            state,
-            realm,
-            request,
-            StatusCode::UNAUTHORIZED,
-            "This sign-in took too long or has ended. Sign in again.",
-        );
+        let ended = "This sign-in took too long or has ended. Sign in again.";
+        return retry_sign_in(state, realm, request, StatusCode::UNAUTHORIZED, ended);
     };
     let addr = crate::token::client_addr(req, state.settings.trust_forwarded_headers);
     let keys = throttle::second_factor_keys(&user.id, &state.settings.throttle).keys;
     if let Err(secs) = admit(state, realm, &keys).await? {
-        return retry_second_factor(
-            state,
-            realm,
-            request,
-            &user,
-            StatusCode::TOO_MANY_REQUESTS,
-            &too_many(secs),
-        )
-        .await;
+        let throttled = StatusCode::TOO_MANY_REQUESTS;
+        return retry_second_factor(state, realm, request, &user, throttled, &too_many(secs)).await;
     }
+    if !settle_second_factor(state, realm, &user, form, webauthn, keys, addr).await? {
+        let failed = StatusCode::UNAUTHORIZED;
+        return retry_second_factor(state, realm, request, &user, failed, FAILED).await;
+    }
+    let amr = signin::combine(&session.amr, authn::PASSWORD_AND_PASSKEY);
+    signin::second_factor_passed(state, realm, request, &session, &user, &amr).await
+}
+
+/// Checks a second-factor assertion, settles the throttle and audits `user.second_factor`,
+/// in one database call; whether it passed.
+async fn settle_second_factor(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    form: &Form,
+    webauthn: Arc<Webauthn>,
+    keys: Vec<(String, ThrottleRule)>,
+    addr: Option<IpAddr>,
+) -> Result<bool, IssuerError> {
     let challenge = form.get("challenge").unwrap_or("").to_string();
     let credential = form.get("credential").unwrap_or("").to_string();
     let db = state.db.clone();
     let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let locked = web::block(move || -> Result<(bool, Vec<String>), IssuerError> {
+    let (passed, locked) = web::block(move || -> Result<(bool, Vec<String>), IssuerError> {
         let mut conn = db.conn()?;
         let passed = check_second_factor(
             &mut conn,
@@ -679,24 +750,10 @@ async fn second_factor_finish(
         Ok((passed, locked))
     })
     .await??;
-    let (passed, locked) = locked;
     for key in &locked {
         state.metrics.throttle_lock(throttle::key_kind(key));
     }
-    if passed {
-        let amr = signin::combine(&session.amr, authn::PASSWORD_AND_PASSKEY);
-        signin::second_factor_passed(state, realm, request, &session, &user, &amr).await
-    } else {
-        retry_second_factor(
-            state,
-            realm,
-            request,
-            &user,
-            StatusCode::UNAUTHORIZED,
-            FAILED,
-        )
-        .await
-    }
+    Ok(passed)
 }
 
 /// Verifies a second-factor assertion against the user's challenge and passkeys and records
@@ -710,14 +767,9 @@ fn check_second_factor(
     credential: &str,
     now: i64,
 ) -> Result<bool, IssuerError> {
-    let taken = mfa::take_challenge(
-        conn,
-        realm_id,
-        &sha256_hex(challenge),
-        PURPOSE_SECOND_FACTOR,
-        now,
-    )?
-    .filter(|t| t.user_id.as_deref() == Some(user_id));
+    let challenge = sha256_hex(challenge);
+    let taken = mfa::take_challenge(conn, realm_id, &challenge, PURPOSE_SECOND_FACTOR, now)?
+        .filter(|t| t.user_id.as_deref() == Some(user_id));
     let Some(taken) = taken else {
         return Ok(false);
     };
@@ -735,12 +787,25 @@ fn check_second_factor(
     else {
         return Ok(false);
     };
-    let mut passkey: Passkey =
+    let passkey: Passkey =
         serde_json::from_str(&stored.passkey).map_err(internal("stored passkey"))?;
-    passkey.update_credential(&result);
-    let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
-    mfa::update_passkey_use(conn, &stored.id, &json, now)?;
+    record_passkey_use(conn, &stored.id, passkey, &result, now)?;
     Ok(true)
+}
+
+/// Stores what a successful assertion changed about the passkey (its counter and flags) and
+/// when it was used.
+fn record_passkey_use(
+    conn: &mut tessera_store::DbConnection,
+    stored_id: &str,
+    mut passkey: Passkey,
+    result: &AuthenticationResult,
+    now: i64,
+) -> Result<(), IssuerError> {
+    passkey.update_credential(result);
+    let json = serde_json::to_string(&passkey).map_err(internal("passkey"))?;
+    mfa::update_passkey_use(conn, stored_id, &json, now)?;
+    Ok(())
 }
 
 /// `{prefix}/realms/{realm}/account/`
@@ -772,17 +837,10 @@ pub async fn register_begin(
     realm: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, IssuerError> {
-    let webauthn = match ready(&state) {
-        Ok(w) => w,
-        Err(off) => return Ok(off.response()),
+    let (webauthn, realm) = match begin_in_realm(&state, &realm, &req).await? {
+        Ok(begun) => begun,
+        Err(answer) => return Ok(answer),
     };
-    let realm = state.realm(&realm).await?;
-    if !csrf_header_ok(&req) {
-        return Ok(json_refusal(
-            StatusCode::FORBIDDEN,
-            "The page expired or was not sent from this site; reload it.",
-        ));
-    }
     let Some((_, user)) = signin::signed_in(&state, &realm, &req).await? else {
         return Ok(json_refusal(
             StatusCode::UNAUTHORIZED,
@@ -797,10 +855,14 @@ pub async fn register_begin(
         .map_err(|e| IssuerError::Internal(format!("webauthn: {e}")))?;
     let ceremony = serde_json::to_string(&ceremony).map_err(internal("ceremony"))?;
     let id = store_ceremony(&state, &realm, Some(&user.id), PURPOSE_REGISTER, ceremony).await?;
+    begun(&id, require_resident_key(options)?)
+}
+
+/// Registration options that ask for a discoverable credential, so it can sign in alone. The
+/// server's verification does not depend on it; webauthn-rs leaves it to the authenticator,
+/// which then often makes a server-side credential that passwordless sign-in cannot find.
+fn require_resident_key(options: impl serde::Serialize) -> Result<serde_json::Value, IssuerError> {
     let mut options = serde_json::to_value(options).map_err(internal("ceremony options"))?;
-    // A discoverable credential, so it can sign in alone. The server's verification does not
-    // depend on it; webauthn-rs leaves it to the authenticator, which then often makes a
-    // server-side credential that passwordless sign-in cannot find.
     if let Some(selection) = options
         .pointer_mut("/publicKey/authenticatorSelection")
         .and_then(serde_json::Value::as_object_mut)
@@ -808,7 +870,37 @@ pub async fn register_begin(
         selection.insert("residentKey".into(), "required".into());
         selection.insert("requireResidentKey".into(), true.into());
     }
-    begun(&id, options)
+    Ok(options)
+}
+
+/// An account page's passkey form, CSRF-checked, and its signed-in user. `Err` is the error
+/// page; `ended` asks the person to sign in again.
+async fn account_form(
+    state: &IssuerState,
+    realm: &Realm,
+    req: &HttpRequest,
+    payload: web::Payload,
+    ended: &str,
+) -> Result<Result<(Form, User), HttpResponse>, IssuerError> {
+    let form = read_form(req, payload, &state.settings).await?;
+    if !crate::authorize::csrf_ok(req, &form) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The form expired or was not sent from this site. Reload the account page and try again.",
+        )
+        .map(Err);
+    }
+    let Some((_, user)) = signin::signed_in(state, realm, req).await? else {
+        return error_page(StatusCode::UNAUTHORIZED, ended).map(Err);
+    };
+    Ok(Ok((form, user)))
+}
+
+/// The client's address as audited, empty when unknown.
+fn audited_addr(state: &IssuerState, req: &HttpRequest) -> String {
+    crate::token::client_addr(req, state.settings.trust_forwarded_headers)
+        .map(|a| a.to_string())
+        .unwrap_or_default()
 }
 
 /// `POST /realms/{realm}/account/passkeys/finish`: form fields `csrf`, `challenge`, `name`
@@ -824,18 +916,10 @@ pub async fn register_finish(
         Err(off) => return Ok(off.response()),
     };
     let realm = state.realm(&realm).await?;
-    let form = read_form(&req, payload, &state.settings).await?;
-    if !crate::authorize::csrf_ok(&req, &form) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The form expired or was not sent from this site. Reload the account page and try again.",
-        );
-    }
-    let Some((_, user)) = signin::signed_in(&state, &realm, &req).await? else {
-        return error_page(
-            StatusCode::UNAUTHORIZED,
-            "Your session has ended. Sign in again to add a passkey.",
-        );
+    let ended = "Your session has ended. Sign in again to add a passkey.";
+    let (form, user) = match account_form(&state, &realm, &req, payload, ended).await? {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return Ok(answer),
     };
     let name = form.get("name").unwrap_or("").trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -844,23 +928,79 @@ pub async fn register_finish(
             &format!("Give the passkey a name of 1 to {MAX_NAME_CHARS} characters."),
         );
     }
-    let challenge = form.get("challenge").unwrap_or("").to_string();
-    let credential = form.get("credential").unwrap_or("").to_string();
+    let registration = Registration {
+        realm_id: realm.id.clone(),
+        user_id: user.id.clone(),
+        name,
+        challenge: form.get("challenge").unwrap_or("").to_string(),
+        credential: form.get("credential").unwrap_or("").to_string(),
+        addr: audited_addr(&state, &req),
+        now: state.now(),
+    };
     let db = state.db.clone();
-    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers)
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let added = web::block(move || -> Result<Result<(), &'static str>, IssuerError> {
-        let mut conn = db.conn()?;
-        let taken = mfa::take_challenge(
-            &mut conn,
-            &realm_id,
-            &sha256_hex(&challenge),
-            PURPOSE_REGISTER,
-            now,
-        )?
-        .filter(|t| t.user_id.as_deref() == Some(user_id.as_str()));
+    let added = web::block(move || registration.add(&mut *db.conn()?, &webauthn)).await??;
+    match added {
+        Ok(()) => Ok(back_to_account(&state, &realm, "passkey-added")),
+        Err(message) => error_page(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// A new passkey as the registration form sent it.
+struct Registration {
+    realm_id: String,
+    user_id: String,
+    name: String,
+    challenge: String,
+    credential: String,
+    addr: String,
+    now: i64,
+}
+
+impl Registration {
+    /// Verifies the credential, stores it and audits `user.passkey_added`. `Err` is what the
+    /// page tells the person.
+    fn add(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        webauthn: &Webauthn,
+    ) -> Result<Result<(), &'static str>, IssuerError> {
+        let passkey = match self.verify(conn, webauthn)? {
+            Ok(passkey) => passkey,
+            Err(message) => return Ok(Err(message)),
+        };
+        let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id());
+        if mfa::passkey_by_credential(conn, &self.realm_id, &credential_id)?.is_some() {
+            return Ok(Err("This passkey is registered already."));
+        }
+        let id = tessera_core::id::new_uuid();
+        mfa::insert_passkey(
+            conn,
+            &StoredPasskey {
+                id: id.clone(),
+                realm_id: self.realm_id.clone(),
+                user_id: self.user_id.clone(),
+                credential_id,
+                name: self.name.clone(),
+                passkey: serde_json::to_string(&passkey).map_err(internal("passkey"))?,
+                created_at: self.now,
+                last_used_at: None,
+            },
+        )?;
+        let detail = serde_json::json!({ "passkey_id": id, "name": self.name });
+        self.audit(conn, "user.passkey_added", &detail)?;
+        Ok(Ok(()))
+    }
+
+    /// Takes the user's registration ceremony (once) and verifies the new credential.
+    fn verify(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        webauthn: &Webauthn,
+    ) -> Result<Result<Passkey, &'static str>, IssuerError> {
+        let challenge = sha256_hex(&self.challenge);
+        let taken =
+            mfa::take_challenge(conn, &self.realm_id, &challenge, PURPOSE_REGISTER, self.now)?
+                .filter(|t| t.user_id.as_deref() == Some(self.user_id.as_str()));
         let Some(taken) = taken else {
             return Ok(Err(
                 "The passkey request expired or was already used. Try again.",
@@ -868,47 +1008,26 @@ pub async fn register_finish(
         };
         let ceremony: PasskeyRegistration =
             serde_json::from_str(&taken.state).map_err(internal("stored ceremony"))?;
-        let Ok(credential) = serde_json::from_str::<RegisterPublicKeyCredential>(&credential)
+        let Ok(credential) = serde_json::from_str::<RegisterPublicKeyCredential>(&self.credential)
         else {
             return Ok(Err("The browser sent no usable passkey. Try again."));
         };
-        let Ok(passkey) = webauthn.finish_passkey_registration(&credential, &ceremony) else {
-            return Ok(Err("The passkey could not be verified. Try again."));
-        };
-        let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id());
-        if mfa::passkey_by_credential(&mut conn, &realm_id, &credential_id)?.is_some() {
-            return Ok(Err("This passkey is registered already."));
+        match webauthn.finish_passkey_registration(&credential, &ceremony) {
+            Ok(passkey) => Ok(Ok(passkey)),
+            Err(_) => Ok(Err("The passkey could not be verified. Try again.")),
         }
-        let id = tessera_core::id::new_uuid();
-        mfa::insert_passkey(
-            &mut conn,
-            &StoredPasskey {
-                id: id.clone(),
-                realm_id: realm_id.clone(),
-                user_id: user_id.clone(),
-                credential_id,
-                name: name.clone(),
-                passkey: serde_json::to_string(&passkey).map_err(internal("passkey"))?,
-                created_at: now,
-                last_used_at: None,
-            },
-        )?;
+    }
+
+    fn audit(
+        &self,
+        conn: &mut tessera_store::DbConnection,
+        action: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), IssuerError> {
+        let (realm_id, user_id, addr) = (&self.realm_id, &self.user_id, &self.addr);
         signin::audit_person(
-            &mut conn,
-            &realm_id,
-            &user_id,
-            &addr,
-            "user.passkey_added",
-            true,
-            &serde_json::json!({ "passkey_id": id, "name": name }),
-            now,
-        )?;
-        Ok(Ok(()))
-    })
-    .await??;
-    match added {
-        Ok(()) => Ok(back_to_account(&state, &realm, "passkey-added")),
-        Err(message) => error_page(StatusCode::BAD_REQUEST, message),
+            conn, realm_id, user_id, addr, action, true, detail, self.now,
+        )
     }
 }
 
@@ -925,38 +1044,22 @@ pub async fn remove(
     }
     let (realm, id) = path.into_inner();
     let realm = state.realm(&realm).await?;
-    let form = read_form(&req, payload, &state.settings).await?;
-    if !crate::authorize::csrf_ok(&req, &form) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The form expired or was not sent from this site. Reload the account page and try again.",
-        );
-    }
-    let Some((_, user)) = signin::signed_in(&state, &realm, &req).await? else {
-        return error_page(
-            StatusCode::UNAUTHORIZED,
-            "Your session has ended. Sign in again to manage your passkeys.",
-        );
+    let ended = "Your session has ended. Sign in again to manage your passkeys.";
+    let (_, user) = match account_form(&state, &realm, &req, payload, ended).await? {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return Ok(answer),
     };
     let db = state.db.clone();
-    let (realm_id, now) = (realm.id.clone(), state.now());
-    let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers)
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let (realm_id, now, addr) = (realm.id.clone(), state.now(), audited_addr(&state, &req));
     let removed = web::block(move || -> Result<bool, IssuerError> {
         let mut conn = db.conn()?;
         if !mfa::remove_passkey(&mut conn, &user.id, &id)? {
             return Ok(false);
         }
+        let detail = serde_json::json!({ "passkey_id": id });
+        let action = "user.passkey_removed";
         signin::audit_person(
-            &mut conn,
-            &realm_id,
-            &user.id,
-            &addr,
-            "user.passkey_removed",
-            true,
-            &serde_json::json!({ "passkey_id": id }),
-            now,
+            &mut conn, &realm_id, &user.id, &addr, action, true, &detail, now,
         )?;
         Ok(true)
     })

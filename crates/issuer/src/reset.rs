@@ -148,39 +148,18 @@ pub async fn submit(
     let realm = state.realm(&realm).await?;
     let form = read_form(&req, payload, &state.settings).await?;
     let token = form.get("token").unwrap_or("").to_string();
-    let csrf_ok = match (req.cookie(CSRF_COOKIE), form.get("csrf")) {
-        (Some(c), Some(f)) => constant_time_eq(c.value().as_bytes(), f.as_bytes()),
-        _ => false,
-    };
-    if !csrf_ok {
-        return invalid(
-            &state,
-            &realm,
-            "The form expired or was not sent from this site. Open the link again.",
-        );
+    if !reset_csrf_ok(&req, &form) {
+        let expired = "The form expired or was not sent from this site. Open the link again.";
+        return invalid(&state, &realm, expired);
     }
     if !link_is_live(&state, &realm, &token).await? {
         return invalid(&state, &realm, INVALID_LINK);
     }
     let password = form.get("password").unwrap_or("").to_string();
     let again = form.get("password_confirm").unwrap_or("");
-    let refused = if password != again {
-        Some("The two passwords differ. Enter the same new password twice.".to_string())
-    } else {
-        tessera_core::password::validate_password(&password)
-            .err()
-            .map(|e| format!("The new password {}.", e.message))
-    };
-    if let Some(message) = refused {
-        return render(
-            &state,
-            &realm,
-            StatusCode::BAD_REQUEST,
-            &token,
-            Some(&message),
-            None,
-            false,
-        );
+    if let Some(message) = refused_password(&password, again) {
+        let status = StatusCode::BAD_REQUEST;
+        return render(&state, &realm, status, &token, Some(&message), None, false);
     }
     let hasher = state.hasher.clone();
     let hash = web::block(move || hasher.hash(&password))
@@ -189,10 +168,47 @@ pub async fn submit(
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers)
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let Some(ended) = complete_reset(&state, &realm, &token, hash, addr).await? else {
+        // Spent by a concurrent submission, or expired since the check above.
+        return invalid(&state, &realm, INVALID_LINK);
+    };
+    for (jti, exp) in &ended.revoked {
+        state.access_token_revoked(jti, *exp);
+    }
+    render(&state, &realm, StatusCode::OK, "", None, None, true)
+}
+
+/// The reset form's own double-submit check ([`CSRF_COOKIE`]).
+fn reset_csrf_ok(req: &HttpRequest, form: &crate::form::Form) -> bool {
+    match (req.cookie(CSRF_COOKIE), form.get("csrf")) {
+        (Some(c), Some(f)) => constant_time_eq(c.value().as_bytes(), f.as_bytes()),
+        _ => false,
+    }
+}
+
+/// Why the new password, typed twice, cannot be set, in the page's words.
+fn refused_password(password: &str, again: &str) -> Option<String> {
+    if password != again {
+        return Some("The two passwords differ. Enter the same new password twice.".to_string());
+    }
+    tessera_core::password::validate_password(password)
+        .err()
+        .map(|e| format!("The new password {}.", e.message))
+}
+
+/// Spends the link and sets the password in one transaction, audited; `None` when the link
+/// was spent or expired meanwhile.
+async fn complete_reset(
+    state: &IssuerState,
+    realm: &Realm,
+    token: &str,
+    hash: String,
+    addr: String,
+) -> Result<Option<accounts::Ended>, IssuerError> {
     let (db, realm_id, token_hash, now) = (
         state.db.clone(),
         realm.id.clone(),
-        sha256_hex(&token),
+        sha256_hex(token),
         state.now(),
     );
     let done = web::block(move || {
@@ -203,37 +219,42 @@ pub async fn submit(
             else {
                 return Ok(None);
             };
-            let actor = format!("user:{user_id}");
-            let detail = serde_json::json!({
-                "sessions_ended": ended.sessions,
-                "grants_revoked": ended.grants,
-            })
-            .to_string();
-            audit_event(
-                conn,
-                &realm_id,
-                &Actor {
-                    name: &actor,
-                    source_addr: &addr,
-                },
-                &Audited {
-                    action: "user.password_reset_completed",
-                    target: &actor,
-                    outcome: "success",
-                    detail: &detail,
-                },
-                now,
-            )?;
+            audit_reset(conn, &realm_id, &user_id, &addr, &ended, now)?;
             Ok(Some(ended))
         })
     })
     .await??;
-    let Some(ended) = done else {
-        // Spent by a concurrent submission, or expired since the check above.
-        return invalid(&state, &realm, INVALID_LINK);
-    };
-    for (jti, exp) in &ended.revoked {
-        state.access_token_revoked(jti, *exp);
-    }
-    render(&state, &realm, StatusCode::OK, "", None, None, true)
+    Ok(done)
+}
+
+/// `user.password_reset_completed`, acted by the user whose link it was.
+fn audit_reset(
+    conn: &mut tessera_store::DbConnection,
+    realm_id: &str,
+    user_id: &str,
+    addr: &str,
+    ended: &accounts::Ended,
+    now: i64,
+) -> Result<(), tessera_store::StoreError> {
+    let actor = format!("user:{user_id}");
+    let detail = serde_json::json!({
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    })
+    .to_string();
+    audit_event(
+        conn,
+        realm_id,
+        &Actor {
+            name: &actor,
+            source_addr: addr,
+        },
+        &Audited {
+            action: "user.password_reset_completed",
+            target: &actor,
+            outcome: "success",
+            detail: &detail,
+        },
+        now,
+    )
 }

@@ -21,9 +21,8 @@ use tessera_store as store;
 use tessera_store::mfa::{self, Factors};
 
 use crate::authorize::{
-    AuthRequest, Checked, SESSION_COOKIE, check_request, consent_page, cookie_path, csrf_cookie,
-    csrf_ok, error_page, form_action, issue_code, login_page, needs_consent, page, render, secure,
-    set_cookie,
+    AuthRequest, SESSION_COOKIE, consent_page, cookie_path, csrf_cookie, flow_request, form_action,
+    issue_code, login_page, needs_consent, page, render, secure, set_cookie,
 };
 use crate::error::IssuerError;
 use crate::form::{Form, read_form};
@@ -205,42 +204,47 @@ async fn advance(
     amr: &str,
 ) -> Result<BrowserSession, IssuerError> {
     let now = state.now();
-    let expires_at = now
-        + if step.is_some() {
-            PENDING_TTL_SECS
-        } else {
-            state.settings.session_ttl_secs
-        };
-    let db = state.db.clone();
-    let (hash, step_owned, amr_owned) = (
-        session.id_sha256.clone(),
-        step.map(str::to_string),
-        amr.to_string(),
-    );
-    let moved = web::block(move || {
-        mfa::advance_session(
-            &mut *db.conn()?,
-            &hash,
-            step_owned.as_deref(),
-            &amr_owned,
-            now,
-            expires_at,
-        )
-    })
-    .await??;
-    if !moved {
+    let ttl = match step {
+        Some(_) => PENDING_TTL_SECS,
+        None => state.settings.session_ttl_secs,
+    };
+    let advanced = BrowserSession {
+        auth_time: now,
+        last_seen_at: now,
+        expires_at: now + ttl,
+        amr: amr.to_string(),
+        pending: step.map(str::to_string),
+        ..session.clone()
+    };
+    if !store_advance(state, &advanced).await? {
         return Err(IssuerError::invalid_request(
             "this sign-in has already finished or ended; start again",
         ));
     }
-    Ok(BrowserSession {
-        auth_time: now,
-        last_seen_at: now,
-        expires_at,
-        amr: amr.to_string(),
-        pending: step.map(str::to_string),
-        ..session.clone()
+    Ok(advanced)
+}
+
+/// Stores `advanced` (its step, how it was proven, from when, until when); false when the
+/// session was no longer pending (finished or ended).
+async fn store_advance(
+    state: &IssuerState,
+    advanced: &BrowserSession,
+) -> Result<bool, IssuerError> {
+    let db = state.db.clone();
+    let s = advanced.clone();
+    let moved = web::block(move || {
+        let conn = &mut *db.conn()?;
+        mfa::advance_session(
+            conn,
+            &s.id_sha256,
+            s.pending.as_deref(),
+            &s.amr,
+            s.auth_time,
+            s.expires_at,
+        )
     })
+    .await??;
+    Ok(moved)
 }
 
 /// Consent when needed, else the code.
@@ -346,47 +350,78 @@ async fn step_page(
     error: Option<&str>,
 ) -> Result<HttpResponse, IssuerError> {
     let csrf = random_token::<24>();
-    let action = form_action(state, realm, step);
-    let html = match step {
-        STEP_SECOND_FACTOR => render(&SecondFactorPage {
-            realm: &realm.name,
-            action: &action,
-            csrf: &csrf,
-            request: &request.raw,
-            totp: situation.factors.totp,
-            recovery_codes_left: situation.factors.recovery_codes_left,
-            passkeys_enabled: state.passkeys_enabled() && situation.factors.passkeys > 0,
-            error,
-        })?,
-        STEP_NEW_PASSWORD => render(&NewPasswordPage {
-            realm: &realm.name,
-            action: &action,
-            csrf: &csrf,
-            request: &request.raw,
-            error,
-        })?,
-        _ => {
-            let secret = enrolment_secret(state, realm, user).await?;
-            let uri = totp::provisioning_uri(&secret, &realm.display_name, &user.username)?;
-            render(&EnrolPage {
-                realm: &realm.name,
-                action: &action,
-                csrf: &csrf,
-                request: &request.raw,
-                secret: &secret,
-                qr_svg: &totp::qr_svg(&uri)?,
-                error,
-            })?
-        }
+    let form = StepForm {
+        action: &form_action(state, realm, step),
+        csrf: &csrf,
+        request: &request.raw,
+        error,
     };
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
+    let html = step_html(state, realm, user, situation, step, &form).await?;
+    let status = match error {
+        Some(_) => StatusCode::UNAUTHORIZED,
+        None => StatusCode::OK,
     };
     let mut resp = page(status, html);
     set_cookie(&mut resp, csrf_cookie(state, realm, csrf));
     Ok(resp)
+}
+
+/// What every step's form carries.
+struct StepForm<'a> {
+    action: &'a str,
+    csrf: &'a str,
+    request: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn step_html(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    situation: &Situation,
+    step: &str,
+    form: &StepForm<'_>,
+) -> Result<String, IssuerError> {
+    match step {
+        STEP_SECOND_FACTOR => render(&SecondFactorPage {
+            realm: &realm.name,
+            action: form.action,
+            csrf: form.csrf,
+            request: form.request,
+            totp: situation.factors.totp,
+            recovery_codes_left: situation.factors.recovery_codes_left,
+            passkeys_enabled: state.passkeys_enabled() && situation.factors.passkeys > 0,
+            error: form.error,
+        }),
+        STEP_NEW_PASSWORD => render(&NewPasswordPage {
+            realm: &realm.name,
+            action: form.action,
+            csrf: form.csrf,
+            request: form.request,
+            error: form.error,
+        }),
+        _ => enrol_html(state, realm, user, form).await,
+    }
+}
+
+/// The enrolment page, with the secret to scan as a QR code or type.
+async fn enrol_html(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    form: &StepForm<'_>,
+) -> Result<String, IssuerError> {
+    let secret = enrolment_secret(state, realm, user).await?;
+    let uri = totp::provisioning_uri(&secret, &realm.display_name, &user.username)?;
+    render(&EnrolPage {
+        realm: &realm.name,
+        action: form.action,
+        csrf: form.csrf,
+        request: form.request,
+        secret: &secret,
+        qr_svg: &totp::qr_svg(&uri)?,
+        error: form.error,
+    })
 }
 
 /// The secret of the user's unconfirmed TOTP enrolment, started now if there is none (a
@@ -424,6 +459,20 @@ struct StepPost {
     user: User,
 }
 
+impl StepPost {
+    /// This step's page again with `error`, the user's factors looked up afresh.
+    async fn again(
+        &self,
+        state: &IssuerState,
+        step: &str,
+        error: &str,
+    ) -> Result<HttpResponse, IssuerError> {
+        let (realm, request, user) = (&self.realm, &self.request, &self.user);
+        let situation = situation(state, realm, user).await?;
+        step_page(state, realm, request, user, &situation, step, Some(error)).await
+    }
+}
+
 /// Reads a step's form: CSRF, the request, cancel, and the pending sign-in at `step`.
 async fn read_step(
     state: &IssuerState,
@@ -434,16 +483,10 @@ async fn read_step(
 ) -> Result<Result<StepPost, HttpResponse>, IssuerError> {
     let realm = state.realm(realm_name).await?;
     let form = read_form(req, payload, &state.settings).await?;
-    if !csrf_ok(req, &form) {
-        return error_page(
-            "The form expired or was not sent from this site. Go back to the application and start again.",
-        )
-        .map(Err);
-    }
-    let raw = form.get("request").unwrap_or("").to_string();
-    let request = match check_request(state, &realm, &raw).await? {
-        Checked::Answer(resp) => return Ok(Err(resp)),
-        Checked::Valid(r) => r,
+    let expired = "The form expired or was not sent from this site. Go back to the application and start again.";
+    let request = match flow_request(state, &realm, req, &form, expired).await? {
+        Ok(request) => request,
+        Err(resp) => return Ok(Err(resp)),
     };
     let found = pending(state, &realm, req).await?;
     if form.get("action") == Some("cancel") {
@@ -454,23 +497,17 @@ async fn read_step(
             .reply
             .error("access_denied", "the user cancelled the sign-in")));
     }
-    match found {
-        Some((session, user)) if session.pending.as_deref() == Some(step) => Ok(Ok(StepPost {
-            realm,
-            form,
-            request,
-            session,
-            user,
-        })),
-        _ => login_page(
-            state,
-            &realm,
-            &request,
-            "",
-            Some("This sign-in took too long or has ended. Sign in again."),
-        )
-        .map(Err),
-    }
+    let Some((session, user)) = found.filter(|(s, _)| s.pending.as_deref() == Some(step)) else {
+        let ended = Some("This sign-in took too long or has ended. Sign in again.");
+        return login_page(state, &realm, &request, "", ended).map(Err);
+    };
+    Ok(Ok(StepPost {
+        realm,
+        form,
+        request,
+        session,
+        user,
+    }))
 }
 
 /// Counts a second-factor attempt for the user before it is checked; a locked user gets
@@ -517,57 +554,123 @@ pub async fn second_factor(
         Ok(p) => p,
         Err(resp) => return Ok(resp),
     };
-    let code = post.form.get("code").unwrap_or("").trim().to_string();
-    let recovery = post
-        .form
-        .get("recovery_code")
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let situation = situation(&state, &post.realm, &post.user).await?;
-    if code.is_empty() && recovery.is_empty() {
-        return step_page(
-            &state,
-            &post.realm,
-            &post.request,
-            &post.user,
-            &situation,
-            STEP_SECOND_FACTOR,
-            Some("Enter the code from your authenticator app, or a recovery code."),
-        )
-        .await;
-    }
-    let method = if code.is_empty() {
-        "recovery_code"
-    } else {
-        "totp"
+    let Some(code) = TypedCode::from_form(&post.form) else {
+        let missing = "Enter the code from your authenticator app, or a recovery code.";
+        return post.again(&state, STEP_SECOND_FACTOR, missing).await;
     };
-    let db = state.db.clone();
-    let (realm_id, user_id, now) = (post.realm.id.clone(), post.user.id.clone(), state.now());
+    let (method, wrong) = (code.method(), code.wrong());
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
+    let check = move |conn: &mut tessera_store::DbConnection, user_id: &str, now: i64| {
+        code.accept(conn, user_id, now)
+    };
+    let error = match check_code(&state, &post.realm, &post.user, method, addr, check).await? {
+        CodeCheck::Accepted => {
+            let amr = combine(&post.session.amr, authn::PASSWORD_AND_OTP);
+            let (realm, request, session) = (&post.realm, &post.request, &post.session);
+            return second_factor_passed(&state, realm, request, session, &post.user, &amr).await;
+        }
+        CodeCheck::Wrong => wrong.to_string(),
+        CodeCheck::Throttled(wait) => wait_message(wait),
+    };
+    post.again(&state, STEP_SECOND_FACTOR, &error).await
+}
+
+/// A code typed at the second-factor step.
+enum TypedCode {
+    Totp(String),
+    Recovery(String),
+}
+
+impl TypedCode {
+    /// The app's code when one was typed, else the recovery code; `None` when neither was.
+    fn from_form(form: &Form) -> Option<Self> {
+        let code = form.get("code").unwrap_or("").trim();
+        let recovery = form.get("recovery_code").unwrap_or("").trim();
+        match (code.is_empty(), recovery.is_empty()) {
+            (false, _) => Some(Self::Totp(code.to_string())),
+            (true, false) => Some(Self::Recovery(recovery.to_string())),
+            (true, true) => None,
+        }
+    }
+
+    /// The method as audited.
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Totp(_) => "totp",
+            Self::Recovery(_) => "recovery_code",
+        }
+    }
+
+    /// What the page says when the code is wrong.
+    fn wrong(&self) -> &'static str {
+        match self {
+            Self::Totp(_) => {
+                "That code is not right. Enter the current code from your authenticator app."
+            }
+            Self::Recovery(_) => "That recovery code is not right or was already used.",
+        }
+    }
+
+    /// Accepts the code, spending it: the TOTP step, or the recovery code.
+    fn accept(
+        self,
+        conn: &mut tessera_store::DbConnection,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool, IssuerError> {
+        match self {
+            Self::Totp(code) => accept_totp(conn, user_id, &code, now),
+            Self::Recovery(code) => {
+                let hash = totp::recovery_code_hash(&code);
+                Ok(mfa::redeem_recovery_code(conn, user_id, &hash, now)?)
+            }
+        }
+    }
+}
+
+/// Whether `code` is the current code of the user's confirmed authenticator app, in a step
+/// not used before; the step is recorded so that it cannot be used again.
+fn accept_totp(
+    conn: &mut tessera_store::DbConnection,
+    user_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool, IssuerError> {
+    let Some(t) = mfa::totp_of(conn, user_id)?.filter(|t| t.confirmed_at.is_some()) else {
+        return Ok(false);
+    };
+    match totp::matching_step(&t.secret, code, now, t.last_step) {
+        Some(s) => Ok(mfa::accept_totp_step(conn, user_id, s)?),
+        None => Ok(false),
+    }
+}
+
+/// Checks a typed code in one database call, under the user's second-factor throttle: the
+/// attempt is admitted first, then `check` runs, then the throttle is settled and the
+/// attempt audited (`user.second_factor` with `method`).
+async fn check_code<F>(
+    state: &IssuerState,
+    realm: &Realm,
+    user: &User,
+    method: &'static str,
+    addr: Option<std::net::IpAddr>,
+    check: F,
+) -> Result<CodeCheck, IssuerError>
+where
+    F: FnOnce(&mut tessera_store::DbConnection, &str, i64) -> Result<bool, IssuerError>
+        + Send
+        + 'static,
+{
+    let db = state.db.clone();
+    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
     let settings = state.settings.throttle;
-    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
+    web::block(move || -> Result<CodeCheck, IssuerError> {
         let mut conn = db.conn()?;
         let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
             Ok(s) => s,
             Err(wait) => return Ok(CodeCheck::Throttled(wait)),
         };
-        let accepted = if method == "totp" {
-            match mfa::totp_of(&mut conn, &user_id)?.filter(|t| t.confirmed_at.is_some()) {
-                Some(t) => match totp::matching_step(&t.secret, &code, now, t.last_step) {
-                    Some(s) => mfa::accept_totp_step(&mut conn, &user_id, s)?,
-                    None => false,
-                },
-                None => false,
-            }
-        } else {
-            mfa::redeem_recovery_code(
-                &mut conn,
-                &user_id,
-                &totp::recovery_code_hash(&recovery),
-                now,
-            )?
-        };
+        let accepted = check(&mut conn, &user_id, now)?;
         throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, accepted, now)?;
         audit_factor(&mut conn, &realm_id, &user_id, method, accepted, addr, now)?;
         Ok(if accepted {
@@ -576,37 +679,7 @@ pub async fn second_factor(
             CodeCheck::Wrong
         })
     })
-    .await??;
-    let error = match checked {
-        CodeCheck::Accepted => {
-            return second_factor_passed(
-                &state,
-                &post.realm,
-                &post.request,
-                &post.session,
-                &post.user,
-                &combine(&post.session.amr, authn::PASSWORD_AND_OTP),
-            )
-            .await;
-        }
-        CodeCheck::Wrong if method == "totp" => {
-            "That code is not right. Enter the current code from your authenticator app."
-                .to_string()
-        }
-        CodeCheck::Wrong => "That recovery code is not right or was already used.".to_string(),
-        CodeCheck::Throttled(wait) => wait_message(wait),
-    };
-    let situation = self::situation(&state, &post.realm, &post.user).await?;
-    step_page(
-        &state,
-        &post.realm,
-        &post.request,
-        &post.user,
-        &situation,
-        STEP_SECOND_FACTOR,
-        Some(&error),
-    )
-    .await
+    .await?
 }
 
 /// The second-factor page again with `error`, for a passkey that failed (`crate::passkey`).
@@ -618,16 +691,8 @@ pub(crate) async fn second_factor_page(
     error: &str,
 ) -> Result<HttpResponse, IssuerError> {
     let situation = situation(state, realm, user).await?;
-    step_page(
-        state,
-        realm,
-        request,
-        user,
-        &situation,
-        STEP_SECOND_FACTOR,
-        Some(error),
-    )
-    .await
+    let step = STEP_SECOND_FACTOR;
+    step_page(state, realm, request, user, &situation, step, Some(error)).await
 }
 
 /// How a sign-in is proven once `added` was proven on top of `so_far`: the union of both,
@@ -715,45 +780,41 @@ pub async fn new_password(
     };
     let password = post.form.get("password").unwrap_or("").to_string();
     let confirm = post.form.get("confirm").unwrap_or("");
-    let problem = if password != confirm {
-        Some("The two passwords differ. Type the same new password twice.".to_string())
-    } else {
-        tessera_core::password::validate_password(&password)
-            .err()
-            .map(|e| format!("Choose another password: {}.", e.message))
-    };
-    if let Some(problem) = problem {
-        let situation = situation(&state, &post.realm, &post.user).await?;
-        return step_page(
-            &state,
-            &post.realm,
-            &post.request,
-            &post.user,
-            &situation,
-            STEP_NEW_PASSWORD,
-            Some(&problem),
-        )
-        .await;
+    let differ = "The two passwords differ. Type the same new password twice.";
+    if let Some(problem) = new_password_problem(&password, confirm, differ) {
+        return post.again(&state, STEP_NEW_PASSWORD, &problem).await;
     }
-    let hasher = state.hasher.clone();
-    let hash = web::block(move || hasher.hash(&password))
-        .await?
-        .map_err(|e| IssuerError::invalid_request(e.message))?;
+    let hash = hash_new_password(&state, password).await?;
     set_password_ending_other_sessions(&state, &post.realm, &post.user, &hash, &post.session)
         .await?;
     let user = User {
         password_change_required: false,
         ..post.user.clone()
     };
-    second_factor_passed(
-        &state,
-        &post.realm,
-        &post.request,
-        &post.session,
-        &user,
-        &post.session.amr,
-    )
-    .await
+    let (realm, request, session) = (&post.realm, &post.request, &post.session);
+    second_factor_passed(&state, realm, request, session, &user, &session.amr).await
+}
+
+/// What is wrong with a person's new password typed twice, in the words the page shows:
+/// `differ` when the two differ, else the policy's objection.
+pub(crate) fn new_password_problem(password: &str, confirm: &str, differ: &str) -> Option<String> {
+    if password != confirm {
+        return Some(differ.to_string());
+    }
+    tessera_core::password::validate_password(password)
+        .err()
+        .map(|e| format!("Choose another password: {}.", e.message))
+}
+
+/// Hashes a person's new password on the blocking pool.
+pub(crate) async fn hash_new_password(
+    state: &IssuerState,
+    password: String,
+) -> Result<String, IssuerError> {
+    let hasher = state.hasher.clone();
+    web::block(move || hasher.hash(&password))
+        .await?
+        .map_err(|e| IssuerError::invalid_request(e.message))
 }
 
 /// Stores the user's own new password and ends every other session of the user (with their
@@ -801,21 +862,8 @@ pub async fn enrol(
     };
     let code = post.form.get("code").unwrap_or("");
     let addr = crate::token::client_addr(&req, state.settings.trust_forwarded_headers);
-    let error = confirm_enrolment(&state, &post.realm, &post.user, code, addr)
-        .await?
-        .err();
-    if let Some(error) = error {
-        let situation = situation(&state, &post.realm, &post.user).await?;
-        return step_page(
-            &state,
-            &post.realm,
-            &post.request,
-            &post.user,
-            &situation,
-            STEP_ENROL,
-            Some(&error),
-        )
-        .await;
+    if let Err(error) = confirm_enrolment(&state, &post.realm, &post.user, code, addr).await? {
+        return post.again(&state, STEP_ENROL, &error).await;
     }
     let codes = issue_recovery_codes(&state, &post.realm, &post.user).await?;
     let amr = combine(&post.session.amr, authn::PASSWORD_AND_OTP);
@@ -824,18 +872,19 @@ pub async fn enrol(
         // Not expected after enrolment (the factor now exists and was just proven), but
         // never complete a sign-in a rule still holds back.
         advance(&state, &post.session, Some(next), &amr).await?;
-        return step_page(
-            &state,
-            &post.realm,
-            &post.request,
-            &post.user,
-            &situation,
-            next,
-            None,
-        )
-        .await;
+        let (realm, request, user) = (&post.realm, &post.request, &post.user);
+        return step_page(&state, realm, request, user, &situation, next, None).await;
     }
     advance(&state, &post.session, None, &amr).await?;
+    recovery_codes_page(&state, &post, &codes)
+}
+
+/// The new recovery codes, shown once, with the link that continues the sign-in.
+fn recovery_codes_page(
+    state: &IssuerState,
+    post: &StepPost,
+    codes: &[String],
+) -> Result<HttpResponse, IssuerError> {
     let continue_url = format!(
         "{}/realms/{}/protocol/openid-connect/auth?{}",
         state.path_prefix(),
@@ -846,7 +895,7 @@ pub async fn enrol(
         StatusCode::OK,
         render(&RecoveryCodesPage {
             realm: &post.realm.name,
-            codes: &codes,
+            codes,
             continue_url: &continue_url,
         })?,
     ))
@@ -862,41 +911,19 @@ pub(crate) async fn confirm_enrolment(
     addr: Option<std::net::IpAddr>,
 ) -> Result<Result<(), String>, IssuerError> {
     let code = code.trim().to_string();
-    let db = state.db.clone();
-    let (realm_id, user_id, now) = (realm.id.clone(), user.id.clone(), state.now());
-    let settings = state.settings.throttle;
-    let checked = web::block(move || -> Result<CodeCheck, IssuerError> {
-        let mut conn = db.conn()?;
-        let step = match admit_factor_attempt(&settings, &mut conn, &realm_id, &user_id, now)? {
-            Ok(s) => s,
-            Err(wait) => return Ok(CodeCheck::Throttled(wait)),
-        };
-        let confirmed = match mfa::totp_of(&mut conn, &user_id)? {
+    let check =
+        move |conn: &mut tessera_store::DbConnection, user_id: &str, now: i64| match mfa::totp_of(
+            conn, user_id,
+        )? {
             Some(t) if t.confirmed_at.is_none() => {
                 match totp::matching_step(&t.secret, &code, now, 0) {
-                    Some(s) => mfa::confirm_totp(&mut conn, &user_id, s, now)?,
-                    None => false,
+                    Some(s) => Ok(mfa::confirm_totp(conn, user_id, s, now)?),
+                    None => Ok(false),
                 }
             }
-            _ => false,
+            _ => Ok(false),
         };
-        throttle::settle_password_attempt(&mut conn, &realm_id, &step.keys, confirmed, now)?;
-        audit_factor(
-            &mut conn,
-            &realm_id,
-            &user_id,
-            "totp_enrolment",
-            confirmed,
-            addr,
-            now,
-        )?;
-        Ok(if confirmed {
-            CodeCheck::Accepted
-        } else {
-            CodeCheck::Wrong
-        })
-    })
-    .await??;
+    let checked = check_code(state, realm, user, "totp_enrolment", addr, check).await?;
     Ok(match checked {
         CodeCheck::Accepted => Ok(()),
         CodeCheck::Wrong => Err("That code is not right. Scan the code again, or type the key, and enter the code the app shows now.".to_string()),

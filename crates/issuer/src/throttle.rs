@@ -182,7 +182,26 @@ pub fn unlock(
     username: Option<&str>,
     addr: Option<IpAddr>,
 ) -> Result<Vec<String>, IssuerError> {
-    let candidates = match (username, addr) {
+    let candidates = unlock_candidates(conn, realm_id, username, addr)?;
+    let mut deleted = Vec::new();
+    for key in candidates {
+        if store::throttle::entry(conn, realm_id, &key)?.is_some() {
+            store::throttle::clear(conn, realm_id, &key)?;
+            deleted.push(key);
+        }
+    }
+    Ok(deleted)
+}
+
+/// The keys an unlock of `username` and/or `addr` may clear: the pair, or every pair of the
+/// one named, and its own key.
+fn unlock_candidates(
+    conn: &mut DbConnection,
+    realm_id: &str,
+    username: Option<&str>,
+    addr: Option<IpAddr>,
+) -> Result<Vec<String>, IssuerError> {
+    Ok(match (username, addr) {
         (Some(u), Some(a)) => vec![pair_key(u, Some(a))],
         (Some(u), None) => {
             let name = u.to_lowercase();
@@ -208,15 +227,7 @@ pub fn unlock(
                 "name a username, an address, or both to unlock",
             ));
         }
-    };
-    let mut deleted = Vec::new();
-    for key in candidates {
-        if store::throttle::entry(conn, realm_id, &key)?.is_some() {
-            store::throttle::clear(conn, realm_id, &key)?;
-            deleted.push(key);
-        }
-    }
-    Ok(deleted)
+    })
 }
 
 /// `s` matched literally by SQL LIKE with `\` as the escape character.

@@ -124,26 +124,60 @@ async fn token_for_realm(
 /// audited as a sign-in ([`check_password`]). Best effort: a failed write is logged, the
 /// answer stays the request's own.
 async fn audit_token_failure(state: &IssuerState, seen: &TokenSeen, error: &IssuerError) {
-    use tessera_store::provision::{Actor, Audited, audit_event};
+    let Some(realm_id) = seen.realm_id.clone() else {
+        return;
+    };
+    let Some((action, detail)) = token_failure_event(seen, error) else {
+        return;
+    };
+    if seen.client_locked {
+        state.metrics.throttle_lock("client_address");
+    }
+    let audit = TokenFailureAudit {
+        realm_id,
+        actor: format!(
+            "client:{}",
+            seen.presented_client.as_deref().unwrap_or("unknown")
+        ),
+        addr: seen.addr.map(|a| a.to_string()).unwrap_or_default(),
+        action,
+        detail: detail.to_string(),
+        locked_secs: seen
+            .client_locked
+            .then_some(state.settings.throttle.lockout_secs),
+        now: state.now(),
+    };
+    let db = state.db.clone();
+    let written = web::block(move || audit.write(&mut *db.conn()?)).await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot audit a failed token request"),
+        Err(e) => tracing::warn!(error = %e, "cannot audit a failed token request"),
+    }
+}
+
+/// The action and detail to audit for a failed token request, or `None` for failures an
+/// operator need not see (and for the password grant's, audited as sign-ins).
+fn token_failure_event(
+    seen: &TokenSeen,
+    error: &IssuerError,
+) -> Option<(&'static str, serde_json::Value)> {
     let IssuerError::OAuth {
         code, description, ..
     } = error
     else {
-        return;
+        return None;
     };
-    let Some(realm_id) = seen.realm_id.clone() else {
-        return;
-    };
-    let (action, detail) = match code {
-        OAuthCode::InvalidClient => (
+    match code {
+        OAuthCode::InvalidClient => Some((
             "client.authenticate",
             serde_json::json!({
                 "client_id": seen.presented_client,
                 "grant_type": seen.grant,
                 "reason": description,
             }),
-        ),
-        OAuthCode::InvalidGrant if seen.grant != "password" => (
+        )),
+        OAuthCode::InvalidGrant if seen.grant != "password" => Some((
             "token.request",
             serde_json::json!({
                 "client_id": seen.presented_client,
@@ -151,64 +185,52 @@ async fn audit_token_failure(state: &IssuerState, seen: &TokenSeen, error: &Issu
                 "error": code.as_str(),
                 "reason": description,
             }),
-        ),
-        _ => return,
-    };
-    let actor = format!(
-        "client:{}",
-        seen.presented_client.as_deref().unwrap_or("unknown")
-    );
-    let addr = seen.addr.map(|a| a.to_string()).unwrap_or_default();
-    let locked = seen.client_locked;
-    if locked {
-        state.metrics.throttle_lock("client_address");
+        )),
+        _ => None,
     }
-    let lockout_secs = state.settings.throttle.lockout_secs;
-    let now = state.now();
-    let db = state.db.clone();
-    let written = web::block(move || -> Result<(), IssuerError> {
-        let mut conn = db.conn()?;
+}
+
+/// The audit events of one failed token request, ready to write off the async runtime.
+struct TokenFailureAudit {
+    realm_id: String,
+    actor: String,
+    addr: String,
+    action: &'static str,
+    detail: String,
+    /// Set when the failure locked the client's address, for how long.
+    locked_secs: Option<i64>,
+    now: i64,
+}
+
+impl TokenFailureAudit {
+    fn write(&self, conn: &mut tessera_store::DbConnection) -> Result<(), IssuerError> {
+        use tessera_store::provision::{Actor, Audited, audit_event};
         let actor = Actor {
-            name: &actor,
-            source_addr: &addr,
+            name: &self.actor,
+            source_addr: &self.addr,
         };
-        audit_event(
-            &mut conn,
-            &realm_id,
-            &actor,
-            &Audited {
-                action,
-                target: actor.name,
-                outcome: "failure",
-                detail: &detail.to_string(),
-            },
-            now,
-        )?;
-        if locked {
-            let lock = serde_json::json!({
-                "reason": "client authentication failures",
-                "locked_secs": lockout_secs,
-            });
-            audit_event(
-                &mut conn,
-                &realm_id,
-                &actor,
-                &Audited {
-                    action: "throttle.lock",
-                    target: &format!("client_addr:{addr}"),
-                    outcome: "success",
-                    detail: &lock.to_string(),
-                },
-                now,
-            )?;
-        }
+        let failure = Audited {
+            action: self.action,
+            target: actor.name,
+            outcome: "failure",
+            detail: &self.detail,
+        };
+        audit_event(conn, &self.realm_id, &actor, &failure, self.now)?;
+        let Some(locked_secs) = self.locked_secs else {
+            return Ok(());
+        };
+        let lock = serde_json::json!({
+            "reason": "client authentication failures",
+            "locked_secs": locked_secs,
+        });
+        let lock = Audited {
+            action: "throttle.lock",
+            target: &format!("client_addr:{}", self.addr),
+            outcome: "success",
+            detail: &lock.to_string(),
+        };
+        audit_event(conn, &self.realm_id, &actor, &lock, self.now)?;
         Ok(())
-    })
-    .await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot audit a failed token request"),
-        Err(e) => tracing::warn!(error = %e, "cannot audit a failed token request"),
     }
 }
 
@@ -221,23 +243,10 @@ async fn answer_token_request(
 ) -> Result<HttpResponse, IssuerError> {
     let realm = state.realm(realm_name).await?;
     seen.realm_id = Some(realm.id.clone());
-    if !req.query_string().is_empty() {
-        // Credentials in a URL end up in logs and histories (RFC 6749 §2.3.1, §3.2).
-        return Err(IssuerError::invalid_request(
-            "send every parameter in the form body; the token endpoint takes no URL query",
-        ));
-    }
+    refuse_url_query(req)?;
     let form = read_form(req, payload, &state.settings).await?;
     let grant_type = form.require("grant_type")?;
-    let Ok(grant) = grant_type.parse::<GrantType>() else {
-        return Err(IssuerError::oauth(
-            OAuthCode::UnsupportedGrantType,
-            format!(
-                "grant_type {grant_type} is not supported; use one of: {}",
-                GRANT_TYPES.join(", ")
-            ),
-        ));
-    };
+    let grant = parse_grant_type(grant_type)?;
     seen.grant = grant.as_str();
     let addr = client_addr(req, state.settings.trust_forwarded_headers);
     seen.addr = addr;
@@ -263,6 +272,28 @@ async fn answer_token_request(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(response))
+}
+
+/// Credentials in a URL end up in logs and histories (RFC 6749 §2.3.1, §3.2).
+fn refuse_url_query(req: &HttpRequest) -> Result<(), IssuerError> {
+    if req.query_string().is_empty() {
+        return Ok(());
+    }
+    Err(IssuerError::invalid_request(
+        "send every parameter in the form body; the token endpoint takes no URL query",
+    ))
+}
+
+fn parse_grant_type(grant_type: &str) -> Result<GrantType, IssuerError> {
+    grant_type.parse::<GrantType>().map_err(|_| {
+        IssuerError::oauth(
+            OAuthCode::UnsupportedGrantType,
+            format!(
+                "grant_type {grant_type} is not supported; use one of: {}",
+                GRANT_TYPES.join(", ")
+            ),
+        )
+    })
 }
 
 /// The scope to grant: what was asked for (every name allowed for the client), or the
@@ -416,55 +447,73 @@ async fn password(
     let user = check_password(state, realm, username, password, &by).await?;
     crate::signin::check_password_grant_allowed(state, realm, &user).await?;
     let mut response = mint(state, realm, client, &user.id, &scope)?;
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Ok(response);
+    if client.allows_grant(GrantType::RefreshToken) {
+        start_password_grant(state, realm, client, &user.id, &scope, &mut response).await?;
     }
-    // As Keycloak does: a client registered for refresh gets a refresh token (and, with
-    // `openid`, an ID token), so libraries can refresh and log out after `token()`.
+    Ok(response)
+}
+
+/// As Keycloak does: a client registered for refresh gets a refresh token (and, with
+/// `openid`, an ID token) on the password grant, so libraries can refresh and log out after
+/// `token()`.
+async fn start_password_grant(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    user_id: &str,
+    scope: &ScopeSet,
+    response: &mut TokenResponse,
+) -> Result<(), IssuerError> {
     let now = state.now();
     let grant_id = tessera_core::id::new_uuid();
     let stored_scope = scope.to_string();
-    let (value, row) = refresh_row(
-        state,
-        realm,
-        client,
-        &GrantOf {
-            family: &grant_id,
-            user_id: &user.id,
-            scope: &stored_scope,
-            auth_time: now,
-            session: None,
-            family_expires_at: None,
-            amr: tessera_core::authn::PASSWORD,
-        },
-    );
-    let issued = tessera_store::refresh_tokens::Issued {
-        access_jti: response.jti.clone(),
-        access_expires_at: now + response.expires_in,
-        refresh: Some(row),
+    let grant = GrantOf {
+        family: &grant_id,
+        user_id,
+        scope: &stored_scope,
+        auth_time: now,
+        session: None,
+        family_expires_at: None,
+        amr: tessera_core::authn::PASSWORD,
     };
+    let value = start_grant(state, realm, client, &grant, response, now).await?;
+    response.refresh_token = Some(value);
+    add_id_token(state, realm, client, scope, response, &grant.sign_in(None))
+}
+
+/// Records a new grant's first refresh token along with its access token; returns the
+/// refresh token's value.
+async fn start_grant(
+    state: &IssuerState,
+    realm: &Realm,
+    client: &Client,
+    grant: &GrantOf<'_>,
+    response: &TokenResponse,
+    now: i64,
+) -> Result<String, IssuerError> {
+    let (value, row) = refresh_row(state, realm, client, grant);
+    let issued = issued_with(response, now, Some(row));
     let db = state.db.clone();
     let realm_id = realm.id.clone();
+    let grant_id = grant.family.to_string();
     web::block(move || {
         tessera_store::refresh_tokens::start_grant(&mut *db.conn()?, &realm_id, &grant_id, &issued)
     })
     .await??;
-    response.refresh_token = Some(value);
-    add_id_token(
-        state,
-        realm,
-        client,
-        &scope,
-        &mut response,
-        &crate::oidc::IdTokenInput {
-            user_id: &user.id,
-            nonce: None,
-            auth_time: now,
-            session: None,
-            amr: tessera_core::authn::PASSWORD,
-        },
-    )?;
-    Ok(response)
+    Ok(value)
+}
+
+/// What a grant records of the tokens it issues, so that a replay can revoke them.
+fn issued_with(
+    response: &TokenResponse,
+    now: i64,
+    refresh: Option<tessera_core::model::RefreshToken>,
+) -> store::refresh_tokens::Issued {
+    store::refresh_tokens::Issued {
+        access_jti: response.jti.clone(),
+        access_expires_at: now + response.expires_in,
+        refresh,
+    }
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code is single-use, bound to its client and
@@ -482,10 +531,8 @@ async fn authorization_code(
     let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
     let code = form.require("code")?;
     let now = state.now();
-    let db = state.db.clone();
-    let hash = tessera_core::secret::sha256_hex(code);
-    let row = web::block(move || store::codes::by_hash(&mut *db.conn()?, &hash))
-        .await??
+    let row = find_by_hash(state, code, store::codes::by_hash)
+        .await?
         .filter(|r| r.realm_id == realm.id)
         .ok_or_else(|| bad("the authorization code is not valid"))?;
     if row.client_id != client.client_id {
@@ -495,29 +542,39 @@ async fn authorization_code(
     let refusal = code_refusal(&row, client, form, now).err();
     let scope = ScopeSet::from_stored(&row.scope);
     let mut response = mint(state, realm, client, &row.user_id, &scope)?;
-    let refresh = client.allows_grant(GrantType::RefreshToken).then(|| {
-        refresh_row(
-            state,
-            realm,
-            client,
-            &GrantOf {
-                family: &row.grant_id,
-                user_id: &row.user_id,
-                scope: &row.scope,
-                auth_time: row.auth_time,
-                session: row.session_id_sha256.as_deref(),
-                family_expires_at: None,
-                amr: &row.amr,
-            },
-        )
-    });
-    let issued = store::refresh_tokens::Issued {
-        access_jti: response.jti.clone(),
-        access_expires_at: now + response.expires_in,
-        refresh: refresh.as_ref().map(|(_, r)| r.clone()),
-    };
+    let grant = GrantOf::of_code(&row);
+    let refresh = client
+        .allows_grant(GrantType::RefreshToken)
+        .then(|| refresh_row(state, realm, client, &grant));
+    let issued = issued_with(&response, now, refresh.as_ref().map(|(_, r)| r.clone()));
+    redeem_code(state, &row, now, refusal, issued).await?;
+    response.refresh_token = refresh.map(|(value, _)| value);
+    let sign_in = grant.sign_in(row.nonce.as_deref());
+    add_id_token(state, realm, client, &scope, &mut response, &sign_in)?;
+    Ok(response)
+}
+
+/// Looks up a presented code or refresh token by its hash; only the hash is stored.
+pub(crate) async fn find_by_hash<T: Send + 'static>(
+    state: &IssuerState,
+    presented: &str,
+    lookup: fn(&mut store::DbConnection, &str) -> Result<Option<T>, store::StoreError>,
+) -> Result<Option<T>, IssuerError> {
     let db = state.db.clone();
-    let (spent, refused) = (row.clone(), refusal.is_some());
+    let hash = tessera_core::secret::sha256_hex(presented);
+    Ok(web::block(move || lookup(&mut *db.conn()?, &hash)).await??)
+}
+
+/// Spends the code and records its tokens, or, for a replay, revokes what it issued before.
+async fn redeem_code(
+    state: &IssuerState,
+    code: &tessera_core::model::AuthorizationCode,
+    now: i64,
+    refusal: Option<IssuerError>,
+    issued: store::refresh_tokens::Issued,
+) -> Result<(), IssuerError> {
+    let db = state.db.clone();
+    let (spent, refused) = (code.clone(), refusal.is_some());
     let outcome =
         web::block(move || store::codes::redeem(&mut *db.conn()?, &spent, now, refused, &issued))
             .await??;
@@ -526,23 +583,28 @@ async fn authorization_code(
         outcome,
         refusal,
         "the authorization code was already used; the tokens issued for it are revoked",
-    )?;
-    response.refresh_token = refresh.map(|(value, _)| value);
-    add_id_token(
+    )
+}
+
+/// Retires the presented refresh token and records its successor, or, for a retired one
+/// presented again, revokes the whole grant.
+async fn rotate_refresh_token(
+    state: &IssuerState,
+    token: &tessera_core::model::RefreshToken,
+    now: i64,
+    issued: store::refresh_tokens::Issued,
+) -> Result<(), IssuerError> {
+    let db = state.db.clone();
+    let retired = token.clone();
+    let outcome =
+        web::block(move || store::refresh_tokens::rotate(&mut *db.conn()?, &retired, now, &issued))
+            .await??;
+    settle(
         state,
-        realm,
-        client,
-        &scope,
-        &mut response,
-        &crate::oidc::IdTokenInput {
-            user_id: &row.user_id,
-            nonce: row.nonce.as_deref(),
-            auth_time: row.auth_time,
-            session: row.session_id_sha256.as_deref(),
-            amr: &row.amr,
-        },
-    )?;
-    Ok(response)
+        outcome,
+        None,
+        "the refresh token was already used; the grant is revoked",
+    )
 }
 
 /// Why a code may not be redeemed by this request: expired, another redirect URI, or a
@@ -621,6 +683,45 @@ struct GrantOf<'a> {
     amr: &'a str,
 }
 
+impl<'a> GrantOf<'a> {
+    /// The grant an authorization code starts; its first refresh token sets the family's end.
+    fn of_code(code: &'a tessera_core::model::AuthorizationCode) -> Self {
+        Self {
+            family: &code.grant_id,
+            user_id: &code.user_id,
+            scope: &code.scope,
+            auth_time: code.auth_time,
+            session: code.session_id_sha256.as_deref(),
+            family_expires_at: None,
+            amr: &code.amr,
+        }
+    }
+
+    /// The grant a refresh token belongs to, kept to its family's end.
+    fn of_refresh(token: &'a tessera_core::model::RefreshToken) -> Self {
+        Self {
+            family: &token.family_id,
+            user_id: &token.user_id,
+            scope: &token.scope,
+            auth_time: token.auth_time,
+            session: token.session_id_sha256.as_deref(),
+            family_expires_at: Some(token.family_expires_at),
+            amr: &token.amr,
+        }
+    }
+
+    /// The sign-in behind this grant, as its ID tokens tell it.
+    fn sign_in(&self, nonce: Option<&'a str>) -> crate::oidc::IdTokenInput<'a> {
+        crate::oidc::IdTokenInput {
+            user_id: self.user_id,
+            nonce,
+            auth_time: self.auth_time,
+            session: self.session,
+            amr: self.amr,
+        }
+    }
+}
+
 /// A new refresh token of `grant.family` (its value, and its row to store). Its idle lifetime
 /// never reaches past the family's absolute end (`family_expires_at`, set by the first token).
 fn refresh_row(
@@ -666,10 +767,8 @@ async fn refresh(
     let bad = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
     let presented = form.require("refresh_token")?;
     let now = state.now();
-    let db = state.db.clone();
-    let hash = tessera_core::secret::sha256_hex(presented);
-    let token = web::block(move || store::refresh_tokens::by_hash(&mut *db.conn()?, &hash))
-        .await??
+    let token = find_by_hash(state, presented, store::refresh_tokens::by_hash)
+        .await?
         .filter(|t| t.realm_id == realm.id)
         .ok_or_else(|| bad("the refresh token is not valid"))?;
     if token.client_id != client.client_id {
@@ -678,61 +777,12 @@ async fn refresh(
     if token.revoked_at.is_some() {
         return Err(bad("the refresh token has been revoked"));
     }
-    let scope = if token.rotated_at.is_some() {
-        // A retired token came back: the rotation below finds it retired and ends the grant.
-        ScopeSet::from_stored(&token.scope)
-    } else {
-        // Refuse what can be refused without retiring the token.
-        if token.expires_at <= now || token.family_expires_at <= now {
-            return Err(bad("the refresh token has expired; sign in again"));
-        }
-        match form.get("scope") {
-            None => ScopeSet::from_stored(&token.scope),
-            Some(r) => {
-                let asked = ScopeSet::parse(r)
-                    .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
-                let wider = asked.not_in(&ScopeSet::from_stored(&token.scope));
-                if !wider.is_empty() {
-                    return Err(IssuerError::oauth(
-                        OAuthCode::InvalidScope,
-                        format!("the grant does not include: {}", wider.join(" ")),
-                    ));
-                }
-                asked
-            }
-        }
-    };
+    let scope = refreshed_scope(&token, form, now)?;
     let mut response = mint(state, realm, client, &token.user_id, &scope)?;
-    let (value, successor) = refresh_row(
-        state,
-        realm,
-        client,
-        &GrantOf {
-            family: &token.family_id,
-            user_id: &token.user_id,
-            scope: &token.scope,
-            auth_time: token.auth_time,
-            session: token.session_id_sha256.as_deref(),
-            family_expires_at: Some(token.family_expires_at),
-            amr: &token.amr,
-        },
-    );
-    let issued = store::refresh_tokens::Issued {
-        access_jti: response.jti.clone(),
-        access_expires_at: now + response.expires_in,
-        refresh: Some(successor),
-    };
-    let db = state.db.clone();
-    let retired = token.clone();
-    let outcome =
-        web::block(move || store::refresh_tokens::rotate(&mut *db.conn()?, &retired, now, &issued))
-            .await??;
-    settle(
-        state,
-        outcome,
-        None,
-        "the refresh token was already used; the grant is revoked",
-    )?;
+    let grant = GrantOf::of_refresh(&token);
+    let (value, successor) = refresh_row(state, realm, client, &grant);
+    let issued = issued_with(&response, now, Some(successor));
+    rotate_refresh_token(state, &token, now, issued).await?;
     response.refresh_token = Some(value);
     add_id_token(
         state,
@@ -740,15 +790,42 @@ async fn refresh(
         client,
         &scope,
         &mut response,
-        &crate::oidc::IdTokenInput {
-            user_id: &token.user_id,
-            nonce: None,
-            auth_time: token.auth_time,
-            session: token.session_id_sha256.as_deref(),
-            amr: &token.amr,
-        },
+        &grant.sign_in(None),
     )?;
     Ok(response)
+}
+
+/// The scope a refresh grants: the grant's, or the narrower one asked for. A retired token
+/// skips these checks: the rotation finds it retired and ends the grant.
+fn refreshed_scope(
+    token: &tessera_core::model::RefreshToken,
+    form: &Form,
+    now: i64,
+) -> Result<ScopeSet, IssuerError> {
+    let granted = ScopeSet::from_stored(&token.scope);
+    if token.rotated_at.is_some() {
+        return Ok(granted);
+    }
+    // Refuse what can be refused without retiring the token.
+    if token.expires_at <= now || token.family_expires_at <= now {
+        return Err(IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "the refresh token has expired; sign in again",
+        ));
+    }
+    let Some(requested) = form.get("scope") else {
+        return Ok(granted);
+    };
+    let asked = ScopeSet::parse(requested)
+        .map_err(|e| IssuerError::oauth(OAuthCode::InvalidScope, e.message))?;
+    let wider = asked.not_in(&granted);
+    if !wider.is_empty() {
+        return Err(IssuerError::oauth(
+            OAuthCode::InvalidScope,
+            format!("the grant does not include: {}", wider.join(" ")),
+        ));
+    }
+    Ok(asked)
 }
 
 /// Where a sign-in comes from, for its metrics and audit event.
@@ -778,7 +855,6 @@ pub(crate) async fn check_password(
     password: String,
     by: &SignInBy<'_>,
 ) -> Result<tessera_core::model::User, IssuerError> {
-    let now = state.now();
     let keys = throttle::password_keys(&username, by.addr, &state.settings.throttle);
     let audit = SignInAudit {
         realm_id: realm.id.clone(),
@@ -786,74 +862,106 @@ pub(crate) async fn check_password(
         client_id: by.client_id.to_string(),
         username: username.chars().take(MAX_AUDITED_USERNAME_CHARS).collect(),
         addr: by.addr.map(|a| a.to_string()).unwrap_or_default(),
-        now,
+        now: state.now(),
     };
+    let user = admit_password_attempt(state, &keys, username, &audit).await?;
+    let verified = verify_password(state, user.as_ref(), password).await?;
+    let reason = SignInReason::of(user.as_ref(), verified);
+    let user_id = user.as_ref().map(|u| u.id.clone());
+    settle_password_attempt(state, keys, verified, user_id, audit, reason).await?;
+    state.metrics.sign_in(by.method, reason.counted());
+    match user {
+        Some(u) if verified && u.enabled => Ok(u),
+        Some(_) if verified => Err(IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "this account is disabled",
+        )),
+        _ => Err(IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "invalid username or password",
+        )),
+    }
+}
 
+/// Passes the throttle before any hashing and looks the user up, in one database call. A
+/// throttled attempt is audited and counted as such; backoffs it waited out are counted.
+async fn admit_password_attempt(
+    state: &IssuerState,
+    keys: &throttle::PasswordKeys,
+    username: String,
+    audit: &SignInAudit,
+) -> Result<Option<tessera_core::model::User>, IssuerError> {
     let db = state.db.clone();
-    let realm_id = realm.id.clone();
-    let (lookup_keys, lookup_name, lookup_audit) = (keys.clone(), username.clone(), audit.clone());
+    let (keys, audit_) = (keys.clone(), audit.clone());
     let admitted = web::block(move || -> Result<_, IssuerError> {
+        let audit = audit_;
         let mut conn = db.conn()?;
-        match throttle::admit_password_attempt(&mut conn, &realm_id, &lookup_keys, now) {
+        match throttle::admit_password_attempt(&mut conn, &audit.realm_id, &keys, audit.now) {
             Ok(backoffs) => Ok((
                 backoffs,
-                store::users::by_username(&mut conn, &realm_id, &lookup_name)?,
+                store::users::by_username(&mut conn, &audit.realm_id, &username)?,
             )),
             Err(refused) => {
                 if matches!(refused, IssuerError::Throttled { .. }) {
-                    lookup_audit.write(&mut conn, None, SignInReason::Throttled)?;
+                    audit.write(&mut conn, None, SignInReason::Throttled)?;
                 }
                 Err(refused)
             }
         }
     })
     .await?;
-    let (backoffs, user) = match admitted {
-        Ok(a) => a,
-        Err(e) => {
-            if matches!(e, IssuerError::Throttled { .. }) {
-                state.metrics.sign_in(by.method, SignInResult::Throttled);
-            }
-            return Err(e);
+    let (backoffs, user) = admitted.inspect_err(|e| {
+        if matches!(e, IssuerError::Throttled { .. }) {
+            state.metrics.sign_in(audit.method, SignInResult::Throttled);
         }
-    };
+    })?;
     for _ in 0..backoffs {
         state.metrics.throttle_backoff();
     }
+    Ok(user)
+}
 
-    let verified = {
-        let _permit = state
-            .hash_permits
-            .acquire()
-            .await
-            .map_err(|e| IssuerError::Internal(e.to_string()))?;
-        let hasher = state.hasher.clone();
-        let stored = user
-            .as_ref()
-            .filter(|u| !u.is_service_account)
-            .and_then(|u| u.password_hash.clone());
-        web::block(move || hasher.verify(&password, stored.as_deref())).await?
-    };
-    let reason = match &user {
-        None => SignInReason::UnknownUser,
-        Some(_) if !verified => SignInReason::InvalidPassword,
-        Some(u) if !u.enabled => SignInReason::Disabled,
-        Some(_) => SignInReason::Success,
-    };
+/// Argon2 on the bounded blocking pool. An unknown user or a service account is checked
+/// against a dummy hash, so that it costs what a known user does.
+async fn verify_password(
+    state: &IssuerState,
+    user: Option<&tessera_core::model::User>,
+    password: String,
+) -> Result<bool, IssuerError> {
+    let _permit = state
+        .hash_permits
+        .acquire()
+        .await
+        .map_err(|e| IssuerError::Internal(e.to_string()))?;
+    let hasher = state.hasher.clone();
+    let stored = user
+        .filter(|u| !u.is_service_account)
+        .and_then(|u| u.password_hash.clone());
+    Ok(web::block(move || hasher.verify(&password, stored.as_deref())).await?)
+}
 
+/// Records how an attempt ended, in one database call: the throttle's counters, the user's
+/// login record, the `user.sign_in` event and a `throttle.lock` event per key it locked.
+async fn settle_password_attempt(
+    state: &IssuerState,
+    keys: throttle::PasswordKeys,
+    verified: bool,
+    user_id: Option<String>,
+    audit: SignInAudit,
+    reason: SignInReason,
+) -> Result<(), IssuerError> {
     let db = state.db.clone();
-    let realm_id = realm.id.clone();
-    let user_id = user.as_ref().map(|u| u.id.clone());
     let lockout_secs = state.settings.throttle.lockout_secs;
     let locked = web::block(move || -> Result<Vec<String>, IssuerError> {
         let mut conn = db.conn()?;
-        let locked = throttle::settle_password_attempt(&mut conn, &realm_id, &keys, verified, now)?;
-        if verified {
-            if let Some(id) = &user_id {
+        let (realm_id, now) = (&audit.realm_id, audit.now);
+        let locked = throttle::settle_password_attempt(&mut conn, realm_id, &keys, verified, now)?;
+        if let Some(id) = &user_id {
+            if verified {
                 store::users::record_login_success(&mut conn, id, now)?;
+            } else {
+                store::users::record_login_failure(&mut conn, id)?;
             }
-        } else if let Some(id) = &user_id {
-            store::users::record_login_failure(&mut conn, id)?;
         }
         audit.write(&mut conn, user_id.as_deref(), reason)?;
         for key in &locked {
@@ -865,24 +973,7 @@ pub(crate) async fn check_password(
     for key in &locked {
         state.metrics.throttle_lock(throttle::key_kind(key));
     }
-    state.metrics.sign_in(by.method, reason.counted());
-
-    let user = match user {
-        Some(u) if verified => u,
-        _ => {
-            return Err(IssuerError::oauth(
-                OAuthCode::InvalidGrant,
-                "invalid username or password",
-            ));
-        }
-    };
-    if !user.enabled {
-        return Err(IssuerError::oauth(
-            OAuthCode::InvalidGrant,
-            "this account is disabled",
-        ));
-    }
-    Ok(user)
+    Ok(())
 }
 
 /// How a sign-in ended, as audited: finer than the answer, which does not tell an unknown
@@ -897,6 +988,15 @@ enum SignInReason {
 }
 
 impl SignInReason {
+    fn of(user: Option<&tessera_core::model::User>, verified: bool) -> Self {
+        match user {
+            None => Self::UnknownUser,
+            Some(_) if !verified => Self::InvalidPassword,
+            Some(u) if !u.enabled => Self::Disabled,
+            Some(_) => Self::Success,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -1015,8 +1115,20 @@ async fn exchange_api_key(
     client: &Client,
     form: &Form,
 ) -> Result<TokenResponse, IssuerError> {
+    let hash = exchanged_key_hash(form)?;
+    let (owner, rights, expires_at) = personal_key_holder(state, realm, hash).await?;
+    let scope = ScopeSet::from_names(rights);
+    let mut response = mint_until(state, realm, client, &owner, &scope, expires_at)?;
+    response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+    Ok(response)
+}
+
+/// RFC 8693's name for what an API key is exchanged for.
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Checks a token-exchange request's parameters; the hash of the API key it presents.
+fn exchanged_key_hash(form: &Form) -> Result<String, IssuerError> {
     use tessera_core::apikey::{self, API_KEY_TOKEN_TYPE};
-    const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
     let subject_token = form.require("subject_token")?.to_string();
     let subject_type = form.require("subject_token_type")?;
     if subject_type != API_KEY_TOKEN_TYPE {
@@ -1032,18 +1144,26 @@ async fn exchange_api_key(
             "only {ACCESS_TOKEN_TYPE} can be requested"
         )));
     }
-    let hash = apikey::parse(&subject_token)
-        .map_err(|_| {
-            IssuerError::oauth(
-                OAuthCode::InvalidGrant,
-                "the subject token is not a valid API key",
-            )
-        })?
-        .sha256_hex();
+    let key = apikey::parse(&subject_token).map_err(|_| {
+        IssuerError::oauth(
+            OAuthCode::InvalidGrant,
+            "the subject token is not a valid API key",
+        )
+    })?;
+    Ok(key.sha256_hex())
+}
+
+/// The owner of a usable personal API key, its rights right now and the key's expiry. Team
+/// keys act for no user and cannot be exchanged.
+async fn personal_key_holder(
+    state: &IssuerState,
+    realm: &Realm,
+    hash: String,
+) -> Result<(String, tessera_core::permission::Permissions, Option<i64>), IssuerError> {
     let now = state.now();
     let db = state.db.clone();
     let realm_id = realm.id.clone();
-    let (owner, rights, expires_at) = web::block(move || -> Result<_, IssuerError> {
+    web::block(move || -> Result<_, IssuerError> {
         use tessera_core::access::KeyRefusal;
         use tessera_store::access::{KeyActor, authenticate_api_key};
         let refused = |why: &str| IssuerError::oauth(OAuthCode::InvalidGrant, why.to_string());
@@ -1062,11 +1182,7 @@ async fn exchange_api_key(
             KeyActor::Team { .. } => Err(refused("team keys cannot be exchanged for tokens")),
         }
     })
-    .await??;
-    let scope = ScopeSet::from_names(rights);
-    let mut response = mint_until(state, realm, client, &owner, &scope, expires_at)?;
-    response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
-    Ok(response)
+    .await?
 }
 
 /// The client's address ([`tessera_core::net::client_address`]).
