@@ -43,6 +43,27 @@ impl ApiProblem {
     }
 }
 
+/// Splits off the refusals a form shows next to its fields (see
+/// [`ApiProblem::is_input_problem`]); any other failure stays an error page.
+pub fn form_refusal<T>(
+    answer: Result<T, ConsoleError>,
+) -> Result<Result<T, ApiProblem>, ConsoleError> {
+    refusal_if(answer, ApiProblem::is_input_problem)
+}
+
+/// Splits off the API refusals that `shown` picks, for the page to show; any other failure
+/// stays an error page.
+pub fn refusal_if<T>(
+    answer: Result<T, ConsoleError>,
+    shown: impl FnOnce(&ApiProblem) -> bool,
+) -> Result<Result<T, ApiProblem>, ConsoleError> {
+    match answer {
+        Ok(value) => Ok(Ok(value)),
+        Err(ConsoleError::Api(p)) if shown(&p) => Ok(Err(p)),
+        Err(e) => Err(e),
+    }
+}
+
 /// The API as one signed-in person.
 pub struct Api<'a> {
     state: &'a ConsoleState,
