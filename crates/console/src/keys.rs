@@ -340,14 +340,15 @@ struct KeyForm {
     errors: FieldErrors,
 }
 
-/// The form that adds a key: empty, or as sent with the errors to show on it.
-async fn key_form(
+/// The page with the form that adds a key: empty, or as sent with the errors to show on it.
+async fn show_key_form(
     ctx: &Context<'_>,
     req: &HttpRequest,
     team_key: bool,
     form: Option<&FormData>,
+    status: StatusCode,
     errors: FieldErrors,
-) -> Result<KeyForm, ConsoleError> {
+) -> Result<HttpResponse, ConsoleError> {
     let text = |name: &str| form.and_then(|f| f.text(name));
     let chosen_role = text("role").unwrap_or_else(|| {
         if team_key {
@@ -357,7 +358,7 @@ async fn key_form(
         }
     });
     let chosen_scopes = form.map(|f| f.all("scopes")).unwrap_or_default();
-    Ok(KeyForm {
+    let page = KeyForm {
         layout: ctx.layout("keys", req),
         team_key,
         action: ctx.url(if team_key {
@@ -372,7 +373,8 @@ async fn key_form(
         secret_type: form.and_then(|f| f.get("type")) != Some("pk"),
         expires_at: text("expires_at").unwrap_or_default(),
         errors,
-    })
+    };
+    view::render(status, page)
 }
 
 /// The teams a key may be for: every team for an admin's team key, else the person's own
@@ -463,18 +465,6 @@ async fn new_personal(
     let ctx = Context::load(&state, &req).await?;
     let errors = FieldErrors::default();
     show_key_form(&ctx, &req, false, None, StatusCode::OK, errors).await
-}
-
-/// The form that adds a key, as a page with `status`.
-async fn show_key_form(
-    ctx: &Context<'_>,
-    req: &HttpRequest,
-    team_key: bool,
-    form: Option<&FormData>,
-    status: StatusCode,
-    errors: FieldErrors,
-) -> Result<HttpResponse, ConsoleError> {
-    view::render(status, key_form(ctx, req, team_key, form, errors).await?)
 }
 
 async fn new_team(
