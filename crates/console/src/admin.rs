@@ -1280,28 +1280,8 @@ fn client_form(ctx: &Context<'_>, form: Option<&FormData>, errors: &FieldErrors)
             .help("What the application sends as client_id. Leave empty for a generated one."),
     )
     .field(Field::new("name", "Name", "text").value(get("name")))
-    .field(Field::new("type", "Type", "radios").options(choices(
-        vec![
-            (
-                "confidential".into(),
-                "Confidential: has a secret (servers, scripts)".into(),
-            ),
-            (
-                "public".into(),
-                "Public: no secret (browser and native apps; PKCE)".into(),
-            ),
-        ],
-        &[kind],
-    )))
-    .field(
-        Field::new("grant_types", "Grant types", "checkboxes").options(choices(
-            GRANT_TYPES
-                .iter()
-                .map(|(v, l)| ((*v).to_string(), (*l).to_string()))
-                .collect(),
-            &grants,
-        )),
-    )
+    .field(Field::new("type", "Type", "radios").options(client_type_choices(kind)))
+    .field(Field::new("grant_types", "Grant types", "checkboxes").options(grant_choices(&grants)))
     .field(
         Field::new("scopes", "Scopes", "text")
             .value(get("scopes"))
@@ -1313,6 +1293,30 @@ fn client_form(ctx: &Context<'_>, form: Option<&FormData>, errors: &FieldErrors)
             .help("One per line; needed for the authorization code grant."),
     )
     .with_errors(errors)
+}
+
+fn client_type_choices(kind: String) -> Vec<Choice> {
+    choices(
+        vec![
+            (
+                "confidential".into(),
+                "Confidential: has a secret (servers, scripts)".into(),
+            ),
+            (
+                "public".into(),
+                "Public: no secret (browser and native apps; PKCE)".into(),
+            ),
+        ],
+        &[kind],
+    )
+}
+
+fn grant_choices(selected: &[String]) -> Vec<Choice> {
+    let grants = GRANT_TYPES
+        .iter()
+        .map(|(v, l)| ((*v).to_string(), (*l).to_string()))
+        .collect();
+    choices(grants, selected)
 }
 
 async fn new_client(
