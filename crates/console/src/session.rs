@@ -427,13 +427,13 @@ async fn login(
     req: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let realm = realm_of(&req)?;
-    let base = state.public_base_path(&realm);
-    register_console(&state, &realm).await?;
     let wanted = query
         .iter()
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.as_str());
+    let realm = realm_of(&req)?;
+    let base = state.public_base_path(&realm);
+    register_console(&state, &realm).await?;
     let pending = PendingSignIn::start(safe_return_to(&base, wanted));
     let authorize = authorize_url(&state, &realm, &pending);
     let mut pending_cookie = cookie(&state, &realm, LOGIN_COOKIE, pending.cookie_value());
