@@ -653,7 +653,7 @@ async fn render_detail(
         key,
         errors,
     };
-    Ok(view::html(status, page.render()?))
+    view::render(status, page)
 }
 
 async fn detail(
@@ -816,7 +816,7 @@ async fn confirm_delete(
         button: "Delete the key".into(),
         cancel: key.href,
     };
-    Ok(view::html(StatusCode::OK, page.render()?))
+    view::render(StatusCode::OK, page)
 }
 
 #[cfg(test)]

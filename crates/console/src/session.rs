@@ -648,8 +648,10 @@ async fn signed_out(
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
     let base = state.public_base_path(&realm);
-    let html = SignedOutPage { base: &base }.render()?;
-    Ok(view::html(actix_web::http::StatusCode::OK, html))
+    view::render(
+        actix_web::http::StatusCode::OK,
+        SignedOutPage { base: &base },
+    )
 }
 
 #[cfg(test)]
