@@ -34,12 +34,47 @@ impl ApiProblem {
             .unwrap_or(&self.description)
     }
 
+    /// A refusal's body as the API sends it; what it lacks is filled in.
+    fn from_answer(status: StatusCode, body: &[u8]) -> Self {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        Self {
+            status,
+            error: v["error"].as_str().unwrap_or("server_error").to_string(),
+            description: v["error_description"]
+                .as_str()
+                .unwrap_or("the API gave no reason")
+                .to_string(),
+            field: v["field"].as_str().map(str::to_string),
+        }
+    }
+
     /// Refusals about the input, which a form shows instead of an error page.
     pub fn is_input_problem(&self) -> bool {
         matches!(
             self.status,
             StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::FORBIDDEN
         )
+    }
+}
+
+/// Splits off the refusals a form shows next to its fields (see
+/// [`ApiProblem::is_input_problem`]); any other failure stays an error page.
+pub fn form_refusal<T>(
+    answer: Result<T, ConsoleError>,
+) -> Result<Result<T, ApiProblem>, ConsoleError> {
+    refusal_if(answer, ApiProblem::is_input_problem)
+}
+
+/// Splits off the API refusals that `shown` picks, for the page to show; any other failure
+/// stays an error page.
+pub fn refusal_if<T>(
+    answer: Result<T, ConsoleError>,
+    shown: impl FnOnce(&ApiProblem) -> bool,
+) -> Result<Result<T, ApiProblem>, ConsoleError> {
+    match answer {
+        Ok(value) => Ok(Ok(value)),
+        Err(ConsoleError::Api(p)) if shown(&p) => Ok(Err(p)),
+        Err(e) => Err(e),
     }
 }
 
@@ -86,28 +121,8 @@ impl<'a> Api<'a> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<WithNext<T>, ConsoleError> {
-        let url = format!(
-            "{}{path}",
-            self.state.settings.api_internal_url.trim_end_matches('/')
-        );
-        let mut request = self
-            .state
-            .http
-            .request(method, &url)
-            .bearer_auth(&self.session.access_token);
-        if let Some(addr) = self.session.client_addr {
-            // Whose action this is, for the API's audit log; believed only with the secret.
-            request = request
-                .header(
-                    tessera_core::net::RELAY_SECRET_HEADER,
-                    self.state.settings.relay_secret.value(),
-                )
-                .header(tessera_core::net::RELAYED_CLIENT_HEADER, addr.to_string());
-        }
-        if let Some(b) = body {
-            request = request.json(b);
-        }
-        let resp = request
+        let resp = self
+            .request(method, path, body)
             .send()
             .await
             .map_err(|e| ConsoleError::Upstream(format!("cannot reach the API: {e}")))?;
@@ -128,16 +143,7 @@ impl<'a> Api<'a> {
             return Err(self.session.sign_in_again());
         }
         if !status.is_success() {
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(ConsoleError::Api(ApiProblem {
-                status,
-                error: v["error"].as_str().unwrap_or("server_error").to_string(),
-                description: v["error_description"]
-                    .as_str()
-                    .unwrap_or("the API gave no reason")
-                    .to_string(),
-                field: v["field"].as_str().map(str::to_string),
-            }));
+            return Err(ConsoleError::Api(ApiProblem::from_answer(status, &bytes)));
         }
         // 204 No Content reads as JSON `null` (callers of such calls ask for a `Value`).
         let text: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -148,6 +154,37 @@ impl<'a> Api<'a> {
             body,
             next_page_token,
         })
+    }
+
+    /// The request with the person's token and, for the API's audit log, the browser's
+    /// address (believed only with the relay secret).
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let url = format!(
+            "{}{path}",
+            self.state.settings.api_internal_url.trim_end_matches('/')
+        );
+        let mut request = self
+            .state
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.session.access_token);
+        if let Some(addr) = self.session.client_addr {
+            request = request
+                .header(
+                    tessera_core::net::RELAY_SECRET_HEADER,
+                    self.state.settings.relay_secret.value(),
+                )
+                .header(tessera_core::net::RELAYED_CLIENT_HEADER, addr.to_string());
+        }
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        request
     }
 }
 

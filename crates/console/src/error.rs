@@ -42,21 +42,11 @@ struct ErrorPage<'a> {
     retry: Option<&'a str>,
 }
 
-impl ResponseError for ConsoleError {
-    fn status_code(&self) -> StatusCode {
+impl ConsoleError {
+    /// The error page's title and message (not for `SignIn`, which redirects).
+    fn title_and_message(&self) -> (&'static str, String) {
         match self {
-            Self::SignIn { .. } => StatusCode::SEE_OTHER,
-            Self::Api(p) => p.status,
-            Self::BadRequest(_) | Self::SignInFailed { .. } => StatusCode::BAD_REQUEST,
-            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (title, message) = match self {
-            Self::SignIn { login_url } => return view::see_other(login_url),
+            Self::SignIn { .. } => ("Sign-in needed", String::new()),
             Self::Api(p) if p.status == StatusCode::FORBIDDEN => {
                 ("Not allowed", p.description.clone())
             }
@@ -83,7 +73,27 @@ impl ResponseError for ConsoleError {
                     "The page could not be shown.".to_string(),
                 )
             }
-        };
+        }
+    }
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::Api(p) => p.status,
+            Self::BadRequest(_) | Self::SignInFailed { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::SignIn { login_url } = self {
+            return view::see_other(login_url);
+        }
+        let (title, message) = self.title_and_message();
         let retry = match self {
             Self::SignInFailed { retry, .. } => Some(retry.as_str()),
             _ => None,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use tessera_core::model::KeyStatus;
 
 use crate::ConsoleState;
+use crate::api::form_refusal;
 use crate::error::ConsoleError;
 use crate::forms::{FieldErrors, FormData};
 use crate::view::{self, Context, Layout, encode, short_time, short_time_or};
@@ -210,52 +211,84 @@ async fn list(
     let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let team_tab = param("tab").as_deref() == Some("team");
     let token = param("page_token").unwrap_or_default();
-    let base = ctx.session.base.clone();
-    let (keys, next_token, may_create) = if team_tab {
-        let page: Page<TeamKey> = ctx
-            .api()
-            .get(&view::paged(
-                &format!("/api/preview/teamkeys?page_size={PAGE_SIZE}"),
-                &token,
-            ))
-            .await?;
-        let keys = page
-            .values
-            .into_iter()
-            .map(|k| team_view(k, &base))
-            .collect();
-        let next = Some(page.next_page_token).filter(|t| !t.is_empty());
-        (keys, next, ctx.me.may_create_team_keys())
+    let listed = if team_tab {
+        team_keys(&ctx, &token).await?
     } else {
-        let filter = format!("owner_id eq \"{}\"", ctx.me.user_id);
-        let answer = ctx
-            .api()
-            .get_with_next::<Vec<PersonalKey>>(&view::paged(
-                &format!(
-                    "/api/v1/apikeys?page_size={PAGE_SIZE}&filter={}",
-                    encode(&filter)
-                ),
-                &token,
-            ))
-            .await?;
-        let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
-        let keys = answer
-            .body
-            .into_iter()
-            .map(|k| personal_view(k, &teams, &base))
-            .collect();
-        (keys, answer.next_page_token, ctx.me.can("api_key:create"))
+        personal_keys(&ctx, &token).await?
     };
+    let base = &ctx.session.base;
     let tab = if team_tab { "team" } else { "personal" };
     let page = ListPage {
         layout: ctx.layout("keys", &req),
         team_tab,
-        keys,
-        may_create,
-        next: next_token.map(|t| format!("{base}/keys?tab={tab}&page_token={}", encode(&t))),
+        keys: listed.keys,
+        may_create: listed.may_create,
+        next: listed
+            .next_token
+            .map(|t| format!("{base}/keys?tab={tab}&page_token={}", encode(&t))),
         first_page: (!token.is_empty()).then(|| format!("{base}/keys?tab={tab}")),
     };
-    Ok(view::html(StatusCode::OK, page.render()?))
+    view::render(StatusCode::OK, page)
+}
+
+/// One page of a tab of the keys list.
+struct Listed {
+    keys: Vec<KeyView>,
+    next_token: Option<String>,
+    /// Whether to offer adding a key of this tab's kind.
+    may_create: bool,
+}
+
+/// The team keys this person may see.
+async fn team_keys(ctx: &Context<'_>, token: &str) -> Result<Listed, ConsoleError> {
+    let page: Page<TeamKey> = ctx
+        .api()
+        .get(&view::paged(
+            &format!("/api/preview/teamkeys?page_size={PAGE_SIZE}"),
+            token,
+        ))
+        .await?;
+    let base = &ctx.session.base;
+    Ok(Listed {
+        keys: page
+            .values
+            .into_iter()
+            .map(|k| team_view(k, base))
+            .collect(),
+        next_token: Some(page.next_page_token).filter(|t| !t.is_empty()),
+        may_create: ctx.me.may_create_team_keys(),
+    })
+}
+
+/// The person's own keys.
+async fn personal_keys(ctx: &Context<'_>, token: &str) -> Result<Listed, ConsoleError> {
+    let filter = format!("owner_id eq \"{}\"", ctx.me.user_id);
+    let answer = ctx
+        .api()
+        .get_with_next::<Vec<PersonalKey>>(&view::paged(
+            &format!(
+                "/api/v1/apikeys?page_size={PAGE_SIZE}&filter={}",
+                encode(&filter)
+            ),
+            token,
+        ))
+        .await?;
+    let teams = team_names(ctx);
+    let base = &ctx.session.base;
+    Ok(Listed {
+        keys: answer
+            .body
+            .into_iter()
+            .map(|k| personal_view(k, &teams, base))
+            .collect(),
+        next_token: answer.next_page_token,
+        may_create: ctx.me.can("api_key:create"),
+    })
+}
+
+/// The names of the person's teams, by id, for showing their personal keys.
+fn team_names(ctx: &Context<'_>) -> HashMap<String, String> {
+    ctx.me.teams().into_iter().collect()
 }
 
 /// A choice in a `<select>`.
@@ -307,15 +340,17 @@ struct KeyForm {
     errors: FieldErrors,
 }
 
-async fn key_form(
+/// The page with the form that adds a key: empty, or as sent with the errors to show on it.
+async fn show_key_form(
     ctx: &Context<'_>,
     req: &HttpRequest,
     team_key: bool,
     form: Option<&FormData>,
+    status: StatusCode,
     errors: FieldErrors,
-) -> Result<KeyForm, ConsoleError> {
-    let chosen_team = form.and_then(|f| f.text("team_id")).unwrap_or_default();
-    let chosen_role = form.and_then(|f| f.text("role")).unwrap_or_else(|| {
+) -> Result<HttpResponse, ConsoleError> {
+    let text = |name: &str| form.and_then(|f| f.text(name));
+    let chosen_role = text("role").unwrap_or_else(|| {
         if team_key {
             "oaa_push".into()
         } else {
@@ -323,6 +358,32 @@ async fn key_form(
         }
     });
     let chosen_scopes = form.map(|f| f.all("scopes")).unwrap_or_default();
+    let page = KeyForm {
+        layout: ctx.layout("keys", req),
+        team_key,
+        action: ctx.url(if team_key {
+            "/teamkeys/new"
+        } else {
+            "/keys/new"
+        }),
+        name: text("name").unwrap_or_default(),
+        teams: team_choices(ctx, team_key, &text("team_id").unwrap_or_default()).await?,
+        roles: role_choices(ctx, team_key, &chosen_role).await?,
+        scopes: scope_choices(ctx, &chosen_scopes),
+        secret_type: form.and_then(|f| f.get("type")) != Some("pk"),
+        expires_at: text("expires_at").unwrap_or_default(),
+        errors,
+    };
+    view::render(status, page)
+}
+
+/// The teams a key may be for: every team for an admin's team key, else the person's own
+/// (for a team key, those whose keys they manage).
+async fn team_choices(
+    ctx: &Context<'_>,
+    team_key: bool,
+    chosen: &str,
+) -> Result<Vec<Choice>, ConsoleError> {
     let team_list = if team_key && ctx.me.is_admin() {
         all_teams(ctx).await?
     } else {
@@ -332,19 +393,27 @@ async fn key_form(
             .filter(|(id, _)| !team_key || ctx.me.manages_team_keys_of(id))
             .collect()
     };
-    let teams = team_list
+    Ok(team_list
         .into_iter()
         .map(|(id, name)| Choice {
-            selected: id == chosen_team,
+            selected: id == chosen,
             value: id,
             label: name,
         })
-        .collect();
+        .collect())
+}
+
+/// The realm's roles, described; a personal key may instead keep all of the person's rights.
+async fn role_choices(
+    ctx: &Context<'_>,
+    team_key: bool,
+    chosen: &str,
+) -> Result<Vec<Choice>, ConsoleError> {
     let mut roles: Vec<Choice> = roles_for_form(ctx)
         .await?
         .into_iter()
         .map(|r| Choice {
-            selected: r.name == chosen_role,
+            selected: r.name == chosen,
             label: if r.description.is_empty() {
                 r.name.clone()
             } else {
@@ -354,41 +423,27 @@ async fn key_form(
         })
         .collect();
     if !team_key {
-        roles.insert(
-            0,
-            Choice {
-                value: String::new(),
-                label: "All of my rights in the team".into(),
-                selected: chosen_role.is_empty(),
-            },
-        );
+        let all = Choice {
+            value: String::new(),
+            label: "All of my rights in the team".into(),
+            selected: chosen.is_empty(),
+        };
+        roles.insert(0, all);
     }
-    let scopes = ctx
-        .me
+    Ok(roles)
+}
+
+/// The person's permissions, to narrow a personal key to.
+fn scope_choices(ctx: &Context<'_>, chosen: &[String]) -> Vec<Choice> {
+    ctx.me
         .permissions
         .iter()
         .map(|p| Choice {
-            selected: chosen_scopes.contains(p),
+            selected: chosen.contains(p),
             value: p.clone(),
             label: p.clone(),
         })
-        .collect();
-    Ok(KeyForm {
-        layout: ctx.layout("keys", req),
-        team_key,
-        action: ctx.url(if team_key {
-            "/teamkeys/new"
-        } else {
-            "/keys/new"
-        }),
-        name: form.and_then(|f| f.text("name")).unwrap_or_default(),
-        teams,
-        roles,
-        scopes,
-        secret_type: form.and_then(|f| f.get("type")) != Some("pk"),
-        expires_at: form.and_then(|f| f.text("expires_at")).unwrap_or_default(),
-        errors,
-    })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -408,8 +463,8 @@ async fn new_personal(
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let ctx = Context::load(&state, &req).await?;
-    let page = key_form(&ctx, &req, false, None, FieldErrors::default()).await?;
-    Ok(view::html(StatusCode::OK, page.render()?))
+    let errors = FieldErrors::default();
+    show_key_form(&ctx, &req, false, None, StatusCode::OK, errors).await
 }
 
 async fn new_team(
@@ -427,8 +482,8 @@ async fn new_team(
             field: None,
         }));
     }
-    let page = key_form(&ctx, &req, true, None, FieldErrors::default()).await?;
-    Ok(view::html(StatusCode::OK, page.render()?))
+    let errors = FieldErrors::default();
+    show_key_form(&ctx, &req, true, None, StatusCode::OK, errors).await
 }
 
 /// `YYYY-MM-DD` from a date input → the end of that day in UTC.
@@ -456,9 +511,33 @@ async fn create_personal(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
-    let ctx = Context::load(&state, &req).await?;
-    let form = FormData::read(&state, payload).await?;
-    ctx.session.check_csrf(&form)?;
+    let (ctx, form) = Context::load_form(&state, &req, payload).await?;
+    let request = match personal_key_request(&form) {
+        Ok(request) => request,
+        Err(errors) => {
+            let status = StatusCode::BAD_REQUEST;
+            return show_key_form(&ctx, &req, false, Some(&form), status, errors).await;
+        }
+    };
+    let answer = ctx
+        .api()
+        .send::<PersonalKey>(reqwest::Method::POST, "/api/v1/apikeys", Some(&request))
+        .await;
+    let key = match form_refusal(answer)? {
+        Ok(key) => key,
+        Err(p) => {
+            let fields = ["name", "type", "team_id", "role", "scopes", "expires_at"];
+            let errors = FieldErrors::from_problem(&p, &fields);
+            return show_key_form(&ctx, &req, false, Some(&form), p.status, errors).await;
+        }
+    };
+    let value = key.value.clone().unwrap_or_default();
+    let key = personal_view(key, &team_names(&ctx), &ctx.session.base);
+    show_created(&ctx, &req, key, value)
+}
+
+/// The API's new personal key from the form; an expiry date must be a date.
+fn personal_key_request(form: &FormData) -> Result<Value, FieldErrors> {
     let mut request = json!({
         "name": form.get("name").unwrap_or(""),
         "type": if form.get("type") == Some("pk") { "pk" } else { "sk" },
@@ -474,39 +553,26 @@ async fn create_personal(
         request["scopes"] = json!(scopes);
     }
     if let Some(d) = form.text("expires_at") {
-        match end_of_day(&d) {
-            Some(t) => request["expires_at"] = Value::String(t),
-            None => {
-                let errors = FieldErrors::field("expires_at", "use a date such as 2027-01-31");
-                let page = key_form(&ctx, &req, false, Some(&form), errors).await?;
-                return Ok(view::html(StatusCode::BAD_REQUEST, page.render()?));
-            }
-        }
+        let expires_at = end_of_day(&d)
+            .ok_or_else(|| FieldErrors::field("expires_at", "use a date such as 2027-01-31"))?;
+        request["expires_at"] = Value::String(expires_at);
     }
-    let created: Result<PersonalKey, _> = ctx
-        .api()
-        .send(reqwest::Method::POST, "/api/v1/apikeys", Some(&request))
-        .await;
-    let key = match created {
-        Ok(k) => k,
-        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
-            let errors = FieldErrors::from_problem(
-                &p,
-                &["name", "type", "team_id", "role", "scopes", "expires_at"],
-            );
-            let page = key_form(&ctx, &req, false, Some(&form), errors).await?;
-            return Ok(view::html(p.status, page.render()?));
-        }
-        Err(e) => return Err(e),
-    };
-    let value = key.value.clone().unwrap_or_default();
-    let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
+    Ok(request)
+}
+
+/// A new key with its value, shown once.
+fn show_created(
+    ctx: &Context<'_>,
+    req: &HttpRequest,
+    key: KeyView,
+    value: String,
+) -> Result<HttpResponse, ConsoleError> {
     let page = CreatedPage {
-        layout: ctx.layout("keys", &req),
-        key: personal_view(key, &teams, &ctx.session.base),
+        layout: ctx.layout("keys", req),
+        key,
         value,
     };
-    Ok(view::html(StatusCode::CREATED, page.render()?))
+    view::render(StatusCode::CREATED, page)
 }
 
 async fn create_team(
@@ -514,9 +580,7 @@ async fn create_team(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ConsoleError> {
-    let ctx = Context::load(&state, &req).await?;
-    let form = FormData::read(&state, payload).await?;
-    ctx.session.check_csrf(&form)?;
+    let (ctx, form) = Context::load_form(&state, &req, payload).await?;
     let mut request = json!({
         "name": form.get("name").unwrap_or(""),
         "team_id": form.get("team_id").unwrap_or(""),
@@ -524,30 +588,26 @@ async fn create_team(
     if let Some(r) = form.text("role") {
         request["role"] = Value::String(r);
     }
-    let created: Result<Envelope<TeamKey>, _> = ctx
+    let path = "/api/preview/teamkeys";
+    let answer = ctx
         .api()
-        .send(
-            reqwest::Method::POST,
-            "/api/preview/teamkeys",
-            Some(&request),
-        )
+        .send::<Envelope<TeamKey>>(reqwest::Method::POST, path, Some(&request))
         .await;
-    let key = match created {
-        Ok(k) => k.value,
-        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
-            let errors = FieldErrors::from_problem(&p, &["name", "team_id", "role"]);
-            let page = key_form(&ctx, &req, true, Some(&form), errors).await?;
-            return Ok(view::html(p.status, page.render()?));
+    match form_refusal(answer)? {
+        Ok(created) => {
+            let value = created.value.access_key.clone();
+            show_created(
+                &ctx,
+                &req,
+                team_view(created.value, &ctx.session.base),
+                value,
+            )
         }
-        Err(e) => return Err(e),
-    };
-    let value = key.access_key.clone();
-    let page = CreatedPage {
-        layout: ctx.layout("keys", &req),
-        key: team_view(key, &ctx.session.base),
-        value,
-    };
-    Ok(view::html(StatusCode::CREATED, page.render()?))
+        Err(p) => {
+            let errors = FieldErrors::from_problem(&p, &["name", "team_id", "role"]);
+            show_key_form(&ctx, &req, true, Some(&form), p.status, errors).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -565,8 +625,7 @@ async fn load_key(ctx: &Context<'_>, kind: Kind, id: &str) -> Result<KeyView, Co
     Ok(match kind {
         Kind::Personal => {
             let key: PersonalKey = ctx.api().get(&kind.api_path(id)).await?;
-            let teams: HashMap<String, String> = ctx.me.teams().into_iter().collect();
-            personal_view(key, &teams, &ctx.session.base)
+            personal_view(key, &team_names(ctx), &ctx.session.base)
         }
         Kind::Team => {
             let key: Envelope<TeamKey> = ctx.api().get(&kind.api_path(id)).await?;
@@ -594,7 +653,7 @@ async fn render_detail(
         key,
         errors,
     };
-    Ok(view::html(status, page.render()?))
+    view::render(status, page)
 }
 
 async fn detail(
@@ -626,83 +685,34 @@ async fn act(
 ) -> Result<HttpResponse, ConsoleError> {
     let (_realm, segment, id, action) = path.into_inner();
     let kind = Kind::from_segment(&segment);
-    // The route's pattern admits only these four.
-    let action = match action.as_str() {
-        "rename" => Action::Rename,
-        "revoke" => Action::Revoke,
-        "reinstate" => Action::Reinstate,
-        _ => Action::Delete,
-    };
-    let req = &req;
-    let ctx = Context::load(&state, req).await?;
-    let form = FormData::read(&state, payload).await?;
-    ctx.session.check_csrf(&form)?;
-    let (method, api_path, request, done) = match (action, kind) {
-        (Action::Rename, Kind::Personal) => (
-            reqwest::Method::PUT,
-            kind.api_path(&id),
-            Some(json!({"name": form.get("name").unwrap_or("")})),
-            "renamed",
-        ),
-        (Action::Rename, Kind::Team) => (
-            reqwest::Method::PATCH,
-            kind.api_path(&id),
-            Some(json!({"name": form.get("name").unwrap_or("")})),
-            "renamed",
-        ),
-        (Action::Revoke, Kind::Personal) => (
-            reqwest::Method::PUT,
-            kind.api_path(&id),
-            Some(json!({"enabled": false})),
-            "revoked",
-        ),
-        (Action::Reinstate, Kind::Personal) => (
-            reqwest::Method::PUT,
-            kind.api_path(&id),
-            Some(json!({"enabled": true})),
-            "reinstated",
-        ),
-        (Action::Revoke, Kind::Team) => (
-            reqwest::Method::POST,
-            format!("{}:revoke", kind.api_path(&id)),
-            None,
-            "revoked",
-        ),
-        (Action::Reinstate, Kind::Team) => (
-            reqwest::Method::POST,
-            format!("{}:reinstate", kind.api_path(&id)),
-            None,
-            "reinstated",
-        ),
-        (Action::Delete, _) => (reqwest::Method::DELETE, kind.api_path(&id), None, "deleted"),
-    };
-    match ctx
+    let action = Action::from_segment(&action);
+    let (ctx, form) = Context::load_form(&state, &req, payload).await?;
+    let call = action.call(kind, &id, form.get("name").unwrap_or(""));
+    let answer = ctx
         .api()
-        .send::<Value>(method, &api_path, request.as_ref())
-        .await
-    {
+        .send::<Value>(call.method, &call.path, call.body.as_ref())
+        .await;
+    match form_refusal(answer)? {
         Ok(_) if action == Action::Delete => {
             let tab = if kind == Kind::Team {
                 "team"
             } else {
                 "personal"
             };
-            Ok(view::see_other(
-                &ctx.url(&format!("/keys?tab={tab}&done={done}")),
-            ))
+            Ok(ctx.redirect(&format!("/keys?tab={tab}&done={}", call.done)))
         }
-        Ok(_) => Ok(view::see_other(&ctx.url(&format!(
-            "/{}/{}?done={done}",
+        Ok(_) => Ok(ctx.redirect(&format!(
+            "/{}/{}?done={}",
             kind.segment(),
-            encode(&id)
-        )))),
-        Err(ConsoleError::Api(p)) if p.is_input_problem() => {
+            encode(&id),
+            call.done
+        ))),
+        Err(p) => {
             let errors = FieldErrors::from_problem(&p, &["name"]);
             let name =
                 (action == Action::Rename).then(|| form.get("name").unwrap_or("").to_string());
-            render_detail(&ctx, req, kind, &id, p.status, name, errors).await
+            render_detail(&ctx, &req, kind, &id, p.status, name, errors).await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -712,6 +722,67 @@ enum Action {
     Revoke,
     Reinstate,
     Delete,
+}
+
+/// The API call of a key action, and the notice that confirms it.
+struct KeyCall {
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+    done: &'static str,
+}
+
+impl Action {
+    /// The route's pattern admits only these four.
+    fn from_segment(segment: &str) -> Self {
+        match segment {
+            "rename" => Self::Rename,
+            "revoke" => Self::Revoke,
+            "reinstate" => Self::Reinstate,
+            _ => Self::Delete,
+        }
+    }
+
+    /// Personal keys change by PUT; team keys are renamed by PATCH and revoked or
+    /// reinstated by their own POST actions.
+    fn call(self, kind: Kind, id: &str, name: &str) -> KeyCall {
+        use reqwest::Method;
+        let path = kind.api_path(id);
+        let (method, path, body, done) = match (self, kind) {
+            (Self::Rename, Kind::Personal) => {
+                (Method::PUT, path, Some(json!({"name": name})), "renamed")
+            }
+            (Self::Rename, Kind::Team) => {
+                (Method::PATCH, path, Some(json!({"name": name})), "renamed")
+            }
+            (Self::Revoke, Kind::Personal) => (
+                Method::PUT,
+                path,
+                Some(json!({"enabled": false})),
+                "revoked",
+            ),
+            (Self::Reinstate, Kind::Personal) => (
+                Method::PUT,
+                path,
+                Some(json!({"enabled": true})),
+                "reinstated",
+            ),
+            (Self::Revoke, Kind::Team) => (Method::POST, format!("{path}:revoke"), None, "revoked"),
+            (Self::Reinstate, Kind::Team) => (
+                Method::POST,
+                format!("{path}:reinstate"),
+                None,
+                "reinstated",
+            ),
+            (Self::Delete, _) => (Method::DELETE, path, None, "deleted"),
+        };
+        KeyCall {
+            method,
+            path,
+            body,
+            done,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -745,7 +816,7 @@ async fn confirm_delete(
         button: "Delete the key".into(),
         cancel: key.href,
     };
-    Ok(view::html(StatusCode::OK, page.render()?))
+    view::render(StatusCode::OK, page)
 }
 
 #[cfg(test)]

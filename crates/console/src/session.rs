@@ -64,35 +64,15 @@ impl Session {
     pub async fn require(state: &ConsoleState, req: &HttpRequest) -> Result<Self, ConsoleError> {
         let realm = realm_of(req)?;
         let base = state.public_base_path(&realm);
-        let return_to = if req.method() == actix_web::http::Method::GET {
-            // The request's path lacks the prefix a proxy stripped; the browser needs it back.
-            req.uri().path_and_query().map_or(base.clone(), |p| {
-                format!(
-                    "{}{p}",
-                    tessera_core::net::path_prefix(&state.settings.public_url)
-                )
-            })
-        } else {
-            format!("{base}/")
-        };
         let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
         let access = req.cookie(ACCESS_COOKIE).map(|c| c.value().to_string());
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok());
-        let client_addr = tessera_core::net::client_address(
-            req.peer_addr().map(|a| a.ip()),
-            forwarded,
-            state.settings.trust_forwarded_headers,
-        );
         let mut session = Self {
             realm,
+            return_to: return_to_of(state, req, &base),
             base,
             access_token: String::new(),
             csrf: csrf.clone().unwrap_or_default(),
-            client_addr,
-            return_to,
+            client_addr: client_addr_of(state, req),
         };
         let Some(csrf) = csrf else {
             return Err(session.sign_in_again());
@@ -103,28 +83,35 @@ impl Session {
             session.access_token = at;
             return Ok(session);
         }
+        session.renew(state, req, &csrf).await?;
+        Ok(session)
+    }
+
+    /// A new access token from the refresh token; its cookies are added to the response by
+    /// [`append_renewed_cookies`].
+    async fn renew(
+        &mut self,
+        state: &ConsoleState,
+        req: &HttpRequest,
+        csrf: &str,
+    ) -> Result<(), ConsoleError> {
         let Some(refresh) = req.cookie(REFRESH_COOKIE) else {
-            return Err(session.sign_in_again());
+            return Err(self.sign_in_again());
         };
-        let renewed = match token_request(
-            state,
-            &session.realm,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.value()),
-                ("client_id", CLIENT_ID),
-            ],
-        )
-        .await?
-        {
+        let grant = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.value()),
+            ("client_id", CLIENT_ID),
+        ];
+        let renewed = match token_request(state, &self.realm, &grant).await? {
             Ok(t) => t,
             // Retired, expired or revoked: a new sign-in (silent under single sign-on).
-            Err(_) => return Err(session.sign_in_again()),
+            Err(_) => return Err(self.sign_in_again()),
         };
-        session.access_token = renewed.access_token.clone();
-        let cookies = token_cookies(state, &session.realm, &renewed, &csrf);
+        self.access_token = renewed.access_token.clone();
+        let cookies = token_cookies(state, &self.realm, &renewed, csrf);
         req.extensions_mut().insert(RenewedCookies(cookies));
-        Ok(session)
+        Ok(())
     }
 
     /// The redirect that starts a new sign-in and comes back here.
@@ -141,6 +128,35 @@ impl Session {
     pub fn check_csrf(&self, form: &FormData) -> Result<(), ConsoleError> {
         check_csrf(Some(&self.csrf), form, "This form")
     }
+}
+
+/// Where to come back to after a new sign-in: this page for a GET, the console home
+/// otherwise.
+fn return_to_of(state: &ConsoleState, req: &HttpRequest, base: &str) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        // The request's path lacks the prefix a proxy stripped; the browser needs it back.
+        req.uri().path_and_query().map_or(base.to_string(), |p| {
+            format!(
+                "{}{p}",
+                tessera_core::net::path_prefix(&state.settings.public_url)
+            )
+        })
+    } else {
+        format!("{base}/")
+    }
+}
+
+/// The browser's address, as the server's one rule for forwarded headers decides it.
+fn client_addr_of(state: &ConsoleState, req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    tessera_core::net::client_address(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        state.settings.trust_forwarded_headers,
+    )
 }
 
 /// Double submit: the form's `csrf` field must equal the cookie, compared in constant time.
@@ -222,8 +238,8 @@ async fn token_request(
     form: &[(&str, &str)],
 ) -> Result<Result<TokenResponse, String>, ConsoleError> {
     let url = format!(
-        "{}/realms/{realm}/protocol/openid-connect/token",
-        state.settings.issuer_internal_url.trim_end_matches('/')
+        "{}/protocol/openid-connect/token",
+        realm_issuer(&state.settings.issuer_internal_url, realm)
     );
     let resp = state
         .http
@@ -334,68 +350,139 @@ fn requested_scope() -> String {
     scope
 }
 
+/// `{issuer}/realms/{realm}`: the realm's issuer at one of the issuer's base URLs.
+fn realm_issuer(issuer_url: &str, realm: &str) -> String {
+    format!("{}/realms/{realm}", issuer_url.trim_end_matches('/'))
+}
+
+/// A sign-in this browser started, kept in the login cookie until the issuer calls back:
+/// `state`, `nonce`, the PKCE verifier and where to go afterwards.
+struct PendingSignIn {
+    state: String,
+    nonce: String,
+    verifier: String,
+    return_to: String,
+}
+
+impl PendingSignIn {
+    fn start(return_to: String) -> Self {
+        Self {
+            state: random_token::<24>(),
+            nonce: random_token::<24>(),
+            verifier: random_token::<32>(),
+            return_to,
+        }
+    }
+
+    /// The PKCE S256 challenge of the verifier.
+    fn challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            self.verifier.as_bytes(),
+        ))
+    }
+
+    fn cookie_value(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.state,
+            self.nonce,
+            self.verifier,
+            URL_SAFE_NO_PAD.encode(&self.return_to)
+        )
+    }
+
+    /// The pending sign-in of this request's cookie, or why there is none to finish.
+    fn of(req: &HttpRequest) -> Result<Self, String> {
+        let Some(pending) = req.cookie(LOGIN_COOKIE) else {
+            return Err(
+                "This sign-in expired or was started in another browser. Start again.".into(),
+            );
+        };
+        let mut parts = pending.value().split('.');
+        let (Some(state), Some(nonce), Some(verifier), Some(return_to), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts
+                .next()
+                .and_then(|r| URL_SAFE_NO_PAD.decode(r).ok())
+                .and_then(|r| String::from_utf8(r).ok()),
+            parts.next(),
+        ) else {
+            return Err("This sign-in is damaged. Start again.".into());
+        };
+        Ok(Self {
+            state: state.to_string(),
+            nonce: nonce.to_string(),
+            verifier: verifier.to_string(),
+            return_to,
+        })
+    }
+}
+
 /// `GET …/console/login?return_to=…`: starts the authorization code flow.
 async fn login(
     state: web::Data<ConsoleState>,
     req: HttpRequest,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let realm = realm_of(&req)?;
-    let base = state.public_base_path(&realm);
-    if let Some(register) = &state.register {
-        let register = Arc::clone(register);
-        let callback = callback_uri(&state.settings.public_url, &realm);
-        let signed_out = signed_out_uri(&state.settings.public_url, &realm);
-        let name = realm.clone();
-        web::block(move || register(&name, &callback, &signed_out))
-            .await
-            .map_err(|e| ConsoleError::Upstream(e.to_string()))?
-            .map_err(|e| {
-                ConsoleError::Upstream(format!(
-                    "cannot register the console with the portal client of realm {realm}: {e}"
-                ))
-            })?;
-    }
     let wanted = query
         .iter()
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.as_str());
-    let return_to = safe_return_to(&base, wanted);
-    let pending_state = random_token::<24>();
-    let nonce = random_token::<24>();
-    let verifier = random_token::<32>();
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let realm = realm_of(&req)?;
+    let base = state.public_base_path(&realm);
+    register_console(&state, &realm).await?;
+    let pending = PendingSignIn::start(safe_return_to(&base, wanted));
+    let authorize = authorize_url(&state, &realm, &pending);
+    let mut pending_cookie = cookie(&state, &realm, LOGIN_COOKIE, pending.cookie_value());
+    pending_cookie.set_max_age(actix_web::cookie::time::Duration::minutes(10));
+    Ok(with_cookies(
+        view::see_other(&authorize),
+        vec![pending_cookie],
+    ))
+}
+
+/// Registers the console with the realm's `portal`, when this server does that (see
+/// [`crate::RegisterConsole`]).
+async fn register_console(state: &ConsoleState, realm: &str) -> Result<(), ConsoleError> {
+    let Some(register) = &state.register else {
+        return Ok(());
+    };
+    let register = Arc::clone(register);
+    let callback = callback_uri(&state.settings.public_url, realm);
+    let signed_out = signed_out_uri(&state.settings.public_url, realm);
+    let name = realm.to_string();
+    web::block(move || register(&name, &callback, &signed_out))
+        .await
+        .map_err(|e| ConsoleError::Upstream(e.to_string()))?
+        .map_err(|e| {
+            ConsoleError::Upstream(format!(
+                "cannot register the console with the portal client of realm {realm}: {e}"
+            ))
+        })
+}
+
+/// The issuer's authorization endpoint with the request of this sign-in.
+fn authorize_url(state: &ConsoleState, realm: &str, pending: &PendingSignIn) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", CLIENT_ID)
         .append_pair(
             "redirect_uri",
-            &callback_uri(&state.settings.public_url, &realm),
+            &callback_uri(&state.settings.public_url, realm),
         )
         .append_pair("scope", &requested_scope())
-        .append_pair("state", &pending_state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &challenge)
+        .append_pair("state", &pending.state)
+        .append_pair("nonce", &pending.nonce)
+        .append_pair("code_challenge", &pending.challenge())
         .append_pair("code_challenge_method", "S256")
         .finish();
-    let authorize = format!(
-        "{}/realms/{realm}/protocol/openid-connect/auth?{query}",
-        state.settings.issuer_public_url.trim_end_matches('/')
-    );
-    let mut pending = cookie(
-        &state,
-        &realm,
-        LOGIN_COOKIE,
-        format!(
-            "{pending_state}.{nonce}.{verifier}.{}",
-            URL_SAFE_NO_PAD.encode(return_to)
-        ),
-    );
-    pending.set_max_age(actix_web::cookie::time::Duration::minutes(10));
-    Ok(with_cookies(view::see_other(&authorize), vec![pending]))
+    format!(
+        "{}/protocol/openid-connect/auth?{query}",
+        realm_issuer(&state.settings.issuer_public_url, realm)
+    )
 }
 
 /// `GET …/console/callback`: finishes sign-in (RFC 6749 §4.1.2, RFC 9207 `iss`, PKCE).
@@ -406,91 +493,81 @@ async fn callback(
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
     let base = state.public_base_path(&realm);
+    let failed = |message: String| ConsoleError::SignInFailed {
+        message,
+        retry: format!("{base}/login"),
+    };
+    let pending = PendingSignIn::of(&req).map_err(failed)?;
+    let expected_iss = realm_issuer(&state.settings.issuer_public_url, &realm);
+    let code = authorization_code(&query, &pending, &expected_iss).map_err(failed)?;
+    let redirect_uri = callback_uri(&state.settings.public_url, &realm);
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &redirect_uri),
+        ("client_id", CLIENT_ID),
+        ("code_verifier", &pending.verifier),
+    ];
+    let tokens = token_request(&state, &realm, &grant)
+        .await?
+        .map_err(failed)?;
+    check_id_token(&tokens, &pending.nonce, &expected_iss).map_err(failed)?;
+    let csrf = random_token::<24>();
+    let mut cookies = token_cookies(&state, &realm, &tokens, &csrf);
+    cookies.push(removal(&state, &realm, LOGIN_COOKIE));
+    let destination = safe_return_to(&base, Some(&pending.return_to));
+    Ok(with_cookies(view::see_other(&destination), cookies))
+}
+
+/// The code of the issuer's answer, once it is known to answer this browser's sign-in, from
+/// this realm's issuer, without an error; else what to tell the person.
+fn authorization_code<'q>(
+    query: &'q [(String, String)],
+    pending: &PendingSignIn,
+    expected_iss: &str,
+) -> Result<&'q str, String> {
     let param = |name: &str| {
         query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let failed = |message: String| ConsoleError::SignInFailed {
-        message,
-        retry: format!("{base}/login"),
-    };
-    let Some(pending) = req.cookie(LOGIN_COOKIE) else {
-        return Err(failed(
-            "This sign-in expired or was started in another browser. Start again.".into(),
-        ));
-    };
-    let mut parts = pending.value().split('.');
-    let (Some(expected_state), Some(nonce), Some(verifier), Some(return_to), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts
-            .next()
-            .and_then(|r| URL_SAFE_NO_PAD.decode(r).ok())
-            .and_then(|r| String::from_utf8(r).ok()),
-        parts.next(),
-    ) else {
-        return Err(failed("This sign-in is damaged. Start again.".into()));
-    };
-    if !param("state").is_some_and(|s| constant_time_eq(s.as_bytes(), expected_state.as_bytes())) {
-        return Err(failed(
+    if !param("state").is_some_and(|s| constant_time_eq(s.as_bytes(), pending.state.as_bytes())) {
+        return Err(
             "This answer does not belong to the sign-in this browser started. Start again.".into(),
-        ));
+        );
     }
-    let expected_iss = format!(
-        "{}/realms/{realm}",
-        state.settings.issuer_public_url.trim_end_matches('/')
-    );
     if param("iss").is_some_and(|i| i != expected_iss) {
-        return Err(failed("The answer came from another issuer.".into()));
+        return Err("The answer came from another issuer.".into());
     }
     if let Some(error) = param("error") {
-        let message = match error {
+        return Err(match error {
             "access_denied" => "The sign-in was cancelled.".to_string(),
             _ => param("error_description").unwrap_or(error).to_string(),
-        };
-        return Err(failed(message));
+        });
     }
-    let code = param("code").ok_or_else(|| failed("The issuer sent no code.".into()))?;
-    let redirect_uri = callback_uri(&state.settings.public_url, &realm);
-    let tokens = token_request(
-        &state,
-        &realm,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &redirect_uri),
-            ("client_id", CLIENT_ID),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await?
-    .map_err(failed)?;
+    param("code").ok_or_else(|| "The issuer sent no code.".into())
+}
+
+/// The ID token must be for this sign-in (nonce), from this realm's issuer, for `portal`.
+fn check_id_token(tokens: &TokenResponse, nonce: &str, expected_iss: &str) -> Result<(), String> {
     let id_claims = tokens
         .id_token
         .as_deref()
         .and_then(claims)
-        .ok_or_else(|| failed("The issuer sent no usable ID token.".into()))?;
+        .ok_or_else(|| "The issuer sent no usable ID token.".to_string())?;
     let audience_ok = match &id_claims.aud {
         serde_json::Value::String(a) => a == CLIENT_ID,
         serde_json::Value::Array(list) => list.iter().any(|a| a == CLIENT_ID),
         _ => false,
     };
     if id_claims.nonce.as_deref() != Some(nonce)
-        || id_claims.iss.as_deref() != Some(&expected_iss)
+        || id_claims.iss.as_deref() != Some(expected_iss)
         || !audience_ok
     {
-        return Err(failed(
-            "The ID token does not match this sign-in (nonce, issuer or audience).".into(),
-        ));
+        return Err("The ID token does not match this sign-in (nonce, issuer or audience).".into());
     }
-    let csrf = random_token::<24>();
-    let mut cookies = token_cookies(&state, &realm, &tokens, &csrf);
-    cookies.push(removal(&state, &realm, LOGIN_COOKIE));
-    let destination = safe_return_to(&base, Some(&return_to));
-    Ok(with_cookies(view::see_other(&destination), cookies))
+    Ok(())
 }
 
 /// `POST …/console/logout`: ends the console session and the issuer's (RP-initiated logout).
@@ -508,38 +585,9 @@ async fn logout(
         "This sign-out form",
     )?;
     if let Some(rt) = req.cookie(REFRESH_COOKIE) {
-        // Best effort: the issuer's logout below ends the session either way.
-        let url = format!(
-            "{}/realms/{realm}/protocol/openid-connect/revoke",
-            state.settings.issuer_internal_url.trim_end_matches('/')
-        );
-        let revoked = state
-            .http
-            .post(&url)
-            .form(&[
-                ("token", rt.value()),
-                ("token_type_hint", "refresh_token"),
-                ("client_id", CLIENT_ID),
-            ])
-            .send()
-            .await;
-        if let Err(e) = revoked {
-            tracing::warn!(error = %e, "console: cannot revoke the refresh token at sign-out");
-        }
+        revoke_refresh_token(&state, &realm, rt.value()).await;
     }
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    if let Some(id) = req.cookie(ID_COOKIE) {
-        query.append_pair("id_token_hint", id.value());
-    }
-    query.append_pair("client_id", CLIENT_ID).append_pair(
-        "post_logout_redirect_uri",
-        &signed_out_uri(&state.settings.public_url, &realm),
-    );
-    let location = format!(
-        "{}/realms/{realm}/protocol/openid-connect/logout?{}",
-        state.settings.issuer_public_url.trim_end_matches('/'),
-        query.finish()
-    );
+    let location = issuer_logout_url(&state, &realm, &req);
     let cookies = [
         ACCESS_COOKIE,
         REFRESH_COOKIE,
@@ -551,6 +599,40 @@ async fn logout(
     .map(|name| removal(&state, &realm, name))
     .collect();
     Ok(with_cookies(view::see_other(&location), cookies))
+}
+
+/// Best effort: the issuer's logout that follows ends the session either way.
+async fn revoke_refresh_token(state: &ConsoleState, realm: &str, token: &str) {
+    let url = format!(
+        "{}/protocol/openid-connect/revoke",
+        realm_issuer(&state.settings.issuer_internal_url, realm)
+    );
+    let form = [
+        ("token", token),
+        ("token_type_hint", "refresh_token"),
+        ("client_id", CLIENT_ID),
+    ];
+    if let Err(e) = state.http.post(&url).form(&form).send().await {
+        tracing::warn!(error = %e, "console: cannot revoke the refresh token at sign-out");
+    }
+}
+
+/// The issuer's logout endpoint, with the ID token as a hint and our signed-out page to
+/// come back to.
+fn issuer_logout_url(state: &ConsoleState, realm: &str, req: &HttpRequest) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(id) = req.cookie(ID_COOKIE) {
+        query.append_pair("id_token_hint", id.value());
+    }
+    query.append_pair("client_id", CLIENT_ID).append_pair(
+        "post_logout_redirect_uri",
+        &signed_out_uri(&state.settings.public_url, realm),
+    );
+    format!(
+        "{}/protocol/openid-connect/logout?{}",
+        realm_issuer(&state.settings.issuer_public_url, realm),
+        query.finish()
+    )
 }
 
 #[derive(Template)]
@@ -566,8 +648,10 @@ async fn signed_out(
 ) -> Result<HttpResponse, ConsoleError> {
     let realm = realm_of(&req)?;
     let base = state.public_base_path(&realm);
-    let html = SignedOutPage { base: &base }.render()?;
-    Ok(view::html(actix_web::http::StatusCode::OK, html))
+    view::render(
+        actix_web::http::StatusCode::OK,
+        SignedOutPage { base: &base },
+    )
 }
 
 #[cfg(test)]

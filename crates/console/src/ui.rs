@@ -14,6 +14,15 @@ pub struct Link {
     pub label: String,
 }
 
+impl Link {
+    pub fn new(href: String, label: &str) -> Self {
+        Self {
+            href,
+            label: label.into(),
+        }
+    }
+}
+
 pub struct Cell {
     pub text: String,
     pub href: Option<String>,
@@ -41,6 +50,22 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Shown instead of an empty table.
     pub empty: String,
+}
+
+impl Table {
+    pub fn new(
+        caption: &str,
+        headers: Vec<&'static str>,
+        rows: Vec<Vec<Cell>>,
+        empty: &str,
+    ) -> Self {
+        Self {
+            caption: caption.into(),
+            headers,
+            rows,
+            empty: empty.into(),
+        }
+    }
 }
 
 /// One input of a form.
@@ -191,6 +216,29 @@ pub struct ListPage {
     pub first_page: Option<String>,
 }
 
+impl ListPage {
+    /// A list without actions, forms or paging links; the pages that have them set them.
+    pub fn new(layout: Layout, title: &str, intro: &str, table: Table) -> Self {
+        Self {
+            layout,
+            title: title.into(),
+            intro: intro.into(),
+            actions: Vec::new(),
+            forms: Vec::new(),
+            table,
+            next: None,
+            first_page: None,
+        }
+    }
+
+    /// The links to the next and the first page.
+    pub fn paged(mut self, (next, first_page): (Option<String>, Option<String>)) -> Self {
+        self.next = next;
+        self.first_page = first_page;
+        self
+    }
+}
+
 /// A detail page: labelled values, then sections of tables and forms.
 #[derive(Template)]
 #[template(path = "console/detail.html")]
@@ -202,6 +250,31 @@ pub struct DetailPage {
     pub tables: Vec<Table>,
     pub forms: Vec<FormSpec>,
     pub error: Option<String>,
+}
+
+impl DetailPage {
+    /// A page of facts alone; tables, forms and an error are set by the pages that have them.
+    pub fn new(
+        layout: Layout,
+        title: impl Into<String>,
+        back: Link,
+        facts: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            layout,
+            title: title.into(),
+            back,
+            facts,
+            tables: Vec::new(),
+            forms: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// A labelled value of a detail page.
+pub fn fact(label: &str, value: impl Into<String>) -> (String, String) {
+    (label.to_string(), value.into())
 }
 
 /// A page with one form.

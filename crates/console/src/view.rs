@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use crate::ConsoleState;
 use crate::api::Api;
 use crate::error::ConsoleError;
+use crate::forms::FormData;
 use crate::session::Session;
 
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
@@ -16,6 +17,14 @@ pub fn html(status: StatusCode, body: String) -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body)
+}
+
+/// A page rendered into a response with `status`.
+pub fn render(
+    status: StatusCode,
+    page: impl askama::Template,
+) -> Result<HttpResponse, ConsoleError> {
+    Ok(html(status, page.render()?))
 }
 
 pub fn see_other(location: &str) -> HttpResponse {
@@ -197,6 +206,19 @@ impl<'a> Context<'a> {
         Ok(Self { session, me, state })
     }
 
+    /// A form post's start: the signed-in context, then the form, accepted only with the
+    /// session's CSRF token (the session is checked before the body is read).
+    pub async fn load_form(
+        state: &'a ConsoleState,
+        req: &HttpRequest,
+        payload: actix_web::web::Payload,
+    ) -> Result<(Self, FormData), ConsoleError> {
+        let ctx = Self::load(state, req).await?;
+        let form = FormData::read(state, payload).await?;
+        ctx.session.check_csrf(&form)?;
+        Ok((ctx, form))
+    }
+
     pub fn api(&self) -> Api<'_> {
         Api::new(self.state, &self.session)
     }
@@ -208,6 +230,11 @@ impl<'a> Context<'a> {
     /// A console URL in this realm.
     pub fn url(&self, rest: &str) -> String {
         format!("{}{rest}", self.session.base)
+    }
+
+    /// A redirect (303) to a console URL in this realm.
+    pub fn redirect(&self, rest: &str) -> HttpResponse {
+        see_other(&self.url(rest))
     }
 }
 
