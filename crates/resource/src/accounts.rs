@@ -21,6 +21,7 @@ use tessera_store as store;
 use tessera_store::DbConnection;
 use tessera_store::accounts;
 use tessera_store::provision::{Audited, audit_event};
+use tessera_store::throttle::ThrottleRule;
 
 use crate::access::Grantor;
 use crate::auth::{Credential, Principal};
@@ -383,16 +384,7 @@ async fn current_password_holds(
     let addr = author.source.parse::<std::net::IpAddr>().ok();
     let (keys, clear_on_success) = state.password_throttle_keys(&user.username, addr);
     let (realm_id, now) = (author.realm_id().to_string(), author.now);
-    let wait = {
-        let (realm_id, keys) = (realm_id.clone(), keys.clone());
-        with_db(state, move |conn| {
-            Ok(store::throttle::admit(conn, &realm_id, &keys, now)?)
-        })
-        .await?
-    };
-    if let Some(retry_after_secs) = wait {
-        return Err(ApiError::Throttled { retry_after_secs });
-    }
+    refuse_while_locked(state, &realm_id, &keys, now).await?;
     let (verifier, stored) = (hasher.clone(), user.password_hash.clone());
     let correct = web::block(move || verifier.verify(&current, stored.as_deref())).await?;
     let locked = with_db(state, move |conn| {
@@ -414,6 +406,24 @@ async fn current_password_holds(
         .await?;
     }
     Ok(correct)
+}
+
+/// 429 while any of the sign-in throttle's `keys` is locked.
+async fn refuse_while_locked(
+    state: &web::Data<ResourceState>,
+    realm_id: &str,
+    keys: &[(String, ThrottleRule)],
+    now: i64,
+) -> Result<(), ApiError> {
+    let (realm_id, keys) = (realm_id.to_string(), keys.to_vec());
+    let wait = with_db(state, move |conn| {
+        Ok(store::throttle::admit(conn, &realm_id, &keys, now)?)
+    })
+    .await?;
+    match wait {
+        Some(retry_after_secs) => Err(ApiError::Throttled { retry_after_secs }),
+        None => Ok(()),
+    }
 }
 
 /// Audits a wrong current password, and each throttle key it locked, as the sign-in paths do.

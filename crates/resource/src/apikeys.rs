@@ -648,6 +648,11 @@ async fn exchange_at_issuer(
         .send()
         .await
         .map_err(|e| ApiError::IssuerUnreachable(format!("cannot reach the issuer: {e}")))?;
+    access_token_of(resp).await
+}
+
+/// The `access_token` of the issuer's answer; its refusal is the caller's 401, naming why.
+async fn access_token_of(resp: reqwest::Response) -> Result<String, ApiError> {
     let status = resp.status();
     let body: serde_json::Value = resp
         .json()

@@ -23,7 +23,7 @@ use tessera_core::model::KeyKind;
 use tessera_store as store;
 use tessera_store::access as store_access;
 use tessera_store::access::{KeyActor, KeyHolder};
-use tessera_token::{JwksVerifier, VerifyOptions};
+use tessera_token::{AccessTokenClaims, JwksVerifier, VerifyOptions};
 
 use crate::access::{Permissions, effective_permissions};
 use crate::error::ApiError;
@@ -336,22 +336,7 @@ fn realm_issuer(state: &ResourceState, realm_name: &str) -> String {
 
 async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principal, ApiError> {
     let now = state.now();
-    let cache = state.revoked.verified();
-    let key = VerifiedTokens::key(token);
-    let verified = match still_verified(state, cache.get(&key), now).await? {
-        Some(v) => v,
-        None => match verify_jwt(state, token, now).await {
-            Ok(v) => {
-                let v = Arc::new(v);
-                cache.insert(key, Arc::clone(&v));
-                v
-            }
-            Err(e) => {
-                cache.remove(&key);
-                return Err(e);
-            }
-        },
-    };
+    let verified = verified_jwt(state, token, now).await?;
     let claims = &verified.claims;
     // Checked on every request, cached verification or not.
     if state
@@ -361,17 +346,55 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
     {
         return Err(ApiError::InvalidToken("the token has been revoked".into()));
     }
-    let cache_key = format!("jwt:{}:{}", claims.sub, claims.scope);
-    let base = match cached(state, &cache_key) {
-        Some(p) => p,
-        None => {
-            let db = state.db.clone();
-            let (sub, name) = (claims.sub.clone(), verified.realm_name.clone());
-            let p = web::block(move || jwt_subject(&mut *db.conn()?, &name, &sub)).await??;
-            remember(state, cache_key, &p);
-            p
+    let subject = jwt_subject_cached(state, &verified).await?;
+    Ok(scoped_by_token(subject, claims))
+}
+
+/// The token's verification: from the cache while it still holds, else verified in full and
+/// cached (a failure evicts what the cache had).
+async fn verified_jwt(
+    state: &ResourceState,
+    token: &str,
+    now: i64,
+) -> Result<Arc<Verified>, ApiError> {
+    let cache = state.revoked.verified();
+    let key = VerifiedTokens::key(token);
+    if let Some(v) = still_verified(state, cache.get(&key), now).await? {
+        return Ok(v);
+    }
+    match verify_jwt(state, token, now).await {
+        Ok(v) => {
+            let v = Arc::new(v);
+            cache.insert(key, Arc::clone(&v));
+            Ok(v)
         }
-    };
+        Err(e) => {
+            cache.remove(&key);
+            Err(e)
+        }
+    }
+}
+
+/// The token's subject with its live rights, from the principal cache or the database.
+async fn jwt_subject_cached(
+    state: &ResourceState,
+    verified: &Verified,
+) -> Result<Principal, ApiError> {
+    let claims = &verified.claims;
+    let cache_key = format!("jwt:{}:{}", claims.sub, claims.scope);
+    if let Some(p) = cached(state, &cache_key) {
+        return Ok(p);
+    }
+    let db = state.db.clone();
+    let (sub, name) = (claims.sub.clone(), verified.realm_name.clone());
+    let p = web::block(move || jwt_subject(&mut *db.conn()?, &name, &sub)).await??;
+    remember(state, cache_key, &p);
+    Ok(p)
+}
+
+/// The subject's rights narrowed to the token's scope; a token without every permission has
+/// a ceiling (what it may grant).
+fn scoped_by_token(subject: Principal, claims: &AccessTokenClaims) -> Principal {
     let scopes: BTreeSet<String> = claims
         .scope
         .split(' ')
@@ -381,8 +404,8 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
     let carries_everything = tessera_core::permission::CATALOG
         .iter()
         .all(|(p, _)| scopes.contains(*p));
-    Ok(Principal {
-        permissions: base.permissions.intersection(&scopes).cloned().collect(),
+    Principal {
+        permissions: subject.permissions.intersection(&scopes).cloned().collect(),
         ceiling: (!carries_everything).then(|| {
             scopes
                 .iter()
@@ -395,8 +418,8 @@ async fn authenticate_jwt(state: &ResourceState, token: &str) -> Result<Principa
         credential: Credential::Jwt {
             client_id: claims.client_id.clone(),
         },
-        ..base
-    })
+        ..subject
+    }
 }
 
 /// A cached verification that still holds now (see [`crate::token_cache`]); `None` sends the

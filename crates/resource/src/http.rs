@@ -28,20 +28,42 @@ use crate::state::ResourceState;
 pub async fn json_body<T: DeserializeOwned>(
     state: &ResourceState,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<T, ApiError> {
+    require_json_content_type(req)?;
+    let body = read_body(state, payload).await?;
+    // JSON may spell a NUL (`\u0000`); no stored text may hold one (PostgreSQL refuses it).
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::bad(
+            "body",
+            "text may not contain the NUL character (\\u0000)",
+        ));
+    }
+    parse_json(&body)
+}
+
+fn require_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::bad(
-            "body",
-            "send a JSON body with Content-Type: application/json",
-        ));
+    if mime.eq_ignore_ascii_case("application/json") {
+        return Ok(());
     }
+    Err(ApiError::bad(
+        "body",
+        "send a JSON body with Content-Type: application/json",
+    ))
+}
+
+/// The whole body, at most the configured size (413) and within the configured time (408):
+/// a slow or endless sender cannot hold a worker.
+async fn read_body(
+    state: &ResourceState,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, ApiError> {
     let limit = state.settings.max_body_bytes;
     let timeout = state.settings.body_read_timeout;
     let read = async move {
@@ -55,17 +77,14 @@ pub async fn json_body<T: DeserializeOwned>(
         }
         Ok(body)
     };
-    let body = actix_web::rt::time::timeout(timeout, read)
+    actix_web::rt::time::timeout(timeout, read)
         .await
-        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
-    // JSON may spell a NUL (`\u0000`); no stored text may hold one (PostgreSQL refuses it).
-    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(ApiError::bad(
-            "body",
-            "text may not contain the NUL character (\\u0000)",
-        ));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?
+}
+
+/// `body` into `T`; a 400 names the field at fault.
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         // The path names the field ("name", "team_roles[0].role_id"); serde's message says
         // what is wrong with it ("invalid type: integer `5`, expected a string").

@@ -98,13 +98,7 @@ impl RemoteJwks {
         realm: &str,
         kid: Option<&str>,
     ) -> Result<Arc<JwksVerifier>, ApiError> {
-        let current = {
-            let map = self
-                .by_realm
-                .lock()
-                .map_err(|_| ApiError::Internal("JWKS cache poisoned".into()))?;
-            map.get(realm).map(|e| (Arc::clone(&e.verifier), e.fetched))
-        };
+        let current = self.cached(realm)?;
         if let Some((verifier, fetched)) = &current {
             let fresh = fetched.elapsed() < REMOTE_TTL;
             let knows = kid.is_none_or(|k| verifier.knows_kid(k));
@@ -114,19 +108,7 @@ impl RemoteJwks {
             }
         }
         match self.fetch(realm).await {
-            Ok(verifier) => {
-                let verifier = Arc::new(verifier);
-                if let Ok(mut map) = self.by_realm.lock() {
-                    map.insert(
-                        realm.to_string(),
-                        RemoteEntry {
-                            verifier: Arc::clone(&verifier),
-                            fetched: Instant::now(),
-                        },
-                    );
-                }
-                Ok(verifier)
-            }
+            Ok(verifier) => Ok(self.remember(realm, verifier)),
             // The issuer is unreachable: keep verifying with what we have.
             Err(e) => match current {
                 Some((verifier, _)) => {
@@ -136,6 +118,29 @@ impl RemoteJwks {
                 None => Err(e),
             },
         }
+    }
+
+    /// The realm's cached key set and when it was fetched.
+    fn cached(&self, realm: &str) -> Result<Option<(Arc<JwksVerifier>, Instant)>, ApiError> {
+        let map = self
+            .by_realm
+            .lock()
+            .map_err(|_| ApiError::Internal("JWKS cache poisoned".into()))?;
+        Ok(map.get(realm).map(|e| (Arc::clone(&e.verifier), e.fetched)))
+    }
+
+    fn remember(&self, realm: &str, verifier: JwksVerifier) -> Arc<JwksVerifier> {
+        let verifier = Arc::new(verifier);
+        if let Ok(mut map) = self.by_realm.lock() {
+            map.insert(
+                realm.to_string(),
+                RemoteEntry {
+                    verifier: Arc::clone(&verifier),
+                    fetched: Instant::now(),
+                },
+            );
+        }
+        verifier
     }
 
     async fn fetch(&self, realm: &str) -> Result<JwksVerifier, ApiError> {

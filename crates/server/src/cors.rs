@@ -136,20 +136,7 @@ pub async fn cors(
         (Kind::None, _) => next.call(req).await,
         (Kind::Public, true) => Ok(req.into_response(preflight_answer("*", "GET"))),
         (Kind::PerClient(methods), true) => {
-            let known = match req.app_data::<web::Data<KnownOrigins>>() {
-                Some(k) => k.contains(&origin).await?,
-                None => false,
-            };
-            let answer = if known {
-                preflight_answer(&origin, methods)
-            } else {
-                HttpResponse::Forbidden()
-                    .insert_header((header::VARY, "Origin"))
-                    .content_type("text/plain; charset=utf-8")
-                    .body(format!(
-                        "CORS: origin {origin} is not in any client's web_origins; add it to the web_origins of the client this page uses"
-                    ))
-            };
+            let answer = per_client_preflight(&req, &origin, methods).await?;
             Ok(req.into_response(answer))
         }
         (Kind::Public, false) => {
@@ -163,22 +150,50 @@ pub async fn cors(
         }
         (Kind::PerClient(_), false) => {
             let mut res = next.call(req).await?;
-            let allowed = res
-                .request()
-                .extensions()
-                .get::<AllowedOrigins>()
-                .is_some_and(|a| a.0.contains(&origin));
-            let h = res.headers_mut();
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-            if allowed && let Ok(value) = HeaderValue::from_str(&origin) {
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-                h.insert(
-                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                    HeaderValue::from_static(EXPOSED_HEADERS),
-                );
-            }
+            allow_if_listed(&mut res, &origin);
             Ok(res)
         }
+    }
+}
+
+/// A preflight to a per-client endpoint: allowed for an origin some client lists, else 403
+/// saying where to add it.
+async fn per_client_preflight(
+    req: &ServiceRequest,
+    origin: &str,
+    methods: &'static str,
+) -> Result<HttpResponse, actix_web::Error> {
+    let known = match req.app_data::<web::Data<KnownOrigins>>() {
+        Some(k) => k.contains(origin).await?,
+        None => false,
+    };
+    if known {
+        return Ok(preflight_answer(origin, methods));
+    }
+    Ok(HttpResponse::Forbidden()
+        .insert_header((header::VARY, "Origin"))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "CORS: origin {origin} is not in any client's web_origins; add it to the web_origins of the client this page uses"
+        )))
+}
+
+/// Allows `origin` on a per-client answer when the handler found it among the authenticated
+/// client's `web_origins` ([`AllowedOrigins`]); the answer varies by origin either way.
+fn allow_if_listed(res: &mut ServiceResponse<BoxBody>, origin: &str) {
+    let allowed = res
+        .request()
+        .extensions()
+        .get::<AllowedOrigins>()
+        .is_some_and(|a| a.0.iter().any(|o| o == origin));
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if allowed && let Ok(value) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
     }
 }
 
