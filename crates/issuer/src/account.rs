@@ -60,18 +60,6 @@ struct AccountPage<'a> {
     grants: Vec<GrantView>,
 }
 
-#[derive(Template)]
-#[template(path = "enrol.html")]
-struct AccountEnrolPage<'a> {
-    realm: &'a str,
-    action: &'a str,
-    csrf: &'a str,
-    request: &'a str,
-    secret: &'a str,
-    qr_svg: &'a str,
-    error: Option<&'a str>,
-}
-
 /// `{prefix}/realms/{realm}/account/`
 fn account_base(state: &IssuerState, realm: &Realm) -> String {
     format!("{}/realms/{}/account/", state.path_prefix(), realm.name)
@@ -452,7 +440,7 @@ async fn enrol_page(
     };
     let uri = totp::provisioning_uri(&secret, &post.realm.display_name, &post.user.username)?;
     let csrf = random_token::<24>();
-    let html = render(&AccountEnrolPage {
+    let html = render(&crate::signin::EnrolPage {
         realm: &post.realm.name,
         action: &format!("{}totp/confirm", account_base(state, &post.realm)),
         csrf: &csrf,

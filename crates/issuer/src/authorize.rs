@@ -82,10 +82,15 @@ pub(crate) fn render(t: &impl Template) -> Result<String, IssuerError> {
 /// An error page: shown instead of redirecting when the client or redirect URI is not
 /// trustworthy (REDIR-01, AUTHZ-09).
 pub(crate) fn error_page(message: &str) -> Result<HttpResponse, IssuerError> {
-    Ok(page(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        render(&ErrorPage { message })?,
-    ))
+    error_page_with(actix_web::http::StatusCode::BAD_REQUEST, message)
+}
+
+/// The same error page with another status (401, 404 of the passkey ceremonies).
+pub(crate) fn error_page_with(
+    status: actix_web::http::StatusCode,
+    message: &str,
+) -> Result<HttpResponse, IssuerError> {
+    Ok(page(status, render(&ErrorPage { message })?))
 }
 
 /// How the authorization response reaches the client (OAuth 2.0 Multiple Response Type

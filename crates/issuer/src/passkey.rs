@@ -11,7 +11,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::net::IpAddr;
@@ -32,7 +31,7 @@ use webauthn_rs::prelude::{
     Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use crate::authorize::AuthRequest;
+use crate::authorize::{AuthRequest, error_page_with};
 use crate::error::IssuerError;
 use crate::form::{Form, read_form};
 use crate::state::IssuerState;
@@ -152,19 +151,6 @@ fn json_refusal(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "error": message }))
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    message: &'a str,
-}
-
-fn error_page(status: StatusCode, message: &str) -> Result<HttpResponse, IssuerError> {
-    let html = ErrorPage { message }
-        .render()
-        .map_err(|e| IssuerError::Internal(format!("template: {e}")))?;
-    Ok(crate::authorize::page(status, html))
 }
 
 fn internal(what: &str) -> impl Fn(serde_json::Error) -> IssuerError + '_ {
@@ -375,7 +361,7 @@ pub async fn sign_in_finish(
         PURPOSE_SECOND_FACTOR => {
             second_factor_finish(&state, &realm, &req, &request, &form, webauthn).await
         }
-        _ => error_page(
+        _ => error_page_with(
             StatusCode::BAD_REQUEST,
             "purpose must be passwordless or second-factor.",
         ),
@@ -884,14 +870,14 @@ async fn account_form(
 ) -> Result<Result<(Form, User), HttpResponse>, IssuerError> {
     let form = read_form(req, payload, &state.settings).await?;
     if !crate::authorize::csrf_ok(req, &form) {
-        return error_page(
+        return error_page_with(
             StatusCode::BAD_REQUEST,
             "The form expired or was not sent from this site. Reload the account page and try again.",
         )
         .map(Err);
     }
     let Some((_, user)) = signin::signed_in(state, realm, req).await? else {
-        return error_page(StatusCode::UNAUTHORIZED, ended).map(Err);
+        return error_page_with(StatusCode::UNAUTHORIZED, ended).map(Err);
     };
     Ok(Ok((form, user)))
 }
@@ -923,7 +909,7 @@ pub async fn register_finish(
     };
     let name = form.get("name").unwrap_or("").trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return error_page(
+        return error_page_with(
             StatusCode::BAD_REQUEST,
             &format!("Give the passkey a name of 1 to {MAX_NAME_CHARS} characters."),
         );
@@ -941,7 +927,7 @@ pub async fn register_finish(
     let added = web::block(move || registration.add(&mut *db.conn()?, &webauthn)).await??;
     match added {
         Ok(()) => Ok(back_to_account(&state, &realm, "passkey-added")),
-        Err(message) => error_page(StatusCode::BAD_REQUEST, message),
+        Err(message) => error_page_with(StatusCode::BAD_REQUEST, message),
     }
 }
 
@@ -1067,7 +1053,7 @@ pub async fn remove(
     if removed {
         Ok(back_to_account(&state, &realm, "passkey-removed"))
     } else {
-        error_page(StatusCode::NOT_FOUND, "You have no such passkey.")
+        error_page_with(StatusCode::NOT_FOUND, "You have no such passkey.")
     }
 }
 

@@ -319,16 +319,17 @@ struct NewPasswordPage<'a> {
     error: Option<&'a str>,
 }
 
+/// The authenticator-app set-up page, for the sign-in step and the account page alike.
 #[derive(Template)]
 #[template(path = "enrol.html")]
-struct EnrolPage<'a> {
-    realm: &'a str,
-    action: &'a str,
-    csrf: &'a str,
-    request: &'a str,
-    secret: &'a str,
-    qr_svg: &'a str,
-    error: Option<&'a str>,
+pub(crate) struct EnrolPage<'a> {
+    pub(crate) realm: &'a str,
+    pub(crate) action: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) request: &'a str,
+    pub(crate) secret: &'a str,
+    pub(crate) qr_svg: &'a str,
+    pub(crate) error: Option<&'a str>,
 }
 
 #[derive(Template)]
