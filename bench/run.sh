@@ -119,7 +119,9 @@ start_sampler() {
     peak=0
     while kill -0 "$pid" 2>/dev/null; do
       r=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-      if [[ -n "$r" && "$r" -gt "$peak" ]]; then peak=$r; echo "$peak" >"$out"; fi
+      # Written aside and renamed: stop_sampler may kill this loop at any point, and a
+      # truncated-but-unwritten file would read as an empty figure.
+      if [[ -n "$r" && "$r" -gt "$peak" ]]; then peak=$r; echo "$peak" >"$out.new" && mv -f "$out.new" "$out"; fi
       sleep 0.2
     done
   ) &
